@@ -1,0 +1,131 @@
+"""Finding offline copies of benchmark data and preparing the writable data root.
+
+Machines without internet can keep read-only copies of the public benchmark files in a ``shared/data``
+folder laid out like the ``raw/`` folders PyG expects (``Planetoid/Cora/raw``, ``TUDataset/MUTAG/raw``,
+``AQSOL/raw``, ...). Each loader calls :func:`copy_offline` before it builds the PyG dataset: when the copy
+is there the raw files are copied into the data root and PyG finds them, so it never tries to download;
+when it is not, PyG downloads as usual. The shared folder is only ever read.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+__all__ = ["ENV_VAR", "shared_data_dir", "prepare_root", "copy_offline"]
+
+log = logging.getLogger(__name__)
+
+#: Environment variable that names the offline copies folder explicitly.
+#: An empty value switches the lookup off (useful to force PyG's own download path).
+ENV_VAR = "GNNLAB_SHARED_DATA"
+
+
+def _ancestors(start: Path) -> list[Path]:
+    start = start.resolve()
+    return [start, *start.parents]
+
+
+def shared_data_dir() -> Path | None:
+    """Return the folder that holds offline dataset copies, or ``None`` when there is none.
+
+    Lookup order:
+
+    1. ``$GNNLAB_SHARED_DATA`` when set: it must name an existing folder (``FileNotFoundError``
+       otherwise, since a mistyped path would silently fall back to downloading); an empty value
+       disables offline copies altogether.
+    2. A ``shared/data`` folder inside the current working directory or any of its ancestors, then the
+       same for the directory of the installed ``gnnlab`` package. For a checkout at ``/work/main`` this
+       finds ``/work/shared/data`` (that is, ``<repo>/../shared/data``) as well as ``<repo>/shared/data``.
+    """
+    env = os.environ.get(ENV_VAR)
+    if env is not None:
+        if env == "":
+            return None
+        path = Path(env).expanduser()
+        if not path.is_dir():
+            raise FileNotFoundError(f"{ENV_VAR}={env!r} is not an existing folder")
+        return path.resolve()
+
+    # The package's own location also counts, so runs started from elsewhere (a Hydra output
+    # folder, a notebook directory) still find the copies next to the checkout.
+    starts = [Path.cwd(), Path(__file__).resolve().parent.parent]
+    seen: set[Path] = set()
+    for start in starts:
+        for folder in _ancestors(start):
+            if folder in seen:
+                continue
+            seen.add(folder)
+            candidate = folder / "shared" / "data"
+            if candidate.is_dir():
+                return candidate
+    return None
+
+
+def prepare_root(root: str | os.PathLike) -> Path:
+    """Create the data root if needed and check that it is writable; return it as an absolute path.
+
+    Raises ``PermissionError`` naming the path when the folder cannot be created (for example because a
+    parent is a regular file or read-only) or exists but cannot be written to, so a run fails at start-up
+    with a useful hint instead of deep inside PyG.
+    """
+    path = Path(root).expanduser().absolute()
+    hint = f"data root '{path}' is not writable; set paths.data_dir=... to a writable folder"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PermissionError(f"{hint} ({err.strerror or err})") from err
+    if not path.is_dir():
+        raise PermissionError(f"{hint} (it exists and is not a folder)")
+    # os.access says yes for root even on read-only mounts, so actually try to create a file.
+    try:
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".gnnlab-write-test-"):
+            pass
+    except OSError as err:
+        raise PermissionError(f"{hint} ({err.strerror or err})") from err
+    return path
+
+
+def _copy_file(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # Copy under a temporary name first: an interrupted copy must not leave a truncated file that
+    # PyG would take for a complete raw file.
+    tmp = dest.with_name(f".{dest.name}.partial")
+    shutil.copy2(src, tmp)
+    os.replace(tmp, dest)
+
+
+def copy_offline(relative: str, dest: str | os.PathLike) -> bool:
+    """Copy ``shared_data_dir()/relative`` into ``dest`` when ``dest`` lacks those files.
+
+    ``relative`` may name a folder (its files are copied one by one, keeping sub-folders) or a single
+    file (copied to the path ``dest``). Files already in ``dest`` are never overwritten, so a download
+    or an earlier copy stays as it is. Returns ``True`` when at least one file was copied and ``False``
+    when there is no offline copy or nothing was missing.
+    """
+    shared = shared_data_dir()
+    if shared is None:
+        return False
+    src = shared / relative
+    dest = Path(dest)
+    if src.is_file():
+        if dest.exists():
+            return False
+        _copy_file(src, dest)
+        log.info("copied offline %s to %s", src, dest)
+        return True
+    if not src.is_dir():
+        return False
+
+    copied = 0
+    for file in sorted(p for p in src.rglob("*") if p.is_file()):
+        target = dest / file.relative_to(src)
+        if target.exists():
+            continue
+        _copy_file(file, target)
+        copied += 1
+    if copied:
+        log.info("copied %d offline file(s) from %s to %s", copied, src, dest)
+    return copied > 0

@@ -1,0 +1,1 @@
+"""Neural-network building blocks: convolutions (``conv``), composed layers (``layers``), encoders."""

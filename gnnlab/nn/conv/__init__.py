@@ -1,0 +1,14 @@
+"""Message-passing convolutions with a uniform interface.
+
+Every layer is built as ``Conv(in_channels, out_channels, **options)`` and called as
+``conv(x, edge_index, edge_attr=None)``, with messages flowing from ``edge_index[0]`` (source)
+to ``edge_index[1]`` (target). ``supports_edge_attr`` tells whether a layer uses edge features.
+:class:`GatedGCNConv` is a complete layer and returns ``(h, e)``; the others return node features.
+"""
+from gnnlab.nn.conv.gat import GATConv
+from gnnlab.nn.conv.gated_gcn import GatedGCNConv
+from gnnlab.nn.conv.gcn import GCNConv
+from gnnlab.nn.conv.gin import GINConv
+from gnnlab.nn.conv.gine import GINEConv
+
+__all__ = ["GATConv", "GCNConv", "GINConv", "GINEConv", "GatedGCNConv"]

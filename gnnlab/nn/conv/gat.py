@@ -1,0 +1,116 @@
+"""Graph attention convolution of Veličković et al."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch_geometric.nn import GATConv as _PyGGATConv
+
+from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr, reject_edge_attr
+
+
+class GATConv(torch.nn.Module):
+    r"""Graph attention operator from `"Graph Attention Networks"
+    <https://arxiv.org/abs/1710.10903>`_ (Veličković et al., ICLR 2018).
+
+    For each head :math:`k` with weights :math:`\mathbf{\Theta}^k` and attention vectors
+    :math:`\mathbf{a}^k_s, \mathbf{a}^k_t` (and, with ``edge_dim``, :math:`\mathbf{\Theta}^k_e, \mathbf{a}^k_e`):
+
+    .. math::
+        \alpha^k_{i,j} = \operatorname{softmax}_{j \in \mathcal{N}(i)} \Big(
+        \mathrm{LeakyReLU}\big( \mathbf{a}^{k\top}_s \mathbf{\Theta}^k \mathbf{x}_j
+        + \mathbf{a}^{k\top}_t \mathbf{\Theta}^k \mathbf{x}_i
+        + \mathbf{a}^{k\top}_e \mathbf{\Theta}^k_e \mathbf{e}_{j,i} \big) \Big),
+        \qquad
+        \mathbf{x}^{\prime}_i = \mathop{\Big\Vert}_{k=1}^{H} \sum_{j \in \mathcal{N}(i)}
+        \alpha^k_{i,j} \mathbf{\Theta}^k \mathbf{x}_j + \mathbf{b}
+
+    (with ``concat=False`` the heads are averaged instead of concatenated). The softmax runs over
+    the edges :math:`j \to i`, so a duplicate edge takes its share once per copy. With
+    ``add_self_loops``, self loops already in ``edge_index`` are dropped and each node gets one self
+    loop whose edge feature is the mean of the features of its incoming edges (zero if it has none).
+    A node with no incoming edge and no self loop receives only the bias.
+
+    Unlike :class:`torch_geometric.nn.GATConv` (held as ``self.conv``, which does the propagation),
+    ``out_channels`` is the total output width.
+
+    Args:
+        in_channels (int): Size of each input node feature.
+        out_channels (int): Size of each output node feature; with ``concat`` it is split evenly
+            over the heads, each of width ``out_channels // heads``.
+        heads (int, optional): Number of attention heads :math:`H`. (default: :obj:`8`)
+        concat (bool, optional): Concatenate the heads; if :obj:`False`, average them, each head
+            then having width ``out_channels``. (default: :obj:`True`)
+        negative_slope (float, optional): LeakyReLU slope. (default: :obj:`0.2`)
+        dropout (float, optional): Dropout probability on the attention coefficients during
+            training. (default: :obj:`0.0`)
+        add_self_loops (bool, optional): Give every node one self loop. (default: :obj:`True`)
+        edge_dim (int, optional): Width of ``edge_attr``; if given, edge features enter the
+            attention scores and are required in :meth:`forward`. (default: :obj:`None`)
+        bias (bool, optional): Add a learnable bias :math:`\mathbf{b}`. (default: :obj:`True`)
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
+          edge indices :math:`(2, |\mathcal{E}|)`,
+          edge features :math:`(|\mathcal{E}|, D)` when ``edge_dim`` is set
+        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+    """
+
+    supports_edge_attr: bool = False
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        heads: int = 8,
+        concat: bool = True,
+        negative_slope: float = 0.2,
+        dropout: float = 0.0,
+        add_self_loops: bool = True,
+        edge_dim: int | None = None,
+        bias: bool = True,
+    ):
+        super().__init__()
+        if heads < 1:
+            raise ValueError(f"GATConv: heads must be a positive integer, got {heads}")
+        if concat and out_channels % heads != 0:
+            raise ValueError(
+                f"GATConv: out_channels={out_channels} is not divisible by heads={heads}; with concat=True "
+                "out_channels is the total width of the concatenated heads"
+            )
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.heads = heads
+        self.concat = concat
+        self.edge_dim = edge_dim
+        self.supports_edge_attr = edge_dim is not None
+        self.head_channels = out_channels // heads if concat else out_channels
+        self.conv = _PyGGATConv(
+            in_channels,
+            self.head_channels,
+            heads=heads,
+            concat=concat,
+            negative_slope=negative_slope,
+            dropout=dropout,
+            add_self_loops=add_self_loops,
+            edge_dim=edge_dim,
+            fill_value="mean",
+            bias=bias,
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Re-initialise weights and attention vectors (Glorot) and the bias (zeros)."""
+        self.conv.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
+        """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` is required exactly when ``edge_dim`` is set."""
+        name = type(self).__name__
+        check_conv_inputs(name, x, edge_index, self.in_channels)
+        if self.edge_dim is None:
+            reject_edge_attr(f"{name} (built without edge_dim)", edge_attr)
+        else:
+            edge_attr = check_edge_attr(name, edge_attr, edge_index.size(1), self.edge_dim)
+        return self.conv(x, edge_index, edge_attr)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, heads={self.heads})"

@@ -1,0 +1,90 @@
+"""Graph isomorphism network convolution of Xu et al."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch_geometric.nn import GINConv as _PyGGINConv
+
+from gnnlab.nn.conv.gcn import check_conv_inputs, reject_edge_attr
+
+
+def default_gin_mlp(in_channels: int, out_channels: int) -> torch.nn.Sequential:
+    """The two-layer GIN update ``Linear(in, out) -> BatchNorm1d(out) -> ReLU -> Linear(out, out)``.
+
+    This is the MLP of the GIN paper and of the Benchmarking-GNNs GIN layer.
+    """
+    return torch.nn.Sequential(
+        torch.nn.Linear(in_channels, out_channels),
+        torch.nn.BatchNorm1d(out_channels),
+        torch.nn.ReLU(),
+        torch.nn.Linear(out_channels, out_channels),
+    )
+
+
+class GINConv(torch.nn.Module):
+    r"""Graph isomorphism operator from `"How Powerful are Graph Neural Networks?"
+    <https://arxiv.org/abs/1810.00826>`_ (Xu et al., ICLR 2019).
+
+    .. math::
+        \mathbf{x}^{\prime}_i = h_{\mathbf{\Theta}} \left( (1 + \epsilon) \cdot
+        \mathbf{x}_i + \sum_{j \in \mathcal{N}(i)} \mathbf{x}_j \right)
+
+    The sum runs over the edges :math:`j \to i`: a duplicate edge contributes once per copy and a
+    self loop in ``edge_index`` adds :math:`\mathbf{x}_i` on top of the :math:`(1 + \epsilon)` term.
+    The propagation is :class:`torch_geometric.nn.GINConv`, held as ``self.conv``.
+
+    Args:
+        in_channels (int): Size of each input node feature.
+        out_channels (int): Size of each output node feature.
+        eps (float, optional): (Initial) value of :math:`\epsilon`. (default: :obj:`0.0`)
+        train_eps (bool, optional): Make :math:`\epsilon` a learnable parameter. (default: :obj:`False`)
+        mlp (torch.nn.Module, optional): The update :math:`h_{\mathbf{\Theta}}`, mapping
+            ``[N, in_channels]`` to ``[N, out_channels]``. If :obj:`None`,
+            :func:`default_gin_mlp` is used. (default: :obj:`None`)
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
+          edge indices :math:`(2, |\mathcal{E}|)`
+        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+    """
+
+    supports_edge_attr: bool = False
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        eps: float = 0.0,
+        train_eps: bool = False,
+        mlp: torch.nn.Module | None = None,
+    ):
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        if mlp is None:
+            mlp = default_gin_mlp(in_channels, out_channels)
+        self.conv = _PyGGINConv(mlp, eps=eps, train_eps=train_eps)
+        self.reset_parameters()
+
+    @property
+    def mlp(self) -> torch.nn.Module:
+        """The update network :math:`h_{\\mathbf{\\Theta}}`."""
+        return self.conv.nn
+
+    @property
+    def eps(self) -> Tensor:
+        """The current :math:`\\epsilon` (a parameter when ``train_eps``, else a buffer)."""
+        return self.conv.eps
+
+    def reset_parameters(self) -> None:
+        """Re-initialise the MLP and reset :math:`\\epsilon` to its initial value."""
+        self.conv.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
+        """Apply the convolution; ``edge_attr`` must be ``None`` (use :class:`GINEConv` for edge features)."""
+        check_conv_inputs(type(self).__name__, x, edge_index, self.in_channels)
+        reject_edge_attr(type(self).__name__, edge_attr)
+        return self.conv(x, edge_index)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, eps={float(self.conv.initial_eps)})"

@@ -1,0 +1,92 @@
+"""GIN convolution with edge features (GINE) of Hu et al."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch_geometric.nn import GINEConv as _PyGGINEConv
+
+from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr
+from gnnlab.nn.conv.gin import default_gin_mlp
+
+
+class GINEConv(torch.nn.Module):
+    r"""GIN operator with edge features from `"Strategies for Pre-training Graph Neural Networks"
+    <https://arxiv.org/abs/1905.12265>`_ (Hu et al., ICLR 2020).
+
+    .. math::
+        \mathbf{x}^{\prime}_i = h_{\mathbf{\Theta}} \left( (1 + \epsilon) \cdot
+        \mathbf{x}_i + \sum_{j \in \mathcal{N}(i)} \mathrm{ReLU}
+        ( \mathbf{x}_j + \mathbf{e}_{j,i} ) \right)
+
+    :math:`\mathbf{e}_{j,i}` is the feature of edge :math:`j \to i`, first mapped by a learnable
+    linear layer (``self.edge_lin``) when ``edge_dim`` differs from ``in_channels``. The propagation is
+    :class:`torch_geometric.nn.GINEConv`, held as ``self.conv``.
+
+    Args:
+        in_channels (int): Size of each input node feature.
+        out_channels (int): Size of each output node feature.
+        eps (float, optional): (Initial) value of :math:`\epsilon`. (default: :obj:`0.0`)
+        train_eps (bool, optional): Make :math:`\epsilon` a learnable parameter. (default: :obj:`False`)
+        mlp (torch.nn.Module, optional): The update :math:`h_{\mathbf{\Theta}}`, mapping
+            ``[N, in_channels]`` to ``[N, out_channels]``. If :obj:`None`, the GIN default
+            ``Linear -> BatchNorm1d -> ReLU -> Linear`` is used. (default: :obj:`None`)
+        edge_dim (int, optional): Width of ``edge_attr``. If :obj:`None`, edge features must already
+            have ``in_channels`` columns. (default: :obj:`None`)
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
+          edge indices :math:`(2, |\mathcal{E}|)`,
+          edge features :math:`(|\mathcal{E}|, D)` with :math:`D` = ``edge_dim`` or :math:`F_{in}`
+        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+    """
+
+    supports_edge_attr: bool = True
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        eps: float = 0.0,
+        train_eps: bool = False,
+        mlp: torch.nn.Module | None = None,
+        edge_dim: int | None = None,
+    ):
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.edge_dim = in_channels if edge_dim is None else edge_dim
+        if mlp is None:
+            mlp = default_gin_mlp(in_channels, out_channels)
+        # The projection lives here rather than in PyG's layer, which would add it even when the
+        # widths already match.
+        self.edge_lin = torch.nn.Linear(self.edge_dim, in_channels) if self.edge_dim != in_channels else None
+        self.conv = _PyGGINEConv(mlp, eps=eps, train_eps=train_eps)
+        self.reset_parameters()
+
+    @property
+    def mlp(self) -> torch.nn.Module:
+        """The update network :math:`h_{\\mathbf{\\Theta}}`."""
+        return self.conv.nn
+
+    @property
+    def eps(self) -> Tensor:
+        """The current :math:`\\epsilon` (a parameter when ``train_eps``, else a buffer)."""
+        return self.conv.eps
+
+    def reset_parameters(self) -> None:
+        """Re-initialise the MLP and the edge projection, and reset :math:`\\epsilon`."""
+        self.conv.reset_parameters()
+        if self.edge_lin is not None:
+            self.edge_lin.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
+        """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` is required."""
+        name = type(self).__name__
+        check_conv_inputs(name, x, edge_index, self.in_channels)
+        edge_attr = check_edge_attr(name, edge_attr, edge_index.size(1), self.edge_dim)
+        if self.edge_lin is not None:
+            edge_attr = self.edge_lin(edge_attr)
+        return self.conv(x, edge_index, edge_attr)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, edge_dim={self.edge_dim})"

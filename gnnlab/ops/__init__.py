@@ -1,0 +1,17 @@
+"""Graph ops with a compiled fast path (``gnnlab._C``) and a plain-torch reference path.
+
+``gnnlab.ops.backend()`` tells which path is active. Layers call only these functions,
+never the extension directly.
+"""
+from gnnlab.ops._loader import backend, backend_scope, extension_available, extension_error, set_backend
+from gnnlab.ops.csr import coo_to_csr, validate_edge_index
+
+__all__ = [
+    "backend",
+    "backend_scope",
+    "coo_to_csr",
+    "extension_available",
+    "extension_error",
+    "set_backend",
+    "validate_edge_index",
+]

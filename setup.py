@@ -1,0 +1,71 @@
+"""Build script for gnnlab.
+
+Package metadata lives in pyproject.toml; this file only adds the compiled extension
+``gnnlab._C`` and ships the Hydra configs (``conf/``) inside the package as ``gnnlab/conf``.
+
+Environment variables:
+  GNNLAB_NO_EXTENSION=1   skip the C++/CUDA extension (gnnlab then uses its plain-torch ops)
+  GNNLAB_FORCE_CUDA=1     build the CUDA glue even when no GPU is visible (needs a CUDA torch)
+  MAX_JOBS                parallel compile jobs (ninja)
+"""
+import glob
+import os
+
+from setuptools import find_packages, setup
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def _conf_files():
+    files = []
+    for path in glob.glob(os.path.join(ROOT, "conf", "**", "*.yaml"), recursive=True):
+        files.append(os.path.relpath(path, os.path.join(ROOT, "conf")))
+    return files
+
+
+def _extensions():
+    if os.environ.get("GNNLAB_NO_EXTENSION", "0") == "1":
+        return [], {}
+    import torch
+    from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+
+    sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/ops/*.cpp") + glob.glob("csrc/ops/cpu/*.cpp"))
+    extra_compile_args = {"cxx": ["-O3", "-std=c++17"]}
+    define_macros = []
+    # OpenMP gives at::parallel_for real threads when torch was built with it.
+    if torch.backends.openmp.is_available():
+        extra_compile_args["cxx"].append("-fopenmp")
+    # The CUDA glue is compiled only when this torch has CUDA: a CPU torch lacks the CUDA headers.
+    with_cuda = torch.version.cuda is not None and CUDA_HOME is not None and (
+        torch.cuda.is_available() or os.environ.get("GNNLAB_FORCE_CUDA", "0") == "1"
+    )
+    if with_cuda:
+        sources += sorted(glob.glob("csrc/ops/cuda/*.cpp") + glob.glob("csrc/ops/cuda/*.cu"))
+        extra_compile_args["nvcc"] = ["-O3", "-std=c++17", "--expt-relaxed-constexpr"]
+        define_macros.append(("GNNLAB_WITH_CUDA", None))
+        ext_cls = CUDAExtension
+    else:
+        ext_cls = CppExtension
+    ext = ext_cls(
+        name="gnnlab._C",
+        sources=sources,
+        include_dirs=[os.path.join(ROOT, "csrc")],
+        extra_compile_args=extra_compile_args,
+        extra_link_args=["-fopenmp"] if torch.backends.openmp.is_available() else [],
+        define_macros=define_macros,
+        py_limited_api=False,
+    )
+    return [ext], {"build_ext": BuildExtension.with_options(no_python_abi_suffix=True)}
+
+
+ext_modules, cmdclass = _extensions()
+
+setup(
+    packages=find_packages(include=["gnnlab", "gnnlab.*"]) + ["gnnlab.conf"],
+    package_dir={"gnnlab.conf": "conf"},
+    package_data={"gnnlab.conf": _conf_files()},
+    include_package_data=False,
+    ext_modules=ext_modules,
+    cmdclass=cmdclass,
+    zip_safe=False,
+)
