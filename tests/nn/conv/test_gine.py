@@ -1,0 +1,108 @@
+"""GINEConv against a dense reference with dense edge features."""
+from __future__ import annotations
+
+import pytest
+import torch
+from _dense import DTYPE, adjacency, dense_edge_features, gine_aggregate, linear, permute_graph, random_graph
+from torch.testing import assert_close
+
+from gnnlab.nn.conv import GINEConv
+
+N = 9
+
+
+def _setup(seed: int, edge_width: int, in_ch: int = 4, num_edges: int = 24):
+    g = torch.Generator().manual_seed(seed)
+    # Unique edges (self loops included) so that every edge has its own dense feature slot.
+    edge_index = random_graph(N, num_edges, generator=g, unique=True, num_isolated=2)
+    x = torch.randn(N, in_ch, generator=g, dtype=DTYPE)
+    edge_attr = torch.randn(edge_index.size(1), edge_width, generator=g, dtype=DTYPE)
+    return x, edge_index, edge_attr
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("edge_dim", [None, 4, 3])
+@pytest.mark.parametrize("eps", [0.0, -0.4])
+def test_matches_dense_reference(seed, edge_dim, eps):
+    width = 4 if edge_dim is None else edge_dim
+    x, edge_index, edge_attr = _setup(seed, width)
+    assert (edge_index[0] == edge_index[1]).any(), "the graph should contain a self loop"
+    torch.manual_seed(seed)
+    mlp = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.Tanh(), torch.nn.Linear(5, 5))
+    layer = GINEConv(4, 5, eps=eps, mlp=mlp, edge_dim=edge_dim).to(DTYPE)
+    out = layer(x, edge_index, edge_attr)
+
+    if width != 4:
+        edge_attr = linear(edge_attr, layer.edge_lin)
+    z = gine_aggregate(x, adjacency(edge_index, N), dense_edge_features(edge_index, edge_attr, N), eps)
+    expected = linear(torch.tanh(linear(z, mlp[0])), mlp[2])
+    assert out.shape == (N, 5)
+    assert_close(out, expected)
+
+
+def test_projection_only_when_widths_differ():
+    assert GINEConv(4, 5).edge_lin is None
+    assert GINEConv(4, 5, edge_dim=4).edge_lin is None
+    lin = GINEConv(4, 5, edge_dim=7).edge_lin
+    assert (lin.in_features, lin.out_features) == (7, 4)
+
+
+def test_duplicate_edges_add_up():
+    # Two copies of 0 -> 1 with different features: both messages are summed.
+    edge_index = torch.tensor([[0, 0], [1, 1]])
+    x = torch.tensor([[1.0, -2.0], [0.5, 0.5]], dtype=DTYPE)
+    edge_attr = torch.tensor([[1.0, 1.0], [-3.0, 4.0]], dtype=DTYPE)
+    layer = GINEConv(2, 2, eps=0.5, mlp=torch.nn.Identity()).to(DTYPE)
+    out = layer(x, edge_index, edge_attr)
+    expected = torch.tensor([[1.5, -3.0], [0.75 + 2.0 + 0.0, 0.75 + 0.0 + 2.0]], dtype=DTYPE)
+    assert_close(out, expected)
+
+
+def test_gradients_reach_all_parameters():
+    x, edge_index, edge_attr = _setup(1, 3)
+    layer = GINEConv(4, 5, train_eps=True, edge_dim=3).to(DTYPE)
+    layer.eval()
+    layer(x, edge_index, edge_attr).pow(2).sum().backward()
+    names = [name for name, _ in layer.named_parameters()]
+    assert any("edge_lin" in n for n in names) and any(n.endswith("eps") for n in names)
+    for name, p in layer.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+
+
+def test_permutation_equivariance():
+    x, edge_index, edge_attr = _setup(2, 3)
+    layer = GINEConv(4, 5, edge_dim=3).to(DTYPE).eval()
+    perm = torch.randperm(N, generator=torch.Generator().manual_seed(3))
+    xp, eip = permute_graph(perm, x, edge_index)
+    assert_close(layer(xp, eip, edge_attr), layer(x, edge_index, edge_attr)[perm])
+
+
+def test_missing_edge_attr_raises():
+    x, edge_index, _ = _setup(0, 4)
+    with pytest.raises(ValueError, match="requires edge_attr"):
+        GINEConv(4, 5).to(DTYPE)(x, edge_index)
+
+
+@pytest.mark.parametrize(
+    "make_input, match",
+    [
+        (lambda x, ei, ea: (x, ei, ea[:, :2]), r"edge_attr must have shape \[num_edges=\d+, 3\]"),
+        (lambda x, ei, ea: (x, ei, ea[:-1]), r"edge_attr must have shape"),
+        (lambda x, ei, ea: (x, torch.tensor([[0, 1], [N, 0]]), ea[:2]), "out of range"),
+        (lambda x, ei, ea: (x, torch.tensor([[0, -1], [1, 0]]), ea[:2]), "negative"),
+        (lambda x, ei, ea: (x[:, :3], ei, ea), "in_channels=4"),
+        (lambda x, ei, ea: (x.flatten(), ei, ea), "2-D"),
+        (lambda x, ei, ea: (x, ei[None], ea), r"\[2, num_edges\]"),
+    ],
+)
+def test_bad_inputs_raise(make_input, match):
+    x, edge_index, edge_attr = _setup(3, 3)
+    layer = GINEConv(4, 5, edge_dim=3).to(DTYPE)
+    with pytest.raises(ValueError, match=match):
+        layer(*make_input(x, edge_index, edge_attr))
+
+
+def test_interface():
+    assert GINEConv.supports_edge_attr is True
+    assert repr(GINEConv(4, 5, edge_dim=3)) == "GINEConv(4, 5, edge_dim=3)"
