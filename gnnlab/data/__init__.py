@@ -1,1 +1,27 @@
+"""Datasets and data loading.
 
+Loaders return ``{'train': ..., 'val': ..., 'test': ...}`` mappings of PyG datasets, which
+:class:`DataModule` turns into seeded data loaders. Every loader writes below a data root (created on
+demand, see :func:`prepare_root`) and first copies raw files from offline copies when
+:func:`shared_data_dir` finds them, so no download is needed on machines without internet.
+"""
+from gnnlab.data._offline import copy_offline, prepare_root, shared_data_dir
+from gnnlab.data.aqsol import load_aqsol
+from gnnlab.data.datamodule import DataModule, UnknownSplitError
+from gnnlab.data.planetoid import load_planetoid
+from gnnlab.data.sbm import SBMDataset, generate_sbm, load_sbm
+from gnnlab.data.tu import load_tu
+
+__all__ = [
+    "DataModule",
+    "UnknownSplitError",
+    "SBMDataset",
+    "generate_sbm",
+    "load_sbm",
+    "load_planetoid",
+    "load_tu",
+    "load_aqsol",
+    "shared_data_dir",
+    "prepare_root",
+    "copy_offline",
+]

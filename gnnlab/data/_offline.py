@@ -79,7 +79,8 @@ def prepare_root(root: str | os.PathLike) -> Path:
         raise PermissionError(f"{hint} ({err.strerror or err})") from err
     if not path.is_dir():
         raise PermissionError(f"{hint} (it exists and is not a folder)")
-    # os.access says yes for root even on read-only mounts, so actually try to create a file.
+    # Probe with a real file: os.access can disagree with what the file system allows (ACLs, network
+    # mounts, and root passes every permission check).
     try:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".gnnlab-write-test-"):
             pass
@@ -90,11 +91,16 @@ def prepare_root(root: str | os.PathLike) -> Path:
 
 def _copy_file(src: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    # Copy under a temporary name first: an interrupted copy must not leave a truncated file that
-    # PyG would take for a complete raw file.
-    tmp = dest.with_name(f".{dest.name}.partial")
-    shutil.copy2(src, tmp)
-    os.replace(tmp, dest)
+    # Copy under a unique temporary name first: an interrupted copy must not leave a truncated file
+    # that PyG would take for a complete raw file, and two processes copying at once must not collide.
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
+    os.close(fd)
+    try:
+        shutil.copy2(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def copy_offline(relative: str, dest: str | os.PathLike) -> bool:

@@ -1,0 +1,41 @@
+"""Planetoid citation graphs (Cora, CiteSeer, PubMed) for transductive node classification."""
+from __future__ import annotations
+
+import os
+
+from torch_geometric.data import Dataset
+from torch_geometric.datasets import Planetoid
+from torch_geometric.transforms import NormalizeFeatures
+
+from gnnlab.data._offline import copy_offline, prepare_root
+
+__all__ = ["PLANETOID_NAMES", "PLANETOID_SPLITS", "load_planetoid"]
+
+PLANETOID_NAMES = ("Cora", "CiteSeer", "PubMed")
+PLANETOID_SPLITS = ("public", "full", "geom-gcn", "random")
+
+
+def load_planetoid(
+    root: str | os.PathLike,
+    name: str = "Cora",
+    split: str = "public",
+    normalize_features: bool = True,
+) -> dict[str, Dataset]:
+    """Load a Planetoid graph; ``train``, ``val`` and ``test`` all map to the same one-graph dataset.
+
+    The graph carries ``train_mask``, ``val_mask`` and ``test_mask`` (for the public split 140/500/1000
+    nodes on Cora). ``name`` is matched case-insensitively. Files live in ``root/Planetoid/<name>/``; the
+    raw files are first copied from an offline copy (``shared/data/Planetoid/<name>/raw``) when one exists,
+    otherwise PyG downloads them. Row-normalisation of the features is applied on access (a transform, not
+    a pre-transform), so the cached processed file does not depend on ``normalize_features``.
+    """
+    canonical = {n.lower(): n for n in PLANETOID_NAMES}.get(str(name).lower())
+    if canonical is None:
+        raise ValueError(f"unknown Planetoid dataset {name!r}; valid names: {', '.join(PLANETOID_NAMES)}")
+    if split not in PLANETOID_SPLITS:
+        raise ValueError(f"unknown Planetoid split {split!r}; valid splits: {', '.join(PLANETOID_SPLITS)}")
+    base = prepare_root(root) / "Planetoid"
+    copy_offline(f"Planetoid/{canonical}/raw", base / canonical / "raw")
+    transform = NormalizeFeatures() if normalize_features else None
+    dataset = Planetoid(str(base), canonical, split=split, transform=transform)
+    return {"train": dataset, "val": dataset, "test": dataset}

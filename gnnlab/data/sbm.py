@@ -1,0 +1,333 @@
+"""PATTERN and CLUSTER: the stochastic-block-model node-classification benchmarks of Benchmarking GNNs.
+
+The original data sets were sampled without a fixed seed, so this module regenerates statistically
+equivalent data from the published generator parameters, deterministically from a seed:
+
+CLUSTER
+    6 communities with sizes drawn uniformly from ``[5, 35)``; an edge joins two nodes with probability
+    ``p = 0.55`` inside a community and ``q = 0.25`` across. The node label is the community id. In every
+    community one node chosen at random carries the token ``community id + 1``; all other nodes carry
+    token 0 (so the vocabulary has 7 tokens). The task is semi-supervised clustering from one seed node per
+    community.
+
+PATTERN
+    5 communities with sizes drawn uniformly from ``[5, 35)``, ``p = 0.5`` inside and ``q = 0.35`` across,
+    node tokens uniform over a vocabulary of 3. A pattern subgraph with ``[5, 35)`` nodes, internal edge
+    probability 0.5 and its own node tokens is attached, every pattern node linking to every other node
+    with probability 0.5. A node is labelled 1 when it belongs to the pattern. As in the Benchmarking-GNNs
+    generator, the pattern (its size, edges and tokens) is drawn **once per data set** and planted in
+    every graph: the task is to find that fixed subgraph. It depends only on ``seed``, not on the split,
+    so the train, validation and test graphs of one seed share it.
+
+In both, node order is randomly permuted inside each graph so that labels carry no positional signal.
+Graphs are undirected without self loops; ``edge_index`` holds both directions, sorted by (source,
+target). Each graph is a :class:`torch_geometric.data.Data` with ``x`` (long ``[N]`` tokens), ``y`` (long
+``[N]``), ``edge_index`` (long ``[2, E]``) and ``edge_attr`` (long zeros ``[E]``: a single edge type, so a
+model's edge embedding sees a constant input as with the original data).
+
+Each split draws from its own random stream derived from ``(seed, name, split)``, so the splits are
+independent and a split does not change when another one's size does.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch_geometric.data import Data, InMemoryDataset
+from tqdm.auto import tqdm
+
+from gnnlab.data._offline import prepare_root
+
+__all__ = [
+    "GENERATOR_VERSION",
+    "SBM_NAMES",
+    "PUBLISHED_SIZES",
+    "SBMParams",
+    "SBM_PARAMS",
+    "generate_sbm",
+    "SBMDataset",
+    "load_sbm",
+]
+
+#: Bumped whenever the sampling procedure changes, so stale cached files are not reused.
+GENERATOR_VERSION = 1
+
+SBM_NAMES = ("CLUSTER", "PATTERN")
+SPLITS = ("train", "val", "test")
+
+#: Published numbers of graphs per split (train, val, test).
+PUBLISHED_SIZES: dict[str, dict[str, int]] = {
+    "CLUSTER": {"train": 10000, "val": 1000, "test": 1000},
+    "PATTERN": {"train": 10000, "val": 2000, "test": 2000},
+}
+
+
+@dataclass(frozen=True)
+class SBMParams:
+    """Generator parameters of one SBM benchmark (community sizes are uniform in ``[size_min, size_max)``)."""
+
+    num_communities: int
+    size_min: int
+    size_max: int
+    p: float
+    q: float
+    vocab_size: int
+    has_pattern: bool = False
+    pattern_size_min: int = 5
+    pattern_size_max: int = 35
+    p_pattern: float = 0.5
+    q_pattern: float = 0.5
+
+
+SBM_PARAMS: dict[str, SBMParams] = {
+    "CLUSTER": SBMParams(num_communities=6, size_min=5, size_max=35, p=0.55, q=0.25, vocab_size=7),
+    "PATTERN": SBMParams(
+        num_communities=5, size_min=5, size_max=35, p=0.5, q=0.35, vocab_size=3, has_pattern=True,
+        pattern_size_min=5, pattern_size_max=35, p_pattern=0.5, q_pattern=0.5,
+    ),
+}
+
+# Fixed integers (not hash(), which is salted per process) that key the random streams.
+_NAME_KEYS = {"CLUSTER": 1, "PATTERN": 2}
+_STREAM_KEYS = {"train": 0, "val": 1, "test": 2, "pattern": 3}
+
+
+def _check_name(name: str) -> str:
+    canonical = str(name).upper()
+    if canonical not in SBM_NAMES:
+        raise ValueError(f"unknown SBM dataset {name!r}; valid names: {', '.join(SBM_NAMES)}")
+    return canonical
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+    return split
+
+
+def _check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def _rng(seed: int, name: str, stream: str) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, _NAME_KEYS[name], _STREAM_KEYS[stream]]))
+
+
+@lru_cache(maxsize=512)
+def _upper_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    # Graph sizes repeat a lot (at most ~200 distinct values), so the index pairs are worth caching.
+    i, j = np.triu_indices(n, k=1)
+    i.setflags(write=False)
+    j.setflags(write=False)
+    return i, j
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    src: np.ndarray  # upper-triangle edges of the pattern, local ids
+    dst: np.ndarray
+    tokens: np.ndarray
+
+    @property
+    def size(self) -> int:
+        """Number of pattern nodes."""
+        return len(self.tokens)
+
+
+def _draw_pattern(rng: np.random.Generator, params: SBMParams) -> _Pattern:
+    n0 = int(rng.integers(params.pattern_size_min, params.pattern_size_max))
+    i, j = _upper_pairs(n0)
+    keep = rng.random(len(i)) < params.p_pattern
+    tokens = rng.integers(0, params.vocab_size, size=n0)
+    return _Pattern(src=i[keep].copy(), dst=j[keep].copy(), tokens=tokens)
+
+
+def _draw_graph(
+    rng: np.random.Generator, params: SBMParams, pattern: _Pattern | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sample one graph before node permutation.
+
+    Returns ``(block, tokens, src, dst)``: the block id of every node (pattern nodes get block
+    ``num_communities``), the node tokens and the undirected edges as ``src < dst`` pairs.
+    """
+    sizes = rng.integers(params.size_min, params.size_max, size=params.num_communities)
+    block = np.repeat(np.arange(params.num_communities), sizes)
+    n = len(block)
+    i, j = _upper_pairs(n)
+    prob = np.where(block[i] == block[j], params.p, params.q)
+    keep = rng.random(len(i)) < prob
+    src, dst = i[keep], j[keep]
+
+    if pattern is None:
+        # One seed node per community, chosen uniformly inside it, carries the token id + 1.
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        chosen = starts + rng.integers(0, sizes)
+        tokens = np.zeros(n, dtype=np.int64)
+        tokens[chosen] = np.arange(1, params.num_communities + 1)
+        return block, tokens, src, dst
+
+    tokens = rng.integers(0, params.vocab_size, size=n)
+    n0 = pattern.size
+    # Pattern nodes get ids n .. n + n0 - 1; every (sbm node, pattern node) pair links with q_pattern.
+    cross = rng.random((n, n0)) < params.q_pattern
+    cross_src, cross_dst = np.nonzero(cross)
+    src = np.concatenate([src, cross_src, pattern.src + n])
+    dst = np.concatenate([dst, cross_dst + n, pattern.dst + n])
+    block = np.concatenate([block, np.full(n0, params.num_communities)])
+    tokens = np.concatenate([tokens, pattern.tokens])
+    return block, tokens, src, dst
+
+
+def _to_data(
+    rng: np.random.Generator, params: SBMParams, block: np.ndarray, tokens: np.ndarray,
+    src: np.ndarray, dst: np.ndarray,
+) -> Data:
+    n = len(block)
+    new_id = rng.permutation(n)  # node old -> new_id[old]
+    x = np.empty(n, dtype=np.int64)
+    x[new_id] = tokens
+    if params.has_pattern:
+        labels = (block == params.num_communities).astype(np.int64)
+    else:
+        labels = block.astype(np.int64)
+    y = np.empty(n, dtype=np.int64)
+    y[new_id] = labels
+
+    # A dense boolean adjacency is cheap at these sizes (n < 250) and np.nonzero on it yields the
+    # edges already sorted by (source, target), which a sort of the edge list would cost far more.
+    adj = np.zeros((n, n), dtype=bool)
+    a, b = new_id[src], new_id[dst]
+    adj[a, b] = True
+    adj[b, a] = True
+    edge_index = torch.from_numpy(np.stack(np.nonzero(adj)).astype(np.int64))
+    return Data(
+        x=torch.from_numpy(x),
+        y=torch.from_numpy(y),
+        edge_index=edge_index,
+        edge_attr=torch.zeros(edge_index.size(1), dtype=torch.long),
+    )
+
+
+def generate_sbm(
+    name: str, num_graphs: int, seed: int = 0, split: str = "train", progress: bool = False
+) -> list[Data]:
+    """Generate ``num_graphs`` graphs of the ``name`` benchmark (``'CLUSTER'`` or ``'PATTERN'``).
+
+    Deterministic in ``(name, seed, split)``; a prefix of a longer run equals a shorter run. For PATTERN
+    the planted pattern depends on ``seed`` only (shared by all splits).
+    """
+    name = _check_name(name)
+    split = _check_split(split)
+    seed = _check_seed(seed)
+    if isinstance(num_graphs, bool) or not isinstance(num_graphs, (int, np.integer)) or num_graphs < 1:
+        raise ValueError(f"num_graphs must be a positive integer, got {num_graphs!r}")
+    params = SBM_PARAMS[name]
+    pattern = _draw_pattern(_rng(seed, name, "pattern"), params) if params.has_pattern else None
+    rng = _rng(seed, name, split)
+    graphs = []
+    for _ in tqdm(range(int(num_graphs)), desc=f"generating {name} {split}", disable=not progress,
+                  unit="graph"):
+        block, tokens, src, dst = _draw_graph(rng, params, pattern)
+        graphs.append(_to_data(rng, params, block, tokens, src, dst))
+    return graphs
+
+
+class SBMDataset(InMemoryDataset):
+    """One split of PATTERN or CLUSTER, generated on first use and cached on disk.
+
+    Args:
+        root: data root; files go to ``root/SBM_<name>/processed/``.
+        name: ``'CLUSTER'`` or ``'PATTERN'`` (case-insensitive).
+        split: ``'train'``, ``'val'`` or ``'test'``.
+        num_graphs: number of graphs; defaults to the published size of the split.
+        seed: data set seed; each split derives its own stream from it.
+        transform: optional PyG transform applied on access.
+        progress: show a progress bar while generating.
+        force_reload: regenerate even when a cached file exists.
+
+    The cached file name holds every parameter (name, split, size, seed and generator version), so
+    data sets of different sizes or seeds never overwrite each other.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        name: str,
+        split: str = "train",
+        num_graphs: int | None = None,
+        seed: int = 0,
+        transform: Callable | None = None,
+        progress: bool = True,
+        force_reload: bool = False,
+    ) -> None:
+        self.name = _check_name(name)
+        self.split = _check_split(split)
+        self.seed = _check_seed(seed)
+        if num_graphs is None:
+            num_graphs = PUBLISHED_SIZES[self.name][self.split]
+        if isinstance(num_graphs, bool) or not isinstance(num_graphs, (int, np.integer)) or num_graphs < 1:
+            raise ValueError(f"num_graphs must be a positive integer, got {num_graphs!r}")
+        self.num_graphs = int(num_graphs)
+        self.progress = progress
+        base = prepare_root(root)
+        super().__init__(str(base / f"SBM_{self.name}"), transform=transform, force_reload=force_reload)
+        self.load(self.processed_paths[0])
+
+    @property
+    def raw_file_names(self) -> list[str]:
+        """No raw files: the graphs are generated."""
+        return []
+
+    @property
+    def processed_file_names(self) -> list[str]:
+        """The cache file, keyed by every generation parameter."""
+        return [
+            f"{self.name.lower()}_{self.split}_n{self.num_graphs}_seed{self.seed}_v{GENERATOR_VERSION}.pt"
+        ]
+
+    @property
+    def params(self) -> SBMParams:
+        """The generator parameters of this benchmark."""
+        return SBM_PARAMS[self.name]
+
+    def process(self) -> None:
+        """Generate the graphs and write the cache file."""
+        graphs = generate_sbm(self.name, self.num_graphs, self.seed, self.split, progress=self.progress)
+        self.save(graphs, self.processed_paths[0])
+
+    def __repr__(self) -> str:
+        return f"SBMDataset({self.name}, split={self.split!r}, num_graphs={self.num_graphs}, seed={self.seed})"
+
+
+def load_sbm(
+    root: str | os.PathLike,
+    name: str,
+    num_train: int = 10000,
+    num_val: int | None = None,
+    num_test: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, SBMDataset]:
+    """Load (generating on first use) the train/val/test splits of PATTERN or CLUSTER.
+
+    ``num_val`` and ``num_test`` default to the published sizes (CLUSTER 1000/1000, PATTERN 2000/2000).
+    Returns ``{'train': ..., 'val': ..., 'test': ...}``.
+    """
+    name = _check_name(name)
+    sizes = {
+        "train": num_train,
+        "val": PUBLISHED_SIZES[name]["val"] if num_val is None else num_val,
+        "test": PUBLISHED_SIZES[name]["test"] if num_test is None else num_test,
+    }
+    root = Path(root)
+    return {
+        split: SBMDataset(root, name, split=split, num_graphs=n, seed=seed, progress=progress)
+        for split, n in sizes.items()
+    }

@@ -1,0 +1,195 @@
+"""Message-passing networks for node- and graph-level tasks: encoder → layers → (pool) → MLP head."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+LayerFactory = Callable[[int, int], torch.nn.Module]
+EncoderFactory = Callable[..., torch.nn.Module]
+
+
+class MLPReadout(torch.nn.Module):
+    r"""The Benchmarking-GNNs readout MLP: widths halve at each hidden layer.
+
+    ``in → in/2 → in/4 → … → out`` with ReLU between layers (``num_hidden`` hidden layers).
+
+    Args:
+        in_channels (int): Input width.
+        out_channels (int): Output width (classes or targets).
+        num_hidden (int, optional): Number of hidden layers. (default: :obj:`2`)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, num_hidden: int = 2):
+        super().__init__()
+        widths = [max(in_channels // 2**k, 1) for k in range(num_hidden + 1)]
+        self.lins = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.out = torch.nn.Linear(widths[-1], out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the MLP row-wise."""
+        for lin in self.lins:
+            x = F.relu(lin(x))
+        return self.out(x)
+
+
+class GNN(torch.nn.Module):
+    r"""A message-passing network assembled from modules.
+
+    .. code-block:: text
+
+        h = node_encoder(x); e = edge_encoder(edge_attr)
+        for layer in layers: h, e = layer(h, edge_index, e)     # each (N, D)
+        h = pool(h, batch)      # graph tasks only: (B, D)
+        out = head(h)           # (N or B, out)
+
+    Every part is passed in, so any layer with the signature
+    ``layer(x, edge_index, edge_attr) -> (x, edge_attr)`` can be used; see :func:`build_gnn`.
+
+    Args:
+        node_encoder (Module): Maps ``data.x`` to ``(N, D)``.
+        layers (Sequence[Module]): Message-passing layers.
+        head (Module): Maps ``(·, D)`` to the outputs.
+        edge_encoder (Module, optional): Maps ``data.edge_attr`` (or, when the graph has none, a
+            dummy per-edge input) to ``(E, D)``; :obj:`None` leaves edges without features.
+        pool (callable, optional): ``pool(h, batch) -> (B, D)`` for graph-level outputs; :obj:`None`
+            for node-level outputs.
+        input_dropout (float, optional): Dropout on the encoded node features. (default: :obj:`0.0`)
+    """
+
+    def __init__(
+        self,
+        node_encoder: torch.nn.Module,
+        layers: Sequence[torch.nn.Module],
+        head: torch.nn.Module,
+        edge_encoder: torch.nn.Module | None = None,
+        pool: Callable[[Tensor, Tensor | None], Tensor] | None = None,
+        input_dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.node_encoder = node_encoder
+        self.edge_encoder = edge_encoder
+        self.layers = torch.nn.ModuleList(layers)
+        self.head = head
+        self.pool = pool
+        self.input_dropout = input_dropout
+
+    def forward(self, data) -> Tensor:
+        """Run on a PyG ``Data``/``Batch``; returns node outputs ``(N, out)`` or graph outputs ``(B, out)``."""
+        if getattr(data, "x", None) is None:
+            raise ValueError("GNN: the graph has no node features `x`")
+        h = self.node_encoder(data.x)  # (N, D)
+        h = F.dropout(h, p=self.input_dropout, training=self.training)
+        edge_attr = None
+        if self.edge_encoder is not None:
+            raw = getattr(data, "edge_attr", None)
+            if raw is None:  # featureless edges: one dummy row per edge
+                raw = data.edge_index.new_zeros(data.edge_index.size(1))
+            edge_attr = self.edge_encoder(raw)  # (E, D)
+        for layer in self.layers:
+            h, edge_attr = layer(h, data.edge_index, edge_attr)
+        if self.pool is not None:
+            batch = getattr(data, "batch", None)
+            if batch is None:
+                batch = h.new_zeros(h.size(0), dtype=torch.long)
+            h = self.pool(h, batch)  # (B, D)
+        return self.head(h)
+
+
+def build_gnn(
+    layer: LayerFactory,
+    node_encoder: EncoderFactory,
+    out_channels: int,
+    hidden_channels: int = 64,
+    num_layers: int = 4,
+    edge_encoder: EncoderFactory | None = None,
+    pool: Callable | None = None,
+    head: Callable[[int, int], torch.nn.Module] | None = None,
+    input_dropout: float = 0.0,
+    last_layer_out: int | None = None,
+) -> GNN:
+    """Wire a :class:`GNN` from factories (the Hydra ``model`` configs target this function).
+
+    Args:
+        layer: ``layer(in, out) -> module``; called ``num_layers`` times.
+        node_encoder: ``node_encoder(out_channels=D) -> module``.
+        out_channels: number of outputs (classes or regression targets).
+        hidden_channels: width ``D``.
+        num_layers: number of message-passing layers.
+        edge_encoder: ``edge_encoder(out_channels=D) -> module``, or :obj:`None`.
+        pool: graph pooling ``(h, batch) -> (B, D)``, or :obj:`None` for node-level tasks.
+        head: ``head(D, out_channels)``; default :class:`MLPReadout`.
+        input_dropout: dropout on the encoded node features.
+        last_layer_out: width of the last layer's output (Benchmarking-GNNs uses ``out_dim`` ≠
+            ``hidden_dim`` for some rows); the head then reads that width.
+    """
+    if num_layers < 1:
+        raise ValueError(f"build_gnn: num_layers must be >= 1, got {num_layers}")
+    widths = [hidden_channels] * num_layers + [last_layer_out or hidden_channels]
+    layers = [layer(widths[i], widths[i + 1]) for i in range(num_layers)]
+    head_factory = head if head is not None else MLPReadout
+    return GNN(
+        node_encoder=node_encoder(out_channels=hidden_channels),
+        edge_encoder=edge_encoder(out_channels=hidden_channels) if edge_encoder is not None else None,
+        layers=layers,
+        head=head_factory(widths[-1], out_channels),
+        pool=pool,
+        input_dropout=input_dropout,
+    )
+
+
+class ConvStack(torch.nn.Module):
+    r"""The plain stack of the original GCN/GAT papers: dropout → conv → act, repeated; no encoder/head.
+
+    .. code-block:: text
+
+        h = x
+        for conv in convs[:-1]: h = act(conv(dropout(h), edge_index))
+        out = convs[-1](dropout(h), edge_index)
+
+    With ``conv=GCNConv``, 2 layers, 16 hidden units and dropout 0.5 this is Kipf & Welling's
+    Cora model.
+
+    Args:
+        conv: factory ``conv(in, out) -> module`` returning a tensor.
+        in_channels: raw feature width.
+        hidden_channels: hidden width.
+        out_channels: number of classes.
+        num_layers: number of convolutions (>= 1).
+        dropout: dropout on the input of every convolution.
+        act: activation factory. (default: :class:`torch.nn.ReLU`)
+        last_conv: factory for the last convolution (default: ``conv``); e.g. GAT's single averaged
+            output head.
+    """
+
+    def __init__(
+        self,
+        conv: LayerFactory,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        act: Callable[[], torch.nn.Module] = torch.nn.ReLU,
+        last_conv: LayerFactory | None = None,
+    ):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"ConvStack: num_layers must be >= 1, got {num_layers}")
+        widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        factories = [conv] * (num_layers - 1) + [last_conv or conv]
+        self.convs = torch.nn.ModuleList(f(a, b) for f, a, b in zip(factories, widths[:-1], widths[1:]))
+        self.act = act()
+        self.dropout = dropout
+
+    def forward(self, data) -> Tensor:
+        """Run on a PyG ``Data``; returns ``(N, out_channels)`` logits."""
+        h = data.x.float()
+        for i, conv in enumerate(self.convs):
+            h = F.dropout(h, p=self.dropout, training=self.training)
+            h = conv(h, data.edge_index)
+            if i < len(self.convs) - 1:
+                h = self.act(h)
+        return h

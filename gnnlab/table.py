@@ -1,0 +1,126 @@
+"""``gnnlab-table``: reproduce a published cell over several seeds and write a markdown table.
+
+Usage::
+
+    gnnlab-table experiment=planetoid/gcn_cora --seeds 10 --out results/planetoid_gcn_cora.md
+    gnnlab-table --from-dir outputs/multiruns/<sweep> --out table.md   # aggregate an existing sweep
+
+The experiment config's ``benchmark`` block names the paper, table, cell, metric and the
+published value. Extra ``key=value`` arguments are passed to every run as Hydra overrides.
+Each run writes ``results.json``; the table lists every seed's value, then mean ± std (sample
+standard deviation) beside the published number, and a CSV with the per-seed values.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+
+def _collect(sweep_dir: Path) -> tuple[list[dict], dict]:
+    runs, benchmark = [], {}
+    for result_file in sorted(sweep_dir.glob("*/results.json"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0):
+        cfg = OmegaConf.load(result_file.parent / ".hydra" / "config.yaml")
+        benchmark = OmegaConf.to_container(cfg.get("benchmark") or {}, resolve=False) or benchmark
+        runs.append({"seed": int(cfg.seed), "dir": str(result_file.parent), **json.loads(result_file.read_text())})
+    if not runs:
+        raise FileNotFoundError(f"no */results.json under '{sweep_dir}': did the runs finish?")
+    return runs, benchmark
+
+
+def _metric(run: dict, name: str) -> float:
+    values = run["final"]
+    if name not in values:
+        raise KeyError(f"metric {name!r} not in {run['dir']}/results.json (has {sorted(values)})")
+    return float(values[name])
+
+
+def write_table(runs: list[dict], benchmark: dict, out: Path, metric: str | None = None, command: str = "") -> str:
+    """Write ``out`` (markdown) and ``out`` with ``.csv`` suffix; return the markdown."""
+    metric = metric or benchmark.get("metric")
+    if not metric:
+        raise ValueError("no metric: pass --metric or set benchmark.metric in the experiment config")
+    scale = float(benchmark.get("scale", 1) or 1)
+    values = [_metric(r, metric) * scale for r in runs]
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else float("nan")
+    published = benchmark.get("published")
+    published_std = benchmark.get("published_std")
+    pub = "—" if published is None else (f"{published}" + (f" ± {published_std}" if published_std else ""))
+    delta = "—" if published is None else f"{mean - float(published):+.2f}"
+    lines = [
+        f"# {benchmark.get('cell', 'result')} — {benchmark.get('paper', '')}",
+        "",
+        f"Metric `{metric}` (×{scale:g}) at the epoch of best validation score, {len(values)} seeds.",
+        "",
+        "| cell | ours (mean ± std) | published | difference | seeds |",
+        "|---|---|---|---|---|",
+        f"| {benchmark.get('cell', '')} ({benchmark.get('table', '')}) | {mean:.2f} ± {std:.2f} | {pub} | {delta} | {len(values)} |",
+        "",
+        "| seed | value | best epoch |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {r['seed']} | {v:.2f} | {r['best_epoch']} |" for r, v in zip(runs, values)]
+    if command:
+        lines += ["", f"Command: `{command}`"]
+    text = "\n".join(lines) + "\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    with open(out.with_suffix(".csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["seed", metric, "best_epoch", "run_dir"])
+        for r, v in zip(runs, values):
+            writer.writerow([r["seed"], v, r["best_epoch"], r["dir"]])
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run the seeds (unless ``--from-dir``), write the table."""
+    parser = argparse.ArgumentParser(prog="gnnlab-table", description=__doc__.split("\n\n")[0])
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=planetoid/gcn_cora")
+    parser.add_argument("--seeds", type=int, default=10, help="number of seeds (0..N-1)")
+    parser.add_argument("--out", type=Path, default=None, help="markdown file to write")
+    parser.add_argument("--metric", default=None, help="metric key in results.json (default: benchmark.metric)")
+    parser.add_argument("--from-dir", type=Path, default=None, help="aggregate an existing sweep folder instead of running")
+    parser.add_argument("--sweep-dir", type=Path, default=None, help="where the runs go (default outputs/tables/<time>)")
+    args = parser.parse_args(argv)
+
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    command = "gnnlab-table " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.from_dir is not None:
+        sweep_dir = args.from_dir
+    else:
+        if not any(o.startswith("experiment=") for o in args.overrides):
+            parser.error("name an experiment, e.g. experiment=planetoid/gcn_cora")
+        sweep_dir = args.sweep_dir or Path("outputs") / "tables" / time.strftime("%Y-%m-%d_%H-%M-%S")
+        seeds = ",".join(str(s) for s in range(args.seeds))
+        cmd = [sys.executable, "-m", "gnnlab.train", "-m", *args.overrides, f"seed={seeds}",
+               f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra.job.num}"]
+        print("running:", " ".join(cmd), flush=True)
+        proc = subprocess.run(cmd)
+        if proc.returncode != 0:
+            print(f"gnnlab-table: the runs failed (exit code {proc.returncode})", file=sys.stderr)
+            return proc.returncode
+    try:
+        runs, benchmark = _collect(sweep_dir)
+        out = args.out or sweep_dir / "table.md"
+        text = write_table(runs, benchmark, out, args.metric, command)
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        print(f"gnnlab-table: error: {err}", file=sys.stderr)
+        return 2
+    print(text)
+    print(f"written: {out} and {out.with_suffix('.csv')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""One training run from a composed config: build everything, fit, test the best epoch, report."""
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+log = logging.getLogger("gnnlab")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _resumed_config(cfg: DictConfig) -> DictConfig:
+    """For ``trainer.resume=<run dir>``: the run's own saved config, so the model matches its checkpoint.
+
+    Only ``trainer.max_epochs`` (and the resume path) are taken from the current command line.
+    """
+    run_dir = Path(str(cfg.trainer.resume)).expanduser().resolve()
+    saved = run_dir / ".hydra" / "config.yaml"
+    if not (run_dir / "checkpoints" / "last.ckpt").is_file():
+        raise FileNotFoundError(f"trainer.resume={run_dir}: no checkpoints/last.ckpt in that folder")
+    if not saved.is_file():
+        raise FileNotFoundError(f"trainer.resume={run_dir}: no .hydra/config.yaml in that folder")
+    old = OmegaConf.load(saved)
+    with open_dict(old):
+        old.trainer.max_epochs = cfg.trainer.max_epochs
+        old.trainer.resume = str(run_dir)
+        old.paths.output_dir = str(run_dir)
+        old.trainer.output_dir = str(run_dir)
+        for name in old.get("logger") or {}:
+            if "save_dir" in old.logger[name]:
+                old.logger[name].save_dir = str(run_dir)
+    return old
+
+
+def train(cfg: DictConfig) -> float:
+    """Run the experiment ``cfg`` and return the best value of the monitored validation metric.
+
+    Writes to the run directory: ``metrics.csv`` (per epoch), ``checkpoints/{best,last}.ckpt`` and
+    ``results.json`` (best epoch and the metrics of the best weights).
+    """
+    # A private, writable copy without Hydra's own node (present when composed with return_hydra_config).
+    cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    OmegaConf.set_readonly(cfg, False)
+    if cfg.trainer.get("resume"):
+        cfg = _resumed_config(cfg)
+    OmegaConf.resolve(cfg)
+    seed_everything(int(cfg.seed))
+
+    datamodule = instantiate(cfg.data.module)
+    task = instantiate(cfg.task)
+    model = instantiate(cfg.model)
+    log.info("model %s: %s trainable parameters", type(model).__name__, f"{count_parameters(model):,}")
+    optimizer = instantiate(cfg.optim)(params=model.parameters())
+    scheduler = instantiate(cfg.scheduler)(optimizer=optimizer) if cfg.get("scheduler") else None
+
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    from gnnlab.train.loggers import LoggerCollection
+
+    logger = LoggerCollection(loggers)
+    logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    resume = trainer_cfg.pop("resume", None)
+    trainer = instantiate(trainer_cfg)
+    status = "failed"
+    try:
+        result = trainer.fit(model, task, datamodule, optimizer, scheduler, logger, resume=resume)
+        final = trainer.test_best(model, task, datamodule)
+        path = trainer.write_results(result, final)
+        status = "success"
+    finally:
+        logger.finalize(status)
+    summary = " | ".join(f"{k} {v:.4f}" for k, v in final.items() if not k.endswith("/loss"))
+    log.info("best epoch %d (%s = %.4f); best weights: %s", result.best_epoch, result.monitor, result.best_value, summary)
+    log.info("results written to %s", path)
+    return float(result.best_value)

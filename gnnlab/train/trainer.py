@@ -1,0 +1,258 @@
+"""The training loop: epochs of train/val/test, model selection, checkpoints, resume, logging."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from gnnlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gnnlab.train.tasks import Task
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class FitResult:
+    """What :meth:`Trainer.fit` returns: the best epoch and the metrics recorded there."""
+
+    best_epoch: int
+    monitor: str
+    best_value: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    epochs_run: int = 0
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (written as ``results.json``)."""
+        return {
+            "best_epoch": self.best_epoch,
+            "monitor": self.monitor,
+            "best_value": self.best_value,
+            "metrics": self.metrics,
+            "epochs_run": self.epochs_run,
+            "stopped_early": self.stopped_early,
+        }
+
+
+class Trainer:
+    """Runs the epochs.
+
+    Each epoch trains on ``train``, evaluates ``val`` and ``test``, logs every metric, writes
+    ``checkpoints/last.ckpt`` and, when the monitored validation metric improves,
+    ``checkpoints/best.ckpt``. At the end the best weights are restored and the test split scored.
+
+    Args:
+        max_epochs: number of epochs.
+        output_dir: folder for ``checkpoints/`` and ``results.json``.
+        accelerator: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        grad_clip: max gradient norm, or :obj:`None`.
+        min_lr: stop when the learning rate falls below this (Benchmarking-GNNs' stopping rule).
+        patience: stop after this many epochs without improvement of the monitored metric.
+        scheduler_monitor: metric a ``ReduceLROnPlateau`` scheduler steps on (e.g. ``"val/loss"``).
+        eval_test_every_epoch: score the test split every epoch (printed and logged).
+        progress: show a progress bar over the batches.
+    """
+
+    def __init__(
+        self,
+        max_epochs: int = 100,
+        output_dir: str = ".",
+        accelerator: str = "auto",
+        grad_clip: float | None = None,
+        min_lr: float | None = None,
+        patience: int | None = None,
+        scheduler_monitor: str = "val/loss",
+        eval_test_every_epoch: bool = True,
+        progress: bool = True,
+    ):
+        if max_epochs < 0:
+            raise ValueError(f"Trainer: max_epochs must be >= 0, got {max_epochs}")
+        if accelerator not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"Trainer: accelerator must be 'auto', 'cpu' or 'cuda', got {accelerator!r}")
+        if accelerator == "cuda" and not torch.cuda.is_available():
+            raise ValueError("Trainer: accelerator='cuda' but torch sees no CUDA device")
+        self.max_epochs = max_epochs
+        self.output_dir = Path(output_dir)
+        self.device = torch.device("cuda" if accelerator == "cuda" or (accelerator == "auto" and torch.cuda.is_available()) else "cpu")
+        self.grad_clip = grad_clip
+        self.min_lr = min_lr
+        self.patience = patience
+        self.scheduler_monitor = scheduler_monitor
+        self.eval_test_every_epoch = eval_test_every_epoch
+        self.progress = progress
+        self.console = Console(stderr=True)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """``<output_dir>/checkpoints``."""
+        return self.output_dir / "checkpoints"
+
+    # -- one pass over a split -------------------------------------------------------------------
+    def _run_split(self, model, task: Task, loader, split: str, optimizer=None, bar=None) -> dict[str, float]:
+        train = optimizer is not None
+        model.train(train)
+        preds, targets = [], []
+        loss_sum, weight_sum = 0.0, 0
+        with torch.set_grad_enabled(train):
+            for batch in loader:
+                batch = batch.to(self.device)
+                out = model(batch)
+                pred, target = task.select(out, batch, split)
+                if target.numel() == 0:
+                    continue
+                loss = task.loss(pred, target)
+                if train:
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(f"training loss became {loss.item()} (not finite)")
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if self.grad_clip is not None:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+                    optimizer.step()
+                n = target.shape[0]
+                loss_sum += loss.item() * n
+                weight_sum += n
+                preds.append(pred.detach().cpu())
+                targets.append(target.detach().cpu())
+                if bar is not None:
+                    bar[0].advance(bar[1])
+        if weight_sum == 0:
+            raise ValueError(f"split '{split}' has no scored examples")
+        metrics = task.compute_metrics(torch.cat(preds), torch.cat(targets))
+        return {f"{split}/loss": loss_sum / weight_sum, **{f"{split}/{k}": v for k, v in metrics.items()}}
+
+    def evaluate(self, model, task: Task, datamodule, splits=("val", "test")) -> dict[str, float]:
+        """Score ``model`` on the given splits (no gradient)."""
+        model.to(self.device)
+        out: dict[str, float] = {}
+        for split in splits:
+            out.update(self._run_split(model, task, datamodule.loader(split), split))
+        return out
+
+    # -- the loop ------------------------------------------------------------------------------------
+    def fit(self, model, task: Task, datamodule, optimizer, scheduler=None, logger=None, resume: str | None = None) -> FitResult:
+        """Train, select the best epoch on ``val/<task.monitor>``, and return its metrics.
+
+        Args:
+            resume: path of a ``last.ckpt`` (or a folder holding ``checkpoints/last.ckpt``) to continue.
+        """
+        model.to(self.device)
+        generator = getattr(datamodule, "generator", None)
+        start_epoch, best, best_metrics, best_epoch, stale = 0, None, {}, -1, 0
+        if resume is not None:
+            path = Path(resume)
+            if path.is_dir():
+                path = path / "checkpoints" / "last.ckpt"
+            state = load_checkpoint(path, map_location=self.device)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            if scheduler is not None and state.get("scheduler") is not None:
+                scheduler.load_state_dict(state["scheduler"])
+            set_rng_state(state["rng"], generator)
+            start_epoch = state["epoch"]
+            best, best_metrics, best_epoch, stale = state["best"], state["best_metrics"], state["best_epoch"], state["stale"]
+            self.console.print(f"[bold]resumed[/bold] from {path} after epoch {start_epoch}")
+
+        monitor_key = f"val/{task.monitor}"
+        stopped_early = False
+        epoch = start_epoch
+        for epoch in range(start_epoch, self.max_epochs):
+            t0 = time.perf_counter()
+            train_loader = datamodule.loader("train")
+            with self._progress(epoch, len(train_loader)) as bar:
+                metrics = self._run_split(model, task, train_loader, "train", optimizer, bar)
+            eval_splits = ("val", "test") if self.eval_test_every_epoch else ("val",)
+            for split in eval_splits:
+                metrics.update(self._run_split(model, task, datamodule.loader(split), split))
+            lr = optimizer.param_groups[0]["lr"]
+            metrics.update({"epoch": epoch + 1, "lr": lr, "time/epoch_s": time.perf_counter() - t0})
+
+            if monitor_key not in metrics:
+                raise KeyError(f"monitored metric {monitor_key!r} not among {sorted(metrics)}")
+            if task.better(metrics[monitor_key], best):
+                best, best_epoch, stale = metrics[monitor_key], epoch + 1, 0
+                best_metrics = {k: v for k, v in metrics.items() if k.split("/")[0] in SPLITS}
+                save_checkpoint(self.checkpoint_dir / "best.ckpt", {"model": model.state_dict(), "epoch": epoch + 1, "metrics": best_metrics})
+            else:
+                stale += 1
+
+            if scheduler is not None:
+                if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    scheduler.step(metrics[self.scheduler_monitor])
+                else:
+                    scheduler.step()
+
+            if logger is not None:
+                logger.log_metrics(metrics, step=epoch + 1)
+            save_checkpoint(
+                self.checkpoint_dir / "last.ckpt",
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "epoch": epoch + 1,
+                    "best": best,
+                    "best_metrics": best_metrics,
+                    "best_epoch": best_epoch,
+                    "stale": stale,
+                    "rng": rng_state(generator),
+                },
+            )
+            if self.min_lr is not None and optimizer.param_groups[0]["lr"] < self.min_lr:
+                self.console.print(f"learning rate below min_lr={self.min_lr}: stopping after epoch {epoch + 1}")
+                stopped_early = True
+                break
+            if self.patience is not None and stale >= self.patience:
+                self.console.print(f"no improvement of {monitor_key} for {stale} epochs: stopping")
+                stopped_early = True
+                break
+
+        epochs_run = epoch + 1 if self.max_epochs > start_epoch else start_epoch
+        if best is None:
+            raise RuntimeError("no epoch was run: nothing to report (max_epochs reached already?)")
+        result = FitResult(best_epoch, monitor_key, float(best), best_metrics, epochs_run, stopped_early)
+        return result
+
+    def test_best(self, model, task: Task, datamodule) -> dict[str, float]:
+        """Reload ``best.ckpt`` into ``model`` and score val and test."""
+        state = load_checkpoint(self.checkpoint_dir / "best.ckpt", map_location=self.device)
+        model.load_state_dict(state["model"])
+        return self.evaluate(model, task, datamodule, ("val", "test"))
+
+    def write_results(self, result: FitResult, final: dict[str, float]) -> Path:
+        """Write ``results.json`` (best epoch, monitored value, final metrics) and return its path."""
+        path = self.output_dir / "results.json"
+        payload = result.to_dict()
+        payload["final"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in final.items()}
+        path.write_text(json.dumps(payload, indent=2))
+        return path
+
+    def _progress(self, epoch: int, total: int):
+        progress = Progress(
+            TextColumn(f"epoch {epoch + 1}/{self.max_epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+            disable=not self.progress,
+        )
+
+        class _Bar:
+            def __enter__(self_inner):
+                progress.__enter__()
+                task_id = progress.add_task("train", total=total)
+                return (progress, task_id)
+
+            def __exit__(self_inner, *exc):
+                return progress.__exit__(*exc)
+
+        return _Bar()

@@ -1,0 +1,127 @@
+"""End-to-end runs on tiny generated CLUSTER: outputs, resume, multirun, CLI errors."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra.core.hydra_config import HydraConfig
+
+from gnnlab.train.run import train
+from tests.conf.test_configs import compose_cfg
+
+TINY = [
+    "data.module.splits.num_train=48",
+    "data.module.splits.num_val=16",
+    "data.module.splits.num_test=16",
+    "data.module.batch_size=16",
+    "model.hidden_channels=16",
+    "model.num_layers=2",
+    "trainer.progress=false",
+]
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def _run(tmp_path: Path, overrides: list[str], run_dir: Path) -> float:
+    cfg = compose_cfg([*TINY, f"paths.output_dir={run_dir}", *overrides], tmp_path)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # A real run keeps its resolved config here; resume reads it back.
+    (run_dir / ".hydra").mkdir(exist_ok=True)
+    from omegaconf import OmegaConf
+
+    saved = OmegaConf.to_container(cfg, resolve=False)
+    saved.pop("hydra")
+    OmegaConf.save(OmegaConf.create(saved), run_dir / ".hydra" / "config.yaml")
+    try:
+        return train(cfg)
+    finally:
+        HydraConfig.instance().cfg = None
+
+
+def test_run_writes_outputs(tmp_path):
+    run_dir = tmp_path / "run"
+    value = _run(tmp_path, ["trainer.max_epochs=2"], run_dir)
+    rows = _rows(run_dir / "metrics.csv")
+    assert [int(float(r["epoch"])) for r in rows] == [1, 2]
+    for key in ["train/loss", "val/weighted_accuracy", "test/weighted_accuracy", "lr"]:
+        assert key in rows[0]
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["best_value"] == pytest.approx(value)
+    assert "test/weighted_accuracy" in results["final"]
+    best_row = rows[results["best_epoch"] - 1]
+    assert float(best_row["val/weighted_accuracy"]) == pytest.approx(value)
+
+
+def test_resume_continues_exactly(tmp_path):
+    """4 epochs in one go == 2 epochs, stop, resume to 4 (same losses, same metrics)."""
+    straight = tmp_path / "straight"
+    _run(tmp_path, ["trainer.max_epochs=4", "model.layer.dropout=0.2"], straight)
+    resumed = tmp_path / "resumed"
+    _run(tmp_path, ["trainer.max_epochs=2", "model.layer.dropout=0.2"], resumed)
+    _run(tmp_path, ["trainer.max_epochs=4", f"trainer.resume={resumed}"], tmp_path / "ignored")
+    a, b = _rows(straight / "metrics.csv"), _rows(resumed / "metrics.csv")
+    assert len(a) == len(b) == 4
+    for ra, rb in zip(a, b):
+        for key in ["train/loss", "val/loss", "val/weighted_accuracy", "test/loss", "lr"]:
+            assert float(ra[key]) == pytest.approx(float(rb[key]), rel=1e-6, abs=1e-9), (ra["epoch"], key)
+
+
+def _cli(args: list[str], cwd: Path, **env) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true", **env)
+    return subprocess.run(
+        [sys.executable, "-m", "gnnlab.train", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.slow
+def test_cli_multirun_over_seeds(tmp_path):
+    out = _cli(["-m", *TINY, "trainer.max_epochs=1", "seed=0,1", f"hydra.sweep.dir={tmp_path}/sweep"], tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for job in ("0", "1"):
+        job_dir = tmp_path / "sweep" / job
+        assert (job_dir / "results.json").is_file()
+        assert (job_dir / ".hydra" / "config.yaml").is_file()
+    seeds = {json.loads((tmp_path / "sweep" / j / "results.json").read_text())["best_value"] for j in "01"}
+    assert len(seeds) == 2, "different seeds should give different runs"
+
+
+@pytest.mark.slow
+def test_cli_wandb_offline(tmp_path):
+    out = _cli([*TINY, "trainer.max_epochs=1", "logger=wandb", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert runs, "no offline wandb run folder"
+    assert list(runs[0].glob("run-*.wandb"))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["model.no_such_key=1"], "no_such_key"),
+        (["data=no_such_dataset"], "no_such_dataset"),
+        (["data.module.splits.name=NOPE"], "NOPE"),
+    ],
+)
+def test_cli_bad_input_clear_error(tmp_path, args, message):
+    out = _cli([*TINY, "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}/run", *args], tmp_path)
+    assert out.returncode != 0
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr or "Set the environment variable HYDRA_FULL_ERROR" in out.stderr
+
+
+def test_cli_unwritable_data_root(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    out = _cli([*TINY, "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}/run", f"paths.data_dir={blocker}/data"], tmp_path)
+    assert out.returncode != 0
+    assert "not writable" in out.stderr and str(blocker) in out.stderr
