@@ -51,8 +51,8 @@ def _resumed_config(cfg: DictConfig) -> DictConfig:
 def train(cfg: DictConfig) -> float:
     """Run the experiment ``cfg`` and return the best value of the monitored validation metric.
 
-    Writes to the run directory: ``metrics.csv`` (per epoch), ``checkpoints/{best,last}.ckpt`` and
-    ``results.json`` (best epoch and the metrics of the best weights).
+    Writes to the run directory: ``config_resolved.yaml``, ``metrics.csv`` (per epoch),
+    ``checkpoints/{best,last}.ckpt`` and ``results.json`` (best epoch and the metrics of the best weights).
     """
     # A private, writable copy without Hydra's own node (present when composed with return_hydra_config).
     cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
@@ -60,6 +60,10 @@ def train(cfg: DictConfig) -> float:
     if cfg.trainer.get("resume"):
         cfg = _resumed_config(cfg)
     OmegaConf.resolve(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    # Hydra keeps the config with its interpolations; this copy has every value as the run used it.
+    OmegaConf.save(cfg, output_dir / "config_resolved.yaml")
     seed_everything(int(cfg.seed))
 
     datamodule = instantiate(cfg.data.module)

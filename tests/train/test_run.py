@@ -54,6 +54,8 @@ def test_run_writes_outputs(tmp_path):
     for key in ["train/loss", "val/weighted_accuracy", "test/weighted_accuracy", "lr"]:
         assert key in rows[0]
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+    resolved = (run_dir / "config_resolved.yaml").read_text()
+    assert "${" not in resolved and "num_train: 48" in resolved
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     results = json.loads((run_dir / "results.json").read_text())
     assert results["best_value"] == pytest.approx(value)
