@@ -1,0 +1,145 @@
+// CPU fused CSR aggregation: row-parallel (at::parallel_for), features vectorised, no atomics.
+// Accumulates in float for float/half/bfloat16 and in double for double.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <vector>
+
+#include "ops/aggregate.h"
+#include "ops/common/aggregate.h"
+
+namespace gnnlab {
+
+namespace {
+
+template <typename scalar_t>
+using acc_type = typename std::conditional<std::is_same<scalar_t, double>::value, double, float>::type;
+
+// Rows per parallel task: enough work per task to amortise scheduling.
+int64_t grain(int64_t num_rows, int64_t num_edges, int64_t F) {
+  const int64_t per_row = std::max<int64_t>(1, (num_edges / std::max<int64_t>(num_rows, 1) + 1) * F);
+  return std::max<int64_t>(1, (1 << 15) / per_row);
+}
+
+template <typename scalar_t, typename index_t>
+void aggregate_kernel(const int64_t* rowptr, const index_t* col, const scalar_t* x, const scalar_t* w, int64_t R,
+                      int64_t E, int64_t F, int reduce, scalar_t* out, int64_t* arg) {
+  using acc_t = acc_type<scalar_t>;
+  at::parallel_for(0, R, grain(R, E, F), [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> acc(F);
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t degree = rowptr[i + 1] - rowptr[i];
+      if (reduce == agg::kSum || reduce == agg::kMean) {
+        agg::sum_row<scalar_t, acc_t, index_t>(rowptr, col, x, w, F, i, 0, F, acc.data());
+      } else {
+        agg::extremum_row<scalar_t, acc_t, index_t>(rowptr, col, x, w, F, i, 0, F, reduce, acc.data(), arg + i * F);
+      }
+      scalar_t* o = out + i * F;
+      for (int64_t f = 0; f < F; ++f) o[f] = static_cast<scalar_t>(agg::finish<acc_t>(acc[f], reduce, degree));
+    }
+  });
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> aggregate_cpu(const at::Tensor& rowptr, const at::Tensor& col,
+                                                 const at::Tensor& rowptr_t, const at::Tensor& col_t,
+                                                 const at::Tensor& perm_t, const at::Tensor& x_in,
+                                                 const c10::optional<at::Tensor>& weight, c10::string_view reduce_name) {
+  const int reduce = parse_reduce(std::string(reduce_name));
+  check_aggregate_inputs(rowptr, col, x_in, weight, "aggregate");
+  const auto rp = rowptr.contiguous();
+  const auto c = col.contiguous();
+  const auto x = x_in.contiguous();
+  const auto w = weight.has_value() ? weight->contiguous() : at::Tensor();
+  const int64_t R = rp.size(0) - 1, E = c.size(0), F = x.size(1);
+  auto out = at::empty({R, F}, x.options());
+  const bool extremum = reduce == agg::kMax || reduce == agg::kMin;
+  auto arg = extremum ? at::empty({R, F}, x.options().dtype(at::kLong)) : at::empty({0}, x.options().dtype(at::kLong));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "aggregate_cpu", [&] {
+    AT_DISPATCH_INDEX_TYPES(c.scalar_type(), "aggregate_cpu_index", [&] {
+      aggregate_kernel<scalar_t, index_t>(rp.data_ptr<int64_t>(), c.data_ptr<index_t>(), x.data_ptr<scalar_t>(),
+                                          w.defined() ? w.data_ptr<scalar_t>() : nullptr, R, E, F, reduce,
+                                          out.data_ptr<scalar_t>(), extremum ? arg.data_ptr<int64_t>() : nullptr);
+    });
+  });
+  return {out, arg};
+}
+
+at::Tensor aggregate_weight_backward_cpu(const at::Tensor& rowptr, const at::Tensor& col, const at::Tensor& x_in,
+                                         const at::Tensor& grad_out_in, const at::Tensor& arg_in,
+                                         c10::string_view reduce_name) {
+  const int reduce = parse_reduce(std::string(reduce_name));
+  const auto rp = rowptr.contiguous();
+  const auto c = col.contiguous();
+  const auto x = x_in.contiguous();
+  const auto g = grad_out_in.contiguous();
+  const auto arg = arg_in.contiguous();
+  TORCH_CHECK_VALUE(g.dim() == 2 && g.size(0) == rp.size(0) - 1 && g.size(1) == x.size(1),
+                    "aggregate_weight_backward: grad_out must have shape [rows, features]");
+  const int64_t R = rp.size(0) - 1, E = c.size(0), F = x.size(1);
+  auto grad_w = at::empty({E}, x.options());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "aggregate_weight_backward_cpu", [&] {
+    using acc_t = acc_type<scalar_t>;
+    AT_DISPATCH_INDEX_TYPES(c.scalar_type(), "aggregate_weight_backward_index", [&] {
+      const int64_t* rpp = rp.data_ptr<int64_t>();
+      const index_t* cp = c.data_ptr<index_t>();
+      const scalar_t* xp = x.data_ptr<scalar_t>();
+      const scalar_t* gp = g.data_ptr<scalar_t>();
+      const int64_t* ap = arg.numel() ? arg.data_ptr<int64_t>() : nullptr;
+      scalar_t* out = grad_w.data_ptr<scalar_t>();
+      at::parallel_for(0, R, grain(R, E, F), [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          agg::weight_grad_row<scalar_t, acc_t, index_t>(rpp, cp, xp, gp, ap, F, i, reduce, out);
+        }
+      });
+    });
+  });
+  return grad_w;
+}
+
+at::Tensor aggregate_extremum_x_backward_cpu(const at::Tensor& rowptr_t, const at::Tensor& col_t,
+                                             const at::Tensor& perm_t, const at::Tensor& arg_in,
+                                             const at::Tensor& grad_out_in, const c10::optional<at::Tensor>& weight,
+                                             int64_t num_src) {
+  const auto rp = rowptr_t.contiguous();
+  const auto c = col_t.contiguous();
+  const auto perm = perm_t.contiguous();
+  const auto arg = arg_in.contiguous();
+  const auto g = grad_out_in.contiguous();
+  const auto w = weight.has_value() ? weight->contiguous() : at::Tensor();
+  TORCH_CHECK_VALUE(rp.size(0) - 1 == num_src, "aggregate_extremum_x_backward: rowptr_t must have num_src + 1 entries");
+  TORCH_CHECK_VALUE(arg.sizes() == g.sizes(), "aggregate_extremum_x_backward: arg and grad_out shapes differ");
+  const int64_t F = g.size(1), E = c.size(0);
+  auto grad_x = at::empty({num_src, F}, g.options());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, g.scalar_type(), "aggregate_extremum_x_backward_cpu", [&] {
+    using acc_t = acc_type<scalar_t>;
+    AT_DISPATCH_INDEX_TYPES(c.scalar_type(), "aggregate_extremum_x_backward_index", [&] {
+      const int64_t* rpp = rp.data_ptr<int64_t>();
+      const index_t* cp = c.data_ptr<index_t>();
+      const int64_t* pp = perm.data_ptr<int64_t>();
+      const int64_t* ap = arg.data_ptr<int64_t>();
+      const scalar_t* gp = g.data_ptr<scalar_t>();
+      const scalar_t* wp = w.defined() ? w.data_ptr<scalar_t>() : nullptr;
+      scalar_t* out = grad_x.data_ptr<scalar_t>();
+      at::parallel_for(0, num_src, grain(num_src, E, F), [&](int64_t begin, int64_t end) {
+        std::vector<acc_t> acc(F);
+        for (int64_t j = begin; j < end; ++j) {
+          agg::extremum_x_grad_row<scalar_t, acc_t, index_t>(rpp, cp, pp, ap, gp, wp, F, j, 0, F, acc.data());
+          for (int64_t f = 0; f < F; ++f) out[j * F + f] = static_cast<scalar_t>(acc[f]);
+        }
+      });
+    });
+  });
+  return grad_x;
+}
+
+TORCH_LIBRARY_IMPL(gnnlab, CPU, m) {
+  m.impl("aggregate", &aggregate_cpu);
+  m.impl("aggregate_weight_backward", &aggregate_weight_backward_cpu);
+  m.impl("aggregate_extremum_x_backward", &aggregate_extremum_x_backward_cpu);
+}
+
+}  // namespace gnnlab

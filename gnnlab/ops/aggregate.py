@@ -1,0 +1,113 @@
+"""Fused scatter-aggregate over a CSR graph, without materialising the ``[E, F]`` messages.
+
+``aggregate(x, graph, edge_weight, reduce)`` computes, for every target ``i``,
+``out[i] = reduce_{j -> i} w_ji · x[j]`` with ``reduce`` in ``sum | mean | max | min``.
+The compiled kernels (``torch.ops.gnnlab.aggregate``) run row-parallel with no atomics; the
+backward uses the transposed CSR held by :class:`~gnnlab.ops.graph.CSRGraph` (built once per
+graph), so gradients are deterministic. For ``max``/``min`` the gradient goes to the winning
+edge, the first in CSR order (edges grouped by target, in input order within a target) on ties.
+The CUDA kernels are compiled but have not been run on a GPU.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from gnnlab.ops import _loader, _reference
+from gnnlab.ops.graph import CSRGraph
+
+if _loader.extension_available():
+
+    @torch.library.register_fake("gnnlab::aggregate")
+    def _aggregate_fake(rowptr, col, rowptr_t, col_t, perm_t, x, weight, reduce):
+        num_rows = rowptr.size(0) - 1
+        out = x.new_empty(num_rows, x.size(1))
+        extremum = reduce in ("max", "min", "amax", "amin")
+        arg = x.new_empty((num_rows, x.size(1)) if extremum else (0,), dtype=torch.long)
+        return out, arg
+
+    @torch.library.register_fake("gnnlab::aggregate_weight_backward")
+    def _weight_backward_fake(rowptr, col, x, grad_out, arg, reduce):
+        return x.new_empty(col.size(0))
+
+    @torch.library.register_fake("gnnlab::aggregate_extremum_x_backward")
+    def _extremum_x_backward_fake(rowptr_t, col_t, perm_t, arg, grad_out, weight, num_src):
+        return grad_out.new_empty(num_src, grad_out.size(1))
+
+    def _setup_context(ctx, inputs, output):
+        rowptr, col, rowptr_t, col_t, perm_t, x, weight, reduce = inputs
+        _, arg = output
+        ctx.reduce = reduce
+        ctx.has_weight = weight is not None
+        ctx.num_src = x.size(0)
+        ctx.save_for_backward(rowptr, col, rowptr_t, col_t, perm_t, x, weight, arg)
+
+    def _backward(ctx, grad_out, _grad_arg):
+        rowptr, col, rowptr_t, col_t, perm_t, x, weight, arg = ctx.saved_tensors
+        reduce = _reference.check_reduce(ctx.reduce)
+        grad_out = grad_out.contiguous()
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[5]:
+            if reduce in ("sum", "mean"):
+                g = grad_out
+                if reduce == "mean":
+                    g = g / rowptr.diff().clamp(min=1).to(g.dtype).unsqueeze(-1)
+                w_t = weight.index_select(0, perm_t) if weight is not None else None
+                # The x-gradient is itself a sum over the transposed CSR (the forward CSR fills the unused slots).
+                grad_x, _ = torch.ops.gnnlab.aggregate(rowptr_t, col_t, rowptr, col, perm_t, g, w_t, "sum")
+            else:
+                grad_x = torch.ops.gnnlab.aggregate_extremum_x_backward(
+                    rowptr_t, col_t, perm_t, arg, grad_out, weight, ctx.num_src
+                )
+        if ctx.has_weight and ctx.needs_input_grad[6]:
+            grad_w = torch.ops.gnnlab.aggregate_weight_backward(rowptr, col, x, grad_out, arg, reduce)
+        return None, None, None, None, None, grad_x, grad_w, None
+
+    torch.library.register_autograd("gnnlab::aggregate", _backward, setup_context=_setup_context)
+
+
+def aggregate_csr(
+    rowptr: Tensor,
+    col: Tensor,
+    rowptr_t: Tensor,
+    col_t: Tensor,
+    perm_t: Tensor,
+    x: Tensor,
+    weight: Tensor | None = None,
+    reduce: str = "sum",
+) -> tuple[Tensor, Tensor]:
+    """The raw op on CSR tensors, ``weight`` in CSR order; returns ``(out, arg)`` (see module doc)."""
+    reduce = _reference.check_reduce(reduce)
+    if _loader.use_extension() and x.device.type in ("cpu", "cuda"):
+        return torch.ops.gnnlab.aggregate(rowptr, col, rowptr_t, col_t, perm_t, x, weight, reduce)
+    return _reference.aggregate(rowptr, col, x, weight, reduce)
+
+
+def aggregate(x: Tensor, graph: CSRGraph, edge_weight: Tensor | None = None, reduce: str = "sum") -> Tensor:
+    """Aggregate source features into targets: ``out[i] = reduce_{j -> i} w_ji · x[j]``.
+
+    Args:
+        x: ``[num_src, F]`` (or ``[num_src, *]``, flattened and restored) node features.
+        graph: the cached structure of the graph (:meth:`CSRGraph.from_edge_index`).
+        edge_weight: optional ``[E]`` per-edge weights in the ORIGINAL edge order.
+        reduce: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``.
+
+    Returns:
+        ``[num_dst, F]`` (or ``[num_dst, *]``).
+
+    Raises:
+        ValueError: wrong shapes, dtypes, or a graph that does not fit ``x``.
+    """
+    if not isinstance(graph, CSRGraph):
+        raise TypeError(f"aggregate: graph must be a CSRGraph, got {type(graph).__name__}")
+    if x.size(0) != graph.num_src:
+        raise ValueError(f"aggregate: x has {x.size(0)} rows but the graph has {graph.num_src} source nodes")
+    trailing = x.shape[1:]
+    flat = x.reshape(x.size(0), trailing.numel())
+    weight = None
+    if edge_weight is not None:
+        if edge_weight.shape != (graph.num_edges,):
+            raise ValueError(f"aggregate: edge_weight must have shape [{graph.num_edges}], got {list(edge_weight.shape)}")
+        weight = edge_weight.index_select(0, graph.perm)
+    out, _ = aggregate_csr(graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t, flat, weight, reduce)
+    return out.reshape(graph.num_dst, *trailing)

@@ -1,0 +1,94 @@
+"""The graph-structure cache: CSR, transposed CSR and degrees, computed once per graph/batch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from gnnlab.ops.csr import coo_to_csr
+
+
+@dataclass(frozen=True)
+class CSRGraph:
+    """Both CSR orientations of a directed graph, for message passing ``j -> i``.
+
+    Build it once per graph or batch (:meth:`from_edge_index`) and hand it to every layer: no layer
+    sorts edges again. Rows of the forward CSR are targets ``i = edge_index[1]`` (what aggregation
+    reduces over); rows of the transposed CSR are sources ``j = edge_index[0]`` (what the backward
+    pass of an aggregation reduces over).
+
+    Attributes:
+        rowptr: ``[num_dst + 1]`` int64 offsets of each target's incoming edges.
+        col: ``[E]`` source of each edge, in CSR order.
+        perm: ``[E]`` int64, original edge id of each CSR position (``edge_attr[perm]`` is in CSR order).
+        rowptr_t: ``[num_src + 1]`` offsets of each source's outgoing edges.
+        col_t: ``[E]`` target of each edge, in transposed order.
+        perm_t: ``[E]`` int64, CSR position of each transposed position.
+        num_src, num_dst: node counts of the two sides (equal for ordinary graphs).
+    """
+
+    rowptr: Tensor
+    col: Tensor
+    perm: Tensor
+    rowptr_t: Tensor
+    col_t: Tensor
+    perm_t: Tensor
+    num_src: int
+    num_dst: int
+
+    @classmethod
+    def from_edge_index(cls, edge_index: Tensor, num_nodes: int | None = None, num_dst: int | None = None) -> "CSRGraph":
+        """Build both orientations from a ``[2, E]`` COO ``edge_index`` (source row 0, target row 1).
+
+        Args:
+            num_nodes: number of source nodes (default ``max index + 1``).
+            num_dst: number of target nodes (default ``num_nodes``).
+
+        Raises:
+            ValueError: malformed ``edge_index`` or entries out of range.
+        """
+        if num_nodes is None:
+            num_nodes = int(edge_index.max()) + 1 if edge_index.numel() else 0
+        num_dst = num_nodes if num_dst is None else num_dst
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise ValueError(f"edge_index must have shape [2, num_edges], got {list(edge_index.shape)}")
+        if num_dst != num_nodes:
+            src, dst = edge_index[0], edge_index[1]
+            if src.numel() and (int(src.min()) < 0 or int(src.max()) >= num_nodes):
+                raise ValueError(f"edge_index sources out of range [0, {num_nodes})")
+            # Shift targets so one square conversion covers both sides, then cut the rowptr.
+            flipped = torch.stack([dst, src])
+            rowptr, col, perm = coo_to_csr(flipped, max(num_dst, num_nodes))
+            rowptr = rowptr[: num_dst + 1]
+            rowptr_t, col_t, perm_src = coo_to_csr(edge_index, max(num_dst, num_nodes))
+            rowptr_t = rowptr_t[: num_nodes + 1]
+        else:
+            rowptr, col, perm = coo_to_csr(edge_index.flip(0), num_dst)
+            rowptr_t, col_t, perm_src = coo_to_csr(edge_index, num_nodes)
+        position = torch.empty_like(perm)
+        position[perm] = torch.arange(perm.numel(), device=perm.device)
+        return cls(rowptr, col, perm, rowptr_t, col_t, position[perm_src], num_nodes, num_dst)
+
+    @property
+    def num_edges(self) -> int:
+        """Number of edges ``E``."""
+        return self.col.numel()
+
+    def in_degree(self) -> Tensor:
+        """``[num_dst]`` int64 number of incoming edges of each target."""
+        return self.rowptr.diff()
+
+    def out_degree(self) -> Tensor:
+        """``[num_src]`` int64 number of outgoing edges of each source."""
+        return self.rowptr_t.diff()
+
+    def to(self, device) -> "CSRGraph":
+        """Copy to ``device``."""
+        return CSRGraph(*(t.to(device) for t in (self.rowptr, self.col, self.perm, self.rowptr_t, self.col_t, self.perm_t)),
+                        self.num_src, self.num_dst)
+
+    def edge_index(self) -> Tensor:
+        """The ``[2, E]`` COO edges in CSR order (source row 0, target row 1)."""
+        dst = torch.repeat_interleave(torch.arange(self.num_dst, device=self.rowptr.device), self.in_degree())
+        return torch.stack([self.col.long(), dst])

@@ -1,0 +1,204 @@
+"""Fused aggregation vs its plain-torch specification and an independent dense oracle."""
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gnnlab.ops
+from gnnlab.ops import CSRGraph, _reference, aggregate, aggregate_csr
+
+REDUCES = ["sum", "mean", "max", "min"]
+BACKENDS = ["torch"] + (["extension"] if gnnlab.ops.extension_available() else [])
+
+
+def _random_graph(g, num_nodes, num_edges, self_loops=True, duplicates=True):
+    edge_index = torch.randint(0, max(num_nodes, 1), (2, num_edges), generator=g)
+    if not self_loops:
+        edge_index = edge_index[:, edge_index[0] != edge_index[1]]
+    if not duplicates:
+        edge_index = torch.unique(edge_index, dim=1)
+    return edge_index
+
+
+def _dense_oracle(edge_index, x, w, reduce, num_dst):
+    """Python loops over edges: an oracle independent of both implementations."""
+    feat = x.size(1)
+    out = torch.zeros(num_dst, feat, dtype=torch.float64)
+    for i in range(num_dst):
+        edges = (edge_index[1] == i).nonzero().view(-1).tolist()
+        if not edges:
+            continue
+        vals = torch.stack([x[edge_index[0, e]].double() * (1.0 if w is None else float(w[e])) for e in edges])
+        out[i] = {"sum": vals.sum(0), "mean": vals.mean(0), "max": vals.max(0).values, "min": vals.min(0).values}[reduce]
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    num_nodes=st.integers(0, 30),
+    num_edges=st.integers(0, 90),
+    feat=st.integers(1, 9),
+    reduce=st.sampled_from(REDUCES),
+    weighted=st.booleans(),
+    index_dtype=st.sampled_from([torch.int32, torch.int64]),
+)
+def test_forward_matches_oracle(seed, num_nodes, num_edges, feat, reduce, weighted, index_dtype):
+    g = torch.Generator().manual_seed(seed)
+    if num_nodes == 0:
+        num_edges = 0
+    edge_index = _random_graph(g, num_nodes, num_edges).to(index_dtype)
+    x = torch.randn(num_nodes, feat, generator=g, dtype=torch.float64)
+    w = torch.randn(edge_index.size(1), generator=g, dtype=torch.float64) if weighted else None
+    graph = CSRGraph.from_edge_index(edge_index, num_nodes)
+    expected = _dense_oracle(edge_index.long(), x, w, reduce, num_nodes)
+    for backend in BACKENDS:
+        with gnnlab.ops.backend_scope(backend):
+            out = aggregate(x, graph, w, reduce)
+        torch.testing.assert_close(out, expected, msg=f"{backend} {reduce}")
+
+
+@pytest.mark.parametrize("reduce", REDUCES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+def test_dtypes_extension_vs_reference(op_backend, reduce, dtype):
+    g = torch.Generator().manual_seed(1)
+    edge_index = _random_graph(g, 50, 400)
+    x = torch.randn(50, 33, generator=g).to(dtype)
+    w = torch.rand(edge_index.size(1), generator=g).to(dtype)
+    graph = CSRGraph.from_edge_index(edge_index, 50)
+    out = aggregate(x, graph, w, reduce)
+    ref = _dense_oracle(edge_index, x.double(), w.double(), reduce, 50)
+    tol = {torch.float32: 1e-5, torch.float64: 1e-10, torch.bfloat16: 3e-2, torch.float16: 3e-3}[dtype]
+    assert out.dtype == dtype
+    torch.testing.assert_close(out.double(), ref, rtol=tol, atol=tol * 10)
+
+
+def test_noncontiguous_input(op_backend):
+    g = torch.Generator().manual_seed(2)
+    edge_index = _random_graph(g, 40, 200)
+    base = torch.randn(16, 40, generator=g)
+    x = base.t()  # (40, 16), not contiguous
+    assert not x.is_contiguous()
+    graph = CSRGraph.from_edge_index(edge_index, 40)
+    for reduce in REDUCES:
+        torch.testing.assert_close(aggregate(x, graph, reduce=reduce), aggregate(x.contiguous(), graph, reduce=reduce))
+
+
+@pytest.mark.parametrize("reduce", REDUCES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gradcheck(op_backend, reduce, weighted):
+    g = torch.Generator().manual_seed(3)
+    # No duplicate edges and distinct values: max/min are differentiable (no ties) at this point.
+    edge_index = _random_graph(g, 12, 50, duplicates=False)
+    x = torch.randn(12, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(edge_index.size(1), generator=g, dtype=torch.float64).add(0.5).requires_grad_(weighted)
+    graph = CSRGraph.from_edge_index(edge_index, 12)
+    inputs = (x, w) if weighted else (x,)
+
+    def f(*args):
+        return aggregate(args[0], graph, args[1] if weighted else w.detach(), reduce)
+
+    assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_tie_rule_first_edge_in_csr_order(op_backend, reduce):
+    # Target 0 receives from 1, 2, 3 with equal values: the first edge in CSR (= input) order wins.
+    edge_index = torch.tensor([[2, 1, 3], [0, 0, 0]])
+    x = torch.tensor([[0.0], [5.0], [5.0], [5.0]], requires_grad=True)
+    graph = CSRGraph.from_edge_index(edge_index, 4)
+    aggregate(x, graph, reduce=reduce).sum().backward()
+    assert x.grad.view(-1).tolist() == [0.0, 0.0, 1.0, 0.0]
+
+
+def test_backends_agree_on_gradients():
+    if "extension" not in BACKENDS:
+        pytest.skip("gnnlab._C not built")
+    g = torch.Generator().manual_seed(4)
+    edge_index = _random_graph(g, 60, 500)
+    graph = CSRGraph.from_edge_index(edge_index, 60)
+    for reduce in REDUCES:
+        grads = []
+        for backend in BACKENDS:
+            x = torch.randn(60, 7, generator=torch.Generator().manual_seed(5), requires_grad=True)
+            w = torch.rand(edge_index.size(1), generator=torch.Generator().manual_seed(6)).requires_grad_()
+            with gnnlab.ops.backend_scope(backend):
+                out = aggregate(x, graph, w, reduce)
+            (out * torch.arange(7.0)).sum().backward()
+            grads.append((out.detach(), x.grad, w.grad))
+        for a, b in zip(*grads):
+            torch.testing.assert_close(a, b, msg=reduce)
+
+
+def test_empty_graph_and_isolated_nodes(op_backend):
+    graph = CSRGraph.from_edge_index(torch.empty(2, 0, dtype=torch.long), 5)
+    x = torch.randn(5, 3, requires_grad=True)
+    for reduce in REDUCES:
+        out = aggregate(x, graph, reduce=reduce)
+        assert torch.equal(out, torch.zeros(5, 3))
+        out.sum().backward()
+        assert torch.equal(x.grad, torch.zeros(5, 3))
+        x.grad = None
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"col": torch.tensor([0, 7])}, "out of range"),
+        ({"col": torch.tensor([0, -1])}, "negative"),
+        ({"rowptr": torch.tensor([0, 1, 3])}, "end at num_edges|start at 0"),
+        ({"rowptr": torch.tensor([0, 2, 1, 2])}, "non-decreasing"),
+        ({"weight": torch.ones(3)}, r"shape \[2\]"),
+        ({"weight": torch.ones(2, dtype=torch.float64)}, "dtype"),
+        ({"x": torch.ones(4, dtype=torch.long)}, "floating|2-D"),
+        ({"reduce": "median"}, "reduce"),
+    ],
+)
+def test_bad_input_raises_value_error(op_backend, kwargs, match):
+    args = {
+        "rowptr": torch.tensor([0, 1, 2, 2]),
+        "col": torch.tensor([0, 1]),
+        "x": torch.randn(4, 3),
+        "weight": None,
+        "reduce": "sum",
+    }
+    args.update(kwargs)
+    z = torch.zeros(1, dtype=torch.long)
+    with pytest.raises(ValueError, match=match):
+        aggregate_csr(args["rowptr"], args["col"], z, z, z, args["x"], args["weight"], args["reduce"])
+
+
+def test_graph_cache_orientations():
+    g = torch.Generator().manual_seed(7)
+    edge_index = _random_graph(g, 20, 80)
+    graph = CSRGraph.from_edge_index(edge_index, 20)
+    assert torch.equal(graph.col.long(), edge_index[0, graph.perm])
+    assert torch.equal(graph.in_degree(), torch.bincount(edge_index[1], minlength=20))
+    assert torch.equal(graph.out_degree(), torch.bincount(edge_index[0], minlength=20))
+    # perm_t maps transposed positions to CSR positions of the same edge.
+    src_sorted = torch.repeat_interleave(torch.arange(20), graph.out_degree())
+    assert torch.equal(graph.col.long()[graph.perm_t], src_sorted)
+    assert torch.equal(graph.edge_index()[1], torch.repeat_interleave(torch.arange(20), graph.in_degree()))
+
+
+@pytest.mark.skipif(not gnnlab.ops.extension_available(), reason="gnnlab._C not built")
+@pytest.mark.parametrize("reduce", REDUCES)
+def test_opcheck(reduce):
+    g = torch.Generator().manual_seed(8)
+    edge_index = _random_graph(g, 15, 60, duplicates=False)
+    graph = CSRGraph.from_edge_index(edge_index, 15)
+    x = torch.randn(15, 4, generator=g, requires_grad=True)
+    w = torch.rand(graph.num_edges, generator=g, requires_grad=True)
+    args = (graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t, x, w, reduce)
+    torch.library.opcheck(torch.ops.gnnlab.aggregate.default, args)
+    torch.library.opcheck(torch.ops.gnnlab.aggregate.default, args[:6] + (None, reduce))
+
+
+def test_reference_is_the_spec_for_ties():
+    """The reference path implements the same tie rule (it is the fallback)."""
+    rowptr, col = torch.tensor([0, 3]), torch.tensor([1, 0, 2])
+    x = torch.tensor([[2.0], [2.0], [1.0]])
+    _, arg = _reference.aggregate(rowptr, col, x, None, "max")
+    assert arg.tolist() == [[0]]
