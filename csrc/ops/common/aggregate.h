@@ -34,14 +34,28 @@ GNNLAB_HD acc_t init_value(int reduce) {
   return acc_t(0);
 }
 
+// Hint the cache about a source row a few edges ahead (CPU only; the gather is latency-bound).
+template <typename scalar_t>
+GNNLAB_HD void prefetch_row(const scalar_t* row, int64_t n) {
+#if !defined(__CUDA_ARCH__) && (defined(__GNUC__) || defined(__clang__))
+  for (int64_t k = 0; k < n; k += 64 / static_cast<int64_t>(sizeof(scalar_t))) __builtin_prefetch(row + k);
+#endif
+}
+
+constexpr int64_t kPrefetchDistance = 4;
+
 // Sum / mean over the edges of `row`, for features [f0, f1).
 template <typename scalar_t, typename acc_t, typename index_t>
 GNNLAB_HD void sum_row(const int64_t* rowptr, const index_t* col, const scalar_t* x, const scalar_t* w, int64_t F,
-                       int64_t row, int64_t f0, int64_t f1, acc_t* acc) {
+                       int64_t row, int64_t f0, int64_t f1, acc_t* __restrict__ acc) {
   const int64_t n = f1 - f0;
+  const int64_t begin = rowptr[row], end = rowptr[row + 1];
   for (int64_t k = 0; k < n; ++k) acc[k] = acc_t(0);
-  for (int64_t e = rowptr[row]; e < rowptr[row + 1]; ++e) {
-    const scalar_t* xr = x + static_cast<int64_t>(col[e]) * F + f0;
+  for (int64_t e = begin; e < end; ++e) {
+#if !defined(__CUDA_ARCH__)
+    if (e + kPrefetchDistance < end) prefetch_row(x + static_cast<int64_t>(col[e + kPrefetchDistance]) * F + f0, n);
+#endif
+    const scalar_t* __restrict__ xr = x + static_cast<int64_t>(col[e]) * F + f0;
     if (w != nullptr) {
       const acc_t we = static_cast<acc_t>(w[e]);
 #if !defined(__CUDA_ARCH__)
@@ -60,24 +74,43 @@ GNNLAB_HD void sum_row(const int64_t* rowptr, const index_t* col, const scalar_t
 // Max / min over the edges of `row`, for features [f0, f1); writes the winning CSR position to arg.
 template <typename scalar_t, typename acc_t, typename index_t>
 GNNLAB_HD void extremum_row(const int64_t* rowptr, const index_t* col, const scalar_t* x, const scalar_t* w, int64_t F,
-                            int64_t row, int64_t f0, int64_t f1, int reduce, acc_t* acc, int64_t* arg) {
+                            int64_t row, int64_t f0, int64_t f1, int reduce, acc_t* __restrict__ acc,
+                            int64_t* __restrict__ arg) {
   const int64_t n = f1 - f0;
-  const acc_t init = init_value<acc_t>(reduce);
-  for (int64_t k = 0; k < n; ++k) {
-    acc[k] = init;
-    arg[k] = -1;
+  const int64_t begin = rowptr[row], end = rowptr[row + 1];
+  if (begin == end) {
+    for (int64_t k = 0; k < n; ++k) {
+      acc[k] = init_value<acc_t>(reduce);
+      arg[k] = -1;
+    }
+    return;
   }
-  const bool is_max = reduce == kMax;
-  for (int64_t e = rowptr[row]; e < rowptr[row + 1]; ++e) {
-    const scalar_t* xr = x + static_cast<int64_t>(col[e]) * F + f0;
+  {  // the first edge initialises every feature
+    const scalar_t* xr = x + static_cast<int64_t>(col[begin]) * F + f0;
+    const acc_t we = w != nullptr ? static_cast<acc_t>(w[begin]) : acc_t(1);
+    for (int64_t k = 0; k < n; ++k) {
+      acc[k] = we * static_cast<acc_t>(xr[k]);
+      arg[k] = begin;
+    }
+  }
+  // acc * sign turns min into max, so one branch-free loop serves both.
+  const acc_t sign = reduce == kMax ? acc_t(1) : acc_t(-1);
+  for (int64_t e = begin + 1; e < end; ++e) {
+#if !defined(__CUDA_ARCH__)
+    if (e + kPrefetchDistance < end) prefetch_row(x + static_cast<int64_t>(col[e + kPrefetchDistance]) * F + f0, n);
+#endif
+    const scalar_t* __restrict__ xr = x + static_cast<int64_t>(col[e]) * F + f0;
     const acc_t we = w != nullptr ? static_cast<acc_t>(w[e]) : acc_t(1);
+#if !defined(__CUDA_ARCH__)
+#pragma omp simd
+#endif
     for (int64_t k = 0; k < n; ++k) {
       const acc_t v = we * static_cast<acc_t>(xr[k]);
-      // Strict comparison: the first edge in CSR order wins a tie. arg < 0 takes any value (also NaN-free inf).
-      if (arg[k] < 0 || (is_max ? v > acc[k] : v < acc[k])) {
-        acc[k] = v;
-        arg[k] = e;
-      }
+      // Strict comparison: the first edge in CSR order wins a tie.
+      const acc_t cur = acc[k];
+      const bool better = sign * v > sign * cur;
+      acc[k] = better ? v : cur;
+      arg[k] += static_cast<int64_t>(better) * (e - arg[k]);  // arithmetic select keeps the loop vectorisable
     }
   }
 }

@@ -1,0 +1,146 @@
+"""Fused aggregation vs PyG's default path, torch.sparse.mm (CSR), torch_scatter and torch_sparse.
+
+    python benchmarks/aggregate.py                 # all shapes, sum/mean/max, forward and forward+backward
+    python benchmarks/aggregate.py --quick         # one shape
+    python benchmarks/aggregate.py --csv out.csv   # also write the table
+
+Graphs: uniform random with edges sorted by destination (the shapes below) and a Barabási–Albert
+power-law graph. The "floor" is the time to stream the bytes the op must touch at the copy
+bandwidth measured in this run: perfect reuse (x read once) and no reuse (one x row per edge).
+Every figure is a median over --repeat runs measured in this process; ratios are peer / gnnlab.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import time
+
+import torch
+
+import gnnlab.ops
+from gnnlab.ops import CSRGraph, aggregate
+
+SHAPES = [(100_000, 1_000_000, 64), (100_000, 2_000_000, 128), (20_000, 200_000, 64)]
+
+
+def _median_ms(fn, repeat):
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def copy_bandwidth_gbs(repeat=5) -> float:
+    """Bytes read + written per second by a large tensor copy."""
+    a = torch.empty(64 * 2**20 // 4)
+    a.normal_()
+    b = torch.empty_like(a)
+    ms = _median_ms(lambda: b.copy_(a), repeat)
+    return 2 * a.numel() * 4 / (ms / 1e3) / 1e9
+
+
+def random_graph(n, e, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ei = torch.randint(0, n, (2, e), generator=g)
+    return ei[:, torch.argsort(ei[1], stable=True)]
+
+
+def ba_graph(n, m, seed=0):
+    from torch_geometric.utils import barabasi_albert_graph
+
+    torch.manual_seed(seed)
+    ei = barabasi_albert_graph(n, m)
+    return ei[:, torch.argsort(ei[1], stable=True)]
+
+
+def peers(edge_index, n, x, reduce):
+    """name -> callable(x) computing the same aggregation (sources edge_index[0] into targets edge_index[1])."""
+    from torch_geometric.utils import scatter
+
+    src, dst = edge_index
+    out = {"PyG default (index_select + scatter)": lambda x: scatter(x.index_select(0, src), dst, 0, n, reduce=reduce)}
+    if reduce in ("sum", "mean"):
+        vals = torch.ones(edge_index.size(1))
+        if reduce == "mean":
+            vals = vals / torch.bincount(dst, minlength=n).clamp(min=1)[dst].float()
+        adj = torch.sparse_coo_tensor(torch.stack([dst, src]), vals, (n, n)).coalesce().to_sparse_csr()
+        out["torch.sparse.mm (CSR)"] = lambda x: torch.sparse.mm(adj, x)
+    try:
+        import torch_scatter
+
+        out["torch_scatter"] = lambda x: torch_scatter.scatter(x.index_select(0, src), dst, 0, dim_size=n, reduce=reduce)
+    except ImportError:
+        pass
+    try:
+        from torch_sparse import SparseTensor
+
+        adj_t = SparseTensor(row=dst, col=src, sparse_sizes=(n, n))
+        out["torch_sparse matmul"] = lambda x: adj_t.matmul(x, reduce=reduce)
+    except ImportError:
+        pass
+    return out
+
+
+def run_case(label, edge_index, n, feat, reduce, backward, repeat, bandwidth, rows):
+    x = torch.randn(n, feat, requires_grad=backward)
+    graph = CSRGraph.from_edge_index(edge_index, n)
+    grad = torch.randn(n, feat)
+
+    def timed(f):
+        if backward:
+            def step():
+                x.grad = None
+                f(x).backward(grad)
+            return step
+        return lambda: f(x.detach())
+
+    ours = _median_ms(timed(lambda x: aggregate(x, graph, reduce=reduce)), repeat)
+    e = edge_index.size(1)
+    bytes_reuse = (2 * n * feat * 4 + e * 8)
+    bytes_noreuse = (e * feat * 4 + n * feat * 4 + e * 8)
+    floor_lo, floor_hi = (b / (bandwidth * 1e9) * 1e3 for b in (bytes_reuse, bytes_noreuse))
+    mode = "fwd+bwd" if backward else "fwd"
+    rows.append([label, reduce, mode, "gnnlab", f"{ours:.2f}", "1.00", f"{floor_lo:.2f}", f"{floor_hi:.2f}"])
+    print(f"{label:24s} {reduce:4s} {mode:7s} {'gnnlab':38s} {ours:9.2f} ms {'':>8s}  floor {floor_lo:.1f}–{floor_hi:.1f} ms"
+          f"  (×{ours / floor_hi:.1f} of no-reuse floor)")
+    for name, fn in peers(edge_index, n, x, reduce).items():
+        ms = _median_ms(timed(fn), repeat)
+        rows.append([label, reduce, mode, name, f"{ms:.2f}", f"{ms / ours:.2f}", "", ""])
+        print(f"{'':24s} {'':4s} {'':7s} {name:38s} {ms:9.2f} ms  ×{ms / ours:5.2f} slower than gnnlab")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--csv", default=None)
+    parser.add_argument("--reduce", nargs="*", default=["sum", "mean", "max"])
+    args = parser.parse_args()
+    if not gnnlab.ops.extension_available():
+        print("warning: gnnlab._C is not built; 'gnnlab' below is the plain-torch reference path")
+    bandwidth = copy_bandwidth_gbs()
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, ops backend {gnnlab.ops.backend()}, "
+          f"copy bandwidth {bandwidth:.1f} GB/s")
+    cases = [(f"random {n // 1000}k/{e / 1e6:g}M/{f}", random_graph(n, e), n, f) for n, e, f in SHAPES]
+    if args.quick:
+        cases = cases[:1]
+    else:
+        cases.append(("BA 100k m=10 /64", ba_graph(100_000, 10), 100_000, 64))
+    rows = []
+    for label, ei, n, feat in cases:
+        for reduce in args.reduce:
+            for backward in (False, True):
+                run_case(label, ei, n, feat, reduce, backward, args.repeat, bandwidth, rows)
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["graph", "reduce", "mode", "impl", "median_ms", "ratio_vs_gnnlab", "floor_reuse_ms", "floor_noreuse_ms"])
+            w.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()
