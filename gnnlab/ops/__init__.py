@@ -5,13 +5,15 @@ never the extension directly.
 """
 from gnnlab.ops._loader import backend, backend_scope, extension_available, extension_error, set_backend
 from gnnlab.ops.csr import coo_to_csr, validate_edge_index
-from gnnlab.ops.graph import CSRGraph
+from gnnlab.ops.graph import CSRGraph, cached_csr, csr_targets
 from gnnlab.ops.aggregate import aggregate, aggregate_csr
 
 __all__ = [
     "CSRGraph",
     "aggregate",
     "aggregate_csr",
+    "cached_csr",
+    "csr_targets",
     "backend",
     "backend_scope",
     "coo_to_csr",

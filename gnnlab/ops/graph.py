@@ -92,3 +92,31 @@ class CSRGraph:
         """The ``[2, E]`` COO edges in CSR order (source row 0, target row 1)."""
         dst = torch.repeat_interleave(torch.arange(self.num_dst, device=self.rowptr.device), self.in_degree())
         return torch.stack([self.col.long(), dst])
+
+
+_CACHE: dict[tuple, tuple[Tensor, int, CSRGraph]] = {}
+
+
+def cached_csr(edge_index: Tensor, num_nodes: int, remove_self_loops: bool = False) -> CSRGraph:
+    """:meth:`CSRGraph.from_edge_index`, reusing the last result for the same ``edge_index`` tensor.
+
+    All layers of one forward pass receive the same ``edge_index`` object, so only the first sorts.
+    The cache holds a reference to that tensor (so its memory cannot be reused by another) and its
+    version counter (so an in-place edit invalidates the entry); one entry per option set.
+
+    Args:
+        remove_self_loops: build the graph without edges ``i -> i`` (layers that add their own loop).
+    """
+    key = (num_nodes, remove_self_loops, edge_index.device)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is edge_index and hit[1] == edge_index._version:
+        return hit[2]
+    ei = edge_index[:, edge_index[0] != edge_index[1]] if remove_self_loops else edge_index
+    graph = CSRGraph.from_edge_index(ei, num_nodes)
+    _CACHE[key] = (edge_index, edge_index._version, graph)
+    return graph
+
+
+def csr_targets(graph: CSRGraph) -> Tensor:
+    """``[E]`` target node of each CSR position."""
+    return torch.repeat_interleave(torch.arange(graph.num_dst, device=graph.rowptr.device), graph.in_degree())

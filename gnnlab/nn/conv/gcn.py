@@ -4,9 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torch_geometric.nn import GCNConv as _PyGGCNConv
-from torch_geometric.utils import add_remaining_self_loops
-
-from gnnlab.ops import validate_edge_index
+from gnnlab.ops import aggregate_csr, cached_csr, csr_targets, validate_edge_index
 
 
 def check_conv_inputs(layer: str, x: Tensor, edge_index: Tensor, in_channels: int) -> None:
@@ -114,9 +112,6 @@ class GCNConv(torch.nn.Module):
         self.out_channels = out_channels
         self.normalize = normalize
         self.add_self_loops = add_self_loops
-        # PyG adds self loops only inside its normalisation, so without normalisation they are
-        # added here instead, before the graph reaches the inner layer.
-        self._loops_outside = add_self_loops and not normalize
         self.conv = _PyGGCNConv(
             in_channels,
             out_channels,
@@ -140,14 +135,33 @@ class GCNConv(torch.nn.Module):
     def reset_parameters(self) -> None:
         """Re-initialise the weights (Glorot) and the bias (zeros), and drop any cached graph."""
         self.conv.reset_parameters()
+        self._csr_cache = None
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
         """Apply the convolution; ``edge_attr`` must be ``None`` (this layer has no edge features)."""
         check_conv_inputs(type(self).__name__, x, edge_index, self.in_channels)
         reject_edge_attr(type(self).__name__, edge_attr)
-        if self._loops_outside:
-            edge_index, _ = add_remaining_self_loops(edge_index, num_nodes=x.size(0))
-        return self.conv(x, edge_index)
+        h = self.conv.lin(x)  # (N, out)
+        if self.conv.cached and self._csr_cache is not None:
+            graph, weight, loop_weight = self._csr_cache
+        else:
+            # Self loops are not stored: existing ones are dropped and one unit loop per node is
+            # added analytically below (the term h_i / deg_i), as add_remaining_self_loops would.
+            graph = cached_csr(edge_index, x.size(0), remove_self_loops=self.add_self_loops)
+            weight = loop_weight = None
+            if self.normalize:
+                deg = graph.in_degree().to(h.dtype) + (1.0 if self.add_self_loops else 0.0)
+                dinv = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
+                weight = dinv[graph.col.long()] * dinv[csr_targets(graph)]  # CSR order
+                loop_weight = dinv.pow(2).unsqueeze(-1)  # (N, 1): the self loop's 1 / deg_i
+            if self.conv.cached:
+                self._csr_cache = (graph, weight, loop_weight)
+        out, _ = aggregate_csr(graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t, h, weight, "sum")
+        if self.add_self_loops:
+            out = out + (h * loop_weight if self.normalize else h)
+        if self.conv.bias is not None:
+            out = out + self.conv.bias
+        return out
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels})"

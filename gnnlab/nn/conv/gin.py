@@ -6,6 +6,7 @@ from torch import Tensor
 from torch_geometric.nn import GINConv as _PyGGINConv
 
 from gnnlab.nn.conv.gcn import check_conv_inputs, reject_edge_attr
+from gnnlab.ops import aggregate_csr, cached_csr
 
 
 def default_gin_mlp(in_channels: int, out_channels: int) -> torch.nn.Sequential:
@@ -84,7 +85,9 @@ class GINConv(torch.nn.Module):
         """Apply the convolution; ``edge_attr`` must be ``None`` (use :class:`GINEConv` for edge features)."""
         check_conv_inputs(type(self).__name__, x, edge_index, self.in_channels)
         reject_edge_attr(type(self).__name__, edge_attr)
-        return self.conv(x, edge_index)
+        graph = cached_csr(edge_index, x.size(0))
+        out, _ = aggregate_csr(graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t, x, None, "sum")
+        return self.conv.nn((1 + self.conv.eps) * x + out)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, eps={float(self.conv.initial_eps)})"
