@@ -7,6 +7,7 @@ from gnnlab.ops._loader import backend, backend_scope, extension_available, exte
 from gnnlab.ops.csr import coo_to_csr, validate_edge_index
 from gnnlab.ops.graph import CSRGraph, cached_csr, csr_targets
 from gnnlab.ops.aggregate import aggregate, aggregate_csr
+from gnnlab.ops.scatter import scatter, segment_csr
 
 __all__ = [
     "CSRGraph",
@@ -18,6 +19,8 @@ __all__ = [
     "backend_scope",
     "coo_to_csr",
     "extension_available",
+    "scatter",
+    "segment_csr",
     "extension_error",
     "set_backend",
     "validate_edge_index",
