@@ -6,7 +6,7 @@ never the extension directly.
 from gnnlab.ops._loader import backend, backend_scope, extension_available, extension_error, set_backend
 from gnnlab.ops.csr import coo_to_csr, validate_edge_index
 from gnnlab.ops.graph import CSRGraph, cached_csr, csr_targets
-from gnnlab.ops.aggregate import aggregate, aggregate_csr
+from gnnlab.ops.aggregate import aggregate, aggregate_csr, reduce_messages
 from gnnlab.ops.scatter import scatter, segment_csr
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "backend_scope",
     "coo_to_csr",
     "extension_available",
+    "reduce_messages",
     "scatter",
     "segment_csr",
     "extension_error",

@@ -111,3 +111,28 @@ def aggregate(x: Tensor, graph: CSRGraph, edge_weight: Tensor | None = None, red
         weight = edge_weight.index_select(0, graph.perm)
     out, _ = aggregate_csr(graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t, flat, weight, reduce)
     return out.reshape(graph.num_dst, *trailing)
+
+
+def reduce_messages(messages: Tensor, graph: CSRGraph, edge_index: Tensor, reduce: str = "sum") -> Tensor:
+    """Reduce per-edge messages into their targets without sorting or copying them.
+
+    For layers whose messages cannot be formed inside the kernel (they mix edge features, gates…):
+    ``out[i] = reduce_{e: target(e) = i} messages[e]``, with ``messages`` in the ORIGINAL edge
+    order. The CSR's ``perm`` addresses the message rows directly.
+
+    Args:
+        messages: ``[E, *]`` per-edge messages.
+        graph: :class:`CSRGraph` of ``edge_index``.
+        edge_index: the ``[2, E]`` edges the messages belong to (for the backward pass).
+        reduce: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``.
+    """
+    num_edges = graph.num_edges
+    if messages.size(0) != num_edges:
+        raise ValueError(f"reduce_messages: {messages.size(0)} messages for {num_edges} edges")
+    trailing = messages.shape[1:]
+    flat = messages.reshape(num_edges, trailing.numel())
+    position = torch.empty_like(graph.perm)
+    position[graph.perm] = torch.arange(num_edges, device=graph.perm.device)
+    rowptr_t = torch.arange(num_edges + 1, device=graph.perm.device)
+    out, _ = aggregate_csr(graph.rowptr, graph.perm, rowptr_t, edge_index[1], position, flat, None, reduce)
+    return out.reshape(graph.num_dst, *trailing)

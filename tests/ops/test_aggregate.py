@@ -202,3 +202,17 @@ def test_reference_is_the_spec_for_ties():
     x = torch.tensor([[2.0], [2.0], [1.0]])
     _, arg = _reference.aggregate(rowptr, col, x, None, "max")
     assert arg.tolist() == [[0]]
+
+
+@pytest.mark.parametrize("reduce", REDUCES)
+def test_reduce_messages(op_backend, reduce):
+    g = torch.Generator().manual_seed(9)
+    edge_index = _random_graph(g, 25, 120)
+    graph = CSRGraph.from_edge_index(edge_index, 25)
+    messages = torch.randn(edge_index.size(1), 2, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    out = gnnlab.ops.reduce_messages(messages, graph, edge_index, reduce)
+    name = {"sum": "sum", "mean": "mean", "max": "amax", "min": "amin"}[reduce]
+    index = edge_index[1].view(-1, 1, 1).expand_as(messages)
+    expected = torch.zeros(25, 2, 3, dtype=torch.float64).scatter_reduce(0, index, messages.detach(), name, include_self=False)
+    torch.testing.assert_close(out, expected)
+    assert torch.autograd.gradcheck(lambda m: gnnlab.ops.reduce_messages(m, graph, edge_index, reduce), (messages,))

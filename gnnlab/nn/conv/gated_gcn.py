@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr
+from gnnlab.ops import cached_csr, reduce_messages
 
 
 class GatedGCNConv(torch.nn.Module):
@@ -111,8 +112,10 @@ class GatedGCNConv(torch.nn.Module):
         Ah, Bh, Dh, Eh = self.A(x), self.B(x), self.D(x), self.E(x)
         e_hat = self.C(edge_attr) + Dh.index_select(0, dst) + Eh.index_select(0, src)
         gate = torch.sigmoid(e_hat)
-        weighted = x.new_zeros(num_nodes, self.out_channels).index_add(0, dst, gate * Bh.index_select(0, src))
-        gate_sum = x.new_zeros(num_nodes, self.out_channels).index_add(0, dst, gate)
+        graph = cached_csr(edge_index, num_nodes)
+        # One reduction for numerator and denominator: (E, 2, F) -> (N, 2, F).
+        sums = reduce_messages(torch.stack([gate * Bh.index_select(0, src), gate], dim=1), graph, edge_index)
+        weighted, gate_sum = sums[:, 0], sums[:, 1]
         # Without incoming edges both sums are zero, so the quotient vanishes and h = A h.
         h = Ah + weighted / (gate_sum + self.gate_eps)
         e = e_hat

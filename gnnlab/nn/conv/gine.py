@@ -7,6 +7,7 @@ from torch_geometric.nn import GINEConv as _PyGGINEConv
 
 from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr
 from gnnlab.nn.conv.gin import default_gin_mlp
+from gnnlab.ops import cached_csr, reduce_messages
 
 
 class GINEConv(torch.nn.Module):
@@ -86,7 +87,9 @@ class GINEConv(torch.nn.Module):
         edge_attr = check_edge_attr(name, edge_attr, edge_index.size(1), self.edge_dim)
         if self.edge_lin is not None:
             edge_attr = self.edge_lin(edge_attr)
-        return self.conv(x, edge_index, edge_attr)
+        graph = cached_csr(edge_index, x.size(0))
+        messages = torch.relu(x.index_select(0, edge_index[0].long()) + edge_attr)  # (E, F)
+        return self.conv.nn((1 + self.conv.eps) * x + reduce_messages(messages, graph, edge_index))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, edge_dim={self.edge_dim})"
