@@ -42,18 +42,20 @@ GNNLAB_HD void prefetch_row(const scalar_t* row, int64_t n) {
 #endif
 }
 
-constexpr int64_t kPrefetchDistance = 4;
+// Edges ahead to prefetch. The bound is the end of the whole CSR (col_end), not of the row, so the
+// first edges of the next row are already in flight when a short row ends.
+constexpr int64_t kPrefetchDistance = 8;
 
 // Sum / mean over the edges of `row`, for features [f0, f1).
 template <typename scalar_t, typename acc_t, typename index_t>
 GNNLAB_HD void sum_row(const int64_t* rowptr, const index_t* col, const scalar_t* x, const scalar_t* w, int64_t F,
-                       int64_t row, int64_t f0, int64_t f1, acc_t* __restrict__ acc) {
+                       int64_t row, int64_t f0, int64_t f1, acc_t* __restrict__ acc, int64_t col_end = 0) {
   const int64_t n = f1 - f0;
   const int64_t begin = rowptr[row], end = rowptr[row + 1];
   for (int64_t k = 0; k < n; ++k) acc[k] = acc_t(0);
   for (int64_t e = begin; e < end; ++e) {
 #if !defined(__CUDA_ARCH__)
-    if (e + kPrefetchDistance < end) prefetch_row(x + static_cast<int64_t>(col[e + kPrefetchDistance]) * F + f0, n);
+    if (e + kPrefetchDistance < col_end) prefetch_row(x + static_cast<int64_t>(col[e + kPrefetchDistance]) * F + f0, n);
 #endif
     const scalar_t* __restrict__ xr = x + static_cast<int64_t>(col[e]) * F + f0;
     if (w != nullptr) {
@@ -75,7 +77,7 @@ GNNLAB_HD void sum_row(const int64_t* rowptr, const index_t* col, const scalar_t
 template <typename scalar_t, typename acc_t, typename index_t>
 GNNLAB_HD void extremum_row(const int64_t* rowptr, const index_t* col, const scalar_t* x, const scalar_t* w, int64_t F,
                             int64_t row, int64_t f0, int64_t f1, int reduce, acc_t* __restrict__ acc,
-                            int64_t* __restrict__ arg) {
+                            int64_t* __restrict__ arg, int64_t col_end = 0) {
   const int64_t n = f1 - f0;
   const int64_t begin = rowptr[row], end = rowptr[row + 1];
   if (begin == end) {
@@ -97,7 +99,7 @@ GNNLAB_HD void extremum_row(const int64_t* rowptr, const index_t* col, const sca
   const acc_t sign = reduce == kMax ? acc_t(1) : acc_t(-1);
   for (int64_t e = begin + 1; e < end; ++e) {
 #if !defined(__CUDA_ARCH__)
-    if (e + kPrefetchDistance < end) prefetch_row(x + static_cast<int64_t>(col[e + kPrefetchDistance]) * F + f0, n);
+    if (e + kPrefetchDistance < col_end) prefetch_row(x + static_cast<int64_t>(col[e + kPrefetchDistance]) * F + f0, n);
 #endif
     const scalar_t* __restrict__ xr = x + static_cast<int64_t>(col[e]) * F + f0;
     const acc_t we = w != nullptr ? static_cast<acc_t>(w[e]) : acc_t(1);

@@ -32,9 +32,9 @@ void aggregate_kernel(const int64_t* rowptr, const index_t* col, const scalar_t*
     for (int64_t i = begin; i < end; ++i) {
       const int64_t degree = rowptr[i + 1] - rowptr[i];
       if (reduce == agg::kSum || reduce == agg::kMean) {
-        agg::sum_row<scalar_t, acc_t, index_t>(rowptr, col, x, w, F, i, 0, F, acc.data());
+        agg::sum_row<scalar_t, acc_t, index_t>(rowptr, col, x, w, F, i, 0, F, acc.data(), E);
       } else {
-        agg::extremum_row<scalar_t, acc_t, index_t>(rowptr, col, x, w, F, i, 0, F, reduce, acc.data(), arg + i * F);
+        agg::extremum_row<scalar_t, acc_t, index_t>(rowptr, col, x, w, F, i, 0, F, reduce, acc.data(), arg + i * F, E);
       }
       scalar_t* o = out + i * F;
       for (int64_t f = 0; f < F; ++f) o[f] = static_cast<scalar_t>(agg::finish<acc_t>(acc[f], reduce, degree));
