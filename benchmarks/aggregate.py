@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import statistics
-import time
 
 import torch
+
+from _timing import median_ms
 
 import gnnlab.ops
 from gnnlab.ops import CSRGraph, aggregate
@@ -24,22 +24,12 @@ from gnnlab.ops import CSRGraph, aggregate
 SHAPES = [(100_000, 1_000_000, 64), (100_000, 2_000_000, 128), (20_000, 200_000, 64)]
 
 
-def _median_ms(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
-
-
 def copy_bandwidth_gbs(repeat=5) -> float:
     """Bytes read + written per second by a large tensor copy."""
     a = torch.empty(64 * 2**20 // 4)
     a.normal_()
     b = torch.empty_like(a)
-    ms = _median_ms(lambda: b.copy_(a), repeat)
+    ms = median_ms(lambda: b.copy_(a), repeat)
     return 2 * a.numel() * 4 / (ms / 1e3) / 1e9
 
 
@@ -98,7 +88,7 @@ def run_case(label, edge_index, n, feat, reduce, backward, repeat, bandwidth, ro
             return step
         return lambda: f(x.detach())
 
-    ours = _median_ms(timed(lambda x: aggregate(x, graph, reduce=reduce)), repeat)
+    ours = median_ms(timed(lambda x: aggregate(x, graph, reduce=reduce)), repeat)
     e = edge_index.size(1)
     bytes_reuse = (2 * n * feat * 4 + e * 8)
     bytes_noreuse = (e * feat * 4 + n * feat * 4 + e * 8)
@@ -108,7 +98,7 @@ def run_case(label, edge_index, n, feat, reduce, backward, repeat, bandwidth, ro
     print(f"{label:24s} {reduce:4s} {mode:7s} {'gnnlab':38s} {ours:9.2f} ms {'':>8s}  floor {floor_lo:.1f}–{floor_hi:.1f} ms"
           f"  (×{ours / floor_hi:.1f} of no-reuse floor)")
     for name, fn in peers(edge_index, n, x, reduce).items():
-        ms = _median_ms(timed(fn), repeat)
+        ms = median_ms(timed(fn), repeat)
         rows.append([label, reduce, mode, name, f"{ms:.2f}", f"{ms / ours:.2f}", "", ""])
         print(f"{'':24s} {'':4s} {'':7s} {name:38s} {ms:9.2f} ms  ×{ms / ours:5.2f} slower than gnnlab")
 

@@ -7,23 +7,13 @@ Prints the median time of each and the ratios against gnnlab, all measured in th
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
+from _timing import median_ms
+
 import gnnlab.ops
 from gnnlab.ops import _reference
-
-
-def _median_ms(fn, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -48,7 +38,7 @@ def main() -> None:
                               torch.bincount(edge_index[0], minlength=args.nodes).cumsum(0))))
     except ImportError:
         pass
-    results = [(name, _median_ms(fn, args.repeat)) for name, fn in rows]
+    results = [(name, median_ms(fn, args.repeat)) for name, fn in rows]
     base = results[0][1]
     print(f"{'path':42s} {'median ms':>10s} {'× gnnlab':>10s}")
     for name, ms in results:

@@ -10,6 +10,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from gnnlab.train.loggers import LoggerCollection
+
 log = logging.getLogger("gnnlab")
 
 
@@ -73,10 +75,7 @@ def train(cfg: DictConfig) -> float:
     optimizer = instantiate(cfg.optim)(params=model.parameters())
     scheduler = instantiate(cfg.scheduler)(optimizer=optimizer) if cfg.get("scheduler") else None
 
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
-    from gnnlab.train.loggers import LoggerCollection
-
-    logger = LoggerCollection(loggers)
+    logger = LoggerCollection([instantiate(c) for c in (cfg.get("logger") or {}).values()])
     logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)

@@ -5,18 +5,12 @@
 
 #include "ops/common/aggregate.h"
 #include "ops/cuda/aggregate_kernel.cuh"
+#include "ops/cuda/launch.cuh"
 
 namespace gnnlab {
 namespace cuda {
 
 namespace {
-
-constexpr int kThreads = 256;
-
-inline unsigned int blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned int>(b < 65535 ? (b > 0 ? b : 1) : 65535);
-}
 
 template <typename scalar_t>
 struct Acc {

@@ -3,18 +3,12 @@
 
 #include "ops/common/csr.h"
 #include "ops/cuda/coo_to_csr_kernel.cuh"
+#include "ops/cuda/launch.cuh"
 
 namespace gnnlab {
 namespace cuda {
 
 namespace {
-
-constexpr int kThreads = 256;
-
-inline unsigned int blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned int>(b < 65535 ? (b > 0 ? b : 1) : 65535);
-}
 
 template <typename index_t>
 __global__ void out_of_range_kernel(const index_t* data, int64_t n, int64_t bound, int* flag) {
