@@ -1,32 +1,57 @@
-"""Loggers the training loop writes to: console lines, a CSV file, Weights & Biases."""
+"""Loggers the training loop writes to: console lines, a CSV file, Weights & Biases.
+
+Each implements :class:`Logger`; :class:`LoggerCollection` sends every call to several of them.
+"""
 from __future__ import annotations
 
 import csv
-import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, Protocol, runtime_checkable
 
 from omegaconf import OmegaConf
 from rich.console import Console
+from rich.markup import escape
+
+__all__ = ["Logger", "CSVLogger", "ConsoleLogger", "WandbLogger", "LoggerCollection"]
 
 
+@runtime_checkable
 class Logger(Protocol):
     """What the trainer calls on a logger."""
 
-    def log_hyperparams(self, params: dict) -> None: ...
+    def log_hyperparams(self, params: dict) -> None:
+        """Record the run's configuration (a nested dict of plain values)."""
+        ...
 
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        """Record the metrics of one step (an epoch for the trainer)."""
+        ...
 
-    def finalize(self, status: str = "success") -> None: ...
+    def finalize(self, status: str = "success") -> None:
+        """Close the logger; ``status`` is ``"success"`` or the reason the run stopped."""
+        ...
+
+
+def _plain(value: Any) -> Any:
+    # Tensor and numpy scalars would otherwise be written as "tensor(0.5)" and the like.
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", 0) == 0:
+        return item()
+    return value
 
 
 class CSVLogger:
     """One row per :meth:`log_metrics` call in ``<save_dir>/<filename>``, columns ``step`` + metric names.
 
-    When a later call brings new metric names the file is rewritten with the union of the columns,
-    so it stays a valid CSV. An existing file (a resumed run) is kept and appended to.
-    :meth:`log_hyperparams` writes ``hparams.yaml`` beside it.
+    A cell is empty when its metric was not logged at that step. When a call brings metric names
+    not seen before, the file is rewritten with the union of the columns, so that it stays a valid
+    CSV with one header. If the file already exists (a resumed run), its rows are kept and new rows
+    are appended. :meth:`log_hyperparams` writes ``hparams.yaml`` in ``save_dir``.
+
+    Args:
+        save_dir: folder of the files (created on the first write).
+        filename: name of the CSV file.
     """
 
     def __init__(self, save_dir: str | os.PathLike, filename: str = "metrics.csv"):
@@ -37,112 +62,163 @@ class CSVLogger:
         if self.path.is_file():
             with open(self.path, newline="") as f:
                 reader = csv.DictReader(f)
-                self.columns = list(reader.fieldnames or ["step"])
+                if reader.fieldnames:
+                    self.columns = list(reader.fieldnames)
                 self.rows = list(reader)
+            if "step" not in self.columns:
+                self.columns.insert(0, "step")
 
     def log_hyperparams(self, params: dict) -> None:
-        """Write ``hparams.yaml``."""
+        """Write ``params`` to ``<save_dir>/hparams.yaml`` (replacing an earlier one)."""
         self.save_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create(params), self.save_dir / "hparams.yaml")
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        """Append one row."""
-        row = {"step": step, **metrics}
+        """Append the row ``step, metrics…``; rewrite the file when the columns grow."""
+        row = {"step": step, **{k: _plain(v) for k, v in metrics.items() if k != "step"}}
         new = [k for k in row if k not in self.columns]
         self.rows.append(row)
         self.save_dir.mkdir(parents=True, exist_ok=True)
         if new or not self.path.is_file():
             self.columns += new
-            with open(self.path, "w", newline="") as f:
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            with open(tmp, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=self.columns)
                 writer.writeheader()
                 writer.writerows(self.rows)
+            # Replace in one step so that a crash mid-write cannot lose the earlier rows.
+            os.replace(tmp, self.path)
         else:
             with open(self.path, "a", newline="") as f:
                 csv.DictWriter(f, fieldnames=self.columns).writerow(row)
 
     def finalize(self, status: str = "success") -> None:
-        """Nothing to flush: every row is written when logged."""
+        """Nothing to flush: every row is on disk once logged."""
 
 
 class ConsoleLogger:
-    """Prints one compact line per :meth:`log_metrics` call (rich)."""
+    """Prints one compact line per :meth:`log_metrics` call, e.g. ``epoch 3 | train/loss 0.512 | val/acc 71.2``.
+
+    Args:
+        console: the rich console to print to (a new one on stdout by default).
+    """
 
     def __init__(self, console: Console | None = None):
         self.console = console or Console()
 
     def log_hyperparams(self, params: dict) -> None:
-        """Not printed (the resolved config is in the run folder)."""
+        """Not printed: the resolved config is saved in the run folder."""
+
+    @staticmethod
+    def _format(key: str, value: Any) -> str:
+        value = _plain(value)
+        if isinstance(value, bool) or not isinstance(value, float):
+            return str(value)
+        if key.startswith("time"):
+            return f"{value:.1f}"
+        if key == "lr":
+            return f"{value:.3g}"
+        return f"{value:.4g}"
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        """Print ``epoch N | key value | …``."""
-        parts = [f"[bold]epoch {metrics.get('epoch', step)}[/bold]"]
-        for key, value in metrics.items():
-            if key == "epoch":
-                continue
-            if isinstance(value, float):
-                text = f"{value:.3g}" if key == "lr" else f"{value:.4f}"
-                if key.startswith("time"):
-                    text = f"{value:.1f}"
-            else:
-                text = str(value)
-            parts.append(f"{key} {text}")
-        self.console.print(" | ".join(parts), highlight=False)
+        """Print ``epoch N | key value | …`` (``N`` is ``metrics['epoch']`` if logged, else ``step``)."""
+        parts = [f"[bold]epoch {self._format('epoch', metrics.get('epoch', step))}[/bold]"]
+        parts += [escape(f"{key} {self._format(key, value)}") for key, value in metrics.items() if key != "epoch"]
+        self.console.print(" | ".join(parts), highlight=False, markup=True)
 
     def finalize(self, status: str = "success") -> None:
-        """Nothing to do."""
+        """Print the status when the run did not succeed."""
+        if status != "success":
+            self.console.print(f"run ended: {status}", highlight=False, markup=False)
 
 
 class WandbLogger:
-    """Weights & Biases run. ``mode=None`` honours ``WANDB_MODE`` (``offline`` needs no account or network).
+    """A Weights & Biases run, created by ``wandb.init(dir=save_dir, …)``.
+
+    ``mode=None`` leaves the choice to the ``WANDB_MODE`` environment variable; ``offline`` needs
+    neither network nor account and writes ``<save_dir>/wandb/offline-run-*`` (upload it later
+    with ``wandb sync``).
 
     Args:
         project: wandb project.
         name: run name.
-        save_dir: folder that receives ``wandb/`` (the run folder).
+        save_dir: folder that receives ``wandb/`` (created if missing).
         mode: ``online``, ``offline``, ``disabled`` or :obj:`None`.
-        tags, group: passed to ``wandb.init``.
+        tags: run tags.
+        group: run group (e.g. the seeds of one experiment).
         **kwargs: any other ``wandb.init`` argument.
+
+    Raises:
+        ImportError: wandb is not installed.
     """
 
-    def __init__(self, project: str = "gnnlab", name: str | None = None, save_dir: str | os.PathLike = ".",
-                 mode: str | None = None, tags: Iterable[str] | None = None, group: str | None = None, **kwargs):
+    def __init__(
+        self,
+        project: str = "gnnlab",
+        name: str | None = None,
+        save_dir: str | os.PathLike = ".",
+        mode: str | None = None,
+        tags: Iterable[str] | None = None,
+        group: str | None = None,
+        **kwargs: Any,
+    ):
         try:
             import wandb
-        except ImportError as err:  # pragma: no cover - wandb is a dependency, but may be removed
-            raise ImportError("logger=wandb needs the wandb package: pip install wandb") from err
+        except ImportError as err:
+            raise ImportError("WandbLogger needs the wandb package: pip install wandb "
+                              "(or choose another logger, e.g. logger=default)") from err
         Path(save_dir).mkdir(parents=True, exist_ok=True)
-        self._wandb = wandb
-        self.run = wandb.init(project=project, name=name, dir=str(save_dir), mode=mode,
-                              tags=list(tags) if tags else None, group=group, reinit="finish_previous", **kwargs)
+        if mode is not None:
+            kwargs["mode"] = mode
+        # Several runs in one process (multi-seed sweeps, tests) each get their own wandb run.
+        kwargs.setdefault("reinit", "finish_previous")
+        self.run = wandb.init(project=project, name=name, dir=str(save_dir),
+                              tags=list(tags) if tags else None, group=group, **kwargs)
+        self._finished = False
 
     def log_hyperparams(self, params: dict) -> None:
-        """Store the resolved config in the run's config."""
+        """Merge ``params`` into the run's config (values may change on a resumed run)."""
         self.run.config.update(params, allow_val_change=True)
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        """Log one step."""
-        self.run.log({k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))}, step=step)
+        """``wandb.log(metrics, step=step)`` on this run."""
+        self.run.log({k: _plain(v) for k, v in metrics.items()}, step=step)
 
     def finalize(self, status: str = "success") -> None:
-        """Finish the run (exit code 1 when the training failed)."""
+        """Finish the run, with exit code 0 on ``"success"`` and 1 otherwise; later calls do nothing."""
+        if self._finished:
+            return
+        self._finished = True
         self.run.finish(exit_code=0 if status == "success" else 1)
 
 
 class LoggerCollection:
-    """Fans every call out to several loggers."""
+    """Sends every call to each of ``loggers``, in order.
+
+    Args:
+        loggers: the loggers (possibly none).
+    """
 
     def __init__(self, loggers: Iterable[Logger]):
         self.loggers = list(loggers)
 
     def log_hyperparams(self, params: dict) -> None:
+        """Call ``log_hyperparams`` on every logger."""
         for logger in self.loggers:
             logger.log_hyperparams(params)
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        """Call ``log_metrics`` on every logger."""
         for logger in self.loggers:
             logger.log_metrics(metrics, step)
 
     def finalize(self, status: str = "success") -> None:
+        """Call ``finalize`` on every logger, even when one fails; the first error is raised after."""
+        error: BaseException | None = None
         for logger in self.loggers:
-            logger.finalize(status)
+            try:
+                logger.finalize(status)
+            except Exception as err:  # the other loggers must still be closed
+                error = error or err
+        if error is not None:
+            raise error

@@ -1,90 +1,161 @@
 """Evaluation metrics on tensors (CPU or GPU); each returns a Python float.
 
-Definitions follow the benchmarks that report them; the tests compare every function with
-scikit-learn on random inputs.
+Every function states the definition it computes. The reference values are scikit-learn's
+(``accuracy_score``, ``balanced_accuracy_score``, ``mean_absolute_error``, ``roc_auc_score``,
+``average_precision_score``) and Benchmarking-GNNs' ``accuracy_SBM``; the tests compare against
+them on random inputs, ties and missing labels included. scikit-learn is not used here so that
+evaluation stays on the tensors' device.
+
+Scales: :func:`accuracy` is a fraction in ``[0, 1]``; :func:`weighted_accuracy` is a percentage in
+``[0, 100]`` because that is how Benchmarking-GNNs reports PATTERN/CLUSTER.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 from torch import Tensor
 
+__all__ = ["accuracy", "weighted_accuracy", "mae", "roc_auc", "average_precision"]
 
-def _check_pair(pred: Tensor, target: Tensor, name: str) -> None:
-    if pred.shape[0] != target.shape[0]:
-        raise ValueError(f"{name}: pred has {pred.shape[0]} rows but target has {target.shape[0]}")
-    if target.shape[0] == 0:
+
+def _num_rows(pred: Tensor, target: Tensor, name: str) -> int:
+    if pred.dim() == 0 or target.dim() == 0:
+        raise ValueError(f"{name}: expected tensors with a sample dimension, got shapes "
+                         f"{list(pred.shape)} and {list(target.shape)}")
+    n = pred.shape[0]
+    if n != target.shape[0]:
+        raise ValueError(f"{name}: pred has {n} rows but target has {target.shape[0]}")
+    if n == 0:
         raise ValueError(f"{name}: empty input")
+    return n
 
 
-def _labels(pred: Tensor) -> Tensor:
-    """Class indices from logits ``[N, C]``, binary logits ``[N]``/``[N, 1]`` (threshold 0), or indices."""
+def _class_targets(pred: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tensor]:
+    """``(predicted labels, target labels)``, both long ``[N]``, for the classification metrics."""
+    n = _num_rows(pred, target, name)
+    if target.numel() != n:
+        raise ValueError(f"{name}: target must hold one class index per row, got shape {list(target.shape)}")
+    if pred.dim() > 2:
+        raise ValueError(f"{name}: pred must be [N], [N, 1] or [N, C], got {list(pred.shape)}")
     if pred.dim() == 2 and pred.size(1) > 1:
-        return pred.argmax(dim=-1)
-    pred = pred.view(-1)
-    if pred.is_floating_point():
-        return (pred > 0).long()
-    return pred.long()
+        labels = pred.argmax(dim=-1)
+    else:
+        flat = pred.reshape(-1)
+        # A float vector is read as binary logits; an integer/bool one already holds class indices.
+        labels = (flat > 0).long() if flat.is_floating_point() else flat.long()
+    return labels, target.reshape(-1).long()
 
 
 def accuracy(pred: Tensor, target: Tensor) -> float:
-    """Fraction of correct predictions, in ``[0, 1]``."""
-    _check_pair(pred, target, "accuracy")
-    return (_labels(pred) == target.view(-1).long()).float().mean().item()
+    """Fraction of correct predictions: ``#{i : ŷ_i = y_i} / N``, in ``[0, 1]``.
 
-
-def weighted_accuracy(pred: Tensor, target: Tensor) -> float:
-    """Class-balanced accuracy in percent, as Benchmarking-GNNs' ``accuracy_SBM`` defines it.
-
-    With ``CM`` the confusion matrix over the classes seen in ``target`` or in the prediction
-    (``nb_classes`` rows), the value is ``100 * Σ_r recall_r / nb_classes`` where
-    ``recall_r = CM[r, r] / #(target == r)`` and a class absent from ``target`` contributes 0.
-    When every class of the prediction also occurs in the target this is
-    ``100 * sklearn.metrics.balanced_accuracy_score``; sklearn instead ignores classes absent
-    from the target. Benchmarking-GNNs averages this per batch; gnnlab evaluates it over the
-    whole split (as GraphGPS does).
+    Args:
+        pred: logits ``[N, C]`` (``ŷ = argmax``), binary logits ``[N]`` or ``[N, 1]`` of a
+            floating dtype (``ŷ = 1[pred > 0]``), or integer class indices ``[N]``.
+        target: class indices ``[N]`` (or ``[N, 1]``).
     """
-    _check_pair(pred, target, "weighted_accuracy")
-    y = target.view(-1).long()
-    p = _labels(pred)
-    classes = torch.unique(torch.cat([y, p]))
-    nb_classes = classes.numel()
-    correct = torch.zeros(nb_classes, dtype=torch.float64, device=y.device)
-    total = torch.zeros(nb_classes, dtype=torch.float64, device=y.device)
-    idx = torch.searchsorted(classes, y)
-    total.index_add_(0, idx, torch.ones_like(y, dtype=torch.float64))
-    correct.index_add_(0, idx, (p == y).to(torch.float64))
-    recall = torch.where(total > 0, correct / total.clamp_min(1), torch.zeros_like(total))
-    return (100.0 * recall.sum() / nb_classes).item()
+    labels, y = _class_targets(pred, target, "accuracy")
+    return (labels == y).double().mean().item()
+
+
+def weighted_accuracy(pred: Tensor, target: Tensor, num_classes: int | None = None) -> float:
+    """Class-balanced accuracy in percent, Benchmarking-GNNs' ``accuracy_SBM`` (PATTERN, CLUSTER).
+
+    Let ``CM`` be the confusion matrix of ``target`` against the predicted labels (``pred`` read
+    as in :func:`accuracy`) with ``nb_classes`` rows, one per class seen in ``target`` or in the
+    prediction (scikit-learn's ``confusion_matrix`` without ``labels``). Then::
+
+        recall_r = CM[r, r] / #(target == class_r)    (0 when class_r does not occur in target)
+        value    = 100 * Σ_r recall_r / nb_classes
+
+    Compared with ``sklearn.metrics.balanced_accuracy_score``, which averages the recall only over
+    the classes present in ``target``, a class that is predicted but absent from ``target`` still
+    counts in ``nb_classes`` with recall 0 here, so the value is lower. When every predicted class
+    occurs in ``target`` the two agree: ``value == 100 * balanced_accuracy_score``.
+
+    Benchmarking-GNNs' code divides row ``r`` by ``#(target == r)``, taking the row position as
+    the label; that is the same as ``class_r`` whenever the classes seen are ``0..nb_classes-1``
+    (always the case on PATTERN/CLUSTER). Otherwise its numerator and denominator refer to
+    different classes (a recall above 1 is possible), so rows are matched to their own class here.
+
+    Args:
+        pred: logits ``[N, C]``, binary logits ``[N]``/``[N, 1]``, or class indices ``[N]``.
+        target: class indices ``[N]``.
+        num_classes: when given, ``CM`` has the rows ``0..num_classes-1`` whatever the input
+            contains (scikit-learn's ``labels=range(num_classes)``), so ``nb_classes = num_classes``
+            and a class never seen contributes a recall of 0. Labels outside that range raise.
+
+    Returns:
+        The value in ``[0, 100]``.
+    """
+    labels, y = _class_targets(pred, target, "weighted_accuracy")
+    hit = labels == y
+    if num_classes is None:
+        classes = torch.unique(torch.cat([y, labels]))  # sorted: the rows of CM
+        k = classes.numel()
+        row = torch.searchsorted(classes, y)
+    else:
+        if num_classes < 1:
+            raise ValueError(f"weighted_accuracy: num_classes must be positive, got {num_classes}")
+        both = torch.cat([y, labels])
+        if bool(((both < 0) | (both >= num_classes)).any()):
+            raise ValueError(f"weighted_accuracy: labels outside 0..{num_classes - 1} with num_classes={num_classes}")
+        k = num_classes
+        row = y
+    correct = torch.bincount(row[hit], minlength=k).double()
+    count = torch.bincount(row, minlength=k).double()
+    recall = torch.where(count > 0, correct / count.clamp_min(1), torch.zeros_like(count))
+    return (100.0 * recall.sum() / k).item()
+
+
+def _drop_trailing_ones(shape: torch.Size) -> tuple[int, ...]:
+    dims = list(shape)
+    while dims and dims[-1] == 1:
+        dims.pop()
+    return tuple(dims)
+
+
+def _check_same_shape(pred: Tensor, target: Tensor, name: str) -> None:
+    # [N] against [N, 1] is the usual single-target case; anything else must match exactly.
+    if pred.shape != target.shape and _drop_trailing_ones(pred.shape) != _drop_trailing_ones(target.shape):
+        raise ValueError(f"{name}: pred shape {list(pred.shape)} does not match target shape {list(target.shape)}")
 
 
 def mae(pred: Tensor, target: Tensor) -> float:
-    """Mean absolute error."""
-    if pred.numel() != target.numel():
-        raise ValueError(f"mae: pred has {pred.numel()} values but target has {target.numel()}")
+    """Mean absolute error ``Σ_i |pred_i - y_i| / n`` over all ``n`` entries.
+
+    ``pred`` and ``target`` must have the same shape, except that ``[N]`` and ``[N, 1]`` are
+    interchangeable; both are flattened.
+    """
+    _check_same_shape(pred, target, "mae")
     if target.numel() == 0:
         raise ValueError("mae: empty input")
     return (pred.reshape(-1).double() - target.reshape(-1).double()).abs().mean().item()
 
 
-def _columns(pred: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tensor]:
-    _check_pair(pred, target, name)
-    pred = pred.double().reshape(pred.shape[0], -1)
-    target = target.double().reshape(target.shape[0], -1)
-    if pred.shape != target.shape:
-        raise ValueError(f"{name}: pred shape {list(pred.shape)} does not match target shape {list(target.shape)}")
-    return pred, target
+def _task_columns(pred: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tensor]:
+    """Scores and targets as float64 ``[N, T]``, with the targets checked to be 0, 1 or NaN."""
+    n = _num_rows(pred, target, name)
+    if pred.dim() > 2 or target.dim() > 2:
+        raise ValueError(f"{name}: expected [N] or [N, T] tensors, got {list(pred.shape)} and {list(target.shape)}")
+    _check_same_shape(pred, target, name)
+    score = pred.double().reshape(n, -1)
+    label = target.double().reshape(n, -1)
+    observed = label[~torch.isnan(label)]
+    if bool(((observed != 0) & (observed != 1)).any()):
+        raise ValueError(f"{name}: targets must be 0, 1 or NaN (missing)")
+    return score, label
 
 
 def _binary_auc(score: Tensor, label: Tensor) -> float:
-    # Mann-Whitney U with average ranks for ties (what sklearn's roc_auc_score computes).
+    # Mann-Whitney U with tied scores sharing their average rank, which is the area under the
+    # ROC curve with linear interpolation across ties (sklearn's roc_auc_score).
     order = torch.argsort(score)
-    s = score[order]
-    ranks = torch.empty_like(s)
-    _, inverse, counts = torch.unique_consecutive(s, return_inverse=True, return_counts=True)
+    _, inverse, counts = torch.unique_consecutive(score[order], return_inverse=True, return_counts=True)
     ends = torch.cumsum(counts, 0).double()
-    avg_rank = ends - (counts.double() - 1) / 2  # 1-based average rank of each tie group
-    ranks = avg_rank[inverse]
-    pos = label[order] > 0.5
+    ranks = (ends - (counts.double() - 1) / 2)[inverse]  # 1-based average rank of each tie group
+    pos = label[order] == 1
     n_pos = int(pos.sum())
     n_neg = label.numel() - n_pos
     u = ranks[pos].sum() - n_pos * (n_pos + 1) / 2
@@ -92,13 +163,14 @@ def _binary_auc(score: Tensor, label: Tensor) -> float:
 
 
 def _binary_ap(score: Tensor, label: Tensor) -> float:
-    # Step-wise AP over distinct thresholds (sklearn's definition): sum_k (R_k - R_{k-1}) P_k.
+    # One threshold per distinct score, so a tie group enters as a single step:
+    # AP = Σ_k (R_k - R_{k-1}) P_k, R_0 = 0, without interpolating the precision.
     order = torch.argsort(score, descending=True)
     s, y = score[order], label[order]
     tp = torch.cumsum(y, 0)
     fp = torch.cumsum(1 - y, 0)
     last = torch.ones_like(s, dtype=torch.bool)
-    last[:-1] = s[1:] != s[:-1]  # keep the last position of each tie group
+    last[:-1] = s[1:] != s[:-1]  # the last position of a tie group counts the whole group
     tp, fp = tp[last], fp[last]
     precision = tp / (tp + fp)
     recall = tp / tp[-1]
@@ -106,27 +178,61 @@ def _binary_ap(score: Tensor, label: Tensor) -> float:
     return ((recall - prev) * precision).sum().item()
 
 
-def _per_task(pred: Tensor, target: Tensor, name: str, fn) -> float:
-    pred, target = _columns(pred, target, name)
+def _mean_over_tasks(pred: Tensor, target: Tensor, name: str, fn: Callable[[Tensor, Tensor], float]) -> float:
+    score, label = _task_columns(pred, target, name)
     values = []
-    for t in range(target.shape[1]):
-        observed = ~torch.isnan(target[:, t])
-        y = target[observed, t]
-        if y.numel() == 0 or bool((y > 0.5).all()) or bool((y <= 0.5).all()):
-            continue  # only one class present: undefined, skipped like OGB's evaluator
-        values.append(fn(pred[observed, t], (y > 0.5).double()))
+    for t in range(label.shape[1]):
+        observed = ~torch.isnan(label[:, t])
+        y = label[observed, t]
+        n_pos = int(y.sum())
+        if n_pos == 0 or n_pos == y.numel():
+            continue  # the metric is undefined with one class; OGB's evaluator skips such tasks
+        s = score[observed, t]
+        # A diverged model's NaN scores have no ranking: report NaN rather than a made-up value.
+        values.append(float("nan") if bool(torch.isnan(s).any()) else fn(s, y))
     if not values:
         raise ValueError(f"{name}: no task has both positive and negative targets")
     return float(sum(values) / len(values))
 
 
 def roc_auc(pred: Tensor, target: Tensor) -> float:
-    """ROC-AUC of scores vs binary targets; for ``[N, T]`` the mean over tasks with both classes
-    present (NaN targets are missing, as in OGB's evaluator)."""
-    return _per_task(pred, target, "roc_auc", _binary_auc)
+    """Area under the ROC curve of scores against binary targets.
+
+    For one task, ``AUC = P(s⁺ > s⁻) + ½ P(s⁺ = s⁻)`` over positive/negative pairs, computed from
+    average ranks (``(Σ rank(positives) - n⁺(n⁺+1)/2) / (n⁺ n⁻)``), which equals
+    ``sklearn.metrics.roc_auc_score`` including ties.
+
+    For multi-label ``[N, T]`` input the value is the mean over tasks of the per-task AUC, where NaN
+    targets are missing and tasks with a single observed class are skipped (OGB's evaluator).
+
+    Args:
+        pred: scores or logits ``[N]`` or ``[N, T]`` (any monotone transform gives the same value).
+        target: 0/1 (or NaN) ``[N]`` or ``[N, T]``.
+
+    Raises:
+        ValueError: mismatched shapes, empty input, targets other than 0/1/NaN, or no task with
+            both classes.
+    """
+    return _mean_over_tasks(pred, target, "roc_auc", _binary_auc)
 
 
 def average_precision(pred: Tensor, target: Tensor) -> float:
-    """Average precision as sklearn's ``average_precision_score`` (no interpolation); for
-    ``[N, T]`` the mean over tasks with both classes present (LRGB Peptides-func "AP")."""
-    return _per_task(pred, target, "average_precision", _binary_ap)
+    """Average precision, as ``sklearn.metrics.average_precision_score`` defines it.
+
+    For one task, with one threshold per distinct score taken in decreasing order,
+    ``AP = Σ_k (R_k - R_{k-1}) P_k`` where ``P_k`` and ``R_k`` are precision and recall at the
+    ``k``-th threshold and ``R_0 = 0``; the precision is not interpolated, and tied scores form a
+    single threshold.
+
+    For multi-label ``[N, T]`` input the value is the mean over tasks with both classes observed,
+    NaN targets being missing: the LRGB Peptides-func "AP" metric.
+
+    Args:
+        pred: scores or logits ``[N]`` or ``[N, T]``.
+        target: 0/1 (or NaN) ``[N]`` or ``[N, T]``.
+
+    Raises:
+        ValueError: mismatched shapes, empty input, targets other than 0/1/NaN, or no task with
+            both classes.
+    """
+    return _mean_over_tasks(pred, target, "average_precision", _binary_ap)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import gnnlab.ops
-from gnnlab.nn.conv import GCNConv, GINConv
+from gnnlab.nn.conv import GATConv, GCNConv, GINConv
 
 BACKENDS = ["torch"] + (["extension"] if gnnlab.ops.extension_available() else [])
 
@@ -15,13 +15,13 @@ def _graph(seed=0, n=40, e=200):
     return torch.randn(n, 8, generator=g), torch.randint(0, n, (2, e), generator=g)
 
 
-@pytest.mark.parametrize("conv_cls", [GCNConv, GINConv])
+@pytest.mark.parametrize("conv_cls", [GCNConv, GINConv, GATConv])
 def test_backends_agree(conv_cls):
     if len(BACKENDS) < 2:
         pytest.skip("gnnlab._C not built")
     x, edge_index = _graph()
     torch.manual_seed(0)
-    conv = conv_cls(8, 16)
+    conv = conv_cls(8, 16, heads=4) if conv_cls is GATConv else conv_cls(8, 16)
     results = []
     for backend in BACKENDS:
         xr = x.clone().requires_grad_()

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import GATConv as _PyGGATConv
 
 from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr, reject_edge_attr
+from gnnlab.ops import aggregate, cached_csr, reduce_messages
 
 
 class GATConv(torch.nn.Module):
@@ -110,7 +112,57 @@ class GATConv(torch.nn.Module):
             reject_edge_attr(f"{name} (built without edge_dim)", edge_attr)
         else:
             edge_attr = check_edge_attr(name, edge_attr, edge_index.size(1), self.edge_dim)
-        return self.conv(x, edge_index, edge_attr)
+        return self._attend(x, edge_index, edge_attr)
+
+    def _attend(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None) -> Tensor:
+        # Attention through gnnlab.ops: scores per edge and head, a softmax over each target's
+        # incoming edges plus (optionally) one self loop handled analytically, then one weighted
+        # aggregation per head. Existing self loops are dropped, as PyG's layer does.
+        conv, num_nodes = self.conv, x.size(0)
+        heads, channels = conv.heads, conv.out_channels
+        h = conv.lin(x).view(num_nodes, heads, channels)  # (N, H, C)
+        a_src = (h * conv.att_src).sum(-1)  # (N, H)
+        a_dst = (h * conv.att_dst).sum(-1)
+        if conv.add_self_loops:
+            keep = edge_index[0] != edge_index[1]
+            edge_index = edge_index[:, keep]
+            edge_attr = edge_attr[keep] if edge_attr is not None else None
+        graph = cached_csr(edge_index, num_nodes)
+        src, dst = edge_index[0].long(), edge_index[1].long()
+        alpha = a_src.index_select(0, src) + a_dst.index_select(0, dst)  # (E, H)
+        loop_alpha = a_src + a_dst if conv.add_self_loops else None  # (N, H)
+        if edge_attr is not None:
+            att_edge = conv.att_edge
+
+            def edge_score(attr: Tensor) -> Tensor:
+                return (conv.lin_edge(attr).view(-1, heads, channels) * att_edge).sum(-1)
+
+            alpha = alpha + edge_score(edge_attr)
+            if loop_alpha is not None:  # the loop's feature is the mean of the node's incoming edge features
+                loop_alpha = loop_alpha + edge_score(reduce_messages(edge_attr, graph, edge_index, "mean"))
+        alpha = F.leaky_relu(alpha, conv.negative_slope)
+        # A per-target shift keeps exp() finite; any shift >= the scores gives the same softmax.
+        shift = reduce_messages(alpha.detach(), graph, edge_index, "max")  # (N, H), 0 for nodes without edges
+        if loop_alpha is not None:
+            loop_alpha = F.leaky_relu(loop_alpha, conv.negative_slope)
+            shift = torch.maximum(shift, loop_alpha.detach())
+        ex = torch.exp(alpha - shift.index_select(0, dst))
+        denom = reduce_messages(ex, graph, edge_index, "sum")
+        if loop_alpha is not None:
+            loop_ex = torch.exp(loop_alpha - shift)
+            denom = denom + loop_ex
+        denom = denom.clamp_min(1e-16)
+        coef = F.dropout(ex / denom.index_select(0, dst), p=conv.dropout, training=self.training)  # (E, H)
+        out = torch.stack(
+            [aggregate(h[:, k], graph, coef[:, k].contiguous(), "sum") for k in range(heads)], dim=1
+        )  # (N, H, C)
+        if loop_alpha is not None:
+            loop_coef = F.dropout(loop_ex / denom, p=conv.dropout, training=self.training)
+            out = out + loop_coef.unsqueeze(-1) * h
+        out = out.reshape(num_nodes, heads * channels) if conv.concat else out.mean(dim=1)
+        if conv.bias is not None:
+            out = out + conv.bias
+        return out
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, heads={self.heads})"
