@@ -131,8 +131,6 @@ def reduce_messages(messages: Tensor, graph: CSRGraph, edge_index: Tensor, reduc
         raise ValueError(f"reduce_messages: {messages.size(0)} messages for {num_edges} edges")
     trailing = messages.shape[1:]
     flat = messages.reshape(num_edges, trailing.numel())
-    position = torch.empty_like(graph.perm)
-    position[graph.perm] = torch.arange(num_edges, device=graph.perm.device)
     rowptr_t = torch.arange(num_edges + 1, device=graph.perm.device)
-    out, _ = aggregate_csr(graph.rowptr, graph.perm, rowptr_t, edge_index[1], position, flat, None, reduce)
+    out, _ = aggregate_csr(graph.rowptr, graph.perm, rowptr_t, edge_index[1], graph.position, flat, None, reduce)
     return out.reshape(graph.num_dst, *trailing)

@@ -26,6 +26,7 @@ class CSRGraph:
         col_t: ``[E]`` target of each edge, in transposed order.
         perm_t: ``[E]`` int64, CSR position of each transposed position.
         num_src, num_dst: node counts of the two sides (equal for ordinary graphs).
+        position: ``[E]`` int64, CSR position of each original edge (the inverse of ``perm``).
     """
 
     rowptr: Tensor
@@ -36,6 +37,7 @@ class CSRGraph:
     perm_t: Tensor
     num_src: int
     num_dst: int
+    position: Tensor
 
     @classmethod
     def from_edge_index(cls, edge_index: Tensor, num_nodes: int | None = None, num_dst: int | None = None) -> "CSRGraph":
@@ -68,7 +70,7 @@ class CSRGraph:
             rowptr_t, col_t, perm_src = coo_to_csr(edge_index, num_nodes)
         position = torch.empty_like(perm)
         position[perm] = torch.arange(perm.numel(), device=perm.device)
-        return cls(rowptr, col, perm, rowptr_t, col_t, position[perm_src], num_nodes, num_dst)
+        return cls(rowptr, col, perm, rowptr_t, col_t, position[perm_src], num_nodes, num_dst, position)
 
     @property
     def num_edges(self) -> int:
@@ -85,8 +87,8 @@ class CSRGraph:
 
     def to(self, device) -> "CSRGraph":
         """Copy to ``device``."""
-        return CSRGraph(*(t.to(device) for t in (self.rowptr, self.col, self.perm, self.rowptr_t, self.col_t, self.perm_t)),
-                        self.num_src, self.num_dst)
+        moved = (t.to(device) for t in (self.rowptr, self.col, self.perm, self.rowptr_t, self.col_t, self.perm_t))
+        return CSRGraph(*moved, self.num_src, self.num_dst, self.position.to(device))
 
     def edge_index(self) -> Tensor:
         """The ``[2, E]`` COO edges in CSR order (source row 0, target row 1)."""
