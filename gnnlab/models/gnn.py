@@ -7,6 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gnnlab.nn.layers import accepts_graph
+from gnnlab.ops import cached_csr
+
 LayerFactory = Callable[[int, int], torch.nn.Module]
 EncoderFactory = Callable[..., torch.nn.Module]
 
@@ -47,6 +50,8 @@ class GNN(torch.nn.Module):
 
     Every part is passed in, so any layer with the signature
     ``layer(x, edge_index, edge_attr) -> (x, edge_attr)`` can be used; see :func:`build_gnn`.
+    The edges are sorted once per forward pass into a :class:`gnnlab.ops.CSRGraph`, handed as
+    ``graph=`` to every layer whose ``forward`` takes that argument.
 
     Args:
         node_encoder (Module): Maps ``data.x`` to ``(N, D)``.
@@ -75,6 +80,7 @@ class GNN(torch.nn.Module):
         self.head = head
         self.pool = pool
         self.input_dropout = input_dropout
+        self._takes_graph = [accepts_graph(layer) for layer in self.layers]
 
     def forward(self, data) -> Tensor:
         """Run on a PyG ``Data``/``Batch``; returns node outputs ``(N, out)`` or graph outputs ``(B, out)``."""
@@ -88,8 +94,12 @@ class GNN(torch.nn.Module):
             if raw is None:  # featureless edges: one dummy row per edge
                 raw = data.edge_index.new_zeros(data.edge_index.size(1))
             edge_attr = self.edge_encoder(raw)  # (E, D)
-        for layer in self.layers:
-            h, edge_attr = layer(h, data.edge_index, edge_attr)
+        graph = cached_csr(data.edge_index, h.size(0)) if any(self._takes_graph) else None
+        for layer, takes_graph in zip(self.layers, self._takes_graph):
+            if takes_graph:
+                h, edge_attr = layer(h, data.edge_index, edge_attr, graph=graph)
+            else:
+                h, edge_attr = layer(h, data.edge_index, edge_attr)
         if self.pool is not None:
             batch = getattr(data, "batch", None)
             if batch is None:
@@ -183,13 +193,15 @@ class ConvStack(torch.nn.Module):
         self.convs = torch.nn.ModuleList(f(a, b) for f, a, b in zip(factories, widths[:-1], widths[1:]))
         self.act = act()
         self.dropout = dropout
+        self._takes_graph = [accepts_graph(conv) for conv in self.convs]
 
     def forward(self, data) -> Tensor:
         """Run on a PyG ``Data``; returns ``(N, out_channels)`` logits."""
         h = data.x.float()
+        graph = cached_csr(data.edge_index, h.size(0)) if any(self._takes_graph) else None
         for i, conv in enumerate(self.convs):
             h = F.dropout(h, p=self.dropout, training=self.training)
-            h = conv(h, data.edge_index)
+            h = conv(h, data.edge_index, graph=graph) if self._takes_graph[i] else conv(h, data.edge_index)
             if i < len(self.convs) - 1:
                 h = self.act(h)
         return h

@@ -5,7 +5,7 @@ never the extension directly.
 """
 from gnnlab.ops._loader import backend, backend_scope, extension_available, extension_error, set_backend
 from gnnlab.ops.csr import coo_to_csr, validate_edge_index
-from gnnlab.ops.graph import CSRGraph, cached_csr, csr_targets
+from gnnlab.ops.graph import CSRGraph, cached_csr, csr_targets, resolve_graph
 from gnnlab.ops.aggregate import aggregate, aggregate_csr, reduce_messages
 from gnnlab.ops.scatter import scatter, segment_csr
 
@@ -20,6 +20,7 @@ __all__ = [
     "coo_to_csr",
     "extension_available",
     "reduce_messages",
+    "resolve_graph",
     "scatter",
     "segment_csr",
     "extension_error",

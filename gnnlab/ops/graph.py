@@ -1,12 +1,15 @@
 """The graph-structure cache: CSR, transposed CSR and degrees, computed once per graph/batch."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
 
 import torch
 from torch import Tensor
 
 from gnnlab.ops.csr import coo_to_csr
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class CSRGraph:
         perm_t: ``[E]`` int64, CSR position of each transposed position.
         num_src, num_dst: node counts of the two sides (equal for ordinary graphs).
         position: ``[E]`` int64, CSR position of each original edge (the inverse of ``perm``).
+
+    Layers that need more than the two orientations (a self-loop-free copy, normalised edge
+    weights) derive it once through :meth:`derive`, so every layer of a forward pass shares it.
     """
 
     rowptr: Tensor
@@ -38,6 +44,7 @@ class CSRGraph:
     num_src: int
     num_dst: int
     position: Tensor
+    _derived: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_edge_index(cls, edge_index: Tensor, num_nodes: int | None = None, num_dst: int | None = None) -> "CSRGraph":
@@ -85,6 +92,31 @@ class CSRGraph:
         """``[num_src]`` int64 number of outgoing edges of each source."""
         return self.rowptr_t.diff()
 
+    def derive(self, key, build: Callable[[], _T]) -> _T:
+        """Return ``build()``, computed on the first call for ``key`` and reused afterwards.
+
+        ``key`` must name everything the result depends on besides this graph (options, dtype).
+        """
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
+
+    def without_self_loops(self) -> "CSRGraph":
+        """This graph with every edge ``i -> i`` removed (computed once, then shared).
+
+        Edge ids of the result (``perm``, ``position``) number the kept edges in their original
+        order: per-edge tensors for it are ``t[edge_index[0] != edge_index[1]]``.
+        """
+
+        def build() -> CSRGraph:
+            ei = self.edge_index().index_select(1, self.position)  # original edge order
+            keep = ei[0] != ei[1]
+            if bool(keep.all()):
+                return self
+            return CSRGraph.from_edge_index(ei[:, keep], self.num_src, self.num_dst)
+
+        return self.derive("without_self_loops", build)
+
     def to(self, device) -> "CSRGraph":
         """Copy to ``device``."""
         moved = (t.to(device) for t in (self.rowptr, self.col, self.perm, self.rowptr_t, self.col_t, self.perm_t))
@@ -109,16 +141,41 @@ def cached_csr(edge_index: Tensor, num_nodes: int, remove_self_loops: bool = Fal
     Args:
         remove_self_loops: build the graph without edges ``i -> i`` (layers that add their own loop).
     """
-    key = (num_nodes, remove_self_loops, edge_index.device)
+    key = (num_nodes, edge_index.device)
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is edge_index and hit[1] == edge_index._version:
-        return hit[2]
-    ei = edge_index[:, edge_index[0] != edge_index[1]] if remove_self_loops else edge_index
-    graph = CSRGraph.from_edge_index(ei, num_nodes)
-    _CACHE[key] = (edge_index, edge_index._version, graph)
-    return graph
+        graph = hit[2]
+    else:
+        graph = CSRGraph.from_edge_index(edge_index, num_nodes)
+        _CACHE[key] = (edge_index, edge_index._version, graph)
+    return graph.without_self_loops() if remove_self_loops else graph
 
 
 def csr_targets(graph: CSRGraph) -> Tensor:
-    """``[E]`` target node of each CSR position."""
-    return torch.repeat_interleave(torch.arange(graph.num_dst, device=graph.rowptr.device), graph.in_degree())
+    """``[E]`` target node of each CSR position (computed once per graph)."""
+    return graph.derive(
+        "csr_targets",
+        lambda: torch.repeat_interleave(torch.arange(graph.num_dst, device=graph.rowptr.device), graph.in_degree()),
+    )
+
+
+def resolve_graph(layer: str, edge_index: Tensor, num_nodes: int, graph: CSRGraph | None = None) -> CSRGraph:
+    """The :class:`CSRGraph` a layer should aggregate over.
+
+    Models build one graph per batch and pass it to every layer (``conv(x, edge_index, graph=g)``);
+    a layer called on its own gets :func:`cached_csr` of its ``edge_index`` instead.
+
+    Raises:
+        TypeError: ``graph`` is not a :class:`CSRGraph`.
+        ValueError: ``graph`` does not describe ``edge_index`` over ``num_nodes`` nodes.
+    """
+    if graph is None:
+        return cached_csr(edge_index, num_nodes)
+    if not isinstance(graph, CSRGraph):
+        raise TypeError(f"{layer}: graph must be a gnnlab.ops.CSRGraph, got {type(graph).__name__}")
+    if graph.num_edges != edge_index.size(1) or graph.num_src != num_nodes or graph.num_dst != num_nodes:
+        raise ValueError(
+            f"{layer}: graph has {graph.num_src}/{graph.num_dst} nodes and {graph.num_edges} edges, but the input "
+            f"has {num_nodes} nodes and {edge_index.size(1)} edges; build it from the same edge_index"
+        )
+    return graph

@@ -7,7 +7,7 @@ from torch import Tensor
 from torch_geometric.nn import GATConv as _PyGGATConv
 
 from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr, reject_edge_attr
-from gnnlab.ops import aggregate, cached_csr, reduce_messages
+from gnnlab.ops import CSRGraph, aggregate, reduce_messages, resolve_graph
 
 
 class GATConv(torch.nn.Module):
@@ -104,7 +104,9 @@ class GATConv(torch.nn.Module):
         """Re-initialise weights and attention vectors (Glorot) and the bias (zeros)."""
         self.conv.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph: CSRGraph | None = None
+    ) -> Tensor:
         """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` is required exactly when ``edge_dim`` is set."""
         name = type(self).__name__
         check_conv_inputs(name, x, edge_index, self.in_channels)
@@ -112,9 +114,9 @@ class GATConv(torch.nn.Module):
             reject_edge_attr(f"{name} (built without edge_dim)", edge_attr)
         else:
             edge_attr = check_edge_attr(name, edge_attr, edge_index.size(1), self.edge_dim)
-        return self._attend(x, edge_index, edge_attr)
+        return self._attend(x, edge_index, edge_attr, resolve_graph(name, edge_index, x.size(0), graph))
 
-    def _attend(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None) -> Tensor:
+    def _attend(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None, graph: CSRGraph) -> Tensor:
         # Attention through gnnlab.ops: scores per edge and head, a softmax over each target's
         # incoming edges plus (optionally) one self loop handled analytically, then one weighted
         # aggregation per head. Existing self loops are dropped, as PyG's layer does.
@@ -127,7 +129,7 @@ class GATConv(torch.nn.Module):
             keep = edge_index[0] != edge_index[1]
             edge_index = edge_index[:, keep]
             edge_attr = edge_attr[keep] if edge_attr is not None else None
-        graph = cached_csr(edge_index, num_nodes)
+            graph = graph.without_self_loops()
         src, dst = edge_index[0].long(), edge_index[1].long()
         alpha = a_src.index_select(0, src) + a_dst.index_select(0, dst)  # (E, H)
         loop_alpha = a_src + a_dst if conv.add_self_loops else None  # (N, H)

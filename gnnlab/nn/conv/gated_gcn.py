@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr
-from gnnlab.ops import cached_csr, reduce_messages
+from gnnlab.ops import CSRGraph, reduce_messages, resolve_graph
 
 
 class GatedGCNConv(torch.nn.Module):
@@ -96,7 +96,9 @@ class GatedGCNConv(torch.nn.Module):
             if bn is not None:
                 bn.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph: CSRGraph | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Update node and edge features; ``edge_attr`` ``[E, in_channels]`` is required.
 
         Returns:
@@ -112,7 +114,7 @@ class GatedGCNConv(torch.nn.Module):
         Ah, Bh, Dh, Eh = self.A(x), self.B(x), self.D(x), self.E(x)
         e_hat = self.C(edge_attr) + Dh.index_select(0, dst) + Eh.index_select(0, src)
         gate = torch.sigmoid(e_hat)
-        graph = cached_csr(edge_index, num_nodes)
+        graph = resolve_graph(name, edge_index, num_nodes, graph)
         # One reduction for numerator and denominator: (E, 2, F) -> (N, 2, F).
         sums = reduce_messages(torch.stack([gate * Bh.index_select(0, src), gate], dim=1), graph, edge_index)
         weighted, gate_sum = sums[:, 0], sums[:, 1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torch_geometric.nn import GCNConv as _PyGGCNConv
-from gnnlab.ops import aggregate_csr, cached_csr, csr_targets, validate_edge_index
+from gnnlab.ops import CSRGraph, aggregate_csr, csr_targets, resolve_graph, validate_edge_index
 
 
 def check_conv_inputs(layer: str, x: Tensor, edge_index: Tensor, in_channels: int) -> None:
@@ -62,6 +62,14 @@ def reject_edge_attr(layer: str, edge_attr: Tensor | None) -> None:
             f"{layer} does not use edge features; pass edge_attr=None "
             "(ConvLayer does this for layers whose supports_edge_attr is False)"
         )
+
+
+def _gcn_norm(graph: CSRGraph, add_self_loops: bool, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """Edge weights ``d_i^-1/2 d_j^-1/2`` in CSR order and the self loop's ``1 / d_i`` as ``(N, 1)``."""
+    deg = graph.in_degree().to(dtype) + (1.0 if add_self_loops else 0.0)
+    dinv = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
+    weight = dinv[graph.col.long()] * dinv[csr_targets(graph)]
+    return weight, dinv.pow(2).unsqueeze(-1)
 
 
 class GCNConv(torch.nn.Module):
@@ -137,7 +145,9 @@ class GCNConv(torch.nn.Module):
         self.conv.reset_parameters()
         self._csr_cache = None
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph: CSRGraph | None = None
+    ) -> Tensor:
         """Apply the convolution; ``edge_attr`` must be ``None`` (this layer has no edge features)."""
         check_conv_inputs(type(self).__name__, x, edge_index, self.in_channels)
         reject_edge_attr(type(self).__name__, edge_attr)
@@ -145,15 +155,16 @@ class GCNConv(torch.nn.Module):
         if self.conv.cached and self._csr_cache is not None:
             graph, weight, loop_weight = self._csr_cache
         else:
+            graph = resolve_graph(type(self).__name__, edge_index, x.size(0), graph)
             # Self loops are not stored: existing ones are dropped and one unit loop per node is
             # added analytically below (the term h_i / deg_i), as add_remaining_self_loops would.
-            graph = cached_csr(edge_index, x.size(0), remove_self_loops=self.add_self_loops)
+            if self.add_self_loops:
+                graph = graph.without_self_loops()
             weight = loop_weight = None
             if self.normalize:
-                deg = graph.in_degree().to(h.dtype) + (1.0 if self.add_self_loops else 0.0)
-                dinv = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
-                weight = dinv[graph.col.long()] * dinv[csr_targets(graph)]  # CSR order
-                loop_weight = dinv.pow(2).unsqueeze(-1)  # (N, 1): the self loop's 1 / deg_i
+                # Computed once per graph and shared by every GCN layer of the forward pass.
+                key = ("gcn_norm", self.add_self_loops, h.dtype)
+                weight, loop_weight = graph.derive(key, lambda: _gcn_norm(graph, self.add_self_loops, h.dtype))
             if self.conv.cached:
                 self._csr_cache = (graph, weight, loop_weight)
         out, _ = aggregate_csr(graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t, h, weight, "sum")

@@ -6,7 +6,7 @@ from torch import Tensor
 from torch_geometric.nn import GINConv as _PyGGINConv
 
 from gnnlab.nn.conv.gcn import check_conv_inputs, reject_edge_attr
-from gnnlab.ops import aggregate_csr, cached_csr
+from gnnlab.ops import CSRGraph, aggregate_csr, resolve_graph
 
 
 def default_gin_mlp(in_channels: int, out_channels: int) -> torch.nn.Sequential:
@@ -81,11 +81,13 @@ class GINConv(torch.nn.Module):
         """Re-initialise the MLP and reset :math:`\\epsilon` to its initial value."""
         self.conv.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph: CSRGraph | None = None
+    ) -> Tensor:
         """Apply the convolution; ``edge_attr`` must be ``None`` (use :class:`GINEConv` for edge features)."""
         check_conv_inputs(type(self).__name__, x, edge_index, self.in_channels)
         reject_edge_attr(type(self).__name__, edge_attr)
-        graph = cached_csr(edge_index, x.size(0))
+        graph = resolve_graph(type(self).__name__, edge_index, x.size(0), graph)
         out, _ = aggregate_csr(graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t, x, None, "sum")
         return self.conv.nn((1 + self.conv.eps) * x + out)
 

@@ -7,7 +7,7 @@ from torch_geometric.nn import GINEConv as _PyGGINEConv
 
 from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr
 from gnnlab.nn.conv.gin import default_gin_mlp
-from gnnlab.ops import cached_csr, reduce_messages
+from gnnlab.ops import CSRGraph, reduce_messages, resolve_graph
 
 
 class GINEConv(torch.nn.Module):
@@ -80,14 +80,16 @@ class GINEConv(torch.nn.Module):
         if self.edge_lin is not None:
             self.edge_lin.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph: CSRGraph | None = None
+    ) -> Tensor:
         """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` is required."""
         name = type(self).__name__
         check_conv_inputs(name, x, edge_index, self.in_channels)
         edge_attr = check_edge_attr(name, edge_attr, edge_index.size(1), self.edge_dim)
         if self.edge_lin is not None:
             edge_attr = self.edge_lin(edge_attr)
-        graph = cached_csr(edge_index, x.size(0))
+        graph = resolve_graph(name, edge_index, x.size(0), graph)
         messages = torch.relu(x.index_select(0, edge_index[0].long()) + edge_attr)  # (E, F)
         return self.conv.nn((1 + self.conv.eps) * x + reduce_messages(messages, graph, edge_index))
 

@@ -1,6 +1,7 @@
 """A convolution wrapped as a Benchmarking-GNNs layer: conv, batch norm, activation, dropout, residual."""
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 import torch
@@ -19,7 +20,8 @@ class ConvLayer(torch.nn.Module):
     The residual term :math:`\mathbf{X}` is kept only with ``residual=True`` and
     ``in_channels == out_channels``; the batch norm only with ``batch_norm=True``. Edge features are
     handed to the convolution only if its ``supports_edge_attr`` is :obj:`True`, and are returned
-    unchanged. :class:`gnnlab.nn.conv.GatedGCNConv` updates edge features itself and is used as a
+    unchanged. A shared :class:`gnnlab.ops.CSRGraph` (``graph=``) is handed on to convolutions whose
+    ``forward`` takes a ``graph`` argument, so a model sorts its edges once for all layers. :class:`gnnlab.nn.conv.GatedGCNConv` updates edge features itself and is used as a
     layer directly, not through this class.
 
     Args:
@@ -60,6 +62,7 @@ class ConvLayer(torch.nn.Module):
         self.dropout = dropout
         self.residual = residual and in_channels == out_channels
         self.conv = conv(in_channels, out_channels)
+        self.takes_graph = accepts_graph(self.conv)
         self.norm = torch.nn.BatchNorm1d(out_channels) if batch_norm else None
         self.act = act() if act is not None else torch.nn.Identity()
         self.reset_parameters()
@@ -77,13 +80,14 @@ class ConvLayer(torch.nn.Module):
             self.norm.reset_parameters()
 
     def forward(
-        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None
+        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph=None
     ) -> tuple[Tensor, Tensor | None]:
         """Apply the layer; returns ``(x_out, edge_attr)`` with ``edge_attr`` passed through."""
+        kwargs = {"graph": graph} if self.takes_graph and graph is not None else {}
         if self.uses_edge_attr:
-            out = self.conv(x, edge_index, edge_attr)
+            out = self.conv(x, edge_index, edge_attr, **kwargs)
         else:
-            out = self.conv(x, edge_index)
+            out = self.conv(x, edge_index, **kwargs)
         if not isinstance(out, Tensor):
             raise TypeError(
                 f"ConvLayer: {type(self.conv).__name__} returned {type(out).__name__}, expected a Tensor; "
@@ -98,3 +102,12 @@ class ConvLayer(torch.nn.Module):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.conv!r}, residual={self.residual})"
+
+
+def accepts_graph(module: torch.nn.Module) -> bool:
+    """Whether ``module.forward`` takes a ``graph`` argument (a shared :class:`gnnlab.ops.CSRGraph`)."""
+    try:
+        params = inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        return False
+    return "graph" in params
