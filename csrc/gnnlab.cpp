@@ -15,7 +15,8 @@ PyObject* PyInit__C(void) {
 TORCH_LIBRARY(gnnlab, m) {
   // Stable COO -> CSR grouping by edge_index[0]: (rowptr [N+1] int64, col [E], perm [E] int64).
   m.def("coo_to_csr(Tensor edge_index, int num_nodes) -> (Tensor, Tensor, Tensor)");
-  // Fused CSR aggregation out[i] = reduce_{e in row i} w[e] * x[col[e]] -> (out [R, F], arg [R, F] or [0]).
+  // Fused CSR aggregation out[i] = reduce_{e in row i} w[e] * x[col[e]] -> (out [R, F], arg).
+  // arg is [R, F] int32 for max/min (the winning edge's slot in its row, -1 if empty), else [0].
   // The transposed CSR (rowptr_t, col_t, perm_t) is unused by the forward and feeds the backward.
   m.def(
       "aggregate(Tensor rowptr, Tensor col, Tensor rowptr_t, Tensor col_t, Tensor perm_t, Tensor x, Tensor? weight, "
@@ -26,6 +27,7 @@ TORCH_LIBRARY(gnnlab, m) {
       "Tensor");
   // d out / d x for max/min through the transposed CSR: [num_src, F].
   m.def(
-      "aggregate_extremum_x_backward(Tensor rowptr_t, Tensor col_t, Tensor perm_t, Tensor arg, Tensor grad_out, "
+      "aggregate_extremum_x_backward(Tensor rowptr, Tensor rowptr_t, Tensor col_t, Tensor perm_t, Tensor arg, "
+      "Tensor grad_out, "
       "Tensor? weight, int num_src) -> Tensor");
 }

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <limits>
+
 #include "ops/common/aggregate.h"
 
 namespace gnnlab {
@@ -13,6 +15,13 @@ int parse_reduce(const std::string& reduce) {
   if (reduce == "min" || reduce == "amin") return agg::kMin;
   TORCH_CHECK_VALUE(false, "aggregate: reduce must be 'sum', 'mean', 'max' or 'min', got '", reduce, "'");
   return -1;
+}
+
+void check_extremum_degree(const at::Tensor& rowptr, const char* op) {
+  if (rowptr.size(0) < 2) return;
+  const int64_t max_degree = rowptr.diff().max().item<int64_t>();
+  TORCH_CHECK_VALUE(max_degree <= std::numeric_limits<int32_t>::max(), op,
+                    ": max/min support rows of fewer than 2^31 edges, got a row with ", max_degree);
 }
 
 void check_aggregate_inputs(const at::Tensor& rowptr, const at::Tensor& col, const at::Tensor& x,

@@ -23,7 +23,7 @@ if _loader.extension_available():
         num_rows = rowptr.size(0) - 1
         out = x.new_empty(num_rows, x.size(1))
         extremum = reduce in ("max", "min", "amax", "amin")
-        arg = x.new_empty((num_rows, x.size(1)) if extremum else (0,), dtype=torch.long)
+        arg = x.new_empty((num_rows, x.size(1)) if extremum else (0,), dtype=torch.int32)
         return out, arg
 
     @torch.library.register_fake("gnnlab::aggregate_weight_backward")
@@ -31,7 +31,7 @@ if _loader.extension_available():
         return x.new_empty(col.size(0))
 
     @torch.library.register_fake("gnnlab::aggregate_extremum_x_backward")
-    def _extremum_x_backward_fake(rowptr_t, col_t, perm_t, arg, grad_out, weight, num_src):
+    def _extremum_x_backward_fake(rowptr, rowptr_t, col_t, perm_t, arg, grad_out, weight, num_src):
         return grad_out.new_empty(num_src, grad_out.size(1))
 
     def _setup_context(ctx, inputs, output):
@@ -57,7 +57,7 @@ if _loader.extension_available():
                 grad_x, _ = torch.ops.gnnlab.aggregate(rowptr_t, col_t, rowptr, col, perm_t, g, w_t, "sum")
             else:
                 grad_x = torch.ops.gnnlab.aggregate_extremum_x_backward(
-                    rowptr_t, col_t, perm_t, arg, grad_out, weight, ctx.num_src
+                    rowptr, rowptr_t, col_t, perm_t, arg, grad_out, weight, ctx.num_src
                 )
         if ctx.has_weight and ctx.needs_input_grad[6]:
             grad_w = torch.ops.gnnlab.aggregate_weight_backward(rowptr, col, x, grad_out, arg, reduce)
@@ -76,7 +76,11 @@ def aggregate_csr(
     weight: Tensor | None = None,
     reduce: str = "sum",
 ) -> tuple[Tensor, Tensor]:
-    """The raw op on CSR tensors, ``weight`` in CSR order; returns ``(out, arg)`` (see module doc)."""
+    """The raw op on CSR tensors, ``weight`` in CSR order; returns ``(out, arg)``.
+
+    ``arg`` records the winning edge of max/min for the backward pass; its encoding belongs to the
+    backend (the extension stores int32 slots within the row, the reference int64 CSR positions).
+    """
     reduce = _reference.check_reduce(reduce)
     if _loader.use_extension() and x.device.type in ("cpu", "cuda"):
         return torch.ops.gnnlab.aggregate(rowptr, col, rowptr_t, col_t, perm_t, x, weight, reduce)

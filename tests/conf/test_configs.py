@@ -57,9 +57,17 @@ def test_data_configs(data, tmp_path):
 @pytest.mark.parametrize("model", _options("model"))
 def test_model_configs(model, tmp_path):
     data = "cora" if model == "gcn_plain" else "cluster"
-    cfg = compose_cfg([f"model={model}", f"data={data}"], tmp_path)
+    # PNA's degree statistic comes from the training graphs, so the user passes it.
+    extra = ["model.layer.conv.avg_log_degree=1.0"] if model == "pna" else []
+    cfg = compose_cfg([f"model={model}", f"data={data}", *extra], tmp_path)
     net = instantiate(cfg.model)
     assert sum(p.numel() for p in net.parameters()) > 0
+
+
+def test_pna_without_degree_statistic_names_the_override(tmp_path):
+    cfg = compose_cfg(["model=pna", "data=cluster"], tmp_path)
+    with pytest.raises(Exception, match="avg_log_degree"):
+        instantiate(cfg.model)
 
 
 @pytest.mark.parametrize("optim", _options("optim"))

@@ -1,6 +1,9 @@
 """Fused aggregation vs its plain-torch specification and an independent dense oracle."""
 from __future__ import annotations
 
+import contextlib
+import os
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -11,6 +14,30 @@ from gnnlab.ops import CSRGraph, _reference, aggregate, aggregate_csr
 
 REDUCES = ["sum", "mean", "max", "min"]
 BACKENDS = ["torch"] + (["extension"] if gnnlab.ops.extension_available() else [])
+# The CPU kernel is compiled for the baseline ISA and for AVX2 (chosen at run time); test both.
+ISAS = ["baseline", "auto"]
+# Feature widths that reach the run-time-width path, the half-width block and the full blocks.
+WIDTHS = st.one_of(st.integers(1, 9), st.sampled_from([16, 31, 32, 33, 48, 64, 65, 97, 128, 130]))
+
+
+@contextlib.contextmanager
+def cpu_isa(name):
+    """Force the CPU kernel variant (``GNNLAB_CPU_ISA``); ``auto`` lets the kernel choose."""
+    old = os.environ.pop("GNNLAB_CPU_ISA", None)
+    if name != "auto":
+        os.environ["GNNLAB_CPU_ISA"] = name
+    try:
+        yield
+    finally:
+        os.environ.pop("GNNLAB_CPU_ISA", None)
+        if old is not None:
+            os.environ["GNNLAB_CPU_ISA"] = old
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    with cpu_isa(request.param):
+        yield request.param
 
 
 def _random_graph(g, num_nodes, num_edges, self_loops=True, duplicates=True):
@@ -23,14 +50,16 @@ def _random_graph(g, num_nodes, num_edges, self_loops=True, duplicates=True):
 
 
 def _dense_oracle(edge_index, x, w, reduce, num_dst):
-    """Python loops over edges: an oracle independent of both implementations."""
+    """Per-target gathers and reductions: an oracle independent of both implementations."""
     feat = x.size(1)
     out = torch.zeros(num_dst, feat, dtype=torch.float64)
     for i in range(num_dst):
-        edges = (edge_index[1] == i).nonzero().view(-1).tolist()
-        if not edges:
+        edges = (edge_index[1] == i).nonzero().view(-1)
+        if edges.numel() == 0:
             continue
-        vals = torch.stack([x[edge_index[0, e]].double() * (1.0 if w is None else float(w[e])) for e in edges])
+        vals = x[edge_index[0, edges]].double()
+        if w is not None:
+            vals = vals * w[edges].double().unsqueeze(-1)
         out[i] = {"sum": vals.sum(0), "mean": vals.mean(0), "max": vals.max(0).values, "min": vals.min(0).values}[reduce]
     return out
 
@@ -40,7 +69,7 @@ def _dense_oracle(edge_index, x, w, reduce, num_dst):
     seed=st.integers(0, 2**31 - 1),
     num_nodes=st.integers(0, 30),
     num_edges=st.integers(0, 90),
-    feat=st.integers(1, 9),
+    feat=WIDTHS,
     reduce=st.sampled_from(REDUCES),
     weighted=st.booleans(),
     index_dtype=st.sampled_from([torch.int32, torch.int64]),
@@ -55,17 +84,19 @@ def test_forward_matches_oracle(seed, num_nodes, num_edges, feat, reduce, weight
     graph = CSRGraph.from_edge_index(edge_index, num_nodes)
     expected = _dense_oracle(edge_index.long(), x, w, reduce, num_nodes)
     for backend in BACKENDS:
-        with gnnlab.ops.backend_scope(backend):
-            out = aggregate(x, graph, w, reduce)
-        torch.testing.assert_close(out, expected, msg=f"{backend} {reduce}")
+        for isa in ISAS if backend == "extension" else ["auto"]:
+            with gnnlab.ops.backend_scope(backend), cpu_isa(isa):
+                out = aggregate(x, graph, w, reduce)
+            torch.testing.assert_close(out, expected, msg=f"{backend} ({isa}) {reduce}")
 
 
 @pytest.mark.parametrize("reduce", REDUCES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
-def test_dtypes_extension_vs_reference(op_backend, reduce, dtype):
+@pytest.mark.parametrize("feat", [33, 70, 130])
+def test_dtypes_extension_vs_reference(op_backend, isa, reduce, dtype, feat):
     g = torch.Generator().manual_seed(1)
     edge_index = _random_graph(g, 50, 400)
-    x = torch.randn(50, 33, generator=g).to(dtype)
+    x = torch.randn(50, feat, generator=g).to(dtype)
     w = torch.rand(edge_index.size(1), generator=g).to(dtype)
     graph = CSRGraph.from_edge_index(edge_index, 50)
     out = aggregate(x, graph, w, reduce)
@@ -104,13 +135,14 @@ def test_gradcheck(op_backend, reduce, weighted):
 
 
 @pytest.mark.parametrize("reduce", ["max", "min"])
-def test_tie_rule_first_edge_in_csr_order(op_backend, reduce):
+@pytest.mark.parametrize("feat", [1, 40, 70])
+def test_tie_rule_first_edge_in_csr_order(op_backend, isa, reduce, feat):
     # Target 0 receives from 1, 2, 3 with equal values: the first edge in CSR (= input) order wins.
     edge_index = torch.tensor([[2, 1, 3], [0, 0, 0]])
-    x = torch.tensor([[0.0], [5.0], [5.0], [5.0]], requires_grad=True)
+    x = torch.tensor([[0.0], [5.0], [5.0], [5.0]]).repeat(1, feat).requires_grad_()
     graph = CSRGraph.from_edge_index(edge_index, 4)
     aggregate(x, graph, reduce=reduce).sum().backward()
-    assert x.grad.view(-1).tolist() == [0.0, 0.0, 1.0, 0.0]
+    assert x.grad.tolist() == [[0.0] * feat, [0.0] * feat, [1.0] * feat, [0.0] * feat]
 
 
 def test_backends_agree_on_gradients():

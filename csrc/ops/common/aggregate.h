@@ -3,9 +3,9 @@
 //   out[i, f] = reduce_{e in rowptr[i]..rowptr[i+1]} w[e] * x[col[e], f]
 //
 // reduce is sum, mean (sum / number of edges), max or min. Accumulation is in acc_t (float for
-// float/half/bfloat16 inputs, double for double). For max/min, arg[i, f] records the CSR position
-// e of the winning edge; ties go to the FIRST edge in CSR order (strict comparison), and a row
-// with no edge gives out = 0 and arg = -1.
+// float/half/bfloat16 inputs, double for double). For max/min, arg[i, f] (int32) records the slot
+// of the winning edge within its row, e - rowptr[i]; ties go to the FIRST edge in CSR order (strict
+// comparison), and a row with no edge gives out = 0 and arg = -1. Rows must have < 2^31 edges.
 //
 // A CPU caller passes a whole feature range [f0, f1) and an accumulator array; a CUDA thread
 // passes a single feature (f1 = f0 + 1) and a register. Only CUDA headers/none are included.
@@ -46,13 +46,13 @@ GNNLAB_HD void prefetch_row(const scalar_t* row, int64_t n) {
 // first edges of the next row are already in flight when a short row ends.
 constexpr int64_t kPrefetchDistance = 8;
 
-// Sum / mean over the edges of `row`, for features [f0, f1).
-template <typename scalar_t, typename acc_t, typename index_t>
-GNNLAB_HD void sum_row(const int64_t* rowptr, const index_t* col, const scalar_t* x, const scalar_t* w, int64_t F,
-                       int64_t row, int64_t f0, int64_t f1, acc_t* __restrict__ acc, int64_t col_end = 0) {
-  const int64_t n = f1 - f0;
-  const int64_t begin = rowptr[row], end = rowptr[row + 1];
-  for (int64_t k = 0; k < n; ++k) acc[k] = acc_t(0);
+// Accumulate edges [begin, end) of features [f0, f0 + n) into a[0..n). With kWidth > 0 the width is
+// a compile-time constant (n == kWidth) and the caller passes a local array, which the compiler keeps
+// in registers across the whole edge loop.
+template <int kWidth, typename scalar_t, typename acc_t, typename index_t>
+GNNLAB_HD void sum_edges(const index_t* col, const scalar_t* x, const scalar_t* w, int64_t F, int64_t begin,
+                         int64_t end, int64_t f0, int64_t n_runtime, acc_t* __restrict__ a, int64_t col_end) {
+  const int64_t n = kWidth > 0 ? kWidth : n_runtime;
   for (int64_t e = begin; e < end; ++e) {
 #if !defined(__CUDA_ARCH__)
     if (e + kPrefetchDistance < col_end) prefetch_row(x + static_cast<int64_t>(col[e + kPrefetchDistance]) * F + f0, n);
@@ -63,22 +63,66 @@ GNNLAB_HD void sum_row(const int64_t* rowptr, const index_t* col, const scalar_t
 #if !defined(__CUDA_ARCH__)
 #pragma omp simd
 #endif
-      for (int64_t k = 0; k < n; ++k) acc[k] += we * static_cast<acc_t>(xr[k]);
+      for (int64_t k = 0; k < n; ++k) a[k] += we * static_cast<acc_t>(xr[k]);
     } else {
 #if !defined(__CUDA_ARCH__)
 #pragma omp simd
 #endif
-      for (int64_t k = 0; k < n; ++k) acc[k] += static_cast<acc_t>(xr[k]);
+      for (int64_t k = 0; k < n; ++k) a[k] += static_cast<acc_t>(xr[k]);
     }
   }
 }
 
-// Max / min over the edges of `row`, for features [f0, f1); writes the winning CSR position to arg.
-template <typename scalar_t, typename acc_t, typename index_t>
+// Sum / mean over the edges of `row`, for features [f0, f1) (f1 - f0 == kWidth when kWidth > 0).
+template <typename scalar_t, typename acc_t, typename index_t, int kWidth = 0>
+GNNLAB_HD void sum_row(const int64_t* rowptr, const index_t* col, const scalar_t* x, const scalar_t* w, int64_t F,
+                       int64_t row, int64_t f0, int64_t f1, acc_t* __restrict__ acc, int64_t col_end = 0) {
+  const int64_t begin = rowptr[row], end = rowptr[row + 1];
+  if (kWidth > 0) {
+    acc_t local[kWidth > 0 ? kWidth : 1];
+    for (int k = 0; k < kWidth; ++k) local[k] = acc_t(0);
+    sum_edges<kWidth>(col, x, w, F, begin, end, f0, kWidth, local, col_end);
+    for (int k = 0; k < kWidth; ++k) acc[k] = local[k];
+  } else {
+    const int64_t n = f1 - f0;
+    for (int64_t k = 0; k < n; ++k) acc[k] = acc_t(0);
+    sum_edges<0>(col, x, w, F, begin, end, f0, n, acc, col_end);
+  }
+}
+
+// Running max / min of edges [begin, end) into (a, arg) for features [f0, f0 + n); see sum_edges.
+template <int kWidth, typename scalar_t, typename acc_t, typename index_t, typename arg_t>
+GNNLAB_HD void extremum_edges(const index_t* col, const scalar_t* x, const scalar_t* w, int64_t F, int64_t begin,
+                              int64_t end, int64_t f0, int64_t n_runtime, acc_t sign, acc_t* __restrict__ a,
+                              arg_t* __restrict__ arg, int64_t base, int64_t col_end) {
+  const int64_t n = kWidth > 0 ? kWidth : n_runtime;
+  for (int64_t e = begin; e < end; ++e) {
+#if !defined(__CUDA_ARCH__)
+    if (e + kPrefetchDistance < col_end) prefetch_row(x + static_cast<int64_t>(col[e + kPrefetchDistance]) * F + f0, n);
+#endif
+    const scalar_t* __restrict__ xr = x + static_cast<int64_t>(col[e]) * F + f0;
+    const acc_t we = w != nullptr ? static_cast<acc_t>(w[e]) : acc_t(1);
+    const arg_t pos = static_cast<arg_t>(e - base);  // arg holds positions relative to `base`
+#if !defined(__CUDA_ARCH__)
+#pragma omp simd
+#endif
+    for (int64_t k = 0; k < n; ++k) {
+      const acc_t v = we * static_cast<acc_t>(xr[k]);
+      // Strict comparison: the first edge in CSR order wins a tie.
+      const acc_t cur = a[k];
+      const bool better = sign * v > sign * cur;
+      a[k] = better ? v : cur;
+      arg[k] = better ? pos : arg[k];
+    }
+  }
+}
+
+// Max / min over the edges of `row`, for features [f0, f1); writes the winning slot to arg.
+template <typename scalar_t, typename acc_t, typename index_t, int kWidth = 0>
 GNNLAB_HD void extremum_row(const int64_t* rowptr, const index_t* col, const scalar_t* x, const scalar_t* w, int64_t F,
                             int64_t row, int64_t f0, int64_t f1, int reduce, acc_t* __restrict__ acc,
-                            int64_t* __restrict__ arg, int64_t col_end = 0) {
-  const int64_t n = f1 - f0;
+                            int32_t* __restrict__ arg, int64_t col_end = 0) {
+  const int64_t n = kWidth > 0 ? kWidth : f1 - f0;
   const int64_t begin = rowptr[row], end = rowptr[row + 1];
   if (begin == end) {
     for (int64_t k = 0; k < n; ++k) {
@@ -87,33 +131,29 @@ GNNLAB_HD void extremum_row(const int64_t* rowptr, const index_t* col, const sca
     }
     return;
   }
-  {  // the first edge initialises every feature
-    const scalar_t* xr = x + static_cast<int64_t>(col[begin]) * F + f0;
-    const acc_t we = w != nullptr ? static_cast<acc_t>(w[begin]) : acc_t(1);
-    for (int64_t k = 0; k < n; ++k) {
-      acc[k] = we * static_cast<acc_t>(xr[k]);
-      arg[k] = begin;
-    }
-  }
-  // acc * sign turns min into max, so one branch-free loop serves both.
+  // acc * sign turns min into max, so one branch-free loop serves both. The first edge
+  // initialises every feature; the rest compete with it.
   const acc_t sign = reduce == kMax ? acc_t(1) : acc_t(-1);
-  for (int64_t e = begin + 1; e < end; ++e) {
-#if !defined(__CUDA_ARCH__)
-    if (e + kPrefetchDistance < col_end) prefetch_row(x + static_cast<int64_t>(col[e + kPrefetchDistance]) * F + f0, n);
-#endif
-    const scalar_t* __restrict__ xr = x + static_cast<int64_t>(col[e]) * F + f0;
-    const acc_t we = w != nullptr ? static_cast<acc_t>(w[e]) : acc_t(1);
-#if !defined(__CUDA_ARCH__)
-#pragma omp simd
-#endif
-    for (int64_t k = 0; k < n; ++k) {
-      const acc_t v = we * static_cast<acc_t>(xr[k]);
-      // Strict comparison: the first edge in CSR order wins a tie.
-      const acc_t cur = acc[k];
-      const bool better = sign * v > sign * cur;
-      acc[k] = better ? v : cur;
-      arg[k] += static_cast<int64_t>(better) * (e - arg[k]);  // arithmetic select keeps the loop vectorisable
+  const scalar_t* x0 = x + static_cast<int64_t>(col[begin]) * F + f0;
+  const acc_t w0 = w != nullptr ? static_cast<acc_t>(w[begin]) : acc_t(1);
+  if (kWidth > 0) {  // local arrays, kept in registers
+    acc_t local[kWidth > 0 ? kWidth : 1];
+    int32_t local_arg[kWidth > 0 ? kWidth : 1];
+    for (int k = 0; k < kWidth; ++k) {
+      local[k] = w0 * static_cast<acc_t>(x0[k]);
+      local_arg[k] = 0;
     }
+    extremum_edges<kWidth>(col, x, w, F, begin + 1, end, f0, kWidth, sign, local, local_arg, begin, col_end);
+    for (int k = 0; k < kWidth; ++k) {
+      acc[k] = local[k];
+      arg[k] = local_arg[k];
+    }
+  } else {
+    for (int64_t k = 0; k < n; ++k) {
+      acc[k] = w0 * static_cast<acc_t>(x0[k]);
+      arg[k] = 0;
+    }
+    extremum_edges<0>(col, x, w, F, begin + 1, end, f0, n, sign, acc, arg, begin, col_end);
   }
 }
 
@@ -129,7 +169,7 @@ GNNLAB_HD acc_t finish(acc_t value, int reduce, int64_t degree) {
 // max/min: only the features this edge won).
 template <typename scalar_t, typename acc_t, typename index_t>
 GNNLAB_HD void weight_grad_row(const int64_t* rowptr, const index_t* col, const scalar_t* x, const scalar_t* grad_out,
-                               const int64_t* arg, int64_t F, int64_t row, int reduce, scalar_t* grad_w) {
+                               const int32_t* arg, int64_t F, int64_t row, int reduce, scalar_t* grad_w) {
   const int64_t begin = rowptr[row], end = rowptr[row + 1];
   const scalar_t* g = grad_out + row * F;
   const acc_t scale = (reduce == kMean && end > begin) ? acc_t(1) / static_cast<acc_t>(end - begin) : acc_t(1);
@@ -139,9 +179,10 @@ GNNLAB_HD void weight_grad_row(const int64_t* rowptr, const index_t* col, const 
     if (reduce == kSum || reduce == kMean) {
       for (int64_t f = 0; f < F; ++f) s += static_cast<acc_t>(g[f]) * static_cast<acc_t>(xr[f]);
     } else {
-      const int64_t* a = arg + row * F;
+      const int32_t* a = arg + row * F;
+      const int32_t slot = static_cast<int32_t>(e - begin);
       for (int64_t f = 0; f < F; ++f) {
-        if (a[f] == e) s += static_cast<acc_t>(g[f]) * static_cast<acc_t>(xr[f]);
+        if (a[f] == slot) s += static_cast<acc_t>(g[f]) * static_cast<acc_t>(xr[f]);
       }
     }
     grad_w[e] = static_cast<scalar_t>(s * scale);
@@ -149,21 +190,26 @@ GNNLAB_HD void weight_grad_row(const int64_t* rowptr, const index_t* col, const 
 }
 
 // Gradient of x for max/min at source node j, features [f0, f1), walking j's edges in the
-// transposed CSR: edge t goes j -> col_t[t] and sits at CSR position perm_t[t].
+// transposed CSR: edge t goes j -> i = col_t[t] and sits at CSR position perm_t[t], slot
+// perm_t[t] - rowptr[i] of row i.
 template <typename scalar_t, typename acc_t, typename index_t>
-GNNLAB_HD void extremum_x_grad_row(const int64_t* rowptr_t, const index_t* col_t, const int64_t* perm_t,
-                                   const int64_t* arg, const scalar_t* grad_out, const scalar_t* w, int64_t F,
-                                   int64_t j, int64_t f0, int64_t f1, acc_t* acc) {
+GNNLAB_HD void extremum_x_grad_row(const int64_t* rowptr, const int64_t* rowptr_t, const index_t* col_t,
+                                   const int64_t* perm_t, const int32_t* arg, const scalar_t* grad_out,
+                                   const scalar_t* w, int64_t F, int64_t j, int64_t f0, int64_t f1, acc_t* acc) {
   const int64_t n = f1 - f0;
   for (int64_t k = 0; k < n; ++k) acc[k] = acc_t(0);
   for (int64_t t = rowptr_t[j]; t < rowptr_t[j + 1]; ++t) {
     const int64_t i = static_cast<int64_t>(col_t[t]);
     const int64_t e = perm_t[t];
+    const int32_t slot = static_cast<int32_t>(e - rowptr[i]);
     const acc_t we = w != nullptr ? static_cast<acc_t>(w[e]) : acc_t(1);
-    const int64_t* a = arg + i * F + f0;
+    const int32_t* a = arg + i * F + f0;
     const scalar_t* g = grad_out + i * F + f0;
+#if !defined(__CUDA_ARCH__)
+#pragma omp simd
+#endif
     for (int64_t k = 0; k < n; ++k) {
-      if (a[k] == e) acc[k] += we * static_cast<acc_t>(g[k]);
+      acc[k] += a[k] == slot ? we * static_cast<acc_t>(g[k]) : acc_t(0);
     }
   }
 }

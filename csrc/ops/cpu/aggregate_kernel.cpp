@@ -9,6 +9,7 @@
 
 #include "ops/aggregate.h"
 #include "ops/common/aggregate.h"
+#include "ops/cpu/isa.h"
 
 namespace gnnlab {
 
@@ -23,22 +24,80 @@ int64_t grain(int64_t num_rows, int64_t num_edges, int64_t F) {
   return std::max<int64_t>(1, (1 << 15) / per_row);
 }
 
+// One row's features in compile-time-wide blocks (the accumulators stay in registers for the
+// whole edge loop), then whatever is left at run-time width.
+template <typename scalar_t, typename acc_t, typename index_t>
+GNNLAB_HD void aggregate_row(const int64_t* rowptr, const index_t* col, const scalar_t* x, const scalar_t* w, int64_t E,
+                             int64_t F, int reduce, int64_t i, acc_t* acc, int32_t* arg) {
+  constexpr int kBlock = 64 / sizeof(acc_t) * 4;  // four 64-byte lines of accumulators
+  int64_t f = 0;
+  if (reduce == agg::kSum || reduce == agg::kMean) {
+    for (; f + kBlock <= F; f += kBlock) {
+      agg::sum_row<scalar_t, acc_t, index_t, kBlock>(rowptr, col, x, w, F, i, f, f + kBlock, acc + f, E);
+    }
+    if (f + kBlock / 2 <= F) {
+      agg::sum_row<scalar_t, acc_t, index_t, kBlock / 2>(rowptr, col, x, w, F, i, f, f + kBlock / 2, acc + f, E);
+      f += kBlock / 2;
+    }
+    if (f < F) agg::sum_row<scalar_t, acc_t, index_t>(rowptr, col, x, w, F, i, f, F, acc + f, E);
+  } else {
+    constexpr int kExBlock = kBlock / 2;  // max/min also keep a 32-bit position per feature
+    for (; f + kExBlock <= F; f += kExBlock) {
+      agg::extremum_row<scalar_t, acc_t, index_t, kExBlock>(rowptr, col, x, w, F, i, f, f + kExBlock, reduce, acc + f,
+                                                            arg + i * F + f, E);
+    }
+    if (f < F) agg::extremum_row<scalar_t, acc_t, index_t>(rowptr, col, x, w, F, i, f, F, reduce, acc + f, arg + i * F + f, E);
+  }
+}
+
+template <typename scalar_t, typename index_t>
+GNNLAB_HD void aggregate_rows(const int64_t* rowptr, const index_t* col, const scalar_t* x, const scalar_t* w,
+                              int64_t E, int64_t F, int reduce, scalar_t* out, int32_t* arg, int64_t begin,
+                              int64_t end, acc_type<scalar_t>* acc) {
+  using acc_t = acc_type<scalar_t>;
+  for (int64_t i = begin; i < end; ++i) {
+    const int64_t degree = rowptr[i + 1] - rowptr[i];
+    aggregate_row<scalar_t, acc_t, index_t>(rowptr, col, x, w, E, F, reduce, i, acc, arg);
+    scalar_t* o = out + i * F;
+    for (int64_t f = 0; f < F; ++f) o[f] = static_cast<scalar_t>(agg::finish<acc_t>(acc[f], reduce, degree));
+  }
+}
+
+// The same rows compiled twice: for the baseline ISA of the build and, on x86-64, for AVX2 + FMA,
+// chosen at run time (cpu_isa()).
+template <typename scalar_t, typename index_t>
+void aggregate_rows_baseline(const int64_t* rowptr, const index_t* col, const scalar_t* x, const scalar_t* w,
+                             int64_t E, int64_t F, int reduce, scalar_t* out, int32_t* arg, int64_t begin,
+                             int64_t end, acc_type<scalar_t>* acc) {
+  aggregate_rows<scalar_t, index_t>(rowptr, col, x, w, E, F, reduce, out, arg, begin, end, acc);
+}
+
+#if GNNLAB_HAVE_AVX2_DISPATCH
+template <typename scalar_t, typename index_t>
+__attribute__((target("avx2,fma,f16c"))) void aggregate_rows_avx2(const int64_t* rowptr, const index_t* col,
+                                                                   const scalar_t* x, const scalar_t* w, int64_t E,
+                                                                   int64_t F, int reduce, scalar_t* out, int32_t* arg,
+                                                                   int64_t begin, int64_t end,
+                                                                   acc_type<scalar_t>* acc) {
+  aggregate_rows<scalar_t, index_t>(rowptr, col, x, w, E, F, reduce, out, arg, begin, end, acc);
+}
+#endif
+
 template <typename scalar_t, typename index_t>
 void aggregate_kernel(const int64_t* rowptr, const index_t* col, const scalar_t* x, const scalar_t* w, int64_t R,
-                      int64_t E, int64_t F, int reduce, scalar_t* out, int64_t* arg) {
+                      int64_t E, int64_t F, int reduce, scalar_t* out, int32_t* arg) {
   using acc_t = acc_type<scalar_t>;
+  const bool avx2 = cpu_isa() == CpuIsa::kAvx2;
   at::parallel_for(0, R, grain(R, E, F), [&](int64_t begin, int64_t end) {
     std::vector<acc_t> acc(F);
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t degree = rowptr[i + 1] - rowptr[i];
-      if (reduce == agg::kSum || reduce == agg::kMean) {
-        agg::sum_row<scalar_t, acc_t, index_t>(rowptr, col, x, w, F, i, 0, F, acc.data(), E);
-      } else {
-        agg::extremum_row<scalar_t, acc_t, index_t>(rowptr, col, x, w, F, i, 0, F, reduce, acc.data(), arg + i * F, E);
-      }
-      scalar_t* o = out + i * F;
-      for (int64_t f = 0; f < F; ++f) o[f] = static_cast<scalar_t>(agg::finish<acc_t>(acc[f], reduce, degree));
+#if GNNLAB_HAVE_AVX2_DISPATCH
+    if (avx2) {
+      aggregate_rows_avx2<scalar_t, index_t>(rowptr, col, x, w, E, F, reduce, out, arg, begin, end, acc.data());
+      return;
     }
+#endif
+    (void)avx2;
+    aggregate_rows_baseline<scalar_t, index_t>(rowptr, col, x, w, E, F, reduce, out, arg, begin, end, acc.data());
   });
 }
 
@@ -57,12 +116,13 @@ std::tuple<at::Tensor, at::Tensor> aggregate_cpu(const at::Tensor& rowptr, const
   const int64_t R = rp.size(0) - 1, E = c.size(0), F = x.size(1);
   auto out = at::empty({R, F}, x.options());
   const bool extremum = reduce == agg::kMax || reduce == agg::kMin;
-  auto arg = extremum ? at::empty({R, F}, x.options().dtype(at::kLong)) : at::empty({0}, x.options().dtype(at::kLong));
+  if (extremum) check_extremum_degree(rp, "aggregate");
+  auto arg = at::empty(extremum ? at::IntArrayRef{R, F} : at::IntArrayRef{0}, x.options().dtype(at::kInt));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "aggregate_cpu", [&] {
     AT_DISPATCH_INDEX_TYPES(c.scalar_type(), "aggregate_cpu_index", [&] {
       aggregate_kernel<scalar_t, index_t>(rp.data_ptr<int64_t>(), c.data_ptr<index_t>(), x.data_ptr<scalar_t>(),
                                           w.defined() ? w.data_ptr<scalar_t>() : nullptr, R, E, F, reduce,
-                                          out.data_ptr<scalar_t>(), extremum ? arg.data_ptr<int64_t>() : nullptr);
+                                          out.data_ptr<scalar_t>(), extremum ? arg.data_ptr<int32_t>() : nullptr);
     });
   });
   return {out, arg};
@@ -79,6 +139,8 @@ at::Tensor aggregate_weight_backward_cpu(const at::Tensor& rowptr, const at::Ten
   const auto arg = arg_in.contiguous();
   TORCH_CHECK_VALUE(g.dim() == 2 && g.size(0) == rp.size(0) - 1 && g.size(1) == x.size(1),
                     "aggregate_weight_backward: grad_out must have shape [rows, features]");
+  TORCH_CHECK_VALUE(arg.numel() == 0 || (arg.scalar_type() == at::kInt && arg.sizes() == g.sizes()),
+                    "aggregate_weight_backward: arg must be int32 with the shape of grad_out");
   const int64_t R = rp.size(0) - 1, E = c.size(0), F = x.size(1);
   auto grad_w = at::empty({E}, x.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "aggregate_weight_backward_cpu", [&] {
@@ -88,7 +150,7 @@ at::Tensor aggregate_weight_backward_cpu(const at::Tensor& rowptr, const at::Ten
       const index_t* cp = c.data_ptr<index_t>();
       const scalar_t* xp = x.data_ptr<scalar_t>();
       const scalar_t* gp = g.data_ptr<scalar_t>();
-      const int64_t* ap = arg.numel() ? arg.data_ptr<int64_t>() : nullptr;
+      const int32_t* ap = arg.numel() ? arg.data_ptr<int32_t>() : nullptr;
       scalar_t* out = grad_w.data_ptr<scalar_t>();
       at::parallel_for(0, R, grain(R, E, F), [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) {
@@ -100,10 +162,11 @@ at::Tensor aggregate_weight_backward_cpu(const at::Tensor& rowptr, const at::Ten
   return grad_w;
 }
 
-at::Tensor aggregate_extremum_x_backward_cpu(const at::Tensor& rowptr_t, const at::Tensor& col_t,
+at::Tensor aggregate_extremum_x_backward_cpu(const at::Tensor& rowptr, const at::Tensor& rowptr_t, const at::Tensor& col_t,
                                              const at::Tensor& perm_t, const at::Tensor& arg_in,
                                              const at::Tensor& grad_out_in, const c10::optional<at::Tensor>& weight,
                                              int64_t num_src) {
+  const auto rp_fwd = rowptr.contiguous();
   const auto rp = rowptr_t.contiguous();
   const auto c = col_t.contiguous();
   const auto perm = perm_t.contiguous();
@@ -111,7 +174,9 @@ at::Tensor aggregate_extremum_x_backward_cpu(const at::Tensor& rowptr_t, const a
   const auto g = grad_out_in.contiguous();
   const auto w = weight.has_value() ? weight->contiguous() : at::Tensor();
   TORCH_CHECK_VALUE(rp.size(0) - 1 == num_src, "aggregate_extremum_x_backward: rowptr_t must have num_src + 1 entries");
-  TORCH_CHECK_VALUE(arg.sizes() == g.sizes(), "aggregate_extremum_x_backward: arg and grad_out shapes differ");
+  TORCH_CHECK_VALUE(arg.sizes() == g.sizes() && arg.scalar_type() == at::kInt,
+                    "aggregate_extremum_x_backward: arg must be int32 with the shape of grad_out");
+  TORCH_CHECK_VALUE(rp_fwd.size(0) - 1 == g.size(0), "aggregate_extremum_x_backward: rowptr must have rows + 1 entries");
   const int64_t F = g.size(1), E = c.size(0);
   auto grad_x = at::empty({num_src, F}, g.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, g.scalar_type(), "aggregate_extremum_x_backward_cpu", [&] {
@@ -120,14 +185,15 @@ at::Tensor aggregate_extremum_x_backward_cpu(const at::Tensor& rowptr_t, const a
       const int64_t* rpp = rp.data_ptr<int64_t>();
       const index_t* cp = c.data_ptr<index_t>();
       const int64_t* pp = perm.data_ptr<int64_t>();
-      const int64_t* ap = arg.data_ptr<int64_t>();
+      const int64_t* rfp = rp_fwd.data_ptr<int64_t>();
+      const int32_t* ap = arg.data_ptr<int32_t>();
       const scalar_t* gp = g.data_ptr<scalar_t>();
       const scalar_t* wp = w.defined() ? w.data_ptr<scalar_t>() : nullptr;
       scalar_t* out = grad_x.data_ptr<scalar_t>();
       at::parallel_for(0, num_src, grain(num_src, E, F), [&](int64_t begin, int64_t end) {
         std::vector<acc_t> acc(F);
         for (int64_t j = begin; j < end; ++j) {
-          agg::extremum_x_grad_row<scalar_t, acc_t, index_t>(rpp, cp, pp, ap, gp, wp, F, j, 0, F, acc.data());
+          agg::extremum_x_grad_row<scalar_t, acc_t, index_t>(rfp, rpp, cp, pp, ap, gp, wp, F, j, 0, F, acc.data());
           for (int64_t f = 0; f < F; ++f) out[j * F + f] = static_cast<scalar_t>(acc[f]);
         }
       });

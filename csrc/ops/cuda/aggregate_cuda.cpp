@@ -53,12 +53,13 @@ std::tuple<at::Tensor, at::Tensor> aggregate_cuda(const at::Tensor& rowptr, cons
   const int64_t R = rp.size(0) - 1, F = x.size(1);
   auto out = at::empty({R, F}, x.options());
   const bool extremum = reduce == agg::kMax || reduce == agg::kMin;
-  auto arg = extremum ? at::empty({R, F}, x.options().dtype(at::kLong)) : at::empty({0}, x.options().dtype(at::kLong));
+  if (extremum) check_extremum_degree(rp, "aggregate");
+  auto arg = at::empty(extremum ? at::IntArrayRef{R, F} : at::IntArrayRef{0}, x.options().dtype(at::kInt));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "aggregate_cuda", [&] {
     AT_DISPATCH_INDEX_TYPES(c.scalar_type(), "aggregate_cuda_index", [&] {
       C10_CUDA_CHECK(cuda::aggregate(rp.data_ptr<int64_t>(), c.data_ptr<index_t>(), cuda_ptr<scalar_t>(x),
                                      cuda_ptr<scalar_t>(w), R, F, reduce, cuda_ptr<scalar_t>(out),
-                                     extremum ? arg.data_ptr<int64_t>() : nullptr, stream));
+                                     extremum ? arg.data_ptr<int32_t>() : nullptr, stream));
     });
   });
   return {out, arg};
@@ -81,19 +82,20 @@ at::Tensor aggregate_weight_backward_cuda(const at::Tensor& rowptr, const at::Te
     AT_DISPATCH_INDEX_TYPES(c.scalar_type(), "aggregate_weight_backward_cuda_index", [&] {
       C10_CUDA_CHECK(cuda::aggregate_weight_backward(rp.data_ptr<int64_t>(), c.data_ptr<index_t>(),
                                                      cuda_ptr<scalar_t>(x), cuda_ptr<scalar_t>(g),
-                                                     arg.numel() ? arg.data_ptr<int64_t>() : nullptr, R, F, reduce,
+                                                     arg.numel() ? arg.data_ptr<int32_t>() : nullptr, R, F, reduce,
                                                      cuda_ptr<scalar_t>(grad_w), stream));
     });
   });
   return grad_w;
 }
 
-at::Tensor aggregate_extremum_x_backward_cuda(const at::Tensor& rowptr_t, const at::Tensor& col_t,
+at::Tensor aggregate_extremum_x_backward_cuda(const at::Tensor& rowptr, const at::Tensor& rowptr_t, const at::Tensor& col_t,
                                               const at::Tensor& perm_t, const at::Tensor& arg_in,
                                               const at::Tensor& grad_out_in, const c10::optional<at::Tensor>& weight,
                                               int64_t num_src) {
   const c10::cuda::CUDAGuard guard(grad_out_in.device());
   const auto stream = c10::cuda::getCurrentCUDAStream().stream();
+  const auto rp_fwd = rowptr.contiguous();
   const auto rp = rowptr_t.contiguous();
   const auto c = col_t.contiguous();
   const auto perm = perm_t.contiguous();
@@ -105,8 +107,9 @@ at::Tensor aggregate_extremum_x_backward_cuda(const at::Tensor& rowptr_t, const 
   auto grad_x = at::empty({num_src, F}, g.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, g.scalar_type(), "aggregate_extremum_x_backward_cuda", [&] {
     AT_DISPATCH_INDEX_TYPES(c.scalar_type(), "aggregate_extremum_x_backward_cuda_index", [&] {
-      C10_CUDA_CHECK(cuda::aggregate_extremum_x_backward(rp.data_ptr<int64_t>(), c.data_ptr<index_t>(),
-                                                         perm.data_ptr<int64_t>(), arg.data_ptr<int64_t>(),
+      C10_CUDA_CHECK(cuda::aggregate_extremum_x_backward(rp_fwd.data_ptr<int64_t>(), rp.data_ptr<int64_t>(),
+                                                         c.data_ptr<index_t>(), perm.data_ptr<int64_t>(),
+                                                         arg.data_ptr<int32_t>(),
                                                          cuda_ptr<scalar_t>(g), cuda_ptr<scalar_t>(w), num_src, F,
                                                          cuda_ptr<scalar_t>(grad_x), stream));
     });

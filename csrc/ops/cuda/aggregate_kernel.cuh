@@ -10,22 +10,22 @@
 namespace gnnlab {
 namespace cuda {
 
-// out [R, F]; arg [R, F] for max/min (else unused, may be null). One thread per (row, feature):
+// out [R, F]; arg [R, F] int32 slots for max/min (else unused, may be null). One thread per (row, feature):
 // no atomics, threads of a warp read consecutive features of the same source row.
 template <typename scalar_t, typename index_t>
 cudaError_t aggregate(const int64_t* rowptr, const index_t* col, const scalar_t* x, const scalar_t* w, int64_t R,
-                      int64_t F, int reduce, scalar_t* out, int64_t* arg, cudaStream_t stream);
+                      int64_t F, int reduce, scalar_t* out, int32_t* arg, cudaStream_t stream);
 
 // grad_w [E]: one thread per row.
 template <typename scalar_t, typename index_t>
 cudaError_t aggregate_weight_backward(const int64_t* rowptr, const index_t* col, const scalar_t* x,
-                                      const scalar_t* grad_out, const int64_t* arg, int64_t R, int64_t F, int reduce,
+                                      const scalar_t* grad_out, const int32_t* arg, int64_t R, int64_t F, int reduce,
                                       scalar_t* grad_w, cudaStream_t stream);
 
 // grad_x [num_src, F] for max/min through the transposed CSR: one thread per (source, feature).
 template <typename scalar_t, typename index_t>
-cudaError_t aggregate_extremum_x_backward(const int64_t* rowptr_t, const index_t* col_t, const int64_t* perm_t,
-                                          const int64_t* arg, const scalar_t* grad_out, const scalar_t* w,
+cudaError_t aggregate_extremum_x_backward(const int64_t* rowptr, const int64_t* rowptr_t, const index_t* col_t,
+                                          const int64_t* perm_t, const int32_t* arg, const scalar_t* grad_out, const scalar_t* w,
                                           int64_t num_src, int64_t F, scalar_t* grad_x, cudaStream_t stream);
 
 }  // namespace cuda
