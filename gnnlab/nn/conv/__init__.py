@@ -10,5 +10,7 @@ from gnnlab.nn.conv.gated_gcn import GatedGCNConv
 from gnnlab.nn.conv.gcn import GCNConv
 from gnnlab.nn.conv.gin import GINConv
 from gnnlab.nn.conv.gine import GINEConv
+from gnnlab.nn.conv.pna import PNAConv
+from gnnlab.nn.conv.sage import SAGEConv
 
-__all__ = ["GATConv", "GCNConv", "GINConv", "GINEConv", "GatedGCNConv"]
+__all__ = ["GATConv", "GCNConv", "GINConv", "GINEConv", "GatedGCNConv", "PNAConv", "SAGEConv"]

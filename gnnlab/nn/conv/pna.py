@@ -1,0 +1,442 @@
+"""Principal neighbourhood aggregation convolution of Corso et al., and its degree statistics."""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+from torch import Tensor
+
+from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr, reject_edge_attr
+from gnnlab.ops import CSRGraph, aggregate, reduce_messages, resolve_graph
+
+PNA_AGGREGATORS = ("mean", "min", "max", "std", "var", "sum")
+PNA_SCALERS = ("identity", "amplification", "attenuation", "linear", "inverse_linear")
+
+# Variances at or below this give a standard deviation of exactly 0 (and no gradient), as in
+# torch_geometric.nn.aggr.StdAggregation.
+_STD_EPS = 1e-5
+
+
+def degree_histogram(graphs: Any) -> Tensor:
+    """Histogram of the in-degrees over a set of graphs: ``hist[d]`` = number of nodes with ``d`` incoming edges.
+
+    This is the ``deg`` argument of :class:`PNAConv` (and of :class:`torch_geometric.nn.PNAConv`);
+    compute it on the training graphs. :func:`degree_statistics` turns it into the two averages
+    the scalers use.
+
+    Args:
+        graphs: one graph or an iterable of graphs (a dataset, a list, a ``DataLoader``: batches
+            give the same histogram as their graphs). A graph is either an object with
+            ``edge_index`` and ``num_nodes`` (a PyG ``Data``/``Batch``), a tuple
+            ``(edge_index, num_nodes)``, or a bare ``[2, E]`` ``edge_index`` tensor, whose node
+            count is then taken as ``max index + 1`` (pass a tuple if the graph has trailing
+            isolated nodes).
+
+    Returns:
+        1-D int64 tensor of length ``max degree + 1``.
+
+    Raises:
+        ValueError: an item is not one of the forms above, or no graph was given.
+    """
+    single_pair = isinstance(graphs, tuple) and len(graphs) == 2 and isinstance(graphs[1], int)
+    if isinstance(graphs, Tensor) or single_pair or (not _is_collection(graphs) and hasattr(graphs, "edge_index")):
+        graphs = [graphs]
+    hist = torch.zeros(1, dtype=torch.long)
+    seen = False
+    for item in graphs:
+        edge_index, num_nodes = _edge_index_and_nodes(item)
+        seen = True
+        deg = torch.bincount(edge_index[1].long().cpu(), minlength=num_nodes)
+        counts = torch.bincount(deg, minlength=1)
+        if counts.numel() > hist.numel():
+            counts[: hist.numel()] += hist
+            hist = counts
+        else:
+            hist[: counts.numel()] += counts
+    if not seen:
+        raise ValueError("degree_histogram: no graphs were given")
+    return hist
+
+
+def _is_collection(obj: Any) -> bool:
+    # PyG datasets expose attributes of their stored data, so test for a dataset first.
+    try:
+        from torch_geometric.data import Dataset
+    except ImportError:  # pragma: no cover - PyG is a dependency
+        return False
+    return isinstance(obj, (Dataset, torch.utils.data.DataLoader, list, tuple))
+
+
+def _edge_index_and_nodes(item: Any) -> tuple[Tensor, int]:
+    if isinstance(item, Tensor):
+        edge_index, num_nodes = item, None
+    elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Tensor):
+        edge_index, num_nodes = item
+    elif hasattr(item, "edge_index"):
+        edge_index, num_nodes = item.edge_index, getattr(item, "num_nodes", None)
+    else:
+        raise ValueError(
+            "degree_histogram: each graph must be a Data-like object with edge_index, a tuple "
+            f"(edge_index, num_nodes) or an edge_index tensor, got {type(item).__name__}"
+        )
+    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
+        shape = list(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index).__name__
+        raise ValueError(f"degree_histogram: edge_index must have shape [2, num_edges], got {shape}")
+    if num_nodes is None:
+        num_nodes = int(edge_index.max()) + 1 if edge_index.numel() else 0
+    return edge_index, int(num_nodes)
+
+
+def degree_statistics(deg: Tensor) -> tuple[float, float]:
+    r"""The averages :math:`(\bar d, \delta)` of a degree histogram, as used by the PNA scalers.
+
+    :math:`\bar d = \frac{1}{N}\sum_d d \cdot \mathrm{hist}[d]` (for the ``linear`` scalers) and
+    :math:`\delta = \frac{1}{N}\sum_d \log(d + 1) \cdot \mathrm{hist}[d]` (for ``amplification`` and
+    ``attenuation``), with :math:`N` the number of nodes counted. Pass them to
+    :class:`PNAConv` as ``avg_degree`` / ``avg_log_degree`` when the histogram itself is not at hand
+    (e.g. from a Hydra config).
+
+    Raises:
+        ValueError: ``deg`` is not a 1-D non-negative histogram counting at least one node.
+    """
+    if not isinstance(deg, Tensor) or deg.dim() != 1 or deg.numel() == 0:
+        raise ValueError(f"deg must be a non-empty 1-D histogram tensor (see degree_histogram), got {deg!r}")
+    deg = deg.detach().to("cpu", torch.float64)
+    if bool((deg < 0).any()) or float(deg.sum()) <= 0:
+        raise ValueError("deg must be a histogram of node counts: non-negative, counting at least one node")
+    bins = torch.arange(deg.numel(), dtype=torch.float64)
+    total = float(deg.sum())
+    return float((bins * deg).sum()) / total, float(((bins + 1).log() * deg).sum()) / total
+
+
+def _names(layer: str, kind: str, values: str | Sequence[str], allowed: tuple[str, ...]) -> list[str]:
+    names = [values] if isinstance(values, str) else list(values)
+    if not names:
+        raise ValueError(f"{layer}: {kind} must name at least one of {allowed}")
+    for name in names:
+        if name not in allowed:
+            raise ValueError(f"{layer}: unknown {kind[:-1]} {name!r}; choose from {allowed}")
+    return names
+
+
+def _activation(act: str | Callable[..., torch.nn.Module] | None, act_kwargs: dict | None) -> torch.nn.Module:
+    if act is None:
+        return torch.nn.Identity()
+    if isinstance(act, str):
+        from torch_geometric.nn.resolver import activation_resolver
+
+        return activation_resolver(act, **(act_kwargs or {}))
+    return act(**(act_kwargs or {}))
+
+
+class PNAConv(torch.nn.Module):
+    r"""Principal neighbourhood aggregation from `"Principal Neighbourhood Aggregation for Graph Nets"
+    <https://arxiv.org/abs/2004.05718>`_ (Corso et al., NeurIPS 2020).
+
+    .. math::
+        \mathbf{x}^{\prime}_i = \mathbf{W} \, \gamma_{\mathbf{\Theta}} \Big(
+        \mathbf{x}_i, \underset{j \in \mathcal{N}(i)}{\bigoplus}
+        h_{\mathbf{\Theta}}\big( \mathbf{x}_i, \mathbf{x}_j, \mathbf{e}_{j,i} \big) \Big) + \mathbf{b},
+        \qquad
+        \bigoplus = \underbrace{\begin{bmatrix} 1 \\ S(d_i, \alpha=1) \\ S(d_i, \alpha=-1)
+        \end{bmatrix}}_{\text{scalers}} \otimes
+        \underbrace{\begin{bmatrix} \mu \\ \sigma \\ \max \\ \min \end{bmatrix}}_{\text{aggregators}},
+        \qquad
+        S(d, \alpha) = \left( \frac{\log(d + 1)}{\delta} \right)^{\alpha},
+
+    where :math:`h_{\mathbf{\Theta}}` (``pre_nns``) is applied to the concatenation
+    :math:`[\mathbf{x}_i \,\Vert\, \mathbf{x}_j \,\Vert\, \mathbf{e}_{j,i}]`,
+    :math:`\gamma_{\mathbf{\Theta}}` (``post_nns``) to :math:`[\mathbf{x}_i \,\Vert\, \bigoplus \ldots]`,
+    :math:`d_i` is the in-degree of :math:`i` (duplicate edges and self loops count) and
+    :math:`\delta` the average of :math:`\log(d + 1)` over the nodes of the training graphs.
+
+    The semantics are those of :class:`torch_geometric.nn.PNAConv` (same parameter names, so a
+    state dict copies over; PyG keeps the two degree averages in ``aggr_module``):
+
+    * ``std`` is :math:`\sqrt{\max(\mathrm{var}, 10^{-5})}`, set to exactly 0 where
+      :math:`\mathrm{var} \le 10^{-5}`, with :math:`\mathrm{var} = \mathrm{mean}(m^2) - \mathrm{mean}(m)^2`
+      (as :class:`torch_geometric.nn.aggr.StdAggregation` in PyG 2.8; the paper and older PyG
+      releases use :math:`\sqrt{\mathrm{ReLU}(\mathrm{var}) + 10^{-5}}`).
+    * A node without incoming edges aggregates to 0 under every aggregator.
+    * ``amplification`` is :math:`\log(d+1)/\delta`, ``attenuation`` :math:`\delta/\log(\max(d,1)+1)`,
+      ``linear`` :math:`d/\bar d`, ``inverse_linear`` :math:`\bar d/\max(d,1)` (:math:`\bar d` the
+      average degree): the inverse scalers clamp the degree to at least 1.
+    * The output is concatenated over scalers, then aggregators, then features; each tower ``t``
+      sees its own slice of ``x`` (``divide_input``) or all of it, and ``lin`` mixes the towers.
+    * Edge features first pass through ``edge_encoder`` (``Linear(edge_dim, F_in)``), shared by
+      the towers.
+
+    **Aggregation.** The first pre-layer is split into the blocks acting on
+    :math:`\mathbf{x}_i`, :math:`\mathbf{x}_j` and :math:`\mathbf{e}_{j,i}`:
+    :math:`m_{ij} = a_i + p_j\,(+ c_{ij})` with :math:`a_i = \mathbf{W}_a \mathbf{x}_i + \mathbf{b}`
+    and :math:`p_j = \mathbf{W}_b \mathbf{x}_j`. With ``pre_layers == 1`` and no edge features
+    no per-edge tensor is formed: :func:`gnnlab.ops.aggregate` reduces :math:`p_j` (and
+    :math:`p_j^2`) and :math:`a_i` is added afterwards. This is exact in real arithmetic (for
+    max/min even bitwise, rounding being monotone): a constant shift commutes with mean, max and
+    min, the sum gains :math:`d_i a_i`, and the variance is shift invariant,
+    :math:`\mathrm{var}_j(a_i + p_j) = \mathrm{mean}_j(p_j^2) - \mathrm{mean}_j(p_j)^2`, so it is
+    computed from :math:`p` alone (this also avoids the cancellation :math:`a_i` would add);
+    nodes without edges are masked to 0. Otherwise the messages :math:`[E, \text{towers}, F_{in}]`
+    are materialised as :math:`a_i + p_j + c_{ij}`, passed through the remaining pre-layers and
+    reduced with :func:`gnnlab.ops.reduce_messages`. Results agree with PyG up to float rounding.
+
+    Args:
+        in_channels (int): Size of each input node feature.
+        out_channels (int): Size of each output node feature (divisible by ``towers``).
+        aggregators (list of str, optional): Any of ``"mean"``, ``"min"``, ``"max"``, ``"std"``,
+            ``"var"``, ``"sum"``. (default: ``["mean", "min", "max", "std"]``)
+        scalers (list of str, optional): Any of ``"identity"``, ``"amplification"``,
+            ``"attenuation"``, ``"linear"``, ``"inverse_linear"``.
+            (default: ``["identity", "amplification", "attenuation"]``)
+        deg (Tensor, optional): In-degree histogram of the training graphs
+            (:func:`degree_histogram`). Give exactly one of ``deg`` and ``avg_log_degree``.
+        avg_log_degree (float, optional): :math:`\delta`, the average of :math:`\log(d+1)` over the
+            training nodes (:func:`degree_statistics`), instead of ``deg``.
+        avg_degree (float, optional): :math:`\bar d`, with ``avg_log_degree``; needed only by the
+            ``linear`` and ``inverse_linear`` scalers.
+        edge_dim (int, optional): Width of ``edge_attr``; if given, edge features enter the
+            messages and are required in :meth:`forward`. (default: :obj:`None`)
+        towers (int, optional): Number of towers. (default: :obj:`1`)
+        pre_layers (int, optional): Linear layers of :math:`h_{\mathbf{\Theta}}`. (default: :obj:`1`)
+        post_layers (int, optional): Linear layers of :math:`\gamma_{\mathbf{\Theta}}`. (default: :obj:`1`)
+        divide_input (bool, optional): Split the input features between the towers instead of
+            giving each tower all of them. (default: :obj:`False`)
+        act (str or callable, optional): Activation between the pre-/post-layers: a name known to
+            PyG's ``activation_resolver`` or a module factory. (default: :obj:`"relu"`)
+        act_kwargs (dict, optional): Arguments of the activation. (default: :obj:`None`)
+        train_norm (bool, optional): Learn :math:`\delta` and :math:`\bar d`. (default: :obj:`False`)
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
+          edge indices :math:`(2, |\mathcal{E}|)`,
+          edge features :math:`(|\mathcal{E}|, D)` when ``edge_dim`` is set
+        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+    """
+
+    supports_edge_attr: bool = False
+    degree_histogram = staticmethod(degree_histogram)
+    degree_statistics = staticmethod(degree_statistics)
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        aggregators: str | Sequence[str] = ("mean", "min", "max", "std"),
+        scalers: str | Sequence[str] = ("identity", "amplification", "attenuation"),
+        deg: Tensor | None = None,
+        avg_log_degree: float | None = None,
+        avg_degree: float | None = None,
+        edge_dim: int | None = None,
+        towers: int = 1,
+        pre_layers: int = 1,
+        post_layers: int = 1,
+        divide_input: bool = False,
+        act: str | Callable[..., torch.nn.Module] | None = "relu",
+        act_kwargs: dict | None = None,
+        train_norm: bool = False,
+    ):
+        super().__init__()
+        name = type(self).__name__
+        self.aggregators = _names(name, "aggregators", aggregators, PNA_AGGREGATORS)
+        self.scalers = _names(name, "scalers", scalers, PNA_SCALERS)
+        for key, value in (("towers", towers), ("pre_layers", pre_layers), ("post_layers", post_layers)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: {key} must be a positive integer, got {value!r}")
+        if out_channels % towers != 0:
+            raise ValueError(f"{name}: out_channels={out_channels} is not divisible by towers={towers}")
+        if divide_input and in_channels % towers != 0:
+            raise ValueError(
+                f"{name}: with divide_input, in_channels={in_channels} must be divisible by towers={towers}"
+            )
+        if edge_dim is not None and (not isinstance(edge_dim, int) or edge_dim < 1):
+            raise ValueError(f"{name}: edge_dim must be a positive integer or None, got {edge_dim!r}")
+        self.init_avg_deg_lin, self.init_avg_deg_log = self._degree_averages(deg, avg_log_degree, avg_degree)
+
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.edge_dim = edge_dim
+        self.supports_edge_attr = edge_dim is not None
+        self.towers = towers
+        self.pre_layers = pre_layers
+        self.post_layers = post_layers
+        self.divide_input = divide_input
+        self.F_in = in_channels // towers if divide_input else in_channels
+        self.F_out = out_channels // towers
+
+        if train_norm:
+            self.avg_deg_lin = torch.nn.Parameter(torch.empty(1))
+            self.avg_deg_log = torch.nn.Parameter(torch.empty(1))
+        else:
+            self.register_buffer("avg_deg_lin", torch.empty(1))
+            self.register_buffer("avg_deg_log", torch.empty(1))
+        self.edge_encoder = torch.nn.Linear(edge_dim, self.F_in) if edge_dim is not None else None
+        self.pre_nns = torch.nn.ModuleList()
+        self.post_nns = torch.nn.ModuleList()
+        post_in = (len(self.aggregators) * len(self.scalers) + 1) * self.F_in
+        for _ in range(towers):
+            pre_in = (3 if edge_dim is not None else 2) * self.F_in
+            modules: list[torch.nn.Module] = [torch.nn.Linear(pre_in, self.F_in)]
+            for _ in range(pre_layers - 1):
+                modules += [_activation(act, act_kwargs), torch.nn.Linear(self.F_in, self.F_in)]
+            self.pre_nns.append(torch.nn.Sequential(*modules))
+            modules = [torch.nn.Linear(post_in, self.F_out)]
+            for _ in range(post_layers - 1):
+                modules += [_activation(act, act_kwargs), torch.nn.Linear(self.F_out, self.F_out)]
+            self.post_nns.append(torch.nn.Sequential(*modules))
+        self.lin = torch.nn.Linear(out_channels, out_channels)
+        self.reset_parameters()
+
+    def _degree_averages(
+        self, deg: Tensor | None, avg_log_degree: float | None, avg_degree: float | None
+    ) -> tuple[float, float]:
+        name = type(self).__name__
+        if (deg is None) == (avg_log_degree is None):
+            raise ValueError(
+                f"{name}: give exactly one of deg (the in-degree histogram of the training graphs, see "
+                "gnnlab.nn.conv.pna.degree_histogram) and avg_log_degree (its mean log(d + 1), see "
+                "degree_statistics; from Hydra: model.layer.conv.avg_log_degree=<value>)"
+            )
+        if deg is not None:
+            if avg_degree is not None:
+                raise ValueError(f"{name}: avg_degree is taken from deg; pass it only with avg_log_degree")
+            avg_lin, avg_log = degree_statistics(deg)
+        else:
+            avg_log = float(avg_log_degree)
+            avg_lin = math.nan if avg_degree is None else float(avg_degree)
+            if math.isnan(avg_lin) and {"linear", "inverse_linear"} & set(self.scalers):
+                raise ValueError(
+                    f"{name}: the linear and inverse_linear scalers need avg_degree (or deg) besides avg_log_degree"
+                )
+            if not math.isnan(avg_lin) and not avg_lin > 0:
+                raise ValueError(f"{name}: avg_degree must be positive, got {avg_degree}")
+        if not avg_log > 0 or math.isinf(avg_log):
+            raise ValueError(f"{name}: the average log-degree must be positive and finite, got {avg_log}")
+        return avg_lin, avg_log
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every linear layer and reset the degree averages to their initial values."""
+        with torch.no_grad():
+            self.avg_deg_lin.fill_(self.init_avg_deg_lin)
+            self.avg_deg_log.fill_(self.init_avg_deg_log)
+        if self.edge_encoder is not None:
+            self.edge_encoder.reset_parameters()
+        for module in self.modules():
+            if isinstance(module, torch.nn.Linear) and module is not self.edge_encoder:
+                module.reset_parameters()
+
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph: CSRGraph | None = None
+    ) -> Tensor:
+        """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` is required exactly when ``edge_dim`` is set."""
+        name = type(self).__name__
+        check_conv_inputs(name, x, edge_index, self.in_channels)
+        if self.edge_dim is None:
+            reject_edge_attr(f"{name} (built without edge_dim)", edge_attr)
+        else:
+            edge_attr = check_edge_attr(name, edge_attr, edge_index.size(1), self.edge_dim)
+        graph = resolve_graph(name, edge_index, x.size(0), graph)
+
+        n, towers, f = x.size(0), self.towers, self.F_in
+        xt = x.reshape(n, towers, f) if self.divide_input else x.unsqueeze(1).expand(n, towers, f)  # (N, T, F)
+        # First pre-layer of every tower, split into its x_i / x_j / e_ji blocks: (T, F, F) each.
+        weight = torch.stack([nn[0].weight for nn in self.pre_nns])
+        bias = torch.stack([nn[0].bias for nn in self.pre_nns])
+        if self.divide_input:
+            a = torch.einsum("ntf,tgf->ntg", xt, weight[:, :, :f]) + bias  # target block + bias
+            p = torch.einsum("ntf,tgf->ntg", xt, weight[:, :, f : 2 * f])  # source block
+        else:
+            a = torch.einsum("nf,tgf->ntg", x, weight[:, :, :f]) + bias
+            p = torch.einsum("nf,tgf->ntg", x, weight[:, :, f : 2 * f])
+        deg = graph.in_degree().to(x.dtype).view(n, 1, 1)
+
+        if self.pre_layers == 1 and edge_attr is None:
+            aggs = self._aggregate_shifted(a, p, graph, deg)
+        else:
+            messages = a.index_select(0, edge_index[1].long()) + p.index_select(0, edge_index[0].long())  # (E, T, F)
+            if edge_attr is not None:
+                c = self.edge_encoder(edge_attr)  # (E, F), shared by the towers
+                messages = messages + torch.einsum("ef,tgf->etg", c, weight[:, :, 2 * f :])
+            if self.pre_layers > 1:
+                messages = torch.stack([nn[1:](messages[:, t]) for t, nn in enumerate(self.pre_nns)], dim=1)
+            aggs = self._aggregate_messages(messages, graph, edge_index, deg)
+
+        out = torch.cat([aggs[name] for name in self.aggregators], dim=-1)  # (N, T, A * F)
+        out = torch.cat([out * self._scale(scaler, deg) for scaler in self.scalers], dim=-1)  # (N, T, S * A * F)
+        out = torch.cat([xt, out], dim=-1)
+        out = torch.cat([nn(out[:, t]) for t, nn in enumerate(self.post_nns)], dim=1)  # (N, out)
+        return self.lin(out)
+
+    def _aggregate_shifted(self, a: Tensor, p: Tensor, graph: CSRGraph, deg: Tensor) -> dict[str, Tensor]:
+        """Aggregators of the messages ``a_i + p_j`` from fused aggregations of ``p`` alone."""
+        n, towers, f = p.shape
+        wanted = set(self.aggregators)
+        moments = wanted & {"mean", "sum", "std", "var"}
+        has_edge = (deg > 0).to(a.dtype)
+        aggs: dict[str, Tensor] = {}
+        if moments:
+            flat = p.reshape(n, towers * f)
+            second = bool(moments & {"std", "var"})
+            if second:
+                flat = torch.cat([flat, flat * flat], dim=-1)
+            sums = aggregate(flat, graph, reduce="sum").view(n, -1, towers, f)
+            sum_p = sums[:, 0]
+            mean_p = sum_p / deg.clamp(min=1)
+            if "sum" in wanted:
+                aggs["sum"] = sum_p + deg * a
+            if "mean" in wanted:
+                aggs["mean"] = mean_p + has_edge * a
+            if second:
+                aggs.update(self._spread(sums[:, 1] / deg.clamp(min=1) - mean_p * mean_p))
+        for reduce in wanted & {"max", "min"}:
+            aggs[reduce] = aggregate(p.reshape(n, towers * f), graph, reduce=reduce).view(n, towers, f) + has_edge * a
+        return aggs
+
+    def _aggregate_messages(
+        self, messages: Tensor, graph: CSRGraph, edge_index: Tensor, deg: Tensor
+    ) -> dict[str, Tensor]:
+        """Aggregators of materialised messages ``[E, T, F]``."""
+        num_edges, towers, f = messages.shape
+        n = deg.size(0)
+        wanted = set(self.aggregators)
+        moments = wanted & {"mean", "sum", "std", "var"}
+        aggs: dict[str, Tensor] = {}
+        if moments:
+            flat = messages.reshape(num_edges, towers * f)
+            second = bool(moments & {"std", "var"})
+            if second:
+                flat = torch.cat([flat, flat * flat], dim=-1)
+            sums = reduce_messages(flat, graph, edge_index, "sum").view(n, -1, towers, f)
+            aggs["sum"] = sums[:, 0]
+            aggs["mean"] = sums[:, 0] / deg.clamp(min=1)
+            if second:
+                aggs.update(self._spread(sums[:, 1] / deg.clamp(min=1) - aggs["mean"] * aggs["mean"]))
+        for reduce in wanted & {"max", "min"}:
+            aggs[reduce] = reduce_messages(messages.reshape(num_edges, towers * f), graph, edge_index, reduce).view(
+                n, towers, f
+            )
+        return aggs
+
+    @staticmethod
+    def _spread(var: Tensor) -> dict[str, Tensor]:
+        """``var`` and ``std`` from a variance, ``std`` as in :class:`torch_geometric.nn.aggr.StdAggregation`."""
+        std = var.clamp(min=_STD_EPS).sqrt()
+        return {"var": var, "std": std.masked_fill(std <= math.sqrt(_STD_EPS), 0.0)}
+
+    def _scale(self, scaler: str, deg: Tensor) -> Tensor | float:
+        """The factor of ``scaler`` for each node, ``[N, 1, 1]``."""
+        if scaler == "identity":
+            return 1.0
+        if scaler == "amplification":
+            return torch.log(deg + 1) / self.avg_deg_log
+        if scaler == "attenuation":
+            return self.avg_deg_log / torch.log(deg.clamp(min=1) + 1)
+        if scaler == "linear":
+            return deg / self.avg_deg_lin
+        return self.avg_deg_lin / deg.clamp(min=1)  # inverse_linear
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.in_channels}, {self.out_channels}, towers={self.towers}, "
+            f"edge_dim={self.edge_dim})"
+        )
