@@ -30,4 +30,14 @@ TORCH_LIBRARY(gnnlab, m) {
       "aggregate_extremum_x_backward(Tensor rowptr, Tensor rowptr_t, Tensor col_t, Tensor perm_t, Tensor arg, "
       "Tensor grad_out, "
       "Tensor? weight, int num_src) -> Tensor");
+  // Common neighbours over a sorted, duplicate-free CSR adjacency, for query pairs (src[p], dst[p]);
+  // mode 0: N(src) & N(dst), 1: N(src) \ N(dst), 2: N(dst) \ N(src); edge_mask (0 = absent) hides entries.
+  // count -> (count [B] int64, sum of node_weight over the set [B] or [0]).
+  m.def(
+      "common_neighbor_count(Tensor rowptr, Tensor col, Tensor src, Tensor dst, Tensor? node_weight, "
+      "Tensor? edge_mask, int mode) -> (Tensor, Tensor)");
+  // sets -> (ptr [B+1] int64, nodes [M] int64): pair p's members are nodes[ptr[p]:ptr[p+1]], ascending.
+  m.def(
+      "common_neighbor_sets(Tensor rowptr, Tensor col, Tensor src, Tensor dst, Tensor? edge_mask, int mode) -> "
+      "(Tensor, Tensor)");
 }

@@ -8,8 +8,24 @@ from gnnlab.ops.csr import coo_to_csr, validate_edge_index
 from gnnlab.ops.graph import CSRGraph, cached_csr, csr_targets, resolve_graph
 from gnnlab.ops.aggregate import aggregate, aggregate_csr, reduce_messages
 from gnnlab.ops.scatter import scatter, segment_csr
+from gnnlab.ops.common_neighbors import (
+    Adjacency,
+    PairSets,
+    adamic_adar,
+    common_neighbor_aggregate,
+    common_neighbor_count,
+    common_neighbor_sets,
+    resource_allocation,
+)
 
 __all__ = [
+    "Adjacency",
+    "PairSets",
+    "adamic_adar",
+    "common_neighbor_aggregate",
+    "common_neighbor_count",
+    "common_neighbor_sets",
+    "resource_allocation",
     "CSRGraph",
     "aggregate",
     "aggregate_csr",

@@ -131,3 +131,71 @@ def aggregate(rowptr: Tensor, col: Tensor, x: Tensor, weight: Tensor | None = No
     padded = torch.cat([msg, msg.new_zeros(1, feat)])
     out = padded.gather(0, torch.where(arg < 0, torch.full_like(arg, num_edges), arg))
     return out.to(x.dtype), arg
+
+
+CN_MODES = {"common": 0, "src_only": 1, "dst_only": 2}
+
+
+def check_common_neighbor_query(rowptr: Tensor, col: Tensor, src: Tensor, dst: Tensor, edge_mask: Tensor | None, mode: int) -> None:
+    """The checks of the common-neighbour ops (same messages as the C++ ones)."""
+    if mode not in (0, 1, 2):
+        raise ValueError(f"common neighbours: mode must be 0 (both), 1 (first only) or 2 (second only), got {mode}")
+    if src.dim() != 1 or dst.dim() != 1 or src.shape != dst.shape:
+        raise ValueError(
+            f"common neighbours: src and dst must be 1-D with one entry per query pair, got shapes "
+            f"{list(src.shape)} and {list(dst.shape)}"
+        )
+    if src.dtype != torch.long or dst.dtype != torch.long:
+        raise ValueError("common neighbours: src and dst must be int64")
+    if edge_mask is not None and (edge_mask.dim() != 1 or edge_mask.numel() != col.numel()):
+        raise ValueError(
+            f"common neighbours: edge_mask must have one entry per adjacency entry ({col.numel()}), "
+            f"got shape {list(edge_mask.shape)}"
+        )
+    num_nodes = rowptr.numel() - 1
+    if src.numel():
+        both = torch.cat([src, dst])
+        lo, hi = int(both.min()), int(both.max())
+        if lo < 0 or hi >= num_nodes:
+            raise ValueError(f"common neighbours: query node {lo if lo < 0 else hi} is out of range [0, {num_nodes})")
+
+
+def _expand_rows(rowptr: Tensor, col: Tensor, live: Tensor, nodes: Tensor) -> tuple[Tensor, Tensor]:
+    """(pair id, neighbour) of every live entry of the rows ``nodes``, grouped by pair, ascending."""
+    start, deg = rowptr[nodes], rowptr[nodes + 1] - rowptr[nodes]
+    pair = torch.repeat_interleave(torch.arange(nodes.numel(), device=nodes.device), deg)
+    offset = torch.arange(pair.numel(), device=nodes.device) - torch.repeat_interleave(torch.cumsum(deg, 0) - deg, deg)
+    pos = start[pair] + offset
+    keep = live[pos]
+    return pair[keep], col[pos[keep]].long()
+
+
+def common_neighbor_sets(rowptr: Tensor, col: Tensor, src: Tensor, dst: Tensor, edge_mask: Tensor | None = None, mode: int = 0) -> tuple[Tensor, Tensor]:
+    """Per query pair ``p`` the ascending set ``N(src[p]) ∩ N(dst[p])`` (mode 0), ``N(src) \\ N(dst)`` (1)
+    or ``N(dst) \\ N(src)`` (2) over a sorted, duplicate-free CSR adjacency, entries with
+    ``edge_mask == 0`` treated as absent. Returns ``(ptr [B+1], nodes [M])``."""
+    check_common_neighbor_query(rowptr, col, src, dst, edge_mask, mode)
+    if mode == 2:
+        src, dst, mode = dst, src, 1
+    num_nodes, num_pairs = rowptr.numel() - 1, src.numel()
+    live = torch.ones(col.numel(), dtype=torch.bool, device=col.device) if edge_mask is None else edge_mask.bool()
+    pa, na = _expand_rows(rowptr, col, live, src)
+    pb, nb = _expand_rows(rowptr, col, live, dst)
+    member = torch.isin(pa * num_nodes + na, pb * num_nodes + nb)
+    keep = member if mode == 0 else ~member
+    pair, nodes = pa[keep], na[keep]
+    ptr = torch.zeros(num_pairs + 1, dtype=torch.long, device=col.device)
+    ptr[1:] = torch.cumsum(torch.bincount(pair, minlength=num_pairs), 0)
+    return ptr, nodes
+
+
+def common_neighbor_count(rowptr: Tensor, col: Tensor, src: Tensor, dst: Tensor, node_weight: Tensor | None = None, edge_mask: Tensor | None = None, mode: int = 0) -> tuple[Tensor, Tensor]:
+    """``(|set(p)|, sum of node_weight over set(p))`` for every pair (see :func:`common_neighbor_sets`)."""
+    ptr, nodes = common_neighbor_sets(rowptr, col, src, dst, edge_mask, mode)
+    count = ptr.diff()
+    if node_weight is None:
+        return count, torch.empty(0, dtype=torch.double, device=col.device)
+    pair = torch.repeat_interleave(torch.arange(src.numel(), device=col.device), count)
+    total = torch.zeros(src.numel(), dtype=torch.double, device=col.device)
+    total.index_add_(0, pair, node_weight.double()[nodes])
+    return count, total.to(node_weight.dtype)
