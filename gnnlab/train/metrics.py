@@ -8,6 +8,11 @@ evaluation stays on the tensors' device.
 
 Scales: :func:`accuracy` is a fraction in ``[0, 1]``; :func:`weighted_accuracy` is a percentage in
 ``[0, 100]`` because that is how Benchmarking-GNNs reports PATTERN/CLUSTER.
+
+Link prediction (:func:`hits_at_k`, :func:`mrr`, :func:`link_auc`) takes the scores of positive and
+negative pairs separately, as OGB's ``linkproppred.Evaluator`` does, and returns fractions in ``[0, 1]``
+(multiply by 100 for the percentages papers print). The tests compare them with ``ogb``'s ``Evaluator``
+(ogbl-ppa, -collab, -ddi, -citation2) and with ``roc_auc_score``.
 """
 from __future__ import annotations
 
@@ -16,7 +21,9 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["accuracy", "weighted_accuracy", "mae", "roc_auc", "average_precision"]
+__all__ = [
+    "accuracy", "weighted_accuracy", "mae", "roc_auc", "average_precision", "hits_at_k", "mrr", "link_auc",
+]
 
 
 def _num_rows(pred: Tensor, target: Tensor, name: str) -> int:
@@ -236,3 +243,129 @@ def average_precision(pred: Tensor, target: Tensor) -> float:
             both classes.
     """
     return _mean_over_tasks(pred, target, "average_precision", _binary_ap)
+
+
+# ------------------------------------------------------------------------------------ link prediction
+
+
+def _link_scores(scores: Tensor, name: str, what: str, dims: int = 1) -> Tensor:
+    """``scores`` checked to be a non-empty real tensor without NaN, of ``dims`` dimensions.
+
+    For ``dims=1`` a ``[N, 1]`` column is accepted and flattened (a model's usual output).
+    """
+    if not isinstance(scores, Tensor):
+        raise TypeError(f"{name}: {what} must be a torch.Tensor, got {type(scores).__name__}")
+    if dims == 1 and scores.dim() == 2 and scores.size(1) == 1:
+        scores = scores.reshape(-1)
+    if scores.dim() != dims:
+        expected = "[N] (or [N, 1])" if dims == 1 else "[B, K]"
+        raise ValueError(f"{name}: {what} must have shape {expected}, got {list(scores.shape)}")
+    if scores.numel() == 0:
+        raise ValueError(f"{name}: {what} is empty (shape {list(scores.shape)})")
+    if scores.is_complex():
+        raise ValueError(f"{name}: {what} must be real, got {scores.dtype}")
+    if scores.dtype == torch.bool:
+        scores = scores.long()
+    if scores.is_floating_point() and bool(torch.isnan(scores).any()):
+        raise ValueError(f"{name}: {what} contains NaN (a diverged model?); a ranking metric has no value for it")
+    return scores
+
+
+def _common(pos: Tensor, neg: Tensor) -> tuple[Tensor, Tensor]:
+    # float64 holds every float16/bfloat16/float32 value exactly and int64 every integer score, so
+    # the comparisons below are those of the inputs' own dtypes. pos follows neg's device (OGB does).
+    dtype = torch.float64 if pos.is_floating_point() or neg.is_floating_point() else torch.int64
+    return pos.to(device=neg.device, dtype=dtype), neg.to(dtype)
+
+
+def hits_at_k(pos_scores: Tensor, neg_scores: Tensor, k: int) -> float:
+    """Hits@K with OGB's rule (ogbl-ppa K=100, ogbl-collab K=50, ogbl-ddi K=20; NCN's Cora HR@100).
+
+    Every positive is ranked against the same pool of negatives. With ``t`` the ``k``-th highest
+    negative score (counting tied negatives separately, ``torch.topk(neg, k).values[-1]``)::
+
+        hits@k = #{i : pos_i > t} / #pos        (strictly greater: a positive tied with t misses)
+
+    and ``hits@k = 1.0`` when there are fewer than ``k`` negatives, as in
+    ``ogb.linkproppred.Evaluator._eval_hits``.
+
+    Args:
+        pos_scores: scores of the positive pairs, ``[P]`` or ``[P, 1]``.
+        neg_scores: scores of the negative pairs, ``[N]`` or ``[N, 1]``.
+        k: a positive integer.
+
+    Returns:
+        A Python float in ``[0, 1]``.
+
+    Raises:
+        ValueError: empty input, wrong shapes, NaN scores, or ``k`` not a positive integer.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"hits_at_k: k must be a positive integer, got {k!r}")
+    pos, neg = _common(_link_scores(pos_scores, "hits_at_k", "pos_scores"),
+                       _link_scores(neg_scores, "hits_at_k", "neg_scores"))
+    if neg.numel() < k:
+        return 1.0
+    threshold = torch.topk(neg, k).values[-1]
+    return (pos > threshold).double().mean().item()
+
+
+def mrr(pos_scores: Tensor, neg_scores: Tensor) -> float:
+    """Mean reciprocal rank with OGB's tie rule (ogbl-citation2, which has 1000 negatives per positive).
+
+    Positive ``i`` is ranked against its own negatives ``neg[i, :]``. Ties take the mean of the
+    optimistic and the pessimistic rank, as in ``ogb.linkproppred.Evaluator._eval_mrr``::
+
+        optimistic_i  = #{j : neg[i, j] >  pos_i}
+        pessimistic_i = #{j : neg[i, j] >= pos_i}
+        rank_i        = (optimistic_i + pessimistic_i) / 2 + 1
+        mrr           = mean_i 1 / rank_i
+
+    OGB returns the list ``1 / rank_i`` in float32 and leaves the mean to the caller; here both are
+    computed in float64.
+
+    Args:
+        pos_scores: ``[B]`` (or ``[B, 1]``) scores of the positive pairs.
+        neg_scores: ``[B, K]`` scores of the negatives of each positive, ``K >= 1``.
+
+    Returns:
+        A Python float in ``(0, 1]``.
+
+    Raises:
+        ValueError: empty input, wrong shapes (including ``B`` not matching), or NaN scores.
+    """
+    pos = _link_scores(pos_scores, "mrr", "pos_scores")
+    neg = _link_scores(neg_scores, "mrr", "neg_scores", dims=2)
+    if neg.size(0) != pos.numel():
+        raise ValueError(f"mrr: {pos.numel()} positives but neg_scores has {neg.size(0)} rows "
+                         f"(expected [B, K] with B = {pos.numel()})")
+    pos, neg = _common(pos, neg)
+    pos = pos.view(-1, 1)
+    optimistic = (neg > pos).sum(dim=1)
+    pessimistic = (neg >= pos).sum(dim=1)
+    rank = 0.5 * (optimistic + pessimistic).double() + 1.0
+    return (1.0 / rank).mean().item()
+
+
+def link_auc(pos_scores: Tensor, neg_scores: Tensor) -> float:
+    """ROC-AUC of positive against negative scores: ``P(s⁺ > s⁻) + ½ P(s⁺ = s⁻)``.
+
+    The value of ``sklearn.metrics.roc_auc_score`` on the concatenated scores with labels 1 for the
+    positives and 0 for the negatives (ties included), which is also what OGB's ``rocauc`` evaluator
+    (ogbl-vessel) returns and what NCN and the Planetoid link-prediction literature report as "AUC".
+
+    Args:
+        pos_scores: ``[P]`` or ``[P, 1]``.
+        neg_scores: ``[N]`` or ``[N, 1]``.
+
+    Returns:
+        A Python float in ``[0, 1]``.
+
+    Raises:
+        ValueError: empty input, wrong shapes or NaN scores.
+    """
+    pos, neg = _common(_link_scores(pos_scores, "link_auc", "pos_scores"),
+                       _link_scores(neg_scores, "link_auc", "neg_scores"))
+    score = torch.cat([pos, neg]).double()
+    label = torch.cat([torch.ones_like(pos, dtype=torch.float64), torch.zeros_like(neg, dtype=torch.float64)])
+    return _binary_auc(score, label)
