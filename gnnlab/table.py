@@ -4,6 +4,7 @@ Usage::
 
     gnnlab-table experiment=planetoid/gcn_cora --seeds 10 --out results/planetoid_gcn_cora.md
     gnnlab-table --from-dir outputs/multiruns/<sweep> --out table.md   # aggregate an existing sweep
+    gnnlab-table --from-dir <sweep1> <sweep2> ... --out summary.md     # one row per sweep
 
 The experiment config's ``benchmark`` block names the paper, table, cell, metric and the
 published value. Extra ``key=value`` arguments are passed to every run as Hydra overrides.
@@ -82,6 +83,40 @@ def write_table(runs: list[dict], benchmark: dict, out: Path, metric: str | None
     return text
 
 
+def write_summary(sweeps: list[tuple[list[dict], dict]], out: Path, command: str = "") -> str:
+    """One row per experiment (ours mean ± std beside the published value); writes ``out`` and its ``.csv``."""
+    lines = [
+        "| cell | paper | ours (mean ± std) | published | difference | seeds |",
+        "|---|---|---|---|---|---|",
+    ]
+    rows = []
+    for runs, benchmark in sweeps:
+        metric = benchmark.get("metric")
+        if not metric:
+            raise ValueError(f"no benchmark.metric in the config of {runs[0]['dir']}")
+        scale = float(benchmark.get("scale", 1) or 1)
+        values = [_metric(r, metric) * scale for r in runs]
+        mean = statistics.fmean(values)
+        std = statistics.stdev(values) if len(values) > 1 else float("nan")
+        published, published_std = benchmark.get("published"), benchmark.get("published_std")
+        pub = "—" if published is None else (f"{published}" + (f" ± {published_std}" if published_std else ""))
+        delta = "—" if published is None else f"{mean - float(published):+.2f}"
+        cell = benchmark.get("cell", "")
+        lines.append(f"| {cell} | {benchmark.get('paper', '')}, {benchmark.get('table', '')} | {mean:.2f} ± {std:.2f} "
+                     f"| {pub} | {delta} | {len(values)} |")
+        rows.append([cell, metric, f"{mean:.4f}", f"{std:.4f}", published, published_std, len(values)])
+    if command:
+        lines += ["", f"Command: `{command}`"]
+    text = "\n".join(lines) + "\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    with open(out.with_suffix(".csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["cell", "metric", "mean", "std", "published", "published_std", "seeds"])
+        writer.writerows(rows)
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the seeds (unless ``--from-dir``), write the table."""
     parser = argparse.ArgumentParser(prog="gnnlab-table", description=__doc__.split("\n\n")[0])
@@ -89,15 +124,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=10, help="number of seeds (0..N-1)")
     parser.add_argument("--out", type=Path, default=None, help="markdown file to write")
     parser.add_argument("--metric", default=None, help="metric key in results.json (default: benchmark.metric)")
-    parser.add_argument("--from-dir", type=Path, default=None, help="aggregate an existing sweep folder instead of running")
+    parser.add_argument("--from-dir", type=Path, nargs="+", default=None,
+                        help="aggregate existing sweep folder(s) instead of running; several folders give one "
+                             "summary row per folder")
     parser.add_argument("--sweep-dir", type=Path, default=None, help="where the runs go (default outputs/tables/<time>)")
     args = parser.parse_args(argv)
 
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     command = "gnnlab-table " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.from_dir is not None and len(args.from_dir) > 1:
+        try:
+            sweeps = [_collect(d) for d in args.from_dir]
+            out = args.out or Path("summary.md")
+            text = write_summary(sweeps, out, command)
+        except (FileNotFoundError, KeyError, ValueError) as err:
+            print(f"gnnlab-table: error: {err}", file=sys.stderr)
+            return 2
+        print(text)
+        print(f"written: {out} and {out.with_suffix('.csv')}")
+        return 0
     if args.from_dir is not None:
-        sweep_dir = args.from_dir
+        sweep_dir = args.from_dir[0]
     else:
         if not any(o.startswith("experiment=") for o in args.overrides):
             parser.error("name an experiment, e.g. experiment=planetoid/gcn_cora")

@@ -29,7 +29,10 @@ from torch import Tensor
 from gnnlab.data._offline import copy_offline, prepare_root
 from gnnlab.data.planetoid import load_planetoid
 
-__all__ = ["LinkSplit", "ncn_random_split", "planetoid_link_split", "ogbl_ddi_split", "OGBL_DDI_DIR"]
+__all__ = [
+    "LinkSplit", "ncn_random_split", "planetoid_link_split", "ogbl_ddi_split", "OGBL_DDI_DIR", "LinkDataModule",
+    "sample_negative_pairs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -377,3 +380,128 @@ def ogbl_ddi_split(root: str | os.PathLike) -> LinkSplit:
         parts[f"{split}_pos"] = _pairs(content["edge"], "edge", path)
         parts[f"{split}_neg"] = _pairs(content["edge_neg"], "edge_neg", path)
     return LinkSplit(num_nodes=num_nodes, x=None, train_pos=train, name="ogbl-ddi", **parts)
+
+
+# ------------------------------------------------------------------------------------ data module
+
+
+def sample_negative_pairs(adj, count: int, generator: torch.Generator | None = None) -> Tensor:
+    """``count`` uniformly random pairs ``(i, j)``, ``i != j``, that are not entries of ``adj``
+    (a :class:`gnnlab.ops.Adjacency`): training negatives, redrawn every epoch.
+
+    Rejection sampling on the sorted entry keys; like PyG's ``negative_sampling`` it needs the graph
+    to be far from complete (it raises if a tenth of the pairs are still edges after 100 rounds).
+    """
+    n = adj.num_nodes
+    if n < 2:
+        raise ValueError(f"sample_negative_pairs: a graph with {n} node(s) has no pairs to sample")
+    keys = adj.edge_index()
+    keys = keys[0] * n + keys[1]
+    out = torch.empty(2, count, dtype=torch.long)
+    todo = torch.arange(count)
+    for _ in range(100):
+        if todo.numel() == 0:
+            return out
+        i = torch.randint(0, n, (todo.numel(),), generator=generator)
+        j = (i + torch.randint(1, n, (todo.numel(),), generator=generator)) % n  # j != i
+        query = i * n + j
+        pos = torch.searchsorted(keys, query).clamp(max=max(keys.numel() - 1, 0))
+        bad = keys[pos] == query if keys.numel() else torch.zeros_like(query, dtype=torch.bool)
+        out[0, todo[~bad]], out[1, todo[~bad]] = i[~bad], j[~bad]
+        todo = todo[bad]
+    raise ValueError(f"sample_negative_pairs: {todo.numel()} of {count} draws kept hitting edges; the graph is too dense")
+
+
+@dataclass
+class LinkEvalSet:
+    """What one evaluation split scores: positive and negative pairs over the graph ``adj``."""
+
+    pos: Tensor
+    neg: Tensor
+    adj: object
+    x: Tensor | None
+
+    def __len__(self) -> int:
+        return 1
+
+
+class LinkTrainEpoch:
+    """One epoch of training batches: ``(pos [2, B], neg [2, B])`` per step, over the graph ``adj``.
+
+    The positives are the training pairs in a random order; the negatives are drawn once per epoch
+    (one per positive), as NCN does.
+    """
+
+    def __init__(self, pos: Tensor, neg: Tensor, adj, x: Tensor | None, batch_size: int, drop_last: bool,
+                 perm: Tensor):
+        self.pos, self.neg, self.adj, self.x = pos, neg, adj, x
+        self.batch_size, self.drop_last, self.perm = batch_size, drop_last, perm
+
+    def __len__(self) -> int:
+        n = self.perm.numel()
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        for b in range(len(self)):
+            idx = self.perm[b * self.batch_size:(b + 1) * self.batch_size]
+            yield self.pos[:, idx], self.neg[:, idx]
+
+
+class LinkDataModule:
+    """Batches of a :class:`LinkSplit` for :class:`gnnlab.train.link.LinkTrainer`.
+
+    Args:
+        split: the split (or a callable returning it, e.g. a Hydra partial of
+            :func:`planetoid_link_split` that depends on the seed).
+        batch_size: positive training pairs per step.
+        eval_batch_size: pairs scored at once during evaluation.
+        seed: seed of the batch order and of the training negatives.
+        drop_last: drop the last incomplete training batch (NCN's ``PermIterator`` does).
+        valid_edges_as_input: score the test pairs on the training graph plus the validation
+            positives (NCN's ``--use_valedges_as_input``, the ogbl-collab protocol).
+    """
+
+    #: The training loop these batches are made for (checked by :class:`gnnlab.train.Trainer`).
+    required_trainer = "gnnlab.train.link.LinkTrainer"
+
+    def __init__(self, split, batch_size: int, eval_batch_size: int = 65536, seed: int = 0, drop_last: bool = True,
+                 valid_edges_as_input: bool = False):
+        from gnnlab.ops import Adjacency
+
+        self.split = split() if callable(split) else split
+        if not isinstance(self.split, LinkSplit):
+            raise TypeError(f"LinkDataModule: split must be a LinkSplit, got {type(self.split).__name__}")
+        if batch_size < 1 or eval_batch_size < 1:
+            raise ValueError(f"LinkDataModule: batch sizes must be positive, got {batch_size}, {eval_batch_size}")
+        if drop_last and self.split.train_pos.size(1) < batch_size:
+            raise ValueError(f"LinkDataModule: {self.split.train_pos.size(1)} training pairs are fewer than one "
+                             f"batch of {batch_size} and drop_last=True would train on nothing")
+        self.batch_size, self.eval_batch_size, self.drop_last = batch_size, eval_batch_size, drop_last
+        self.generator = torch.Generator().manual_seed(int(seed))
+        n = self.split.num_nodes
+        self.adj = Adjacency.from_edge_index(self.split.train_pos, n)
+        self.test_adj = Adjacency.from_edge_index(self.split.train_edge_index(include_valid=True), n) \
+            if valid_edges_as_input else self.adj
+        self.device = torch.device("cpu")
+
+    def to(self, device) -> "LinkDataModule":
+        """Move the split and the graphs to ``device`` (the batch order stays on the CPU generator)."""
+        self.device = torch.device(device)
+        self.split = self.split.to(self.device)
+        self.adj = self.adj.to(self.device)
+        self.test_adj = self.adj if self.test_adj is self.adj else self.test_adj.to(self.device)
+        return self
+
+    def loader(self, split: str):
+        """``"train"``: a :class:`LinkTrainEpoch` (fresh order and negatives); ``"val"``/``"test"``: a :class:`LinkEvalSet`."""
+        s = self.split
+        if split == "train":
+            num = s.train_pos.size(1)
+            perm = torch.randperm(num, generator=self.generator)
+            neg = sample_negative_pairs(self.adj.to("cpu"), num, self.generator).to(self.device)
+            return LinkTrainEpoch(s.train_pos, neg, self.adj, s.x, self.batch_size, self.drop_last, perm.to(self.device))
+        if split == "val":
+            return LinkEvalSet(s.valid_pos, s.valid_neg, self.adj, s.x)
+        if split == "test":
+            return LinkEvalSet(s.test_pos, s.test_neg, self.test_adj, s.x)
+        raise ValueError(f"LinkDataModule: unknown split {split!r} (expected 'train', 'val' or 'test')")

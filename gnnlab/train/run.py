@@ -72,8 +72,15 @@ def train(cfg: DictConfig) -> float:
     task = instantiate(cfg.task)
     model = instantiate(cfg.model)
     log.info("model %s: %s trainable parameters", type(model).__name__, f"{count_parameters(model):,}")
-    optimizer = instantiate(cfg.optim)(params=model.parameters())
-    scheduler = instantiate(cfg.scheduler)(optimizer=optimizer) if cfg.get("scheduler") else None
+    optimizer, scheduler = None, None
+    if count_parameters(model) == 0:
+        # A model without parameters (e.g. a link-prediction heuristic) is only evaluated.
+        log.info("model has no trainable parameters: it is evaluated, not trained")
+    else:
+        # Models with per-part learning rates (e.g. NCN's encoder and predictor) expose their groups.
+        params = model.optimizer_groups() if hasattr(model, "optimizer_groups") else model.parameters()
+        optimizer = instantiate(cfg.optim)(params=params)
+        scheduler = instantiate(cfg.scheduler)(optimizer=optimizer) if cfg.get("scheduler") else None
 
     logger = LoggerCollection([instantiate(c) for c in (cfg.get("logger") or {}).values()])
     logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))

@@ -143,6 +143,13 @@ class Trainer:
         Args:
             resume: path of a ``last.ckpt`` (or a folder holding ``checkpoints/last.ckpt``) to continue.
         """
+        # A data module may name the trainer it needs (link prediction: LinkTrainer, `trainer=link`).
+        required = getattr(datamodule, "required_trainer", None)
+        if required is not None and required not in {f"{c.__module__}.{c.__qualname__}" for c in type(self).__mro__}:
+            raise ValueError(f"{type(datamodule).__name__} needs the trainer {required} (e.g. `trainer=link` on the "
+                             f"command line), not {type(self).__name__}")
+        if optimizer is None:
+            raise ValueError("Trainer.fit: no optimizer (the model has no trainable parameters?)")
         model.to(self.device)
         generator = getattr(datamodule, "generator", None)
         start_epoch, best, best_metrics, best_epoch, stale = 0, None, {}, -1, 0

@@ -41,6 +41,12 @@ def test_groups_present():
 @pytest.mark.parametrize("data", _options("data"))
 def test_data_configs(data, tmp_path):
     cfg = compose_cfg([f"data={data}"], tmp_path)
+    if cfg.data.module._target_ == "gnnlab.data.linkpred.LinkDataModule":
+        # Link prediction: pair batches for LinkTrainer, ranking metrics; the split loader touches the disk.
+        task = instantiate(cfg.task)
+        assert task.level == "link" and task.monitor.startswith(("hits@", "mrr", "auc"))
+        assert int(cfg.data.num_nodes) >= 1 and "in_channels" in cfg.data
+        return
     # The splits loaders touch the disk (and need the offline copies for real datasets): build the rest.
     node_encoder = instantiate(cfg.data.node_encoder)(out_channels=8)
     assert isinstance(node_encoder, torch.nn.Module)
@@ -56,12 +62,13 @@ def test_data_configs(data, tmp_path):
 
 @pytest.mark.parametrize("model", _options("model"))
 def test_model_configs(model, tmp_path):
-    data = "cora" if model == "gcn_plain" else "cluster"
+    data = {"gcn_plain": "cora", "ncn": "cora_link", "ncnc": "cora_link", "gae": "cora_link",
+            "link_heuristic": "cora_link"}.get(model, "cluster")
     # PNA's degree statistic comes from the training graphs, so the user passes it.
     extra = ["model.layer.conv.avg_log_degree=1.0"] if model == "pna" else []
     cfg = compose_cfg([f"model={model}", f"data={data}", *extra], tmp_path)
     net = instantiate(cfg.model)
-    assert sum(p.numel() for p in net.parameters()) > 0
+    assert sum(p.numel() for p in net.parameters()) > 0 or model == "link_heuristic"
 
 
 def test_pna_without_degree_statistic_names_the_override(tmp_path):
@@ -121,3 +128,10 @@ def test_unknown_key_is_rejected(tmp_path):
 def test_unknown_dataset_is_rejected(tmp_path):
     with pytest.raises(Exception, match="no_such_dataset"):
         compose_cfg(["data=no_such_dataset"], tmp_path)
+
+
+def test_link_model_on_ddi_uses_an_embedding(tmp_path):
+    cfg = compose_cfg(["model=ncn", "data=ogbl_ddi", "trainer=link"], tmp_path)
+    net = instantiate(cfg.model)
+    assert net.encoder.embedding is not None and net.encoder.embedding.num_embeddings == 4267
+    assert instantiate(cfg.task).monitor == "hits@20"

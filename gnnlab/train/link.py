@@ -1,0 +1,156 @@
+"""Link prediction: the task (loss and ranking metrics) and the trainer that runs NCN's protocol.
+
+One training step, as in NCN (``NeighborOverlap.py``): hide the batch's positive pairs from the
+adjacency (target-link removal, :meth:`gnnlab.ops.Adjacency.target_link_mask`), encode all nodes,
+score the batch's positives and as many random negatives, and minimise
+
+    L = −mean log σ(s_pos) − mean log σ(−s_neg).
+
+Evaluation encodes once on the full training graph and scores every validation/test pair; the
+metric (Hits@K, MRR, AUC from :mod:`gnnlab.train.metrics`) ranks positives against negatives like
+OGB's evaluator. Model selection, checkpoints, resume and logging are :class:`Trainer`'s.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gnnlab.train import metrics as M
+from gnnlab.train.checkpoint import save_checkpoint
+from gnnlab.train.tasks import Task
+from gnnlab.train.trainer import SPLITS, FitResult, Trainer
+
+__all__ = ["LinkPrediction", "LinkTrainer"]
+
+
+def _parse_metric(name: str):
+    if name == "mrr":
+        return M.mrr
+    if name == "auc":
+        return M.link_auc
+    if name.startswith("hits@"):
+        try:
+            k = int(name[5:])
+        except ValueError:
+            k = 0
+        if k >= 1:
+            return lambda pos, neg: M.hits_at_k(pos, neg, k)
+    raise ValueError(f"LinkPrediction: unknown metric {name!r} (expected 'hits@K', 'mrr' or 'auc')")
+
+
+class LinkPrediction(Task):
+    """Binary link prediction scored by ranking.
+
+    Args:
+        metrics: names among ``"hits@K"`` (any K), ``"mrr"`` (negatives ``[P, K]`` per positive, as
+            ogbl-citation2) and ``"auc"``.
+        monitor: the metric that selects the best epoch (default the first of ``metrics``).
+    """
+
+    level = "link"
+
+    def __init__(self, metrics: tuple[str, ...] | list[str] = ("hits@100",), monitor: str | None = None,
+                 mode: str = "max"):
+        if not metrics:
+            raise ValueError("LinkPrediction: metrics must name at least one metric")
+        self.metric_names = list(metrics)
+        self._fns = {name: _parse_metric(name) for name in self.metric_names}
+        super().__init__(monitor or self.metric_names[0], mode)
+
+    def _default_metrics(self):
+        return self._fns
+
+    def loss(self, pos_logits: Tensor, neg_logits: Tensor) -> Tensor:
+        """``−mean log σ(pos) − mean log σ(−neg)``."""
+        return -F.logsigmoid(pos_logits).mean() - F.logsigmoid(-neg_logits).mean()
+
+    def compute_metrics(self, pos_scores: Tensor, neg_scores: Tensor) -> dict[str, float]:
+        out = {}
+        for name, fn in self._fns.items():
+            neg = neg_scores
+            if name == "mrr":
+                neg = neg_scores.view(pos_scores.numel(), -1)
+            out[name] = fn(pos_scores, neg)
+        return out
+
+
+class LinkTrainer(Trainer):
+    """:class:`Trainer` for link prediction over a :class:`gnnlab.data.linkpred.LinkDataModule`.
+
+    Args:
+        target_link_removal: hide each training batch's positive pairs from the graph the model
+            sees in that step (NCN's ``--maskinput``).
+        Others: as :class:`Trainer`.
+
+    A model without trainable parameters (the heuristics) is not trained: :meth:`fit` scores the
+    validation and test splits once.
+    """
+
+    def __init__(self, *args, target_link_removal: bool = True, **kwargs):
+        kwargs.setdefault("scheduler_monitor", "val/loss")
+        super().__init__(*args, **kwargs)
+        self.target_link_removal = target_link_removal
+
+    def _score(self, model, h, adj, pairs: Tensor, batch_size: int) -> Tensor:
+        return torch.cat([model.score(h, adj, pairs[:, s:s + batch_size]).detach().float().cpu().view(-1)
+                          for s in range(0, pairs.size(1), batch_size)] or [torch.empty(0)])
+
+    def _run_split(self, model, task: Task, loader, split: str, optimizer=None, bar=None) -> dict[str, float]:
+        if optimizer is None:
+            model.eval()
+            with torch.no_grad():
+                h = model.encode(loader.x, loader.adj)
+                bs = getattr(self, "_eval_batch_size", 65536)
+                pos = self._score(model, h, loader.adj, loader.pos, bs)
+                neg = self._score(model, h, loader.adj, loader.neg, bs)
+            loss = task.loss(pos, neg.view(-1)).item()
+            metrics = task.compute_metrics(pos, neg)
+            return {f"{split}/loss": loss, **{f"{split}/{k}": v for k, v in metrics.items()}}
+
+        model.train()
+        loss_sum, steps = 0.0, 0
+        for pos, neg in loader:
+            mask = loader.adj.target_link_mask(pos) if self.target_link_removal else None
+            h = model.encode(loader.x, loader.adj, mask)
+            # Positives and negatives in one predictor call: the node-wise parts of the predictor
+            # run once per step (NCN's code calls it twice, drawing separate dropout masks).
+            logits = model.score(h, loader.adj, torch.cat([pos, neg], dim=1), mask)
+            loss = task.loss(logits[:pos.size(1)], logits[pos.size(1):])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training loss became {loss.item()} (not finite)")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+            optimizer.step()
+            loss_sum += loss.item()
+            steps += 1
+            if bar is not None:
+                bar[0].advance(bar[1])
+        if steps == 0:
+            raise ValueError("the training split gave no batch (fewer pairs than batch_size with drop_last?)")
+        return {f"{split}/loss": loss_sum / steps}
+
+    def evaluate(self, model, task: Task, datamodule, splits=("val", "test")) -> dict[str, float]:
+        model.to(self.device)
+        self._eval_batch_size = datamodule.eval_batch_size
+        return super().evaluate(model, task, datamodule.to(self.device), splits)
+
+    def fit(self, model, task: Task, datamodule, optimizer, scheduler=None, logger=None, resume: str | None = None) -> FitResult:
+        datamodule.to(self.device)
+        self._eval_batch_size = datamodule.eval_batch_size
+        if optimizer is not None:
+            return super().fit(model, task, datamodule, optimizer, scheduler, logger, resume)
+        # Nothing to train: score once and record it as the best (and only) epoch.
+        t0 = time.perf_counter()
+        metrics = self.evaluate(model, task, datamodule)
+        metrics.update({"epoch": 1, "time/epoch_s": time.perf_counter() - t0})
+        if logger is not None:
+            logger.log_metrics(metrics, step=1)
+        best_metrics = {k: v for k, v in metrics.items() if k.split("/")[0] in SPLITS}
+        save_checkpoint(self.checkpoint_dir / "best.ckpt", {"model": model.state_dict(), "epoch": 1, "metrics": best_metrics})
+        key = f"val/{task.monitor}"
+        return FitResult(1, key, float(metrics[key]), best_metrics, epochs_run=1)
