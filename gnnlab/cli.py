@@ -3,6 +3,7 @@
 ``gnnlab-train`` (also ``python -m gnnlab.train``): Hydra app over the configs in ``conf/``.
 ``gnnlab-table``: run an experiment over several seeds and write a markdown table beside the
 published number stored in the experiment config.
+``gnnlab-tc``: Topological Concentration vs per-node performance of a trained link-prediction run.
 """
 from __future__ import annotations
 
@@ -71,6 +72,36 @@ def train_main() -> None:
     """Entry point of ``gnnlab-train`` and ``python -m gnnlab.train``: Hydra app over ``conf/train.yaml``."""
     _reexec_with_malloc_settings()
     _hydra_train()
+
+
+def tc_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``gnnlab-tc``: Topological Concentration vs per-node performance of a link-prediction run."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="gnnlab-tc",
+        description="Write per-node Topological Concentration, degree and Hits@K of a trained link-prediction "
+                    "run (per_node.csv, tc_bins.csv, performance_vs_tc.png).",
+    )
+    parser.add_argument("run_dir", help="folder of a finished gnnlab-train link-prediction run")
+    parser.add_argument("--out", default=None, help="output folder (default <run_dir>/topological_concentration)")
+    parser.add_argument("--k", type=int, default=1, help="hops of TC (default 1)")
+    parser.add_argument("--hits-k", type=int, default=None, help="K of the per-node Hits (default: the run's metric)")
+    parser.add_argument("--approximate", action="store_true", help="ATC (random projections) instead of exact TC")
+    parser.add_argument("--bins", type=int, default=10, help="number of equal-width TC bins")
+    parser.add_argument("--split", choices=["test", "val"], default="test")
+    args = parser.parse_args(argv)
+    from gnnlab.train.link import topological_concentration_report
+
+    try:
+        report = topological_concentration_report(args.run_dir, args.out, args.k, args.hits_k, args.approximate,
+                                                  args.bins, args.split)
+    except USER_ERRORS as err:
+        print(f"gnnlab-tc: error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    for path in report:
+        print(f"written: {path}")
+    return 0
 
 
 def table_main(argv: list[str] | None = None) -> int:

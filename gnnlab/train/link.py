@@ -154,3 +154,58 @@ class LinkTrainer(Trainer):
         save_checkpoint(self.checkpoint_dir / "best.ckpt", {"model": model.state_dict(), "epoch": 1, "metrics": best_metrics})
         key = f"val/{task.monitor}"
         return FitResult(1, key, float(metrics[key]), best_metrics, epochs_run=1)
+
+
+def topological_concentration_report(run_dir, out_dir=None, k: int = 1, hits_k: int | None = None,
+                                     approximate: bool = False, bins: int = 10, split: str = "test"):
+    """Per-node TC, degree and per-node Hits@K of a trained link-prediction run, as files.
+
+    Rebuilds the run's data split and model from ``<run_dir>/config_resolved.yaml``, loads
+    ``checkpoints/best.ckpt``, scores ``split`` (``"test"`` or ``"val"``) and writes, through
+    :func:`gnnlab.analysis.tc_report`, ``per_node.csv``, ``tc_bins.csv`` and
+    ``performance_vs_tc.png`` to ``out_dir`` (default ``<run_dir>/topological_concentration``).
+    TC is computed on the training graph (exactly for any ``k``, or with ATC when ``approximate``).
+
+    Args:
+        hits_k: K of the per-node Hits (default: the K of the run's first ``hits@K`` metric, else 100).
+
+    Returns:
+        The :class:`gnnlab.analysis.TCReport` of the written paths.
+    """
+    from pathlib import Path
+
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from gnnlab.analysis import approximate_topological_concentration, per_node_hits, tc_report, topological_concentration
+    from gnnlab.train.checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    config, ckpt = run_dir / "config_resolved.yaml", run_dir / "checkpoints" / "best.ckpt"
+    for path in (config, ckpt):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: is {run_dir} the folder of a finished gnnlab-train run?")
+    cfg = OmegaConf.load(config)
+    if cfg.data.module.get("_target_") != "gnnlab.data.linkpred.LinkDataModule":
+        raise ValueError(f"{run_dir} is not a link-prediction run (data module {cfg.data.module.get('_target_')})")
+    if hits_k is None:
+        named = [m for m in cfg.task.get("metrics", []) if str(m).startswith("hits@")]
+        hits_k = int(str(named[0])[5:]) if named else 100
+    datamodule = instantiate(cfg.data.module)
+    model = instantiate(cfg.model)
+    model.load_state_dict(load_checkpoint(ckpt)["model"])
+    model.eval()
+    data = datamodule.loader(split)
+    with torch.no_grad():
+        h = model.encode(data.x, data.adj)
+        score = lambda pairs: torch.cat([model.score(h, data.adj, pairs[:, s:s + 65536]).float().view(-1)  # noqa: E731
+                                         for s in range(0, pairs.size(1), 65536)])
+        pos, neg = score(data.pos), score(data.neg)
+    nodes, hits = per_node_hits(data.pos, pos, neg, hits_k, num_nodes=datamodule.split.num_nodes)
+    graph = datamodule.split.train_edge_index()
+    n = datamodule.split.num_nodes
+    tc = approximate_topological_concentration(graph, n, k=k) if approximate else topological_concentration(graph, n, k=k)
+    degree = datamodule.adj.degree()
+    label = f"{'ATC' if approximate else 'TC'}^{k} (training graph)"
+    return tc_report(tc, degree, (nodes, hits), Path(out_dir) if out_dir else run_dir / "topological_concentration",
+                     bins=bins, metric=f"Hits@{hits_k} ({split})", title=f"{cfg.get('name', run_dir.name)}: {label}")

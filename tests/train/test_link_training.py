@@ -153,3 +153,31 @@ def test_cora_experiments_run(experiment, tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     assert results["best_value"] == pytest.approx(value)
     assert 0.0 < results["final"]["test/hits@100"] <= 1.0
+
+
+@pytest.mark.skipif(not _cora_available(), reason="offline copy of Cora not found in ../shared/data")
+@pytest.mark.parametrize("experiment", ["gae_cora", "cn_cora"])
+def test_tc_command_on_a_trained_run(experiment, tmp_path):
+    import csv
+
+    from gnnlab.cli import tc_main
+
+    run_dir = tmp_path / "run"
+    cfg = compose_cfg([f"experiment=linkpred/{experiment}", "trainer.max_epochs=1", f"paths.output_dir={run_dir}",
+                       "logger=csv"], tmp_path)
+    try:
+        train(cfg)
+    finally:
+        HydraConfig.instance().cfg = None
+    out = tmp_path / "tc"
+    assert tc_main([str(run_dir), "--out", str(out), "--bins", "5"]) == 0
+    with open(out / "per_node.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2708 and set(rows[0]) == {"node", "degree", "tc", "hits"}
+    scored = [r for r in rows if r["hits"]]
+    assert scored and all(0.0 <= float(r["hits"]) <= 1.0 for r in scored)
+    with open(out / "tc_bins.csv") as f:
+        bins = list(csv.DictReader(f))
+    assert len(bins) == 5 and sum(int(b["num_nodes"]) for b in bins) <= len(scored)
+    assert (out / "performance_vs_tc.png").stat().st_size > 10_000
+    assert tc_main([str(tmp_path / "missing"), "--out", str(out)]) == 1

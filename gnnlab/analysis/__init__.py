@@ -1,0 +1,26 @@
+"""Post-hoc analyses of trained models and of the graphs they are trained on.
+
+This package sits beside the training stack, not on top of it: it may use ``gnnlab.ops`` and
+torch/numpy/scipy (and matplotlib for plots), never ``gnnlab.models``, ``gnnlab.train`` or
+``gnnlab.cli``, so an analysis can run on scores saved by any model.
+
+- :mod:`gnnlab.analysis.topological_concentration`: Topological Concentration (TC) and its
+  random-projection approximation (ATC) from Wang et al., "A Topological Perspective on
+  Demystifying GNN-Based Link Prediction Performance" (ICLR 2024), per-node Hits@K, and a
+  performance-vs-TC report.
+"""
+from gnnlab.analysis.topological_concentration import (
+    TCReport,
+    approximate_topological_concentration,
+    per_node_hits,
+    tc_report,
+    topological_concentration,
+)
+
+__all__ = [
+    "TCReport",
+    "approximate_topological_concentration",
+    "per_node_hits",
+    "tc_report",
+    "topological_concentration",
+]
