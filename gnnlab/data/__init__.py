@@ -8,7 +8,7 @@ demand, see :func:`prepare_root`) and first copies raw files from offline copies
 from gnnlab.data._offline import copy_offline, prepare_root, shared_data_dir
 from gnnlab.data.aqsol import load_aqsol
 from gnnlab.data.datamodule import DataModule, UnknownSplitError
-from gnnlab.data.linkpred import LinkSplit, ncn_random_split, ogbl_ddi_split, planetoid_link_split
+from gnnlab.data.linkpred import LinkSplit, ncn_random_split, ogbl_ddi_split, ogbl_split, planetoid_link_split
 from gnnlab.data.planetoid import load_planetoid
 from gnnlab.data.sbm import SBMDataset, generate_sbm, load_sbm
 from gnnlab.data.tu import load_tu
@@ -29,4 +29,5 @@ __all__ = [
     "ncn_random_split",
     "planetoid_link_split",
     "ogbl_ddi_split",
+    "ogbl_split",
 ]

@@ -30,7 +30,8 @@ from gnnlab.data._offline import copy_offline, prepare_root
 from gnnlab.data.planetoid import load_planetoid
 
 __all__ = [
-    "LinkSplit", "ncn_random_split", "planetoid_link_split", "ogbl_ddi_split", "OGBL_DDI_DIR", "LinkDataModule",
+    "LinkSplit", "ncn_random_split", "planetoid_link_split", "ogbl_ddi_split", "ogbl_split", "OGBL_DDI_DIR",
+    "LinkDataModule",
     "sample_negative_pairs",
 ]
 
@@ -380,6 +381,58 @@ def ogbl_ddi_split(root: str | os.PathLike) -> LinkSplit:
         parts[f"{split}_pos"] = _pairs(content["edge"], "edge", path)
         parts[f"{split}_neg"] = _pairs(content["edge_neg"], "edge_neg", path)
     return LinkSplit(num_nodes=num_nodes, x=None, train_pos=train, name="ogbl-ddi", **parts)
+
+
+OGBL_NAMES = ("ogbl-collab", "ogbl-ppa", "ogbl-citation2", "ogbl-ddi")
+
+
+def ogbl_split(name: str, root: str | os.PathLike) -> LinkSplit:
+    """An OGB link-prediction dataset with its official split, through ``ogb``'s loader (downloads when online).
+
+    ``ogbl-ddi`` goes to :func:`ogbl_ddi_split` (which also reads the offline copy). For the others:
+
+    - ``ogbl-collab``: ``x`` the 128-d paper-embedding features; the training pairs are the unique
+      undirected collaborations (OGB lists one entry per year); metric Hits@50, and the test pairs
+      are scored on the training graph plus the validation positives (``valid_edges_as_input``).
+    - ``ogbl-ppa``: ``x`` the 58-d one-hot species (as float); metric Hits@100.
+    - ``ogbl-citation2``: citations taken as undirected for message passing, as NCN does; each
+      validation/test positive ``(s, t)`` has 1000 negatives ``(s, t'_1..1000)``, stored row-major in
+      ``valid_neg``/``test_neg`` (``[2, 1000·P]``) so :func:`gnnlab.train.metrics.mrr` can view them as
+      ``[P, 1000]``.
+
+    Raises:
+        ValueError: an unknown name. ImportError: ``ogb`` is not installed (``pip install ogb``).
+    """
+    if name not in OGBL_NAMES:
+        raise ValueError(f"ogbl_split: unknown dataset {name!r}; expected one of {OGBL_NAMES}")
+    if name == "ogbl-ddi":
+        return ogbl_ddi_split(root)
+    try:
+        from ogb.linkproppred import PygLinkPropPredDataset
+    except ImportError as err:
+        raise ImportError(f"ogbl_split({name!r}) needs the `ogb` package: pip install ogb") from err
+    dataset = PygLinkPropPredDataset(name, root=str(prepare_root(root)))
+    data, split = dataset[0], dataset.get_edge_split()
+    num_nodes = int(data.num_nodes)
+    x = None if getattr(data, "x", None) is None else data.x.float()
+
+    def canonical(pairs: Tensor) -> Tensor:
+        return _canonical_pairs(pairs, num_nodes)
+
+    if name == "ogbl-citation2":
+        train = canonical(torch.stack([split["train"]["source_node"], split["train"]["target_node"]]))
+        parts = {}
+        for key in ("valid", "test"):
+            src, dst, neg = split[key]["source_node"], split[key]["target_node"], split[key]["target_node_neg"]
+            parts[f"{key}_pos"] = torch.stack([src, dst])
+            parts[f"{key}_neg"] = torch.stack([src.repeat_interleave(neg.size(1)), neg.reshape(-1)])
+    else:
+        train = canonical(split["train"]["edge"].t())
+        parts = {}
+        for key in ("valid", "test"):
+            parts[f"{key}_pos"] = split[key]["edge"].t().contiguous()
+            parts[f"{key}_neg"] = split[key]["edge_neg"].t().contiguous()
+    return LinkSplit(num_nodes=num_nodes, x=x, train_pos=train, name=name, **parts)
 
 
 # ------------------------------------------------------------------------------------ data module

@@ -149,41 +149,62 @@ class PropagationEncoder(nn.Module):
 
 
 class GCNEncoder(nn.Module):
-    r"""GAE's encoder (Kipf & Welling, "Variational Graph Auto-Encoders", 2016): ``num_layers``
-    :class:`~gnnlab.nn.conv.GCNConv` layers, ReLU and dropout between them, none after the last.
+    r"""GAE's encoder (Kipf & Welling, "Variational Graph Auto-Encoders", 2016) and NCN's learned
+    ``gcn`` encoder: ``num_layers`` :class:`~gnnlab.nn.conv.GCNConv` layers.
+
+    After every layer but the last (and after the last too with ``activate_last``, as NCN's code
+    does for a one-layer encoder): ``[LayerNorm] -> Dropout -> ReLU``; with ``residual`` a layer's
+    input is added to its output where the widths match (NCN's ``--res``).
 
     Args:
         in_channels: input feature width.
         hidden_channels: width of the hidden layers.
         out_channels: width of ``h``.
         num_layers: number of GCN layers (>= 1).
-        dropout: dropout between layers.
+        dropout: dropout after each activated layer (``--gnndp``).
+        input_dropout: dropout on ``x`` (``--xdp``).
+        layer_norm: LayerNorm before the activation (``--ln``).
+        residual: residual connections where the widths match.
+        edge_dropout: training-time dropout of adjacency entries (``--gnnedp``); the dropped entries
+            are removed, without the reference code's ``1/(1-p)`` reweighting of the kept ones.
+        activate_last: apply ``[LayerNorm] -> Dropout -> ReLU`` after the last layer as well.
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, input_dropout: float = 0.0, layer_norm: bool = False, residual: bool = False,
+                 edge_dropout: float = 0.0, activate_last: bool = False):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"GCNEncoder: num_layers must be >= 1, got {num_layers}")
+        if not 0.0 <= edge_dropout < 1.0:
+            raise ValueError(f"GCNEncoder: edge_dropout must be in [0, 1), got {edge_dropout}")
         dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
         self.convs = nn.ModuleList(GCNConv(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        activated = num_layers if activate_last else num_layers - 1
+        self.norms = nn.ModuleList(nn.LayerNorm(b) if layer_norm else nn.Identity() for b in dims[1:activated + 1])
         self.dropout = nn.Dropout(dropout)
+        self.input_dropout = nn.Dropout(input_dropout)
+        self.residual, self.edge_dropout = residual, edge_dropout
 
     def forward(self, x: Tensor, adj: Adjacency, edge_mask: Tensor | None = None) -> Tensor:
         if x is None or x.dim() != 2 or x.size(0) != adj.num_nodes:
             shape = None if x is None else list(x.shape)
             raise ValueError(f"GCNEncoder: x must have shape [num_nodes={adj.num_nodes}, F], got {shape}")
+        if self.training and self.edge_dropout > 0:
+            keep = torch.rand(adj.num_entries, device=adj.col.device) >= self.edge_dropout
+            edge_mask = keep if edge_mask is None else keep & edge_mask.bool()
         if edge_mask is None:
             graph = adj.message_graph()
             edge_index = adj.edge_index().flip(0)
         else:
             edge_index = adj.edge_index().flip(0)[:, edge_mask.bool()]
             graph = CSRGraph.from_edge_index(edge_index, adj.num_nodes)  # once per batch, shared by the layers
-        h = x
+        h = self.input_dropout(x)
         for i, conv in enumerate(self.convs):
-            h = conv(h, edge_index, graph=graph)
-            if i < len(self.convs) - 1:
-                h = self.dropout(h.relu())
+            out = conv(h, edge_index, graph=graph)
+            if i < len(self.norms):
+                out = self.dropout(self.norms[i](out)).relu()
+            h = out + h if self.residual and out.shape == h.shape else out
         return h
 
 

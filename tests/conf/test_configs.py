@@ -62,8 +62,8 @@ def test_data_configs(data, tmp_path):
 
 @pytest.mark.parametrize("model", _options("model"))
 def test_model_configs(model, tmp_path):
-    data = {"gcn_plain": "cora", "ncn": "cora_link", "ncnc": "cora_link", "gae": "cora_link",
-            "link_heuristic": "cora_link"}.get(model, "cluster")
+    link_models = {"ncn", "ncnc", "ncn_gcn", "ncnc_gcn", "gae", "link_heuristic"}
+    data = "cora" if model == "gcn_plain" else "cora_link" if model in link_models else "cluster"
     # PNA's degree statistic comes from the training graphs, so the user passes it.
     extra = ["model.layer.conv.avg_log_degree=1.0"] if model == "pna" else []
     cfg = compose_cfg([f"model={model}", f"data={data}", *extra], tmp_path)

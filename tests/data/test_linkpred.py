@@ -327,3 +327,58 @@ def test_split_file_refuses_other_pickles(tmp_path):
         LP._load_split_file(path)
     torch.save({"edge": np.arange(6, dtype=np.int64).reshape(3, 2)}, path)
     assert LP._load_split_file(path)["edge"].tolist() == [[0, 1], [2, 3], [4, 5]]
+
+
+def test_ogbl_split_rejects_unknown_names(tmp_path):
+    from gnnlab.data import ogbl_split
+
+    with pytest.raises(ValueError, match="unknown dataset"):
+        ogbl_split("ogbl-wikikg2", tmp_path)
+
+
+class _FakeOGB:
+    """Stands in for ogb's PygLinkPropPredDataset (no download): a 6-node graph in OGB's split format."""
+
+    def __init__(self, name, root):
+        from torch_geometric.data import Data
+
+        self.name = name
+        self.data = Data(num_nodes=6, x=torch.arange(12, dtype=torch.float32).view(6, 2))
+
+    def __getitem__(self, i):
+        return self.data
+
+    def get_edge_split(self):
+        if self.name == "ogbl-citation2":
+            neg = torch.tensor([[1, 2, 3], [4, 5, 0]])
+            return {"train": {"source_node": torch.tensor([3, 0, 2]), "target_node": torch.tensor([1, 4, 2])},
+                    "valid": {"source_node": torch.tensor([0, 5]), "target_node": torch.tensor([5, 1]),
+                              "target_node_neg": neg},
+                    "test": {"source_node": torch.tensor([1, 2]), "target_node": torch.tensor([2, 3]),
+                             "target_node_neg": neg}}
+        edges = torch.tensor([[3, 1], [1, 3], [0, 4], [0, 4]])  # a reversed duplicate, a repeated year
+        return {"train": {"edge": edges},
+                "valid": {"edge": torch.tensor([[0, 5]]), "edge_neg": torch.tensor([[1, 2], [2, 5]])},
+                "test": {"edge": torch.tensor([[2, 3]]), "edge_neg": torch.tensor([[4, 5]])}}
+
+
+@pytest.mark.parametrize("name", ["ogbl-collab", "ogbl-citation2"])
+def test_ogbl_split_converts_ogb_format(name, tmp_path, monkeypatch):
+    lp = pytest.importorskip("ogb.linkproppred", reason="ogb is not installed")
+    from gnnlab.data import ogbl_split
+    from gnnlab.train.metrics import mrr
+
+    monkeypatch.setattr(lp, "PygLinkPropPredDataset", _FakeOGB)
+    split = ogbl_split(name, tmp_path)
+    assert split.num_nodes == 6 and split.x.dtype == torch.float32 and split.name == name
+    if name == "ogbl-citation2":
+        assert split.train_pos.tolist() == [[0, 1], [4, 3]]  # (0,4), (1,3); the self-citation 2->2 dropped
+        assert split.valid_pos.tolist() == [[0, 5], [5, 1]]
+        # 3 negatives per positive, row-major: (0, 1), (0, 2), (0, 3), (5, 4), (5, 5), (5, 0)
+        assert split.valid_neg.tolist() == [[0, 0, 0, 5, 5, 5], [1, 2, 3, 4, 5, 0]]
+        assert mrr(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0, -1.0, 1.0, 1.0, 1.0]).view(2, -1)) == \
+            pytest.approx((1 / 2 + 1 / 4) / 2)
+    else:
+        assert split.train_pos.tolist() == [[0, 1], [4, 3]]
+        assert split.valid_neg.tolist() == [[1, 2], [2, 5]]
+        assert split.test_pos.tolist() == [[2], [3]]

@@ -265,3 +265,21 @@ def test_model_groups_and_forward():
     heuristic = LinkPredictionModel(HeuristicPredictor("ra"))
     assert heuristic.optimizer_groups() == [] and heuristic.encode(x, adj) is None
     assert math.isfinite(float(heuristic(x, adj, ei[:, :7]).sum()))
+
+
+def test_gcn_encoder_options_follow_ncn_layout():
+    """NCN's learned encoder: conv -> LN -> dropout -> ReLU (also after the last layer when asked), residuals."""
+    n = 25
+    ei, _, g = _graph(n, 80, seed=6)
+    adj = Adjacency.from_edge_index(ei, n)
+    x = torch.randn(n, 16, generator=g, dtype=torch.float64)
+    enc = GCNEncoder(16, 16, 16, num_layers=2, layer_norm=True, residual=True, activate_last=True).double().eval()
+    h1 = enc.norms[0](enc.convs[0](x, adj.edge_index())).relu() + x
+    h2 = enc.norms[1](enc.convs[1](h1, adj.edge_index())).relu() + h1
+    torch.testing.assert_close(enc(x, adj), h2)
+    plain = GCNEncoder(16, 8, 8, num_layers=2, layer_norm=True, residual=True).double().eval()
+    assert len(plain.norms) == 1  # the last layer stays linear; the first changes the width: no residual there
+    h1 = plain.norms[0](plain.convs[0](x, adj.edge_index())).relu()
+    torch.testing.assert_close(plain(x, adj), plain.convs[1](h1, adj.edge_index()) + h1)
+    with pytest.raises(ValueError, match="edge_dropout"):
+        GCNEncoder(4, 4, 4, edge_dropout=1.5)
