@@ -44,19 +44,39 @@ def _metric(run: dict, name: str) -> float:
     return float(values[name])
 
 
+def _summary(runs: list[dict], benchmark: dict, metric: str) -> tuple[list[float], float, float, str, str]:
+    """Scaled per-seed values, their mean and sample std, and the published value and difference as text."""
+    scale = float(benchmark.get("scale", 1) or 1)
+    values = [_metric(r, metric) * scale for r in runs]
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else float("nan")
+    published, published_std = benchmark.get("published"), benchmark.get("published_std")
+    pub = "—" if published is None else (f"{published}" + (f" ± {published_std}" if published_std else ""))
+    delta = "—" if published is None else f"{mean - float(published):+.2f}"
+    return values, mean, std, pub, delta
+
+
+def _write(out: Path, lines: list[str], command: str, header: list[str], rows: list[list]) -> str:
+    """Write the markdown ``out`` (with the command that made it) and the CSV beside it; return the markdown."""
+    if command:
+        lines = [*lines, "", f"Command: `{command}`"]
+    text = "\n".join(lines) + "\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    with open(out.with_suffix(".csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return text
+
+
 def write_table(runs: list[dict], benchmark: dict, out: Path, metric: str | None = None, command: str = "") -> str:
     """Write ``out`` (markdown) and ``out`` with ``.csv`` suffix; return the markdown."""
     metric = metric or benchmark.get("metric")
     if not metric:
         raise ValueError("no metric: pass --metric or set benchmark.metric in the experiment config")
     scale = float(benchmark.get("scale", 1) or 1)
-    values = [_metric(r, metric) * scale for r in runs]
-    mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else float("nan")
-    published = benchmark.get("published")
-    published_std = benchmark.get("published_std")
-    pub = "—" if published is None else (f"{published}" + (f" ± {published_std}" if published_std else ""))
-    delta = "—" if published is None else f"{mean - float(published):+.2f}"
+    values, mean, std, pub, delta = _summary(runs, benchmark, metric)
     lines = [
         f"# {benchmark.get('cell', 'result')} — {benchmark.get('paper', '')}",
         "",
@@ -70,17 +90,8 @@ def write_table(runs: list[dict], benchmark: dict, out: Path, metric: str | None
         "|---|---|---|",
     ]
     lines += [f"| {r['seed']} | {v:.2f} | {r['best_epoch']} |" for r, v in zip(runs, values)]
-    if command:
-        lines += ["", f"Command: `{command}`"]
-    text = "\n".join(lines) + "\n"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    with open(out.with_suffix(".csv"), "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["seed", metric, "best_epoch", "run_dir"])
-        for r, v in zip(runs, values):
-            writer.writerow([r["seed"], v, r["best_epoch"], r["dir"]])
-    return text
+    rows = [[r["seed"], v, r["best_epoch"], r["dir"]] for r, v in zip(runs, values)]
+    return _write(out, lines, command, ["seed", metric, "best_epoch", "run_dir"], rows)
 
 
 def write_summary(sweeps: list[tuple[list[dict], dict]], out: Path, command: str = "") -> str:
@@ -94,27 +105,13 @@ def write_summary(sweeps: list[tuple[list[dict], dict]], out: Path, command: str
         metric = benchmark.get("metric")
         if not metric:
             raise ValueError(f"no benchmark.metric in the config of {runs[0]['dir']}")
-        scale = float(benchmark.get("scale", 1) or 1)
-        values = [_metric(r, metric) * scale for r in runs]
-        mean = statistics.fmean(values)
-        std = statistics.stdev(values) if len(values) > 1 else float("nan")
-        published, published_std = benchmark.get("published"), benchmark.get("published_std")
-        pub = "—" if published is None else (f"{published}" + (f" ± {published_std}" if published_std else ""))
-        delta = "—" if published is None else f"{mean - float(published):+.2f}"
+        values, mean, std, pub, delta = _summary(runs, benchmark, metric)
         cell = benchmark.get("cell", "")
         lines.append(f"| {cell} | {benchmark.get('paper', '')}, {benchmark.get('table', '')} | {mean:.2f} ± {std:.2f} "
                      f"| {pub} | {delta} | {len(values)} |")
-        rows.append([cell, metric, f"{mean:.4f}", f"{std:.4f}", published, published_std, len(values)])
-    if command:
-        lines += ["", f"Command: `{command}`"]
-    text = "\n".join(lines) + "\n"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    with open(out.with_suffix(".csv"), "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["cell", "metric", "mean", "std", "published", "published_std", "seeds"])
-        writer.writerows(rows)
-    return text
+        rows.append([cell, metric, f"{mean:.4f}", f"{std:.4f}", benchmark.get("published"),
+                     benchmark.get("published_std"), len(values)])
+    return _write(out, lines, command, ["cell", "metric", "mean", "std", "published", "published_std", "seeds"], rows)
 
 
 def main(argv: list[str] | None = None) -> int:

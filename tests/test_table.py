@@ -1,0 +1,54 @@
+"""gnnlab-table: per-seed tables and multi-experiment summaries from finished sweeps (no training here)."""
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+
+import pytest
+from omegaconf import OmegaConf
+
+from gnnlab.table import main
+
+
+def _sweep(root, values, cell, published=50.0, published_std=1.5):
+    for seed, value in enumerate(values):
+        run = root / str(seed)
+        (run / ".hydra").mkdir(parents=True)
+        OmegaConf.save(OmegaConf.create({"seed": seed, "benchmark": {
+            "paper": "P", "table": "T1", "cell": cell, "metric": "test/acc", "published": published,
+            "published_std": published_std, "scale": 100}}), run / ".hydra" / "config.yaml")
+        (run / "results.json").write_text(json.dumps({"best_epoch": seed + 1, "final": {"test/acc": value}}))
+    return root
+
+
+def test_table_from_one_sweep(tmp_path, capsys):
+    sweep = _sweep(tmp_path / "a", [0.5, 0.52, 0.55], "A / x")
+    out = tmp_path / "a.md"
+    assert main(["--from-dir", str(sweep), "--out", str(out)]) == 0
+    text = out.read_text()
+    mean, std = statistics.fmean([50, 52, 55]), statistics.stdev([50, 52, 55])
+    assert f"| {mean:.2f} ± {std:.2f} | 50.0 ± 1.5 | {mean - 50:+.2f} | 3 |" in text
+    with open(out.with_suffix(".csv")) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["seed", "test/acc", "best_epoch", "run_dir"] and len(rows) == 4
+    assert float(rows[2][1]) == pytest.approx(52.0)
+
+
+def test_summary_of_several_sweeps(tmp_path):
+    a = _sweep(tmp_path / "a", [0.5, 0.6], "A / x")
+    b = _sweep(tmp_path / "b", [0.9, 0.8, 0.85], "B / x", published=88.0, published_std=None)
+    out = tmp_path / "summary.md"
+    assert main(["--from-dir", str(a), str(b), "--out", str(out)]) == 0
+    lines = [line for line in out.read_text().splitlines() if line.startswith("| A") or line.startswith("| B")]
+    assert lines[0].startswith("| A / x | P, T1 | 55.00 ± 7.07 | 50.0 ± 1.5 | +5.00 | 2 |")
+    assert lines[1].startswith("| B / x | P, T1 | 85.00 ± 5.00 | 88.0 | -3.00 | 3 |")
+    with open(out.with_suffix(".csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert [r["cell"] for r in rows] == ["A / x", "B / x"] and rows[1]["seeds"] == "3"
+
+
+def test_missing_results_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["--from-dir", str(tmp_path / "empty"), str(tmp_path / "empty")]) == 2
+    assert "results.json" in capsys.readouterr().err
