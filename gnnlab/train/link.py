@@ -119,13 +119,7 @@ class LinkTrainer(Trainer):
             # run once per step (NCN's code calls it twice, drawing separate dropout masks).
             logits = model.score(h, loader.adj, torch.cat([pos, neg], dim=1), mask)
             loss = task.loss(logits[:pos.size(1)], logits[pos.size(1):])
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss.item()} (not finite)")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
-            optimizer.step()
+            self._step(model, optimizer, loss)
             loss_sum += loss.item()
             steps += 1
             if bar is not None:

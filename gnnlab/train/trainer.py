@@ -95,6 +95,16 @@ class Trainer:
         return self.output_dir / "checkpoints"
 
     # -- one pass over a split -------------------------------------------------------------------
+    def _step(self, model, optimizer, loss) -> None:
+        """One optimiser step on ``loss`` (refusing a non-finite loss), with optional gradient clipping."""
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()} (not finite)")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+        optimizer.step()
+
     def _run_split(self, model, task: Task, loader, split: str, optimizer=None, bar=None) -> dict[str, float]:
         train = optimizer is not None
         model.train(train)
@@ -109,13 +119,7 @@ class Trainer:
                     continue
                 loss = task.loss(pred, target)
                 if train:
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(f"training loss became {loss.item()} (not finite)")
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if self.grad_clip is not None:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
-                    optimizer.step()
+                    self._step(model, optimizer, loss)
                 n = target.shape[0]
                 loss_sum += loss.item() * n
                 weight_sum += n
