@@ -539,6 +539,8 @@ class LinkDataModule:
 
     def to(self, device) -> "LinkDataModule":
         """Move the split and the graphs to ``device`` (the batch order stays on the CPU generator)."""
+        if torch.device(device) == self.device:
+            return self  # keeps the graphs' cached structures
         self.device = torch.device(device)
         self.split = self.split.to(self.device)
         self.adj = self.adj.to(self.device)
@@ -551,7 +553,8 @@ class LinkDataModule:
         if split == "train":
             num = s.train_pos.size(1)
             perm = torch.randperm(num, generator=self.generator)
-            neg = sample_negative_pairs(self.adj.to("cpu"), num, self.generator).to(self.device)
+            cpu_adj = self.adj if self.device.type == "cpu" else self.adj.to("cpu")
+            neg = sample_negative_pairs(cpu_adj, num, self.generator).to(self.device)
             return LinkTrainEpoch(s.train_pos, neg, self.adj, s.x, self.batch_size, self.drop_last, perm.to(self.device))
         if split == "val":
             return LinkEvalSet(s.valid_pos, s.valid_neg, self.adj, s.x)
