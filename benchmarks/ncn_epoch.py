@@ -41,7 +41,6 @@ def main() -> None:
     task = instantiate(cfg.task)
     print(datamodule.split)
     trainer = LinkTrainer(output_dir=out, progress=False)
-    trainer._eval_batch_size = datamodule.eval_batch_size
     results = {}
     for backend in ("extension", "torch"):
         torch.manual_seed(0)

@@ -467,12 +467,13 @@ def sample_negative_pairs(adj, count: int, generator: torch.Generator | None = N
 
 @dataclass
 class LinkEvalSet:
-    """What one evaluation split scores: positive and negative pairs over the graph ``adj``."""
+    """What one evaluation split scores: positive and negative pairs over the graph ``adj``, ``batch_size`` at a time."""
 
     pos: Tensor
     neg: Tensor
     adj: object
     x: Tensor | None
+    batch_size: int = 65536
 
     def __len__(self) -> int:
         return 1
@@ -557,7 +558,7 @@ class LinkDataModule:
             neg = sample_negative_pairs(cpu_adj, num, self.generator).to(self.device)
             return LinkTrainEpoch(s.train_pos, neg, self.adj, s.x, self.batch_size, self.drop_last, perm.to(self.device))
         if split == "val":
-            return LinkEvalSet(s.valid_pos, s.valid_neg, self.adj, s.x)
+            return LinkEvalSet(s.valid_pos, s.valid_neg, self.adj, s.x, self.eval_batch_size)
         if split == "test":
-            return LinkEvalSet(s.test_pos, s.test_neg, self.test_adj, s.x)
+            return LinkEvalSet(s.test_pos, s.test_neg, self.test_adj, s.x, self.eval_batch_size)
         raise ValueError(f"LinkDataModule: unknown split {split!r} (expected 'train', 'val' or 'test')")

@@ -103,9 +103,8 @@ class LinkTrainer(Trainer):
             model.eval()
             with torch.no_grad():
                 h = model.encode(loader.x, loader.adj)
-                bs = getattr(self, "_eval_batch_size", 65536)
-                pos = self._score(model, h, loader.adj, loader.pos, bs)
-                neg = self._score(model, h, loader.adj, loader.neg, bs)
+                pos = self._score(model, h, loader.adj, loader.pos, loader.batch_size)
+                neg = self._score(model, h, loader.adj, loader.neg, loader.batch_size)
             loss = task.loss(pos, neg.view(-1)).item()
             metrics = task.compute_metrics(pos, neg)
             return {f"{split}/loss": loss, **{f"{split}/{k}": v for k, v in metrics.items()}}
@@ -130,12 +129,10 @@ class LinkTrainer(Trainer):
 
     def evaluate(self, model, task: Task, datamodule, splits=("val", "test")) -> dict[str, float]:
         model.to(self.device)
-        self._eval_batch_size = datamodule.eval_batch_size
         return super().evaluate(model, task, datamodule.to(self.device), splits)
 
     def fit(self, model, task: Task, datamodule, optimizer, scheduler=None, logger=None, resume: str | None = None) -> FitResult:
         datamodule.to(self.device)
-        self._eval_batch_size = datamodule.eval_batch_size
         if optimizer is not None:
             return super().fit(model, task, datamodule, optimizer, scheduler, logger, resume)
         # Nothing to train: score once and record it as the best (and only) epoch.
