@@ -108,11 +108,14 @@ GNNLAB_HD void extremum_edges(const index_t* col, const scalar_t* x, const scala
 #endif
     for (int64_t k = 0; k < n; ++k) {
       const acc_t v = we * static_cast<acc_t>(xr[k]);
-      // Strict comparison: the first edge in CSR order wins a tie.
+      // Strict comparison: the first edge in CSR order wins a tie. Both updates are written as
+      // unconditional selects (a bit mask for the position) so the compiler keeps them in
+      // registers as blends instead of masked stores through memory.
       const acc_t cur = a[k];
       const bool better = sign * v > sign * cur;
+      const arg_t keep = static_cast<arg_t>(better) - 1;  // all ones when the old winner stays
       a[k] = better ? v : cur;
-      arg[k] = better ? pos : arg[k];
+      arg[k] = (arg[k] & keep) | (pos & ~keep);
     }
   }
 }

@@ -41,7 +41,9 @@ GNNLAB_HD void aggregate_row(const int64_t* rowptr, const index_t* col, const sc
     }
     if (f < F) agg::sum_row<scalar_t, acc_t, index_t>(rowptr, col, x, w, F, i, f, F, acc + f, E);
   } else {
-    constexpr int kExBlock = kBlock / 2;  // max/min also keep a 32-bit position per feature
+    // max/min also keep a 32-bit position per feature: 16 features (4 AVX2 registers of values and
+    // positions) stay in registers; 32 spilled them to the stack on every edge.
+    constexpr int kExBlock = kBlock / 4;
     for (; f + kExBlock <= F; f += kExBlock) {
       agg::extremum_row<scalar_t, acc_t, index_t, kExBlock>(rowptr, col, x, w, F, i, f, f + kExBlock, reduce, acc + f,
                                                             arg + i * F + f, E);
