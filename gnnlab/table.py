@@ -130,17 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     command = "gnnlab-table " + " ".join(argv if argv is not None else sys.argv[1:])
-    if args.from_dir is not None and len(args.from_dir) > 1:
-        try:
-            sweeps = [_collect(d) for d in args.from_dir]
-            out = args.out or Path("summary.md")
-            text = write_summary(sweeps, out, command)
-        except (FileNotFoundError, KeyError, ValueError) as err:
-            print(f"gnnlab-table: error: {err}", file=sys.stderr)
-            return 2
-        print(text)
-        print(f"written: {out} and {out.with_suffix('.csv')}")
-        return 0
+    summary = args.from_dir is not None and len(args.from_dir) > 1
     if args.from_dir is not None:
         sweep_dir = args.from_dir[0]
     else:
@@ -156,9 +146,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gnnlab-table: the runs failed (exit code {proc.returncode})", file=sys.stderr)
             return proc.returncode
     try:
-        runs, benchmark = _collect(sweep_dir)
-        out = args.out or sweep_dir / "table.md"
-        text = write_table(runs, benchmark, out, args.metric, command)
+        if summary:  # one row per sweep
+            out = args.out or Path("summary.md")
+            text = write_summary([_collect(d) for d in args.from_dir], out, command)
+        else:
+            runs, benchmark = _collect(sweep_dir)
+            out = args.out or sweep_dir / "table.md"
+            text = write_table(runs, benchmark, out, args.metric, command)
     except (FileNotFoundError, KeyError, ValueError) as err:
         print(f"gnnlab-table: error: {err}", file=sys.stderr)
         return 2
