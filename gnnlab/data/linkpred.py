@@ -448,8 +448,7 @@ def sample_negative_pairs(adj, count: int, generator: torch.Generator | None = N
     n = adj.num_nodes
     if n < 2:
         raise ValueError(f"sample_negative_pairs: a graph with {n} node(s) has no pairs to sample")
-    keys = adj.edge_index()
-    keys = keys[0] * n + keys[1]
+    keys = adj.entry_keys()
     out = torch.empty(2, count, dtype=torch.long)
     todo = torch.arange(count)
     for _ in range(100):

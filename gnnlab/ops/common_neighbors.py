@@ -96,15 +96,17 @@ class Adjacency:
         """``[N]`` int64 number of (live) neighbours of every node."""
         if edge_mask is None:
             return self.rowptr.diff()
-        row = torch.repeat_interleave(torch.arange(self.num_nodes, device=self.col.device), self.rowptr.diff())
-        return torch.bincount(row[edge_mask.bool()], minlength=self.num_nodes)
+        return torch.bincount(self.edge_index()[0][edge_mask.bool()], minlength=self.num_nodes)
 
     def edge_index(self) -> Tensor:
-        """The ``[2, E]`` entries as COO (row, neighbour), sorted."""
-        row = torch.repeat_interleave(torch.arange(self.num_nodes, device=self.col.device), self.rowptr.diff())
-        return torch.stack([row, self.col])
+        """The ``[2, E]`` entries as COO (row, neighbour), sorted; built once and cached (do not modify it)."""
+        if "edge_index" not in self._derived:
+            row = torch.repeat_interleave(torch.arange(self.num_nodes, device=self.col.device), self.rowptr.diff())
+            self._derived["edge_index"] = torch.stack([row, self.col])
+        return self._derived["edge_index"]
 
-    def _keys(self) -> Tensor:
+    def entry_keys(self) -> Tensor:
+        """``[E]`` int64 keys ``row * N + neighbour`` of the entries, ascending (for ``searchsorted``); cached."""
         if "keys" not in self._derived:
             ei = self.edge_index()
             self._derived["keys"] = ei[0] * max(self.num_nodes, 1) + ei[1]
@@ -119,7 +121,7 @@ class Adjacency:
         """
         if pairs.dim() != 2 or pairs.size(0) != 2:
             raise ValueError(f"pairs must have shape [2, B], got {list(pairs.shape)}")
-        keys = self._keys()
+        keys = self.entry_keys()
         n = max(self.num_nodes, 1)
         p = pairs.long()
         query = torch.cat([p[0] * n + p[1], p[1] * n + p[0]])
