@@ -77,6 +77,12 @@ class LinkPrediction(Task):
         return out
 
 
+def _score_pairs(model, h, adj, pairs: Tensor, batch_size: int) -> Tensor:
+    """``model.score`` of ``pairs`` ``[2, P]``, ``batch_size`` pairs at a time, as a float CPU vector ``[P]``."""
+    return torch.cat([model.score(h, adj, pairs[:, s:s + batch_size]).detach().float().cpu().view(-1)
+                      for s in range(0, pairs.size(1), batch_size)] or [torch.empty(0)])
+
+
 class LinkTrainer(Trainer):
     """:class:`Trainer` for link prediction over a :class:`gnnlab.data.linkpred.LinkDataModule`.
 
@@ -94,17 +100,13 @@ class LinkTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.target_link_removal = target_link_removal
 
-    def _score(self, model, h, adj, pairs: Tensor, batch_size: int) -> Tensor:
-        return torch.cat([model.score(h, adj, pairs[:, s:s + batch_size]).detach().float().cpu().view(-1)
-                          for s in range(0, pairs.size(1), batch_size)] or [torch.empty(0)])
-
     def _run_split(self, model, task: Task, loader, split: str, optimizer=None, bar=None) -> dict[str, float]:
         if optimizer is None:
             model.eval()
             with torch.no_grad():
                 h = model.encode(loader.x, loader.adj)
-                pos = self._score(model, h, loader.adj, loader.pos, loader.batch_size)
-                neg = self._score(model, h, loader.adj, loader.neg, loader.batch_size)
+                pos = _score_pairs(model, h, loader.adj, loader.pos, loader.batch_size)
+                neg = _score_pairs(model, h, loader.adj, loader.neg, loader.batch_size)
             loss = task.loss(pos, neg.view(-1)).item()
             metrics = task.compute_metrics(pos, neg)
             return {f"{split}/loss": loss, **{f"{split}/{k}": v for k, v in metrics.items()}}
@@ -189,9 +191,8 @@ def topological_concentration_report(run_dir, out_dir=None, k: int = 1, hits_k: 
     data = datamodule.loader(split)
     with torch.no_grad():
         h = model.encode(data.x, data.adj)
-        score = lambda pairs: torch.cat([model.score(h, data.adj, pairs[:, s:s + 65536]).float().view(-1)  # noqa: E731
-                                         for s in range(0, pairs.size(1), 65536)])
-        pos, neg = score(data.pos), score(data.neg)
+        pos = _score_pairs(model, h, data.adj, data.pos, data.batch_size)
+        neg = _score_pairs(model, h, data.adj, data.neg, data.batch_size)
     nodes, hits = per_node_hits(data.pos, pos, neg, hits_k, num_nodes=datamodule.split.num_nodes)
     graph = datamodule.split.train_edge_index()
     n = datamodule.split.num_nodes
