@@ -1,7 +1,8 @@
 """Message-passing networks for node- and graph-level tasks: encoder → layers → (pool) → MLP head."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import inspect
+from typing import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +44,8 @@ class GNN(torch.nn.Module):
 
     .. code-block:: text
 
-        h = node_encoder(x); e = edge_encoder(edge_attr)
+        h = cat(node_encoder(x), *[pe(data) for pe in pe_encoders])   # (N, D)
+        e = edge_encoder(edge_attr)
         for layer in layers: h, e = layer(h, edge_index, e)     # each (N, D)
         h = pool(h, batch)      # graph tasks only: (B, D)
         out = head(h)           # (N or B, out)
@@ -51,7 +53,8 @@ class GNN(torch.nn.Module):
     Every part is passed in, so any layer with the signature
     ``layer(x, edge_index, edge_attr) -> (x, edge_attr)`` can be used; see :func:`build_gnn`.
     The edges are sorted once per forward pass into a :class:`gnnlab.ops.CSRGraph`, handed as
-    ``graph=`` to every layer whose ``forward`` takes that argument.
+    ``graph=`` to every layer whose ``forward`` takes that argument; layers whose ``forward`` takes
+    ``batch`` (graph transformers, GPS) also get the graph index of every node.
 
     Args:
         node_encoder (Module): Maps ``data.x`` to ``(N, D)``.
@@ -62,6 +65,9 @@ class GNN(torch.nn.Module):
         pool (callable, optional): ``pool(h, batch) -> (B, D)`` for graph-level outputs; :obj:`None`
             for node-level outputs.
         input_dropout (float, optional): Dropout on the encoded node features. (default: :obj:`0.0`)
+        pe_encoders (Mapping[str, Module], optional): Positional/structural encoders
+            (:mod:`gnnlab.nn.pe`), each ``encoder(data) -> (N, D_pe)``; their outputs are
+            concatenated to the node encoding, so ``node_encoder`` outputs ``D - Σ D_pe``.
     """
 
     def __init__(
@@ -72,6 +78,7 @@ class GNN(torch.nn.Module):
         edge_encoder: torch.nn.Module | None = None,
         pool: Callable[[Tensor, Tensor | None], Tensor] | None = None,
         input_dropout: float = 0.0,
+        pe_encoders: Mapping[str, torch.nn.Module] | None = None,
     ):
         super().__init__()
         self.node_encoder = node_encoder
@@ -80,14 +87,20 @@ class GNN(torch.nn.Module):
         self.head = head
         self.pool = pool
         self.input_dropout = input_dropout
+        self.pe_encoders = torch.nn.ModuleDict(pe_encoders) if pe_encoders else None
         self._takes_graph = [accepts_graph(layer) for layer in self.layers]
+        self._takes_batch = [_accepts(layer, "batch") for layer in self.layers]
 
     def forward(self, data) -> Tensor:
         """Run on a PyG ``Data``/``Batch``; returns node outputs ``(N, out)`` or graph outputs ``(B, out)``."""
         if getattr(data, "x", None) is None:
             raise ValueError("GNN: the graph has no node features `x`")
-        h = self.node_encoder(data.x)  # (N, D)
+        h = self.node_encoder(data.x)  # (N, D - sum of PE widths)
+        if self.pe_encoders is not None:
+            # Each PE encoder reads its own precomputed attributes: (N, D_pe) each.
+            h = torch.cat([h, *(encoder(data) for encoder in self.pe_encoders.values())], dim=-1)  # (N, D)
         h = F.dropout(h, p=self.input_dropout, training=self.training)
+        batch = getattr(data, "batch", None)
         edge_attr = None
         if self.edge_encoder is not None:
             raw = getattr(data, "edge_attr", None)
@@ -95,17 +108,23 @@ class GNN(torch.nn.Module):
                 raw = data.edge_index.new_zeros(data.edge_index.size(1))
             edge_attr = self.edge_encoder(raw)  # (E, D)
         graph = cached_csr(data.edge_index, h.size(0)) if any(self._takes_graph) else None
-        for layer, takes_graph in zip(self.layers, self._takes_graph):
-            if takes_graph:
-                h, edge_attr = layer(h, data.edge_index, edge_attr, graph=graph)
-            else:
-                h, edge_attr = layer(h, data.edge_index, edge_attr)
+        for layer, takes_graph, takes_batch in zip(self.layers, self._takes_graph, self._takes_batch):
+            kwargs = {"graph": graph} if takes_graph else {}
+            if takes_batch:
+                kwargs["batch"] = batch
+            h, edge_attr = layer(h, data.edge_index, edge_attr, **kwargs)
         if self.pool is not None:
-            batch = getattr(data, "batch", None)
             if batch is None:
                 batch = h.new_zeros(h.size(0), dtype=torch.long)
             h = self.pool(h, batch)  # (B, D)
         return self.head(h)
+
+
+def _accepts(module: torch.nn.Module, name: str) -> bool:
+    try:
+        return name in inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def build_gnn(
@@ -119,6 +138,7 @@ def build_gnn(
     head: Callable[[int, int], torch.nn.Module] | None = None,
     input_dropout: float = 0.0,
     last_layer_out: int | None = None,
+    pe: Mapping[str, Callable[[], torch.nn.Module] | torch.nn.Module] | None = None,
 ) -> GNN:
     """Wire a :class:`GNN` from factories (the Hydra ``model`` configs target this function).
 
@@ -134,14 +154,26 @@ def build_gnn(
         input_dropout: dropout on the encoded node features.
         last_layer_out: width of the last layer's output (Benchmarking-GNNs uses ``out_dim`` ≠
             ``hidden_dim`` for some rows); the head then reads that width.
+        pe: positional/structural encoders by name (the ``pe=`` config group fills this):
+            modules or zero-argument factories; each has an ``out_channels`` width that is taken
+            from the node encoder's share of ``hidden_channels``.
     """
     if num_layers < 1:
         raise ValueError(f"build_gnn: num_layers must be >= 1, got {num_layers}")
     widths = [hidden_channels] * num_layers + [last_layer_out or hidden_channels]
     layers = [layer(widths[i], widths[i + 1]) for i in range(num_layers)]
     head_factory = head if head is not None else MLPReadout
+    pe_encoders = {name: enc if isinstance(enc, torch.nn.Module) else enc() for name, enc in (pe or {}).items()}
+    pe_width = sum(int(enc.out_channels) for enc in pe_encoders.values())
+    if pe_width >= hidden_channels:
+        raise ValueError(
+            f"build_gnn: the positional encodings take {pe_width} of hidden_channels={hidden_channels} "
+            f"({', '.join(f'{n}={e.out_channels}' for n, e in pe_encoders.items())}); "
+            "the node features need at least one channel"
+        )
     return GNN(
-        node_encoder=node_encoder(out_channels=hidden_channels),
+        node_encoder=node_encoder(out_channels=hidden_channels - pe_width),
+        pe_encoders=pe_encoders or None,
         edge_encoder=edge_encoder(out_channels=hidden_channels) if edge_encoder is not None else None,
         layers=layers,
         head=head_factory(widths[-1], out_channels),

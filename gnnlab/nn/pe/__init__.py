@@ -1,0 +1,22 @@
+"""Encoders of positional and structural encodings.
+
+Each encoder reads the attributes its precompute transform in :mod:`gnnlab.transforms` wrote and
+returns ``(N, out_channels)``; models concatenate the result to the encoded node features.
+
+====================  ===========================  ======================================
+``pe=`` config        transform (precompute)       encoder
+====================  ===========================  ======================================
+``lappe``             ``LaplacianEigenpairs``      :class:`LapPEEncoder`
+``rwse``              ``RandomWalkSE``             :class:`MLPPEEncoder`
+``signnet``           ``LaplacianEigenpairs``      :class:`SignNetEncoder`
+``spe``               ``LaplacianEigenpairs``      :class:`SPEEncoder`
+``fastrp``            ``FastRP``                   :class:`MLPPEEncoder`
+====================  ===========================  ======================================
+"""
+from gnnlab.nn.pe.base import random_sign_flip
+from gnnlab.nn.pe.lappe import LapPEEncoder
+from gnnlab.nn.pe.mlp import MLPPEEncoder
+from gnnlab.nn.pe.signnet import SignNetEncoder
+from gnnlab.nn.pe.spe import SPEEncoder
+
+__all__ = ["LapPEEncoder", "MLPPEEncoder", "SignNetEncoder", "SPEEncoder", "random_sign_flip"]

@@ -1,0 +1,126 @@
+"""SPE: stable and expressive positional encodings, restricted to the edges of the graph."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from gnnlab.nn.conv.gine import GINEConv
+from gnnlab.nn.pe.base import nan_mask, read_attr
+from gnnlab.ops import cached_csr
+
+__all__ = ["SPEEncoder"]
+
+
+class SPEEncoder(torch.nn.Module):
+    r"""Stable and expressive positional encoding from `"On the Stability of Expressive Positional
+    Encodings for Graphs" <https://arxiv.org/abs/2310.02579>`_ (Huang et al., ICLR 2024):
+
+    .. math::
+        \mathbf{W}^{(\ell)} &= \mathbf{V}\,\mathrm{diag}(\phi_\ell(\boldsymbol{\lambda}))\,
+            \mathbf{V}^{\top}, \qquad \ell = 1, \dots, m \\
+        \mathbf{p} &= \rho\big(\mathbf{W}^{(1)}, \dots, \mathbf{W}^{(m)}\big)
+
+    :math:`\phi_\ell` are the ``m`` outputs of one MLP applied to every eigenvalue, and
+    :math:`\rho` is a GINE network over the graph whose node inputs are the diagonals
+    :math:`(W^{(\ell)}_{ii})_\ell` and whose edge features are :math:`(W^{(\ell)}_{ij})_\ell` on
+    the edges :math:`j \to i`. :math:`\mathbf{W}` depends on :math:`\mathbf{V}` only through the
+    projectors onto eigenspaces, so the output is invariant to eigenvector signs and to any
+    rotation inside a repeated eigenspace (exactly, since :math:`\phi` gives equal eigenvalues
+    equal weights).
+
+    **Memory.** The reference implementation forms the dense :math:`n \times n \times m` tensor of
+    every graph (:math:`O(m \sum_g n_g^2)` per batch, e.g. 20 MB for a PATTERN batch of 128 graphs
+    with ``m=16``) and runs :math:`\rho` on it. Here :math:`\mathbf{W}` is evaluated only on the
+    ``E`` edges and the ``N`` diagonal entries, from a ``(E, k, m)`` temporary: memory is
+    :math:`O((E + N)\,k\,m)`, linear in the edges. The price is that :math:`\rho` sees
+    :math:`\mathbf{W}` on the edges only (what a message-passing :math:`\rho` reads anyway).
+
+    Padded eigenpairs (NaN from the transform) get weight 0.
+
+    Args:
+        k (int): Number of eigenpairs stored by the transform.
+        out_channels (int): Width of the encoding.
+        attr (str, optional): Prefix of ``{attr}_vec``/``{attr}_val``. (default: :obj:`'lappe'`)
+        num_channels (int, optional): ``m``, the number of spectral filters. (default: :obj:`16`)
+        phi_hidden (int, optional): Hidden width of the eigenvalue MLP. (default: :obj:`32`)
+        phi_layers (int, optional): Linear layers of the eigenvalue MLP. (default: :obj:`2`)
+        hidden_channels (int, optional): Width of :math:`\rho`. (default: :obj:`out_channels`)
+        rho_layers (int, optional): GINE layers of :math:`\rho`. (default: :obj:`2`)
+
+    Shapes:
+        - **input:** ``data.{attr}_vec``, ``data.{attr}_val`` :math:`(N, k)`, ``data.edge_index``
+        - **output:** :math:`(N, F_{out})`
+    """
+
+    def __init__(
+        self,
+        k: int,
+        out_channels: int,
+        attr: str = "lappe",
+        num_channels: int = 16,
+        phi_hidden: int = 32,
+        phi_layers: int = 2,
+        hidden_channels: int | None = None,
+        rho_layers: int = 2,
+    ):
+        super().__init__()
+        if min(k, out_channels, num_channels, phi_layers, rho_layers) < 1:
+            raise ValueError("SPEEncoder: k, out_channels, num_channels, phi_layers and rho_layers must be >= 1")
+        self.k, self.out_channels, self.attr, self.num_channels = k, out_channels, attr, num_channels
+        hidden = hidden_channels or out_channels
+        widths = [1] + [phi_hidden] * (phi_layers - 1) + [num_channels]
+        layers: list[torch.nn.Module] = []
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            if i:
+                layers.append(torch.nn.ReLU())
+            layers.append(torch.nn.Linear(a, b))
+        self.phi = torch.nn.Sequential(*layers)
+        rho_widths = [num_channels] + [hidden] * rho_layers
+        self.rho = torch.nn.ModuleList(
+            GINEConv(a, b, edge_dim=num_channels, train_eps=True) for a, b in zip(rho_widths[:-1], rho_widths[1:])
+        )
+        self.out = torch.nn.Linear(hidden, out_channels)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Re-initialise φ, ρ and the output map."""
+        for module in self.phi:
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        for conv in self.rho:
+            conv.reset_parameters()
+        self.out.reset_parameters()
+
+    def spectral_weights(self, data) -> tuple[Tensor, Tensor]:
+        r"""The diagonal ``(N, m)`` and edge ``(E, m)`` entries of :math:`\mathbf{W}^{(1..m)}`."""
+        name = type(self).__name__
+        vec = read_attr(data, f"{self.attr}_vec", name, "LaplacianEigenpairs")
+        val = read_attr(data, f"{self.attr}_val", name, "LaplacianEigenpairs")
+        if vec.dim() != 2 or vec.size(1) != self.k or val.shape != vec.shape:
+            raise ValueError(
+                f"{name}: expected {self.attr}_vec and {self.attr}_val of shape [N, {self.k}], "
+                f"got {list(vec.shape)} and {list(val.shape)}"
+            )
+        vec, valid = nan_mask(vec)
+        val, _ = nan_mask(val)
+        # phi_l(lambda_j) for every node row (eigenvalues are repeated on the rows of a graph).
+        filt = self.phi(val.unsqueeze(-1)) * valid.unsqueeze(-1)  # (N, k, m)
+        diag = torch.einsum("nk,nkm->nm", vec * vec, filt)  # (N, m)
+        src, dst = data.edge_index[0].long(), data.edge_index[1].long()
+        pair = vec.index_select(0, src) * vec.index_select(0, dst)  # (E, k)
+        edge = torch.einsum("ek,ekm->em", pair, filt.index_select(0, dst))  # (E, m)
+        return diag, edge
+
+    def forward(self, data) -> Tensor:
+        """Encode the stored eigenpairs over ``data.edge_index``; returns ``(N, out_channels)``."""
+        diag, edge = self.spectral_weights(data)
+        graph = cached_csr(data.edge_index, diag.size(0))
+        h = diag
+        for i, conv in enumerate(self.rho):
+            h = conv(h, data.edge_index, edge, graph=graph)
+            if i < len(self.rho) - 1:
+                h = torch.relu(h)
+        return self.out(h)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(k={self.k}, {self.out_channels}, m={self.num_channels}, attr={self.attr!r})"
