@@ -91,8 +91,8 @@ class GNN(torch.nn.Module):
         self._takes_graph = [accepts_graph(layer) for layer in self.layers]
         self._takes_batch = [_accepts(layer, "batch") for layer in self.layers]
 
-    def forward(self, data) -> Tensor:
-        """Run on a PyG ``Data``/``Batch``; returns node outputs ``(N, out)`` or graph outputs ``(B, out)``."""
+    def node_embeddings(self, data) -> Tensor:
+        """Encoders and layers only (no pooling, no head): ``(N, D)``; link-level models use this."""
         if getattr(data, "x", None) is None:
             raise ValueError("GNN: the graph has no node features `x`")
         h = self.node_encoder(data.x)  # (N, D - sum of PE widths)
@@ -113,6 +113,12 @@ class GNN(torch.nn.Module):
             if takes_batch:
                 kwargs["batch"] = batch
             h, edge_attr = layer(h, data.edge_index, edge_attr, **kwargs)
+        return h
+
+    def forward(self, data) -> Tensor:
+        """Run on a PyG ``Data``/``Batch``; returns node outputs ``(N, out)`` or graph outputs ``(B, out)``."""
+        h = self.node_embeddings(data)
+        batch = getattr(data, "batch", None)
         if self.pool is not None:
             if batch is None:
                 batch = h.new_zeros(h.size(0), dtype=torch.long)

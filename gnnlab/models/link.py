@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.data import Data
 
+from gnnlab.models.gnn import GNN
 from gnnlab.nn.conv import GCNConv
 from gnnlab.ops import Adjacency, CSRGraph, aggregate
 
@@ -206,6 +208,38 @@ class GCNEncoder(nn.Module):
                 out = self.dropout(self.norms[i](out)).relu()
             h = out + h if self.residual and out.shape == h.shape else out
         return h
+
+
+class GNNLinkEncoder(nn.Module):
+    """Any :class:`~gnnlab.models.gnn.GNN` (GCN, GatedGCN, GT, GPS ...) as a link-prediction encoder.
+
+    Builds the message graph from the adjacency (without the entries masked out by ``edge_mask``,
+    e.g. the target links of the batch) and returns the GNN's node embeddings, skipping its pooling
+    and head (which are dropped here, so they hold no unused parameters). Graphs without node
+    features get their node ids as tokens, so the GNN's node encoder should then be an
+    :class:`~gnnlab.nn.encoders.EmbeddingEncoder` over ``num_nodes`` tokens.
+
+    Args:
+        gnn: the network, typically from :func:`gnnlab.models.build_gnn` with ``pool=None``.
+    """
+
+    def __init__(self, gnn: GNN):
+        super().__init__()
+        if not isinstance(gnn, GNN):
+            raise TypeError(f"GNNLinkEncoder: expected a gnnlab.models.GNN, got {type(gnn).__name__}")
+        gnn.head = nn.Identity()
+        gnn.pool = None
+        self.gnn = gnn
+
+    def forward(self, x: Tensor | None, adj: Adjacency, edge_mask: Tensor | None = None) -> Tensor:
+        edge_index = adj.edge_index().flip(0)  # (2, E): neighbour -> row
+        if edge_mask is not None:
+            edge_index = edge_index[:, edge_mask.bool()]
+        if x is None:
+            x = torch.arange(adj.num_nodes, device=adj.col.device)
+        if x.size(0) != adj.num_nodes:
+            raise ValueError(f"GNNLinkEncoder: x has {x.size(0)} rows but the graph has {adj.num_nodes} nodes")
+        return self.gnn.node_embeddings(Data(x=x, edge_index=edge_index, num_nodes=adj.num_nodes))
 
 
 class LinkPredictionModel(nn.Module):

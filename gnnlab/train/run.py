@@ -71,7 +71,16 @@ def train(cfg: DictConfig) -> float:
     datamodule = instantiate(cfg.data.module)
     task = instantiate(cfg.task)
     model = instantiate(cfg.model)
-    log.info("model %s: %s trainable parameters", type(model).__name__, f"{count_parameters(model):,}")
+    num_params = count_parameters(model)
+    log.info("model %s: %s trainable parameters", type(model).__name__, f"{num_params:,}")
+    published = (cfg.get("benchmark") or {}).get("params")
+    if published:
+        # Table rows state the paper's parameter budget; the comparison is printed before training.
+        log.info(
+            "parameter budget: %s here vs %s in %s (%+.1f%%)",
+            f"{num_params:,}", f"{int(published):,}", cfg.benchmark.get("paper", "the paper"),
+            100.0 * (num_params - published) / published,
+        )
     optimizer, scheduler = None, None
     if count_parameters(model) == 0:
         # A model without parameters (e.g. a link-prediction heuristic) is only evaluated.
