@@ -9,9 +9,11 @@ from gnnlab.data._offline import copy_offline, prepare_root, shared_data_dir
 from gnnlab.data.aqsol import load_aqsol
 from gnnlab.data.datamodule import DataModule, UnknownSplitError
 from gnnlab.data.linkpred import LinkSplit, ncn_random_split, ogbl_ddi_split, ogbl_split, planetoid_link_split
+from gnnlab.data.lrgb import PeptidesDataset, load_peptides
 from gnnlab.data.planetoid import load_planetoid
 from gnnlab.data.sbm import SBMDataset, generate_sbm, load_sbm
 from gnnlab.data.tu import load_tu
+from gnnlab.data.zinc import load_zinc
 
 __all__ = [
     "DataModule",
@@ -22,6 +24,9 @@ __all__ = [
     "load_planetoid",
     "load_tu",
     "load_aqsol",
+    "load_zinc",
+    "load_peptides",
+    "PeptidesDataset",
     "shared_data_dir",
     "prepare_root",
     "copy_offline",
