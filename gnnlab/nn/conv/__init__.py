@@ -10,7 +10,8 @@ from gnnlab.nn.conv.gated_gcn import GatedGCNConv
 from gnnlab.nn.conv.gcn import GCNConv
 from gnnlab.nn.conv.gin import GINConv
 from gnnlab.nn.conv.gine import GINEConv
+from gnnlab.nn.conv.graph_transformer import GraphTransformerAttention
 from gnnlab.nn.conv.pna import PNAConv
 from gnnlab.nn.conv.sage import SAGEConv
 
-__all__ = ["GATConv", "GCNConv", "GINConv", "GINEConv", "GatedGCNConv", "PNAConv", "SAGEConv"]
+__all__ = ["GATConv", "GCNConv", "GINConv", "GINEConv", "GatedGCNConv", "GraphTransformerAttention", "PNAConv", "SAGEConv"]

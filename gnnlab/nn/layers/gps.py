@@ -1,0 +1,150 @@
+"""The GraphGPS layer: a local message-passing layer and a global mixer side by side, then an FFN."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gnnlab.nn.layers.conv_layer import accepts_graph
+
+__all__ = ["GPSLayer", "gps_layer"]
+
+_NORMS = ("batch", "layer", "none")
+
+
+def _norm(kind: str, dim: int) -> torch.nn.Module:
+    if kind == "batch":
+        return torch.nn.BatchNorm1d(dim)
+    if kind == "layer":
+        return torch.nn.LayerNorm(dim)
+    return torch.nn.Identity()
+
+
+class GPSLayer(torch.nn.Module):
+    r"""One layer of `"Recipe for a General, Powerful, Scalable Graph Transformer"
+    <https://arxiv.org/abs/2205.12454>`_ (Rampášek et al., NeurIPS 2022):
+
+    .. math::
+        \mathbf{X}_M &= \mathrm{Norm}\big(\mathbf{X} + \mathrm{Dropout}(\mathrm{MPNN}(\mathbf{X},
+            \mathbf{E}, \mathbf{A}))\big), \qquad \mathbf{E}' \text{ from the MPNN} \\
+        \mathbf{X}_T &= \mathrm{Norm}\big(\mathbf{X} + \mathrm{Dropout}(
+            \mathrm{GlobalMixer}(\mathbf{X}))\big) \\
+        \mathbf{X}' &= \mathrm{Norm}\big(\mathbf{X}_M + \mathbf{X}_T
+            + \mathrm{FFN}(\mathbf{X}_M + \mathbf{X}_T)\big), \qquad
+        \mathrm{FFN}(\mathbf{h}) = \mathbf{W}_2\,\mathrm{Dropout}(\mathrm{ReLU}(\mathbf{W}_1\mathbf{h}))
+
+    with :math:`\mathbf{W}_1` of width ``ffn_ratio · dim``, and dropout after :math:`\mathbf{W}_2`.
+    Either branch may be :obj:`None` (GPS without MPNN, or an MPNN with an FFN). The local layer
+    is called as ``conv(x, edge_index, edge_attr[, graph=])``; it may return a tensor or
+    ``(x, edge_attr)`` (as :class:`~gnnlab.nn.conv.GatedGCNConv` does, which then also updates
+    the edge features). A local layer that already adds its own residual (GatedGCN with
+    ``residual=True``, as in GraphGPS) is used with ``local_residual=False`` so the input is not
+    added twice. The mixer is called as ``mixer(x, batch)``.
+
+    Args:
+        dim (int): Width of the node features (input and output).
+        conv (Module, optional): Local message-passing layer ``dim → dim``.
+        mixer (Module, optional): Global mixer ``(x, batch) -> x`` (see :mod:`gnnlab.nn.mixer`).
+        dropout (float, optional): Dropout on the branch outputs and in the FFN. (default: :obj:`0.0`)
+        norm (str, optional): ``'batch'``, ``'layer'`` or ``'none'``. (default: :obj:`'batch'`)
+        ffn_ratio (int, optional): FFN hidden width ÷ ``dim``. (default: :obj:`2`)
+        local_residual (bool, optional): Add the input to the local branch. (default: :obj:`True`)
+
+    Shapes:
+        - **input:** node features :math:`(N, D)`, edge indices :math:`(2, E)`, optional edge
+          features :math:`(E, D)`, graph index ``batch`` :math:`(N,)` (:obj:`None` = one graph)
+        - **output:** ``(node features (N, D), edge features)``
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        conv: torch.nn.Module | None = None,
+        mixer: torch.nn.Module | None = None,
+        dropout: float = 0.0,
+        norm: str = "batch",
+        ffn_ratio: int = 2,
+        local_residual: bool = True,
+    ):
+        super().__init__()
+        if conv is None and mixer is None:
+            raise ValueError("GPSLayer: give a local conv, a global mixer, or both")
+        if norm not in _NORMS:
+            raise ValueError(f"GPSLayer: norm must be one of {', '.join(_NORMS)}, got {norm!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"GPSLayer: dropout must be in [0, 1), got {dropout}")
+        self.dim, self.dropout, self.local_residual = dim, dropout, local_residual
+        self.conv, self.mixer = conv, mixer
+        self.conv_takes_graph = conv is not None and accepts_graph(conv)
+        self.conv_uses_edges = conv is not None and bool(getattr(conv, "supports_edge_attr", False))
+        self.norm_local = _norm(norm, dim) if conv is not None else None
+        self.norm_mixer = _norm(norm, dim) if mixer is not None else None
+        self.ffn1 = torch.nn.Linear(dim, ffn_ratio * dim)
+        self.ffn2 = torch.nn.Linear(ffn_ratio * dim, dim)
+        self.norm_out = _norm(norm, dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Re-initialise the branches, the FFN and the norms."""
+        for module in (self.conv, self.mixer, self.norm_local, self.norm_mixer, self.ffn1, self.ffn2, self.norm_out):
+            if module is not None and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        edge_attr: Tensor | None = None,
+        graph=None,
+        batch: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Apply the layer; returns ``(x_out, edge_attr_out)``."""
+        if x.dim() != 2 or x.size(1) != self.dim:
+            raise ValueError(f"GPSLayer: expected x of shape [N, {self.dim}], got {list(x.shape)}")
+        branches = []
+        if self.conv is not None:
+            kwargs = {"graph": graph} if self.conv_takes_graph and graph is not None else {}
+            args = (x, edge_index, edge_attr) if self.conv_uses_edges else (x, edge_index)
+            out = self.conv(*args, **kwargs)
+            if isinstance(out, tuple):
+                h_local, edge_attr = out
+            else:
+                h_local = out
+            h_local = F.dropout(h_local, p=self.dropout, training=self.training)
+            if self.local_residual:
+                h_local = x + h_local
+            branches.append(self.norm_local(h_local))
+        if self.mixer is not None:
+            h_global = F.dropout(self.mixer(x, batch), p=self.dropout, training=self.training)
+            branches.append(self.norm_mixer(x + h_global))
+        h = branches[0] if len(branches) == 1 else branches[0] + branches[1]
+        ffn = self.ffn2(F.dropout(F.relu(self.ffn1(h)), p=self.dropout, training=self.training))
+        h = self.norm_out(h + F.dropout(ffn, p=self.dropout, training=self.training))
+        return h, edge_attr
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.dim}, conv={self.conv!r}, mixer={self.mixer!r})"
+
+
+def gps_layer(
+    in_channels: int,
+    out_channels: int,
+    conv: Callable[[int, int], torch.nn.Module] | None = None,
+    mixer: Callable[[int], torch.nn.Module] | None = None,
+    **kwargs,
+) -> GPSLayer:
+    """Layer factory for :func:`gnnlab.models.build_gnn`: ``GPSLayer(dim, conv(dim, dim), mixer(dim))``.
+
+    Hydra configs pass ``conv`` and ``mixer`` as partials (``_partial_: true``); every layer then
+    gets its own conv and mixer. GPS keeps one width, so ``in_channels`` must equal ``out_channels``.
+    """
+    if in_channels != out_channels:
+        raise ValueError(f"gps_layer: GPS layers keep their width, got in={in_channels}, out={out_channels}")
+    return GPSLayer(
+        in_channels,
+        conv=conv(in_channels, in_channels) if conv is not None else None,
+        mixer=mixer(in_channels) if mixer is not None else None,
+        **kwargs,
+    )
