@@ -7,6 +7,7 @@ from gnnlab.ops._loader import backend, backend_scope, extension_available, exte
 from gnnlab.ops.csr import coo_to_csr, validate_edge_index
 from gnnlab.ops.graph import CSRGraph, cached_csr, csr_targets, resolve_graph
 from gnnlab.ops.aggregate import aggregate, aggregate_csr, reduce_messages
+from gnnlab.ops.gather import gather_dst, gather_src, reduce_by_source
 from gnnlab.ops.scatter import scatter, segment_csr
 from gnnlab.ops.common_neighbors import (
     Adjacency,
@@ -36,6 +37,9 @@ __all__ = [
     "coo_to_csr",
     "extension_available",
     "reduce_messages",
+    "reduce_by_source",
+    "gather_dst",
+    "gather_src",
     "resolve_graph",
     "scatter",
     "segment_csr",

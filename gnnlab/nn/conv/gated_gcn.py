@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr
-from gnnlab.ops import CSRGraph, reduce_messages, resolve_graph
+from gnnlab.ops import CSRGraph, gather_dst, gather_src, reduce_messages, resolve_graph
 
 
 class GatedGCNConv(torch.nn.Module):
@@ -109,14 +109,14 @@ class GatedGCNConv(torch.nn.Module):
         check_conv_inputs(name, x, edge_index, self.in_channels)
         edge_attr = check_edge_attr(name, edge_attr, edge_index.size(1), self.in_channels)
         num_nodes = x.size(0)
-        src, dst = edge_index[0].long(), edge_index[1].long()
 
         Ah, Bh, Dh, Eh = self.A(x), self.B(x), self.D(x), self.E(x)
-        e_hat = self.C(edge_attr) + Dh.index_select(0, dst) + Eh.index_select(0, src)
-        gate = torch.sigmoid(e_hat)
         graph = resolve_graph(name, edge_index, num_nodes, graph)
+        # Gathers whose backward is a CSR reduction (not an atomic index_add): see gnnlab.ops.gather.
+        e_hat = self.C(edge_attr) + gather_dst(Dh, graph, edge_index) + gather_src(Eh, graph, edge_index)
+        gate = torch.sigmoid(e_hat)
         # One reduction for numerator and denominator: (E, 2, F) -> (N, 2, F).
-        sums = reduce_messages(torch.stack([gate * Bh.index_select(0, src), gate], dim=1), graph, edge_index)
+        sums = reduce_messages(torch.stack([gate * gather_src(Bh, graph, edge_index), gate], dim=1), graph, edge_index)
         weighted, gate_sum = sums[:, 0], sums[:, 1]
         # Without incoming edges both sums are zero, so the quotient vanishes and h = A h.
         h = Ah + weighted / (gate_sum + self.gate_eps)

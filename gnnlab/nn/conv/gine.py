@@ -7,7 +7,7 @@ from torch_geometric.nn import GINEConv as _PyGGINEConv
 
 from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr
 from gnnlab.nn.conv.gin import default_gin_mlp
-from gnnlab.ops import CSRGraph, reduce_messages, resolve_graph
+from gnnlab.ops import CSRGraph, gather_src, reduce_messages, resolve_graph
 
 
 class GINEConv(torch.nn.Module):
@@ -90,7 +90,7 @@ class GINEConv(torch.nn.Module):
         if self.edge_lin is not None:
             edge_attr = self.edge_lin(edge_attr)
         graph = resolve_graph(name, edge_index, x.size(0), graph)
-        messages = torch.relu(x.index_select(0, edge_index[0].long()) + edge_attr)  # (E, F)
+        messages = torch.relu(gather_src(x, graph, edge_index) + edge_attr)  # (E, F)
         return self.conv.nn((1 + self.conv.eps) * x + reduce_messages(messages, graph, edge_index))
 
     def __repr__(self) -> str:

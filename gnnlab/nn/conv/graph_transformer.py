@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr
-from gnnlab.ops import CSRGraph, aggregate, reduce_messages, resolve_graph
+from gnnlab.ops import CSRGraph, aggregate, gather_dst, gather_src, reduce_messages, resolve_graph
 
 
 class GraphTransformerAttention(torch.nn.Module):
@@ -115,12 +115,11 @@ class GraphTransformerAttention(torch.nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         # Inputs already checked; edge_attr is [E, in_channels] exactly when use_edges.
         num_nodes, heads, channels = x.size(0), self.num_heads, self.head_channels
-        src, dst = edge_index[0].long(), edge_index[1].long()
 
         q = self.Q(x).view(num_nodes, heads, channels)  # (N, H, d)
         k = self.K(x).view(num_nodes, heads, channels)
         v = self.V(x).view(num_nodes, heads, channels)
-        score = q.index_select(0, dst) * k.index_select(0, src) / math.sqrt(channels)  # (E, H, d)
+        score = gather_dst(q, graph, edge_index) * gather_src(k, graph, edge_index) / math.sqrt(channels)  # (E, H, d)
         e_hat = None
         if self.E is not None:
             score = score * self.E(edge_attr).view(-1, heads, channels)
