@@ -1,11 +1,14 @@
 """A small container around train/val/test datasets that builds seeded PyG data loaders."""
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 import torch
 from torch_geometric.data import Dataset, InMemoryDataset
 from torch_geometric.loader import DataLoader
+
+from gnnlab.transforms import precompute
 
 __all__ = ["SPLITS", "UnknownSplitError", "DataModule"]
 
@@ -50,6 +53,13 @@ class DataModule:
         num_workers: worker processes per loader.
         seed: seeds the generator that shuffles the training loader, so two runs with the same seed
             see the same batches in the same order.
+        pe_transforms: positional/structural encodings to precompute, as a mapping name -> transform
+            (or -> list of transforms; ``None`` entries are skipped), e.g.
+            ``{'rwse': RandomWalkSE(k=20)}`` (what ``conf/pe/*.yaml`` builds). When non-empty, every
+            split is replaced at construction by :func:`gnnlab.transforms.precompute` of it, cached
+            next to the dataset's processed files (or in ``pe_cache_dir``); a dataset shared by
+            several splits (a node-level graph) is processed once.
+        pe_cache_dir: folder of the encoding caches; ``None`` uses each dataset's ``processed_dir``.
     """
 
     def __init__(
@@ -59,6 +69,8 @@ class DataModule:
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         seed: int = 0,
+        pe_transforms: Mapping | None = None,
+        pe_cache_dir: str | os.PathLike | None = None,
     ) -> None:
         if not isinstance(splits, Mapping):
             raise ValueError(f"splits must be a mapping of split name to dataset, got {type(splits).__name__}")
@@ -74,7 +86,20 @@ class DataModule:
             raise ValueError(f"eval_batch_size must be >= 1, got {eval_batch_size}")
         if num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        if pe_transforms is not None and not isinstance(pe_transforms, Mapping):
+            raise ValueError(
+                f"pe_transforms must be a mapping of name to transform, got {type(pe_transforms).__name__}"
+            )
+        self.pe_transforms: dict = {k: v for k, v in (pe_transforms or {}).items() if v is not None}
         self.splits: dict[str, Dataset] = dict(splits)
+        if self.pe_transforms:
+            done: dict[int, Dataset] = {}
+            for name, dataset in self.splits.items():
+                if id(dataset) not in done:
+                    done[id(dataset)] = precompute(
+                        dataset, self.pe_transforms, cache_dir=pe_cache_dir, desc=f"{name} encodings"
+                    )
+                self.splits[name] = done[id(dataset)]
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size) if eval_batch_size is not None else self.batch_size
         self.num_workers = int(num_workers)

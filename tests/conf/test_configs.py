@@ -15,9 +15,10 @@ from gnnlab.cli import config_dir
 CONF = config_dir()
 
 
-def _options(group: str) -> list[str]:
+def _options(group: str, recursive: bool = True) -> list[str]:
     root = CONF / group
-    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+    files = root.rglob("*.yaml") if recursive else root.glob("*.yaml")
+    return sorted(str(p.relative_to(root).with_suffix("")) for p in files)
 
 
 def compose_cfg(overrides: list[str], tmp_path: Path):
@@ -33,7 +34,7 @@ def compose_cfg(overrides: list[str], tmp_path: Path):
 
 
 def test_groups_present():
-    for group in ["data", "model", "optim", "scheduler", "trainer", "logger", "paths", "experiment", "task", "hydra"]:
+    for group in ["data", "model", "pe", "optim", "scheduler", "trainer", "logger", "paths", "experiment", "task", "hydra"]:
         assert (CONF / group).is_dir(), group
         assert _options(group), f"config group {group} is empty"
 
@@ -60,7 +61,8 @@ def test_data_configs(data, tmp_path):
     assert int(cfg.data.num_outputs) >= 1
 
 
-@pytest.mark.parametrize("model", _options("model"))
+# conf/model/<sub>/ holds parts of models (e.g. model/mixer), composed into a model config.
+@pytest.mark.parametrize("model", _options("model", recursive=False))
 def test_model_configs(model, tmp_path):
     link_models = {"ncn", "ncnc", "ncn_gcn", "ncnc_gcn", "gae", "link_heuristic"}
     data = "cora" if model == "gcn_plain" else "cora_link" if model in link_models else "cluster"
@@ -135,3 +137,36 @@ def test_link_model_on_ddi_uses_an_embedding(tmp_path):
     net = instantiate(cfg.model)
     assert net.encoder.embedding is not None and net.encoder.embedding.num_embeddings == 4267
     assert instantiate(cfg.task).monitor == "hits@20"
+
+
+PE_NAMES = [p for p in _options("pe") if p != "none"]
+
+
+@pytest.mark.parametrize("pe", [*PE_NAMES, "[lappe,rwse]", "[rwse,spe,fastrp]"])
+@pytest.mark.parametrize("model", ["gps", "gated_gcn", "gt"])
+def test_pe_configs_wire_transform_and_encoder(pe, model, tmp_path):
+    """`pe=` (one or several) adds the precompute transforms to the data module and the encoders to the model."""
+    cfg = compose_cfg([f"pe={pe}", f"model={model}", "data=cluster"], tmp_path)
+    names = pe.strip("[]").split(",")
+    assert list(cfg.data.module.pe_transforms) == names
+    assert list(cfg.model.pe) == names
+    transforms = {n: instantiate(t) for n, t in cfg.data.module.pe_transforms.items()}
+    net = instantiate(cfg.model)
+    assert list(net.pe_encoders) == names
+    # Each encoder reads what its transform writes: run them on one small graph.
+    from torch_geometric.data import Batch, Data
+
+    ring = torch.arange(12)
+    edge_index = torch.stack([torch.cat([ring, (ring + 1) % 12]), torch.cat([(ring + 1) % 12, ring])])
+    data = Data(x=torch.zeros(12, dtype=torch.long), edge_index=edge_index, num_nodes=12, y=torch.zeros(12, dtype=torch.long))
+    for t in transforms.values():
+        data = t(data)
+    net.eval()
+    out = net(Batch.from_data_list([data, data]))
+    assert out.shape == (24, int(cfg.data.num_outputs)) and torch.isfinite(out).all()
+
+
+def test_model_mixer_swap(tmp_path):
+    cfg = compose_cfg(["model=gps", "model/mixer@model.layer.mixer=performer"], tmp_path)
+    net = instantiate(cfg.model)
+    assert type(net.layers[0].mixer).__name__ == "PerformerMixer"
