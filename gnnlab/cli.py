@@ -104,6 +104,33 @@ def tc_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def curves_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``gnnlab-curves``: learning curves (PNG + markdown) of one or more run folders."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="gnnlab-curves",
+        description="Plot metrics against the epoch from the metrics.csv of gnnlab-train runs (finished or "
+                    "still running) and write a markdown summary next to the PNG.",
+    )
+    parser.add_argument("run_dirs", nargs="+", help="gnnlab-train run folders")
+    parser.add_argument("--metrics", nargs="+", default=["train/loss", "val/loss"], help="columns of metrics.csv")
+    parser.add_argument("--labels", nargs="+", default=None, help="one legend label per run")
+    parser.add_argument("--title", default=None)
+    parser.add_argument("--out", required=True, help="PNG path; the summary goes to the same path with .md")
+    args = parser.parse_args(argv)
+    from gnnlab.analysis.curves import plot_learning_curves
+
+    try:
+        paths = plot_learning_curves(args.run_dirs, args.metrics, args.out, args.labels, args.title)
+    except USER_ERRORS as err:
+        print(f"gnnlab-curves: error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(f"written: {path}")
+    return 0
+
+
 def table_main(argv: list[str] | None = None) -> int:
     """Entry point of ``gnnlab-table`` (see :mod:`gnnlab.table`)."""
     from gnnlab.table import main

@@ -8,7 +8,9 @@ torch/numpy/scipy (and matplotlib for plots), never ``gnnlab.models``, ``gnnlab.
   random-projection approximation (ATC) from Wang et al., "A Topological Perspective on
   Demystifying GNN-Based Link Prediction Performance" (ICLR 2024), per-node Hits@K, and a
   performance-vs-TC report.
+- :mod:`gnnlab.analysis.curves`: learning curves of training runs (``gnnlab-curves``).
 """
+from gnnlab.analysis.curves import plot_learning_curves, read_metrics
 from gnnlab.analysis.topological_concentration import (
     TCReport,
     approximate_topological_concentration,
@@ -19,6 +21,8 @@ from gnnlab.analysis.topological_concentration import (
 
 __all__ = [
     "TCReport",
+    "plot_learning_curves",
+    "read_metrics",
     "approximate_topological_concentration",
     "per_node_hits",
     "tc_report",

@@ -1,0 +1,91 @@
+"""Learning curves of finished (or running) training runs, read from their ``metrics.csv``."""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+__all__ = ["read_metrics", "plot_learning_curves"]
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, float]]:
+    """The per-epoch rows of ``<run_dir>/metrics.csv`` as floats (empty cells become NaN)."""
+    path = Path(run_dir) / "metrics.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir}: no metrics.csv (is it a gnnlab-train run folder?)")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{path}: no epoch has been logged yet")
+    out = []
+    for row in rows:
+        out.append({k: float(v) if v not in ("", None) else math.nan for k, v in row.items()})
+    return out
+
+
+def plot_learning_curves(
+    run_dirs: list[str | Path],
+    metrics: list[str],
+    out: str | Path,
+    labels: list[str] | None = None,
+    title: str | None = None,
+) -> tuple[Path, Path]:
+    """Plot ``metrics`` against the epoch for every run (one panel per metric) and tabulate them.
+
+    Writes ``out`` (a PNG, with matplotlib's Agg canvas: no display needed) and ``out`` with the
+    suffix ``.md``: per run, the last epoch reached, the mean seconds per epoch, and each metric at
+    the last epoch and at its best (max for accuracy/AP/AUC-like metrics, min for loss/MAE).
+
+    Returns:
+        The PNG and markdown paths.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not run_dirs or not metrics:
+        raise ValueError("plot_learning_curves: give at least one run folder and one metric")
+    labels = labels or [Path(d).name for d in run_dirs]
+    if len(labels) != len(run_dirs):
+        raise ValueError(f"plot_learning_curves: {len(labels)} labels for {len(run_dirs)} runs")
+    runs = [read_metrics(d) for d in run_dirs]
+    for metric in metrics:
+        if not any(metric in rows[0] for rows in runs):
+            known = sorted({k for rows in runs for k in rows[0]})
+            raise ValueError(f"plot_learning_curves: no run logged {metric!r}; logged: {', '.join(known)}")
+    fig = Figure(figsize=(4.2 * len(metrics), 3.4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics):
+        for rows, label in zip(runs, labels):
+            if metric in rows[0]:
+                ax.plot([r["epoch"] for r in rows], [r[metric] for r in rows], marker="o", ms=3, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+
+    def lower_is_better(name: str) -> bool:
+        return any(word in name for word in ("loss", "mae", "mse", "error"))
+
+    lines = ["| run | epochs | s / epoch | " + " | ".join(f"{m} (last / best)" for m in metrics) + " |",
+             "|---|---|---|" + "---|" * len(metrics)]
+    for rows, label in zip(runs, labels):
+        times = [r.get("time/epoch_s", math.nan) for r in rows]
+        cells = []
+        for metric in metrics:
+            values = [r[metric] for r in rows if metric in r and not math.isnan(r[metric])]
+            if not values:
+                cells.append("–")
+                continue
+            best = min(values) if lower_is_better(metric) else max(values)
+            cells.append(f"{values[-1]:.4f} / {best:.4f}")
+        lines.append(f"| {label} | {int(rows[-1]['epoch'])} | {sum(times) / len(times):.0f} | " + " | ".join(cells) + " |")
+    table = out.with_suffix(".md")
+    table.write_text("\n".join(lines) + "\n")
+    return out, table
