@@ -1,0 +1,36 @@
+"""Learning curves from metrics.csv: the summary table, the PNG, and clear errors."""
+from __future__ import annotations
+
+import pytest
+
+from gnnlab.analysis.curves import plot_learning_curves, read_metrics
+from gnnlab.cli import curves_main
+
+
+def write_run(path, rows):
+    path.mkdir(parents=True)
+    lines = ["step,train/loss,val/accuracy,epoch,time/epoch_s"]
+    lines += [f"{i + 1},{loss},{acc},{i + 1},{sec}" for i, (loss, acc, sec) in enumerate(rows)]
+    (path / "metrics.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_summary_and_png(tmp_path):
+    write_run(tmp_path / "a", [(1.0, 0.5, 10), (0.7, 0.8, 12), (0.6, 0.7, 14)])
+    write_run(tmp_path / "b", [(2.0, 0.1, 30)])
+    png, md = plot_learning_curves([tmp_path / "a", tmp_path / "b"], ["train/loss", "val/accuracy"], tmp_path / "c.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = md.read_text().splitlines()
+    # Run a: 3 epochs, 12 s mean; loss last 0.6 best (min) 0.6; accuracy last 0.7 best (max) 0.8.
+    assert lines[2] == "| a | 3 | 12 | 0.6000 / 0.6000 | 0.7000 / 0.8000 |"
+    assert lines[3] == "| b | 1 | 30 | 2.0000 / 2.0000 | 0.1000 / 0.1000 |"
+    assert read_metrics(tmp_path / "a")[1]["val/accuracy"] == 0.8
+
+
+def test_errors(tmp_path, capsys):
+    with pytest.raises(FileNotFoundError, match="no metrics.csv"):
+        read_metrics(tmp_path)
+    write_run(tmp_path / "a", [(1.0, 0.5, 10)])
+    with pytest.raises(ValueError, match="no run logged 'val/mae'"):
+        plot_learning_curves([tmp_path / "a"], ["val/mae"], tmp_path / "c.png")
+    assert curves_main([str(tmp_path / "a"), "--metrics", "val/mae", "--out", str(tmp_path / "c.png")]) == 1
+    assert "no run logged 'val/mae'" in capsys.readouterr().err
