@@ -8,7 +8,52 @@ from gnnlab.nn.conv.gine import GINEConv
 from gnnlab.nn.pe.base import nan_mask, read_attr
 from gnnlab.ops import cached_csr
 
-__all__ = ["SPEEncoder"]
+__all__ = ["SPEEncoder", "spectral_edge_weights"]
+
+
+class _SpectralEdgeWeights(torch.autograd.Function):
+    """``out[e] = Σ_j pair[e, j] · filt[dst[e], j]`` without an ``(E, k, m)`` tensor (forward or saved)."""
+
+    @staticmethod
+    def forward(ctx, pair: Tensor, filt: Tensor, dst: Tensor) -> Tensor:
+        ctx.save_for_backward(pair, filt, dst)
+        out = pair.new_zeros(pair.size(0), filt.size(-1))  # (E, m)
+        for j in range(pair.size(1)):
+            out.addcmul_(pair[:, j : j + 1], filt[:, j].index_select(0, dst))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        pair, filt, dst = ctx.saved_tensors
+        grad_pair = grad_filt = None
+        if ctx.needs_input_grad[0]:
+            grad_pair = torch.stack(
+                [(grad * filt[:, j].index_select(0, dst)).sum(-1) for j in range(pair.size(1))], dim=1
+            )  # (E, k)
+        if ctx.needs_input_grad[1]:
+            grad_filt = torch.zeros_like(filt)  # (N, k, m)
+            for j in range(pair.size(1)):
+                grad_filt[:, j].index_add_(0, dst, grad * pair[:, j : j + 1])
+        return grad_pair, grad_filt, None
+
+
+def spectral_edge_weights(vec: Tensor, filt: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
+    r"""Entries of :math:`\mathbf{W}^{(\ell)} = \mathbf{V}\,\mathrm{diag}(\phi_\ell)\,\mathbf{V}^\top`
+    on the diagonal and on the edges.
+
+    Args:
+        vec: ``(N, k)`` eigenvectors (rows of all graphs of a batch; padding set to 0).
+        filt: ``(N, k, m)`` filter values :math:`\phi_\ell(\lambda_j)` of each node's graph.
+        edge_index: ``(2, E)`` edges ``j -> i``.
+
+    Returns:
+        ``(diag (N, m), edge (E, m))`` with ``edge[e] = W[dst(e), src(e)]``; peak memory
+        :math:`O(E\,(k + m))` in the forward and the backward pass.
+    """
+    src, dst = edge_index[0].long(), edge_index[1].long()
+    diag = torch.einsum("nk,nkm->nm", vec * vec, filt)  # (N, m)
+    pair = vec.index_select(0, src) * vec.index_select(0, dst)  # (E, k)
+    return diag, _SpectralEdgeWeights.apply(pair, filt, dst)
 
 
 class SPEEncoder(torch.nn.Module):
@@ -28,12 +73,16 @@ class SPEEncoder(torch.nn.Module):
     rotation inside a repeated eigenspace (exactly, since :math:`\phi` gives equal eigenvalues
     equal weights).
 
-    **Memory.** The reference implementation forms the dense :math:`n \times n \times m` tensor of
-    every graph (:math:`O(m \sum_g n_g^2)` per batch, e.g. 20 MB for a PATTERN batch of 128 graphs
-    with ``m=16``) and runs :math:`\rho` on it. Here :math:`\mathbf{W}` is evaluated only on the
-    ``E`` edges and the ``N`` diagonal entries, from a ``(E, k, m)`` temporary: memory is
-    :math:`O((E + N)\,k\,m)`, linear in the edges. The price is that :math:`\rho` sees
-    :math:`\mathbf{W}` on the edges only (what a message-passing :math:`\rho` reads anyway).
+    **Memory.** The reference implementation forms the dense :math:`n \times n \times m` tensor
+    of every graph, :math:`O(m \sum_g n_g^2)` per batch, and runs :math:`\rho` on it. Here
+    :math:`\mathbf{W}` is evaluated only on the ``E`` edges and the ``N`` diagonal entries by
+    :func:`spectral_edge_weights`, whose forward and backward loop over the ``k`` eigenpairs
+    so that no ``(E, k, m)`` tensor is formed or saved: memory is :math:`O(E\,(k + m) + N k m)`,
+    linear in the edges. With ``k = 8``, ``m = 16`` in float32: a ZINC batch of 128 graphs
+    (23 nodes, 50 directed edges each) needs 4.3 MB dense vs 0.6 MB here; a PATTERN batch of 128
+    (about 105 nodes, 4,600 edges each) 96 MB vs 57 MB; a single 10,000-node graph with 100,000
+    edges 6.4 GB vs 10 MB. The price is that :math:`\rho` sees :math:`\mathbf{W}` on the edges
+    only (what a message-passing :math:`\rho` reads anyway).
 
     Padded eigenpairs (NaN from the transform) get weight 0.
 
@@ -105,11 +154,7 @@ class SPEEncoder(torch.nn.Module):
         val, _ = nan_mask(val)
         # phi_l(lambda_j) for every node row (eigenvalues are repeated on the rows of a graph).
         filt = self.phi(val.unsqueeze(-1)) * valid.unsqueeze(-1)  # (N, k, m)
-        diag = torch.einsum("nk,nkm->nm", vec * vec, filt)  # (N, m)
-        src, dst = data.edge_index[0].long(), data.edge_index[1].long()
-        pair = vec.index_select(0, src) * vec.index_select(0, dst)  # (E, k)
-        edge = torch.einsum("ek,ekm->em", pair, filt.index_select(0, dst))  # (E, m)
-        return diag, edge
+        return spectral_edge_weights(vec, filt, data.edge_index)
 
     def forward(self, data) -> Tensor:
         """Encode the stored eigenpairs over ``data.edge_index``; returns ``(N, out_channels)``."""

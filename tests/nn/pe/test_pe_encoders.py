@@ -239,3 +239,19 @@ def test_mlp_pe_encoder_matches_batch_norm_and_linear():
     assert_close(out, enc.mlp[2](torch.relu(enc.mlp[0](z))))
     with pytest.raises(ValueError, match="width 7, expected 5"):
         MLPPEEncoder(5, 4)(data)
+
+
+def test_spectral_edge_weights_gradients_match_the_dense_einsum():
+    from gnnlab.nn.pe.spe import spectral_edge_weights
+
+    torch.manual_seed(9)
+    n, k, m = 9, 5, 3
+    ei = random_graph(n, 0.5, 9)
+    vec = torch.randn(n, k, requires_grad=True)
+    filt = torch.randn(n, k, m, requires_grad=True)
+    diag, edge = spectral_edge_weights(vec, filt, ei)
+    ref_edge = torch.einsum("ek,ekm->em", vec[ei[0]] * vec[ei[1]], filt[ei[1]])
+    assert_close(edge, ref_edge)
+    g = torch.randn_like(edge)
+    assert_close(torch.autograd.grad(edge, (vec, filt), g), torch.autograd.grad(ref_edge, (vec, filt), g))
+    assert torch.autograd.gradcheck(lambda v, f: spectral_edge_weights(v, f, ei)[1], (vec, filt))
