@@ -127,3 +127,24 @@ def test_cli_unwritable_data_root(tmp_path):
     out = _cli([*TINY, "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}/run", f"paths.data_dir={blocker}/data"], tmp_path)
     assert out.returncode != 0
     assert "not writable" in out.stderr and str(blocker) in out.stderr
+
+
+def test_gps_with_encodings_trains_and_resumes_exactly(tmp_path):
+    """GPS + LapPE (random sign flips) + RWSE, attention dropout: 3 epochs == 2, stop, resume to 3."""
+    gps = [
+        "model=gps", "pe=[lappe,rwse]", "model.layer.mixer.num_heads=2", "model.layer.dropout=0.1",
+        "model.pe.lappe.out_channels=4", "model.pe.rwse.out_channels=4", "data.module.pe_transforms.rwse.k=6",
+    ]
+    straight = tmp_path / "straight"
+    _run(tmp_path, [*gps, "trainer.max_epochs=3"], straight)
+    resumed = tmp_path / "resumed"
+    _run(tmp_path, [*gps, "trainer.max_epochs=2"], resumed)
+    _run(tmp_path, ["trainer.max_epochs=3", f"trainer.resume={resumed}"], tmp_path / "ignored")
+    a, b = _rows(straight / "metrics.csv"), _rows(resumed / "metrics.csv")
+    assert len(a) == len(b) == 3
+    for ra, rb in zip(a, b):
+        for key in ["train/loss", "val/loss", "val/weighted_accuracy", "test/loss"]:
+            assert float(ra[key]) == pytest.approx(float(rb[key]), rel=1e-6, abs=1e-9), (ra["epoch"], key)
+    # The encodings were computed once per split and cached with the dataset.
+    caches = list((tmp_path / "datasets").rglob("pe_*.pt"))
+    assert len(caches) == 3, caches
