@@ -19,7 +19,7 @@ import math
 import os
 import pickle
 import tempfile
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np

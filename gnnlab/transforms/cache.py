@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import Tensor
 from torch_geometric.data import Data, Dataset, InMemoryDataset
 from torch_geometric.io import fs

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["read_attr", "graph_index", "random_sign_flip", "nan_mask"]
+__all__ = ["read_attr", "read_eigenpairs", "graph_index", "random_sign_flip", "nan_mask", "mlp"]
 
 
 def read_attr(data, attr: str, owner: str, transform: str) -> Tensor:
@@ -59,3 +59,31 @@ def random_sign_flip(vec: Tensor, batch: Tensor, generator: torch.Generator | No
     signs = torch.randint(0, 2, (num_graphs, vec.size(1)), generator=generator, device="cpu")
     signs = (signs * 2 - 1).to(device=vec.device, dtype=vec.dtype)  # (B, k) in {-1, +1}
     return vec * signs.index_select(0, batch)
+
+
+def read_eigenpairs(data, attr: str, k: int, owner: str) -> tuple[Tensor, Tensor, Tensor]:
+    """``({attr}_vec, {attr}_val, valid)``, each ``(N, k)``, padding (NaN) set to 0 and masked in ``valid``.
+
+    Raises a ``ValueError`` naming the transform when the attributes are missing, and naming both
+    widths when the encoder's ``k`` differs from the stored one.
+    """
+    vec = read_attr(data, f"{attr}_vec", owner, "LaplacianEigenpairs")
+    val = read_attr(data, f"{attr}_val", owner, "LaplacianEigenpairs")
+    if vec.dim() != 2 or vec.size(1) != k or val.shape != vec.shape:
+        raise ValueError(
+            f"{owner}: expected {attr}_vec and {attr}_val of shape [N, {k}], got {list(vec.shape)} and "
+            f"{list(val.shape)} (k of the encoder and of the transform differ?)"
+        )
+    vec, valid = nan_mask(vec)
+    val, _ = nan_mask(val)
+    return vec, val, valid
+
+
+def mlp(widths: list[int]) -> torch.nn.Sequential:
+    """Linear layers ``widths[0] → … → widths[-1]`` with ReLU between them (none after the last)."""
+    layers: list[torch.nn.Module] = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        if i:
+            layers.append(torch.nn.ReLU())
+        layers.append(torch.nn.Linear(a, b))
+    return torch.nn.Sequential(*layers)

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.pe.base import graph_index, nan_mask, random_sign_flip, read_attr
+from gnnlab.nn.pe.base import graph_index, mlp, random_sign_flip, read_eigenpairs
 
 __all__ = ["LapPEEncoder"]
 
@@ -77,10 +76,7 @@ class LapPEEncoder(torch.nn.Module):
         if model == "linear":
             self.lin = torch.nn.Linear(token * k, out_channels)
         elif model == "deepset":
-            layers: list[torch.nn.Module] = [torch.nn.Linear(token, hidden)]
-            for _ in range(num_layers - 1):
-                layers += [torch.nn.ReLU(), torch.nn.Linear(hidden, hidden)]
-            self.phi = torch.nn.Sequential(*layers)
+            self.phi = mlp([token] + [hidden] * num_layers)
             self.rho = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(hidden, out_channels))
         else:
             if hidden % num_heads:
@@ -101,16 +97,7 @@ class LapPEEncoder(torch.nn.Module):
 
     def forward(self, data) -> Tensor:
         """Encode ``data.{attr}_vec`` / ``data.{attr}_val``; returns ``(N, out_channels)``."""
-        name = type(self).__name__
-        vec = read_attr(data, f"{self.attr}_vec", name, "LaplacianEigenpairs")
-        val = read_attr(data, f"{self.attr}_val", name, "LaplacianEigenpairs")
-        if vec.dim() != 2 or vec.size(1) != self.k or val.shape != vec.shape:
-            raise ValueError(
-                f"{name}: expected {self.attr}_vec and {self.attr}_val of shape [N, {self.k}], "
-                f"got {list(vec.shape)} and {list(val.shape)} (k of the encoder and of the transform differ?)"
-            )
-        vec, valid = nan_mask(vec)  # (N, k)
-        val, _ = nan_mask(val)
+        vec, val, valid = read_eigenpairs(data, self.attr, self.k, type(self).__name__)  # (N, k) each
         if self.sign_flip and self.training:
             vec = random_sign_flip(vec, graph_index(data, vec.size(0), vec.device))
         if self.model == "linear":

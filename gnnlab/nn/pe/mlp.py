@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gnnlab.nn.pe.base import nan_mask, read_attr
+from gnnlab.nn.pe.base import mlp, nan_mask, read_attr
 
 __all__ = ["MLPPEEncoder"]
 
@@ -56,13 +56,7 @@ class MLPPEEncoder(torch.nn.Module):
         self.in_channels, self.out_channels, self.attr, self.transform = in_channels, out_channels, attr, transform
         hidden = hidden_channels or 2 * out_channels
         self.norm = torch.nn.BatchNorm1d(in_channels) if batch_norm else None
-        widths = [in_channels] + [hidden] * (num_layers - 1) + [out_channels]
-        layers: list[torch.nn.Module] = []
-        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-            if i:
-                layers.append(torch.nn.ReLU())
-            layers.append(torch.nn.Linear(a, b))
-        self.mlp = torch.nn.Sequential(*layers)
+        self.mlp = mlp([in_channels] + [hidden] * (num_layers - 1) + [out_channels])
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

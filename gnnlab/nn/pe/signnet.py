@@ -4,19 +4,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gnnlab.nn.pe.base import nan_mask, read_attr
+from gnnlab.nn.pe.base import mlp, read_eigenpairs
 from gnnlab.ops import aggregate, cached_csr
 
 __all__ = ["SignNetEncoder"]
-
-
-def _mlp(widths: list[int]) -> torch.nn.Sequential:
-    layers: list[torch.nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-        if i:
-            layers.append(torch.nn.ReLU())
-        layers.append(torch.nn.Linear(a, b))
-    return torch.nn.Sequential(*layers)
 
 
 class _ChannelGIN(torch.nn.Module):
@@ -29,7 +20,7 @@ class _ChannelGIN(torch.nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
-        self.mlp = _mlp([in_channels, out_channels, out_channels])
+        self.mlp = mlp([in_channels, out_channels, out_channels])
         self.eps = torch.nn.Parameter(torch.zeros(()))
 
     def forward(self, h: Tensor, graph) -> Tensor:
@@ -80,7 +71,7 @@ class SignNetEncoder(torch.nn.Module):
         token = 2 if use_eigvals else 1
         widths = [token] + [hidden_channels] * phi_layers
         self.phi = torch.nn.ModuleList(_ChannelGIN(a, b) for a, b in zip(widths[:-1], widths[1:]))
-        self.rho = _mlp([k * hidden_channels] + [hidden_channels * 2] * (rho_layers - 1) + [out_channels])
+        self.rho = mlp([k * hidden_channels] + [hidden_channels * 2] * (rho_layers - 1) + [out_channels])
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -101,16 +92,7 @@ class SignNetEncoder(torch.nn.Module):
 
     def forward(self, data) -> Tensor:
         """Encode the stored eigenpairs over ``data.edge_index``; returns ``(N, out_channels)``."""
-        name = type(self).__name__
-        vec = read_attr(data, f"{self.attr}_vec", name, "LaplacianEigenpairs")
-        val = read_attr(data, f"{self.attr}_val", name, "LaplacianEigenpairs")
-        if vec.dim() != 2 or vec.size(1) != self.k or val.shape != vec.shape:
-            raise ValueError(
-                f"{name}: expected {self.attr}_vec and {self.attr}_val of shape [N, {self.k}], "
-                f"got {list(vec.shape)} and {list(val.shape)}"
-            )
-        vec, valid = nan_mask(vec)
-        val, _ = nan_mask(val)
+        vec, val, valid = read_eigenpairs(data, self.attr, self.k, type(self).__name__)  # (N, k) each
         graph = cached_csr(data.edge_index, vec.size(0))
         pos = torch.stack([vec, val], -1) if self.use_eigvals else vec.unsqueeze(-1)  # (N, k, 2)
         neg = torch.stack([-vec, val], -1) if self.use_eigvals else -vec.unsqueeze(-1)

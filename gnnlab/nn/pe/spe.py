@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from gnnlab.nn.conv.gine import GINEConv
-from gnnlab.nn.pe.base import nan_mask, read_attr
+from gnnlab.nn.pe.base import mlp, read_eigenpairs
 from gnnlab.ops import cached_csr
 
 __all__ = ["SPEEncoder", "spectral_edge_weights"]
@@ -117,13 +117,7 @@ class SPEEncoder(torch.nn.Module):
             raise ValueError("SPEEncoder: k, out_channels, num_channels, phi_layers and rho_layers must be >= 1")
         self.k, self.out_channels, self.attr, self.num_channels = k, out_channels, attr, num_channels
         hidden = hidden_channels or out_channels
-        widths = [1] + [phi_hidden] * (phi_layers - 1) + [num_channels]
-        layers: list[torch.nn.Module] = []
-        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-            if i:
-                layers.append(torch.nn.ReLU())
-            layers.append(torch.nn.Linear(a, b))
-        self.phi = torch.nn.Sequential(*layers)
+        self.phi = mlp([1] + [phi_hidden] * (phi_layers - 1) + [num_channels])
         rho_widths = [num_channels] + [hidden] * rho_layers
         self.rho = torch.nn.ModuleList(
             GINEConv(a, b, edge_dim=num_channels, train_eps=True) for a, b in zip(rho_widths[:-1], rho_widths[1:])
@@ -142,16 +136,7 @@ class SPEEncoder(torch.nn.Module):
 
     def spectral_weights(self, data) -> tuple[Tensor, Tensor]:
         r"""The diagonal ``(N, m)`` and edge ``(E, m)`` entries of :math:`\mathbf{W}^{(1..m)}`."""
-        name = type(self).__name__
-        vec = read_attr(data, f"{self.attr}_vec", name, "LaplacianEigenpairs")
-        val = read_attr(data, f"{self.attr}_val", name, "LaplacianEigenpairs")
-        if vec.dim() != 2 or vec.size(1) != self.k or val.shape != vec.shape:
-            raise ValueError(
-                f"{name}: expected {self.attr}_vec and {self.attr}_val of shape [N, {self.k}], "
-                f"got {list(vec.shape)} and {list(val.shape)}"
-            )
-        vec, valid = nan_mask(vec)
-        val, _ = nan_mask(val)
+        vec, val, valid = read_eigenpairs(data, self.attr, self.k, type(self).__name__)  # (N, k) each
         # phi_l(lambda_j) for every node row (eigenvalues are repeated on the rows of a graph).
         filt = self.phi(val.unsqueeze(-1)) * valid.unsqueeze(-1)  # (N, k, m)
         return spectral_edge_weights(vec, filt, data.edge_index)
