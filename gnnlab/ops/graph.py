@@ -128,26 +128,33 @@ class CSRGraph:
         return torch.stack([self.col.long(), dst])
 
 
-_CACHE: dict[tuple, tuple[Tensor, int, CSRGraph]] = {}
+#: Most recently used graphs, newest last: ``(edge_index, version, num_nodes, graph)``.
+_CACHE: list[tuple[Tensor, int, int, CSRGraph]] = []
+#: How many graphs :func:`cached_csr` keeps. A forward pass needs one (or a few, e.g. a link
+#: model's message graph and its masked copy); every entry pins its ``edge_index`` and CSR arrays.
+CACHE_SIZE = 4
 
 
 def cached_csr(edge_index: Tensor, num_nodes: int, remove_self_loops: bool = False) -> CSRGraph:
-    """:meth:`CSRGraph.from_edge_index`, reusing the last result for the same ``edge_index`` tensor.
+    """:meth:`CSRGraph.from_edge_index`, reusing a recent result for the same ``edge_index`` tensor.
 
     All layers of one forward pass receive the same ``edge_index`` object, so only the first sorts.
-    The cache holds a reference to that tensor (so its memory cannot be reused by another) and its
-    version counter (so an in-place edit invalidates the entry); one entry per option set.
+    The cache keeps the :data:`CACHE_SIZE` most recently used graphs; each entry holds a reference
+    to its tensor (so its memory cannot be reused by another) and the tensor's version counter (so
+    an in-place edit invalidates the entry). Its size is bounded: a training run sees a new
+    ``edge_index`` (and node count) every batch.
 
     Args:
         remove_self_loops: build the graph without edges ``i -> i`` (layers that add their own loop).
     """
-    key = (num_nodes, edge_index.device)
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0] is edge_index and hit[1] == edge_index._version:
-        graph = hit[2]
+    for i, (tensor, version, nodes, graph) in enumerate(_CACHE):
+        if tensor is edge_index and version == edge_index._version and nodes == num_nodes:
+            _CACHE.append(_CACHE.pop(i))  # most recently used last
+            break
     else:
         graph = CSRGraph.from_edge_index(edge_index, num_nodes)
-        _CACHE[key] = (edge_index, edge_index._version, graph)
+        _CACHE.append((edge_index, edge_index._version, num_nodes, graph))
+        del _CACHE[:-CACHE_SIZE]
     return graph.without_self_loops() if remove_self_loops else graph
 
 
