@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from gnnlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gnnlab.train.memory import release_free_memory
 from gnnlab.train.tasks import Task
 
 SPLITS = ("train", "val", "test")
@@ -58,6 +59,8 @@ class Trainer:
         scheduler_monitor: metric a ``ReduceLROnPlateau`` scheduler steps on (e.g. ``"val/loss"``).
         eval_test_every_epoch: score the test split every epoch (printed and logged).
         progress: show a progress bar over the batches.
+        release_memory_every: every this many batches, hand freed heap pages back to the OS
+            (:func:`gnnlab.train.memory.release_free_memory`); ``None`` never does.
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class Trainer:
         scheduler_monitor: str = "val/loss",
         eval_test_every_epoch: bool = True,
         progress: bool = True,
+        release_memory_every: int | None = 50,
     ):
         if max_epochs < 0:
             raise ValueError(f"Trainer: max_epochs must be >= 0, got {max_epochs}")
@@ -87,6 +91,9 @@ class Trainer:
         self.scheduler_monitor = scheduler_monitor
         self.eval_test_every_epoch = eval_test_every_epoch
         self.progress = progress
+        if release_memory_every is not None and release_memory_every < 1:
+            raise ValueError(f"Trainer: release_memory_every must be >= 1 or None, got {release_memory_every}")
+        self.release_memory_every = release_memory_every
         self.console = Console(stderr=True)
 
     @property
@@ -111,7 +118,9 @@ class Trainer:
         preds, targets = [], []
         loss_sum, weight_sum = 0.0, 0
         with torch.set_grad_enabled(train):
-            for batch in loader:
+            for index, batch in enumerate(loader):
+                if self.release_memory_every and index % self.release_memory_every == 0:
+                    release_free_memory()  # bounds the resident size of long runs (gnnlab.train.memory)
                 batch = batch.to(self.device)
                 out = model(batch)
                 pred, target = task.select(out, batch, split)
