@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch import Tensor
 from torch_geometric.data import Data, Dataset, InMemoryDataset
 from torch_geometric.io import fs
@@ -21,7 +23,7 @@ __all__ = ["CACHE_FORMAT", "PrecomputedDataset", "dataset_fingerprint", "precomp
 log = logging.getLogger(__name__)
 
 #: Version of the cache file layout; files of another version are recomputed.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 # Datasets from this many graphs or nodes up show a progress bar (unless ``progress`` says otherwise).
 _PROGRESS_MIN_GRAPHS = 2000
@@ -161,24 +163,37 @@ def _default_cache_dir(dataset) -> Path | None:
 def _load(path: Path, keys: list[str], fingerprint: dict) -> tuple[Data, dict | None] | None:
     """The cached storage at ``path``, or ``None`` (with a warning) when it is unreadable or stale."""
     try:
-        payload = fs.torch_load(str(path))
+        # Plain containers, tensors and strings only, so the safe loader reads it (no pickled classes).
+        payload = torch.load(str(path), map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != CACHE_FORMAT:
             raise ValueError(f"not a PE cache file of format {CACHE_FORMAT}")
         if payload["keys"] != keys or payload["fingerprint"] != fingerprint:
             warnings.warn(f"PE cache {path} was written for other transforms or data; recomputing",
                           stacklevel=3)
             return None
-        data = payload["data_cls"].from_dict(payload["data"])
+        data = _data_class(payload["data_cls"]).from_dict(payload["data"])
         return data, payload["slices"]
     except Exception as err:  # a truncated or foreign file must not stop training: recompute it
         warnings.warn(f"could not read PE cache {path} ({err!r}); recomputing", stacklevel=3)
         return None
 
 
+def _data_class(name: str) -> type:
+    """The ``Data`` (sub)class named ``module:qualname`` in a cache file."""
+    module, _, qualname = str(name).partition(":")
+    cls = importlib.import_module(module)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    if not (isinstance(cls, type) and issubclass(cls, Data)):
+        raise ValueError(f"{name!r} is not a torch_geometric Data class")
+    return cls
+
+
 def _save(path: Path, keys: list[str], fingerprint: dict, data: Data, slices: dict | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": CACHE_FORMAT, "keys": keys, "fingerprint": fingerprint,
-               "data": data.to_dict(), "slices": slices, "data_cls": data.__class__}
+               "data": data.to_dict(), "slices": slices,
+               "data_cls": f"{type(data).__module__}:{type(data).__qualname__}"}
     # Write then rename, so a reader never sees a partial file (several jobs may share a data root).
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
