@@ -14,3 +14,15 @@ def median_ms(fn, repeat: int) -> float:
         fn()
         times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
+
+
+def train_epoch_seconds(model, loader, optimizer, loss_fn) -> float:
+    """Wall time of one training epoch: ``loss_fn(model(batch), batch.y)``, backward, step, per batch."""
+    model.train()
+    t0 = time.perf_counter()
+    for batch in loader:
+        loss = loss_fn(model(batch), batch.y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - t0

@@ -9,27 +9,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from functools import partial
 
 import torch
 import torch.nn.functional as F
+from _timing import train_epoch_seconds
 
 import gnnlab.ops
 from gnnlab.data import DataModule, load_sbm
 from gnnlab.models import build_gnn
 from gnnlab.nn.conv import GatedGCNConv
 from gnnlab.nn.encoders import EmbeddingEncoder
-
-
-def epoch_seconds(model, loader, optimizer) -> float:
-    t0 = time.perf_counter()
-    for batch in loader:
-        loss = F.cross_entropy(model(batch), batch.y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -50,8 +40,8 @@ def main() -> None:
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         loader = DataModule(splits, batch_size=args.batch_size).loader("train")
         with gnnlab.ops.backend_scope(backend):
-            epoch_seconds(model, loader, optimizer)  # warm-up
-            results[backend] = statistics.median(epoch_seconds(model, loader, optimizer) for _ in range(args.repeat))
+            train_epoch_seconds(model, loader, optimizer, F.cross_entropy)  # warm-up
+            results[backend] = statistics.median(train_epoch_seconds(model, loader, optimizer, F.cross_entropy) for _ in range(args.repeat))
         print(f"{backend:10s} {results[backend]:8.2f} s / epoch ({args.graphs} graphs, batch {args.batch_size})")
     if len(results) == 2:
         print(f"reference / fused = {results['torch'] / results['extension']:.2f}x")

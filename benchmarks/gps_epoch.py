@@ -22,11 +22,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from functools import partial
 
 import torch
 import torch.nn.functional as F
+from _timing import train_epoch_seconds
 from torch_geometric.nn import GPSConv, ResGatedGraphConv
 
 import gnnlab.ops
@@ -73,17 +73,6 @@ def gnnlab_gps(dim: int, layers: int, heads: int, attn_dropout: float, num_token
     )
 
 
-def epoch_seconds(model, loader, optimizer) -> float:
-    model.train()
-    t0 = time.perf_counter()
-    for batch in loader:
-        loss = F.cross_entropy(model(batch), batch.y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return time.perf_counter() - t0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--graphs", type=int, default=320)
@@ -114,8 +103,8 @@ def main() -> None:
         loader = DataModule(splits, batch_size=args.batch_size, seed=0).loader("train")
         params = sum(p.numel() for p in model.parameters())
         with gnnlab.ops.backend_scope(backend or gnnlab.ops.backend()):
-            epoch_seconds(model, loader, optimizer)  # warm-up
-            results[name] = statistics.median(epoch_seconds(model, loader, optimizer) for _ in range(args.repeat))
+            train_epoch_seconds(model, loader, optimizer, F.cross_entropy)  # warm-up
+            results[name] = statistics.median(train_epoch_seconds(model, loader, optimizer, F.cross_entropy) for _ in range(args.repeat))
         print(f"{name:26s} {params:>9,d} params  {results[name]:8.2f} s / epoch of {len(train)} graphs")
     pyg = results["PyG GPSConv"]
     for name, seconds in results.items():
