@@ -82,7 +82,7 @@ def train(cfg: DictConfig) -> float:
             100.0 * (num_params - published) / published,
         )
     optimizer, scheduler = None, None
-    if count_parameters(model) == 0:
+    if num_params == 0:
         # A model without parameters (e.g. a link-prediction heuristic) is only evaluated.
         log.info("model has no trainable parameters: it is evaluated, not trained")
     else:
