@@ -1,14 +1,13 @@
 """Message-passing networks for node- and graph-level tasks: encoder → layers → (pool) → MLP head."""
 from __future__ import annotations
 
-import inspect
 from typing import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.layers import accepts_graph
+from gnnlab.nn.layers import accepts_argument, accepts_graph
 from gnnlab.ops import cached_csr
 
 LayerFactory = Callable[[int, int], torch.nn.Module]
@@ -89,7 +88,7 @@ class GNN(torch.nn.Module):
         self.input_dropout = input_dropout
         self.pe_encoders = torch.nn.ModuleDict(pe_encoders) if pe_encoders else None
         self._takes_graph = [accepts_graph(layer) for layer in self.layers]
-        self._takes_batch = [_accepts(layer, "batch") for layer in self.layers]
+        self._takes_batch = [accepts_argument(layer, "batch") for layer in self.layers]
 
     def node_embeddings(self, data) -> Tensor:
         """Encoders and layers only (no pooling, no head): ``(N, D)``; link-level models use this."""
@@ -124,13 +123,6 @@ class GNN(torch.nn.Module):
                 batch = h.new_zeros(h.size(0), dtype=torch.long)
             h = self.pool(h, batch)  # (B, D)
         return self.head(h)
-
-
-def _accepts(module: torch.nn.Module, name: str) -> bool:
-    try:
-        return name in inspect.signature(module.forward).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def build_gnn(

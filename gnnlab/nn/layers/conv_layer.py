@@ -104,10 +104,15 @@ class ConvLayer(torch.nn.Module):
         return f"{type(self).__name__}({self.conv!r}, residual={self.residual})"
 
 
-def accepts_graph(module: torch.nn.Module) -> bool:
-    """Whether ``module.forward`` takes a ``graph`` argument (a shared :class:`gnnlab.ops.CSRGraph`)."""
+def accepts_argument(module: torch.nn.Module, name: str) -> bool:
+    """Whether ``module.forward`` takes an argument called ``name``."""
     try:
         params = inspect.signature(module.forward).parameters
     except (TypeError, ValueError):
         return False
-    return "graph" in params
+    return name in params
+
+
+def accepts_graph(module: torch.nn.Module) -> bool:
+    """Whether ``module.forward`` takes a ``graph`` argument (a shared :class:`gnnlab.ops.CSRGraph`)."""
+    return accepts_argument(module, "graph")

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.utils import to_dense_batch
 
-from gnnlab.nn.mixer.base import GlobalMixer, check_heads, check_mixer_inputs, num_graphs
+from gnnlab.nn.mixer.base import GlobalMixer, check_heads, check_mixer_inputs, init_projections, num_graphs
 
 
 class MultiheadAttentionMixer(GlobalMixer):
@@ -73,11 +73,7 @@ class MultiheadAttentionMixer(GlobalMixer):
 
     def reset_parameters(self) -> None:
         """Initialise as :class:`torch.nn.MultiheadAttention`: Xavier-uniform input projection, zero biases."""
-        torch.nn.init.xavier_uniform_(self.in_proj.weight)
-        self.out_proj.reset_parameters()
-        for lin in (self.in_proj, self.out_proj):
-            if lin.bias is not None:
-                torch.nn.init.zeros_(lin.bias)
+        init_projections(self.in_proj, self.out_proj)
 
     def forward(self, x: Tensor, batch: Tensor | None = None) -> Tensor:
         """Attend within each graph; returns ``(N, dim)`` in the row order of ``x``."""

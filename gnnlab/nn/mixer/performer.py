@@ -7,7 +7,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.mixer.base import GlobalMixer, check_heads, check_mixer_inputs, graph_ptr, num_graphs
+from gnnlab.nn.mixer.base import (
+    GlobalMixer,
+    check_heads,
+    check_mixer_inputs,
+    graph_ptr,
+    init_projections,
+    num_graphs,
+)
 from gnnlab.ops import scatter, segment_csr
 
 _KERNELS = ("softmax", "relu")
@@ -138,11 +145,7 @@ class PerformerMixer(GlobalMixer):
 
     def reset_parameters(self) -> None:
         """Re-initialise the projections (as :class:`MultiheadAttentionMixer`) and restore the first feature draw."""
-        torch.nn.init.xavier_uniform_(self.in_proj.weight)
-        self.out_proj.reset_parameters()
-        for lin in (self.in_proj, self.out_proj):
-            if lin.bias is not None:
-                torch.nn.init.zeros_(lin.bias)
+        init_projections(self.in_proj, self.out_proj)
         self.num_draws.zero_()
         self._training_calls = 0
         self._draw()
