@@ -7,7 +7,9 @@ Usage::
     gnnlab-table --from-dir <sweep1> <sweep2> ... --out summary.md     # one row per sweep
 
 The experiment config's ``benchmark`` block names the paper, table, cell, metric and the
-published value. Extra ``key=value`` arguments are passed to every run as Hydra overrides.
+published value, and the protocol: ``protocol: best`` (the default) scores the weights of the best
+validation epoch (``results.json``'s ``final``), ``protocol: last`` the final epoch's model (``last``;
+Benchmarking-GNNs and the GT paper report that). Extra ``key=value`` arguments are passed to every run as Hydra overrides.
 Each run writes ``results.json``; the table lists every seed's value, then mean ± std (sample
 standard deviation) beside the published number, and a CSV with the per-seed values.
 """
@@ -36,17 +38,32 @@ def _collect(sweep_dir: Path) -> tuple[list[dict], dict]:
     return runs, benchmark
 
 
-def _metric(run: dict, name: str) -> float:
-    values = run["final"]
-    if name not in values:
-        raise KeyError(f"metric {name!r} not in {run['dir']}/results.json (has {sorted(values)})")
+PROTOCOLS = {"best": ("final", "at the epoch of best validation score"), "last": ("last", "of the final epoch's model")}
+
+
+def _protocol(benchmark: dict) -> str:
+    protocol = benchmark.get("protocol") or "best"
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"benchmark.protocol must be one of {sorted(PROTOCOLS)}, got {protocol!r}")
+    return protocol
+
+
+def _metric(run: dict, name: str, protocol: str = "best") -> float:
+    key = PROTOCOLS[protocol][0]
+    values = run.get(key)
+    if values is None:
+        raise KeyError(f"{run['dir']}/results.json has no {key!r} metrics (protocol {protocol!r}; written by an "
+                       "older gnnlab?)")
+    if values.get(name) is None:
+        raise KeyError(f"metric {name!r} not in {run['dir']}/results.json [{key!r}] (has {sorted(values)})")
     return float(values[name])
 
 
 def _summary(runs: list[dict], benchmark: dict, metric: str) -> tuple[list[float], float, float, str, str]:
     """Scaled per-seed values, their mean and sample std, and the published value and difference as text."""
     scale = float(benchmark.get("scale", 1) or 1)
-    values = [_metric(r, metric) * scale for r in runs]
+    protocol = _protocol(benchmark)
+    values = [_metric(r, metric, protocol) * scale for r in runs]
     mean = statistics.fmean(values)
     std = statistics.stdev(values) if len(values) > 1 else float("nan")
     published, published_std = benchmark.get("published"), benchmark.get("published_std")
@@ -79,7 +96,7 @@ def write_table(runs: list[dict], benchmark: dict, out: Path, metric: str | None
     lines = [
         f"# {benchmark.get('cell', 'result')} — {benchmark.get('paper', '')}",
         "",
-        f"Metric `{metric}` (×{scale:g}) at the epoch of best validation score, {len(values)} seeds.",
+        f"Metric `{metric}` (×{scale:g}) {PROTOCOLS[_protocol(benchmark)][1]}, {len(values)} seeds.",
         "",
         "| cell | ours (mean ± std) | published | difference | seeds |",
         "|---|---|---|---|---|",

@@ -11,14 +11,19 @@ from omegaconf import OmegaConf
 from gnnlab.table import main
 
 
-def _sweep(root, values, cell, published=50.0, published_std=1.5):
+def _sweep(root, values, cell, published=50.0, published_std=1.5, protocol=None, last=None):
     for seed, value in enumerate(values):
         run = root / str(seed)
         (run / ".hydra").mkdir(parents=True)
-        OmegaConf.save(OmegaConf.create({"seed": seed, "benchmark": {
-            "paper": "P", "table": "T1", "cell": cell, "metric": "test/acc", "published": published,
-            "published_std": published_std, "scale": 100}}), run / ".hydra" / "config.yaml")
-        (run / "results.json").write_text(json.dumps({"best_epoch": seed + 1, "final": {"test/acc": value}}))
+        benchmark = {"paper": "P", "table": "T1", "cell": cell, "metric": "test/acc", "published": published,
+                     "published_std": published_std, "scale": 100}
+        if protocol is not None:
+            benchmark["protocol"] = protocol
+        OmegaConf.save(OmegaConf.create({"seed": seed, "benchmark": benchmark}), run / ".hydra" / "config.yaml")
+        results = {"best_epoch": seed + 1, "final": {"test/acc": value}}
+        if last is not None:
+            results["last"] = {"test/acc": last[seed]}
+        (run / "results.json").write_text(json.dumps(results))
     return root
 
 
@@ -52,3 +57,25 @@ def test_missing_results_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["--from-dir", str(tmp_path / "empty"), str(tmp_path / "empty")]) == 2
     assert "results.json" in capsys.readouterr().err
+
+
+def test_last_epoch_protocol(tmp_path):
+    """``benchmark.protocol: last`` scores the final epoch's model (results.json ``last``), not the best one."""
+    sweep = _sweep(tmp_path / "a", [0.5, 0.52], "A / x", protocol="last", last=[0.40, 0.44])
+    out = tmp_path / "a.md"
+    assert main(["--from-dir", str(sweep), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "of the final epoch's model" in text
+    assert f"| {42.0:.2f} ± {statistics.stdev([40, 44]):.2f} |" in text
+
+
+def test_last_protocol_without_last_metrics_is_a_clear_error(tmp_path, capsys):
+    sweep = _sweep(tmp_path / "a", [0.5, 0.52], "A / x", protocol="last")
+    assert main(["--from-dir", str(sweep), "--out", str(tmp_path / "a.md")]) == 2
+    assert "no 'last' metrics" in capsys.readouterr().err
+
+
+def test_unknown_protocol_is_a_clear_error(tmp_path, capsys):
+    sweep = _sweep(tmp_path / "a", [0.5], "A / x", protocol="median")
+    assert main(["--from-dir", str(sweep), "--out", str(tmp_path / "a.md")]) == 2
+    assert "benchmark.protocol" in capsys.readouterr().err

@@ -146,7 +146,7 @@ class LinkTrainer(Trainer):
         best_metrics = {k: v for k, v in metrics.items() if k.split("/")[0] in SPLITS}
         save_checkpoint(self.checkpoint_dir / "best.ckpt", {"model": model.state_dict(), "epoch": 1, "metrics": best_metrics})
         key = f"val/{task.monitor}"
-        return FitResult(1, key, float(metrics[key]), best_metrics, epochs_run=1)
+        return FitResult(1, key, float(metrics[key]), best_metrics, epochs_run=1, last_metrics=best_metrics)
 
 
 def topological_concentration_report(run_dir, out_dir=None, k: int = 1, hits_k: int | None = None,

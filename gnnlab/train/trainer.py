@@ -21,7 +21,12 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class FitResult:
-    """What :meth:`Trainer.fit` returns: the best epoch and the metrics recorded there."""
+    """What :meth:`Trainer.fit` returns: the best epoch and the metrics recorded there.
+
+    ``last_metrics`` are the metrics of the final epoch run (the model as training left it): the
+    protocol of Benchmarking-GNNs and of Dwivedi & Bresson's GT, which report the test score of the
+    final model rather than of the best validation epoch.
+    """
 
     best_epoch: int
     monitor: str
@@ -29,6 +34,7 @@ class FitResult:
     metrics: dict[str, float] = field(default_factory=dict)
     epochs_run: int = 0
     stopped_early: bool = False
+    last_metrics: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (written as ``results.json``)."""
@@ -39,6 +45,7 @@ class FitResult:
             "metrics": self.metrics,
             "epochs_run": self.epochs_run,
             "stopped_early": self.stopped_early,
+            "last": self.last_metrics,
         }
 
 
@@ -166,6 +173,7 @@ class Trainer:
         model.to(self.device)
         generator = getattr(datamodule, "generator", None)
         start_epoch, best, best_metrics, best_epoch, stale = 0, None, {}, -1, 0
+        last_metrics: dict[str, float] = {}
         if resume is not None:
             path = Path(resume)
             if path.is_dir():
@@ -178,6 +186,7 @@ class Trainer:
             set_rng_state(state["rng"], generator)
             start_epoch = state["epoch"]
             best, best_metrics, best_epoch, stale = state["best"], state["best_metrics"], state["best_epoch"], state["stale"]
+            last_metrics = state.get("last_metrics", {})
             self.console.print(f"[bold]resumed[/bold] from {path} after epoch {start_epoch}")
 
         monitor_key = f"val/{task.monitor}"
@@ -202,6 +211,7 @@ class Trainer:
                 save_checkpoint(self.checkpoint_dir / "best.ckpt", {"model": model.state_dict(), "epoch": epoch + 1, "metrics": best_metrics})
             else:
                 stale += 1
+            last_metrics = {k: v for k, v in metrics.items() if k.split("/")[0] in SPLITS}
 
             if scheduler is not None:
                 if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -222,6 +232,7 @@ class Trainer:
                     "best_metrics": best_metrics,
                     "best_epoch": best_epoch,
                     "stale": stale,
+                    "last_metrics": last_metrics,
                     "rng": rng_state(generator),
                 },
             )
@@ -237,7 +248,7 @@ class Trainer:
         epochs_run = epoch + 1 if self.max_epochs > start_epoch else start_epoch
         if best is None:
             raise RuntimeError("no epoch was run: nothing to report (max_epochs reached already?)")
-        result = FitResult(best_epoch, monitor_key, float(best), best_metrics, epochs_run, stopped_early)
+        result = FitResult(best_epoch, monitor_key, float(best), best_metrics, epochs_run, stopped_early, last_metrics)
         return result
 
     def test_best(self, model, task: Task, datamodule) -> dict[str, float]:
@@ -247,10 +258,18 @@ class Trainer:
         return self.evaluate(model, task, datamodule, ("val", "test"))
 
     def write_results(self, result: FitResult, final: dict[str, float]) -> Path:
-        """Write ``results.json`` (best epoch, monitored value, final metrics) and return its path."""
+        """Write ``results.json`` and return its path.
+
+        ``final`` holds the best-validation weights re-scored; ``last`` the final epoch's metrics.
+        """
         path = self.output_dir / "results.json"
+
+        def finite(values: dict[str, float]) -> dict:
+            return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
+
         payload = result.to_dict()
-        payload["final"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in final.items()}
+        payload["last"] = finite(payload["last"])
+        payload["final"] = finite(final)
         path.write_text(json.dumps(payload, indent=2))
         return path
 

@@ -120,6 +120,14 @@ def test_header_names_paper_table_and_command(experiment):
 
 
 @pytest.mark.parametrize("experiment", ROWS)
+def test_protocol_matches_the_paper(experiment):
+    """Benchmarking-GNNs and the GT paper score the final model; GraphGPS the best validation epoch."""
+    bench = OmegaConf.load(CONF / "experiment" / f"{experiment}.yaml").benchmark
+    expected = "best" if experiment.split("/")[0] in ("gps", "lrgb") else "last"
+    assert (bench.get("protocol") or "best") == expected
+
+
+@pytest.mark.parametrize("experiment", ROWS)
 def test_parameter_budget(experiment, tmp_path):
     cfg = _compose(experiment, tmp_path)
     bench = OmegaConf.to_container(cfg.benchmark, resolve=True)

@@ -62,6 +62,9 @@ def test_run_writes_outputs(tmp_path):
     assert "test/weighted_accuracy" in results["final"]
     best_row = rows[results["best_epoch"] - 1]
     assert float(best_row["val/weighted_accuracy"]) == pytest.approx(value)
+    # `last` is the final epoch's model (the Benchmarking-GNNs protocol), whichever epoch was best.
+    for key in ["val/weighted_accuracy", "test/weighted_accuracy", "test/loss"]:
+        assert results["last"][key] == pytest.approx(float(rows[-1][key]))
 
 
 def test_resume_continues_exactly(tmp_path):
@@ -72,6 +75,9 @@ def test_resume_continues_exactly(tmp_path):
     _run(tmp_path, ["trainer.max_epochs=2", "model.layer.dropout=0.2"], resumed)
     _run(tmp_path, ["trainer.max_epochs=4", f"trainer.resume={resumed}"], tmp_path / "ignored")
     a, b = _rows(straight / "metrics.csv"), _rows(resumed / "metrics.csv")
+    last_a = json.loads((straight / "results.json").read_text())["last"]
+    last_b = json.loads((resumed / "results.json").read_text())["last"]
+    assert last_a == pytest.approx(last_b, rel=1e-6)
     assert len(a) == len(b) == 4
     for ra, rb in zip(a, b):
         for key in ["train/loss", "val/loss", "val/weighted_accuracy", "test/loss", "lr"]:
@@ -141,6 +147,9 @@ def test_gps_with_encodings_trains_and_resumes_exactly(tmp_path):
     _run(tmp_path, [*gps, "trainer.max_epochs=2"], resumed)
     _run(tmp_path, ["trainer.max_epochs=3", f"trainer.resume={resumed}"], tmp_path / "ignored")
     a, b = _rows(straight / "metrics.csv"), _rows(resumed / "metrics.csv")
+    last_a = json.loads((straight / "results.json").read_text())["last"]
+    last_b = json.loads((resumed / "results.json").read_text())["last"]
+    assert last_a == pytest.approx(last_b, rel=1e-6)
     assert len(a) == len(b) == 3
     for ra, rb in zip(a, b):
         for key in ["train/loss", "val/loss", "val/weighted_accuracy", "test/loss"]:
