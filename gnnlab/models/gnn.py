@@ -38,6 +38,38 @@ class MLPReadout(torch.nn.Module):
         return self.out(x)
 
 
+class LayerSumReadout(torch.nn.Module):
+    r"""GIN's readout over every depth: one linear map per layer output, summed.
+
+    .. code-block:: text
+
+        out = Σ_k lin_k(h_k)      # h_0 = encoded input, h_k = output of layer k (pooled for graph tasks)
+
+    This is Xu et al.'s graph readout (a linear map of the concatenation of the per-depth readouts,
+    written as a sum of per-depth maps), as Benchmarking-GNNs' GIN implements it for graph and node
+    tasks.
+
+    Args:
+        widths (Sequence[int]): Width of each ``h_k`` (input encoding first).
+        out_channels (int): Output width.
+    """
+
+    def __init__(self, widths: Sequence[int], out_channels: int):
+        super().__init__()
+        if len(widths) < 1:
+            raise ValueError("LayerSumReadout: needs at least one width")
+        self.lins = torch.nn.ModuleList(torch.nn.Linear(w, out_channels) for w in widths)
+
+    def forward(self, hs: Sequence[Tensor]) -> Tensor:
+        """Sum of ``lin_k(hs[k])`` over the depths."""
+        if len(hs) != len(self.lins):
+            raise ValueError(f"LayerSumReadout: got {len(hs)} representations for {len(self.lins)} linear maps")
+        out = self.lins[0](hs[0])
+        for lin, h in zip(self.lins[1:], hs[1:]):
+            out = out + lin(h)
+        return out
+
+
 class GNN(torch.nn.Module):
     r"""A message-passing network assembled from modules.
 
@@ -67,6 +99,9 @@ class GNN(torch.nn.Module):
         pe_encoders (Mapping[str, Module], optional): Positional/structural encoders
             (:mod:`gnnlab.nn.pe`), each ``encoder(data) -> (N, D_pe)``; their outputs are
             concatenated to the node encoding, so ``node_encoder`` outputs ``D - Σ D_pe``.
+        readout (str, optional): ``"last"`` feeds the head the last layer's output; ``"every_layer"``
+            feeds it the list ``[h_0, h_1, …, h_L]`` (each pooled for graph tasks), for a head such as
+            :class:`LayerSumReadout`. (default: :obj:`"last"`)
     """
 
     def __init__(
@@ -78,8 +113,12 @@ class GNN(torch.nn.Module):
         pool: Callable[[Tensor, Tensor | None], Tensor] | None = None,
         input_dropout: float = 0.0,
         pe_encoders: Mapping[str, torch.nn.Module] | None = None,
+        readout: str = "last",
     ):
         super().__init__()
+        if readout not in ("last", "every_layer"):
+            raise ValueError(f"GNN: readout must be 'last' or 'every_layer', got {readout!r}")
+        self.readout = readout
         self.node_encoder = node_encoder
         self.edge_encoder = edge_encoder
         self.layers = torch.nn.ModuleList(layers)
@@ -92,6 +131,10 @@ class GNN(torch.nn.Module):
 
     def node_embeddings(self, data) -> Tensor:
         """Encoders and layers only (no pooling, no head): ``(N, D)``; link-level models use this."""
+        return self._embed(data, every_layer=False)[-1]
+
+    def _embed(self, data, every_layer: bool) -> list[Tensor]:
+        """``[h_0, …, h_L]`` (encoded input, then every layer's output) or just ``[h_L]``."""
         if getattr(data, "x", None) is None:
             raise ValueError("GNN: the graph has no node features `x`")
         h = self.node_encoder(data.x)  # (N, D - sum of PE widths)
@@ -107,22 +150,25 @@ class GNN(torch.nn.Module):
                 raw = data.edge_index.new_zeros(data.edge_index.size(1))
             edge_attr = self.edge_encoder(raw)  # (E, D)
         graph = cached_csr(data.edge_index, h.size(0)) if any(self._takes_graph) else None
+        hs = [h] if every_layer else []
         for layer, takes_graph, takes_batch in zip(self.layers, self._takes_graph, self._takes_batch):
             kwargs = {"graph": graph} if takes_graph else {}
             if takes_batch:
                 kwargs["batch"] = batch
             h, edge_attr = layer(h, data.edge_index, edge_attr, **kwargs)
-        return h
+            if every_layer:
+                hs.append(h)
+        return hs if every_layer else [h]
 
     def forward(self, data) -> Tensor:
         """Run on a PyG ``Data``/``Batch``; returns node outputs ``(N, out)`` or graph outputs ``(B, out)``."""
-        h = self.node_embeddings(data)
-        batch = getattr(data, "batch", None)
+        hs = self._embed(data, every_layer=self.readout == "every_layer")
         if self.pool is not None:
+            batch = getattr(data, "batch", None)
             if batch is None:
-                batch = h.new_zeros(h.size(0), dtype=torch.long)
-            h = self.pool(h, batch)  # (B, D)
-        return self.head(h)
+                batch = hs[0].new_zeros(hs[0].size(0), dtype=torch.long)
+            hs = [self.pool(h, batch) for h in hs]  # each (B, D_k)
+        return self.head(hs) if self.readout == "every_layer" else self.head(hs[-1])
 
 
 def build_gnn(
@@ -137,6 +183,7 @@ def build_gnn(
     input_dropout: float = 0.0,
     last_layer_out: int | None = None,
     pe: Mapping[str, Callable[[], torch.nn.Module] | torch.nn.Module] | None = None,
+    readout: str = "last",
 ) -> GNN:
     """Wire a :class:`GNN` from factories (the Hydra ``model`` configs target this function).
 
@@ -155,12 +202,16 @@ def build_gnn(
         pe: positional/structural encoders by name (the ``pe=`` config group fills this):
             modules or zero-argument factories; each has an ``out_channels`` width that is taken
             from the node encoder's share of ``hidden_channels``.
+        readout: ``"last"`` (``head(D_L, out_channels)`` on the last layer) or ``"every_layer"``
+            (GIN's readout: the head sees every depth; default head :class:`LayerSumReadout`, a
+            custom one is called as ``head(widths, out_channels)`` with the ``L + 1`` widths).
     """
     if num_layers < 1:
         raise ValueError(f"build_gnn: num_layers must be >= 1, got {num_layers}")
     widths = [hidden_channels] * num_layers + [last_layer_out or hidden_channels]
     layers = [layer(widths[i], widths[i + 1]) for i in range(num_layers)]
-    head_factory = head if head is not None else MLPReadout
+    if readout not in ("last", "every_layer"):
+        raise ValueError(f"build_gnn: readout must be 'last' or 'every_layer', got {readout!r}")
     pe_encoders = {name: enc if isinstance(enc, torch.nn.Module) else enc() for name, enc in (pe or {}).items()}
     pe_width = sum(int(enc.out_channels) for enc in pe_encoders.values())
     if pe_width >= hidden_channels:
@@ -174,9 +225,11 @@ def build_gnn(
         pe_encoders=pe_encoders or None,
         edge_encoder=edge_encoder(out_channels=hidden_channels) if edge_encoder is not None else None,
         layers=layers,
-        head=head_factory(widths[-1], out_channels),
+        head=(head or LayerSumReadout)(widths, out_channels) if readout == "every_layer"
+        else (head or MLPReadout)(widths[-1], out_channels),
         pool=pool,
         input_dropout=input_dropout,
+        readout=readout,
     )
 
 
