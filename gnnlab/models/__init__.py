@@ -1,4 +1,4 @@
 """Whole models for graph-, node- and link-level tasks (see also :mod:`gnnlab.models.link`)."""
-from gnnlab.models.gnn import GNN, ConvStack, LayerSumReadout, MLPReadout, build_gnn
+from gnnlab.models.gnn import GNN, ConvStack, LayerSumReadout, MLPHead, MLPReadout, build_gnn
 
-__all__ = ["GNN", "ConvStack", "LayerSumReadout", "MLPReadout", "build_gnn"]
+__all__ = ["GNN", "ConvStack", "LayerSumReadout", "MLPHead", "MLPReadout", "build_gnn"]

@@ -38,6 +38,35 @@ class MLPReadout(torch.nn.Module):
         return self.out(x)
 
 
+class MLPHead(torch.nn.Module):
+    r"""A constant-width MLP head (GraphGym's ``layers_post_mp``, as GraphGPS uses it).
+
+    ``in → hidden → … → hidden → out`` with ReLU after every hidden layer: ``num_layers`` linear
+    maps in all, no normalisation or dropout.
+
+    Args:
+        in_channels (int): Input width.
+        out_channels (int): Output width.
+        num_layers (int, optional): Number of linear maps (>= 1). (default: :obj:`3`)
+        hidden_channels (int, optional): Hidden width. (default: ``in_channels``)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, num_layers: int = 3, hidden_channels: int | None = None):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"MLPHead: num_layers must be >= 1, got {num_layers}")
+        hidden = hidden_channels or in_channels
+        widths = [in_channels] + [hidden] * (num_layers - 1)
+        self.lins = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.out = torch.nn.Linear(widths[-1], out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the MLP row-wise."""
+        for lin in self.lins:
+            x = F.relu(lin(x))
+        return self.out(x)
+
+
 class LayerSumReadout(torch.nn.Module):
     r"""GIN's readout over every depth: one linear map per layer output, summed.
 

@@ -61,7 +61,9 @@ class Trainer:
         output_dir: folder for ``checkpoints/`` and ``results.json``.
         accelerator: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         grad_clip: max gradient norm, or :obj:`None`.
-        min_lr: stop when the learning rate falls below this (Benchmarking-GNNs' stopping rule).
+        min_lr: stop when a ``ReduceLROnPlateau`` scheduler has taken the learning rate below this
+            (Benchmarking-GNNs' stopping rule). Planned schedules (cosine, warm-up) run to
+            ``max_epochs``: their rate is small by design at the start or the end.
         patience: stop after this many epochs without improvement of the monitored metric.
         scheduler_monitor: metric a ``ReduceLROnPlateau`` scheduler steps on (e.g. ``"val/loss"``).
         eval_test_every_epoch: score the test split every epoch (printed and logged).
@@ -236,7 +238,8 @@ class Trainer:
                     "rng": rng_state(generator),
                 },
             )
-            if self.min_lr is not None and optimizer.param_groups[0]["lr"] < self.min_lr:
+            plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+            if plateau and self.min_lr is not None and optimizer.param_groups[0]["lr"] < self.min_lr:
                 self.console.print(f"learning rate below min_lr={self.min_lr}: stopping after epoch {epoch + 1}")
                 stopped_early = True
                 break

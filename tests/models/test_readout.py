@@ -87,3 +87,21 @@ def test_last_readout_is_unchanged_and_bad_readout_is_an_error():
                   out_channels=2, hidden_channels=8, num_layers=2, readout="concat")
     with pytest.raises(ValueError, match="representations"):
         LayerSumReadout([4, 4], 1)([torch.randn(2, 4)])
+
+
+def test_mlp_head_is_constant_width():
+    """GraphGym's post-MP head: num_layers linear maps, hidden width = input width, ReLU between."""
+    from gnnlab.models import MLPHead
+
+    torch.manual_seed(0)
+    head = MLPHead(12, 5, num_layers=3)
+    assert [(lin.in_features, lin.out_features) for lin in head.lins] == [(12, 12), (12, 12)]
+    x = torch.randn(7, 12)
+    ref = x
+    for lin in head.lins:
+        ref = torch.relu(ref @ lin.weight.t() + lin.bias)
+    assert_close(head(x), ref @ head.out.weight.t() + head.out.bias)
+    assert sum(p.numel() for p in MLPHead(48, 6).parameters()) == 2 * (48 * 48 + 48) + 48 * 6 + 6
+    assert len(MLPHead(4, 2, num_layers=1).lins) == 0
+    with pytest.raises(ValueError, match="num_layers"):
+        MLPHead(4, 2, num_layers=0)

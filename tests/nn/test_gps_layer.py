@@ -87,3 +87,27 @@ def test_bad_input():
     layer = GPSLayer(8, mixer=MultiheadAttentionMixer(8, 2))
     with pytest.raises(ValueError, match=r"expected x of shape \[N, 8\]"):
         layer(torch.randn(4, 6), torch.zeros(2, 0, dtype=torch.long))
+
+
+def test_local_dropout_replaces_the_branch_dropout():
+    """local_dropout=0 leaves the local branch undropped in training (GraphGPS's GatedGCN drops inside)."""
+    torch.manual_seed(4)
+    d = 10
+    data = random_graph(12, 0.4, 5, d)
+
+    def layer(local_dropout):
+        torch.manual_seed(6)
+        gps = GPSLayer(d, conv=GINEConv(d, d), mixer=None, dropout=0.5, norm="none", local_dropout=local_dropout)
+        torch.nn.init.zeros_(gps.ffn2.weight)  # FFN output = its bias = 0: out is the local branch alone
+        torch.nn.init.zeros_(gps.ffn2.bias)
+        return gps.train()
+
+    plain = layer(0.0)
+    out, _ = plain(data.x, data.edge_index, data.edge_attr)
+    assert_close(out, data.x + plain.conv(data.x, data.edge_index, data.edge_attr))
+    dropped = layer(None)  # default: the layer's dropout 0.5 on the branch
+    out, _ = dropped(data.x, data.edge_index, data.edge_attr)
+    reference = data.x + dropped.conv(data.x, data.edge_index, data.edge_attr)
+    assert not torch.allclose(out, reference)
+    with pytest.raises(ValueError, match="local_dropout"):
+        GPSLayer(d, conv=GINEConv(d, d), local_dropout=1.0)

@@ -51,6 +51,9 @@ class GPSLayer(torch.nn.Module):
         norm (str, optional): ``'batch'``, ``'layer'`` or ``'none'``. (default: :obj:`'batch'`)
         ffn_ratio (int, optional): FFN hidden width ÷ ``dim``. (default: :obj:`2`)
         local_residual (bool, optional): Add the input to the local branch. (default: :obj:`True`)
+        local_dropout (float, optional): Dropout on the local branch's output instead of ``dropout``;
+            ``0.0`` for a local layer that applies its own dropout before its own residual (GraphGPS's
+            GatedGCN). (default: :obj:`None`, i.e. ``dropout``)
 
     Shapes:
         - **input:** node features :math:`(N, D)`, edge indices :math:`(2, E)`, optional edge
@@ -67,6 +70,7 @@ class GPSLayer(torch.nn.Module):
         norm: str = "batch",
         ffn_ratio: int = 2,
         local_residual: bool = True,
+        local_dropout: float | None = None,
     ):
         super().__init__()
         if conv is None and mixer is None:
@@ -75,7 +79,11 @@ class GPSLayer(torch.nn.Module):
             raise ValueError(f"GPSLayer: norm must be one of {', '.join(_NORMS)}, got {norm!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"GPSLayer: dropout must be in [0, 1), got {dropout}")
+        local_dropout = dropout if local_dropout is None else local_dropout
+        if not 0.0 <= local_dropout < 1.0:
+            raise ValueError(f"GPSLayer: local_dropout must be in [0, 1), got {local_dropout}")
         self.dim, self.dropout, self.local_residual = dim, dropout, local_residual
+        self.local_dropout = local_dropout
         self.conv, self.mixer = conv, mixer
         self.conv_takes_graph = conv is not None and accepts_graph(conv)
         self.conv_uses_edges = conv is not None and bool(getattr(conv, "supports_edge_attr", False))
@@ -112,7 +120,7 @@ class GPSLayer(torch.nn.Module):
                 h_local, edge_attr = out
             else:
                 h_local = out
-            h_local = F.dropout(h_local, p=self.dropout, training=self.training)
+            h_local = F.dropout(h_local, p=self.local_dropout, training=self.training)
             if self.local_residual:
                 h_local = x + h_local
             branches.append(self.norm_local(h_local))
