@@ -128,6 +128,9 @@ class GNN(torch.nn.Module):
         pe_encoders (Mapping[str, Module], optional): Positional/structural encoders
             (:mod:`gnnlab.nn.pe`), each ``encoder(data) -> (N, D_pe)``; their outputs are
             concatenated to the node encoding, so ``node_encoder`` outputs ``D - Σ D_pe``.
+        pe_combine (str, optional): ``"concat"`` concatenates the PE encodings to the node encoding
+            (GraphGPS); ``"add"`` adds them to it, every encoder then being ``D`` wide (Benchmarking-GNNs'
+            GatedGCN-PE, Dwivedi & Bresson's GT). (default: :obj:`"concat"`)
         readout (str, optional): ``"last"`` feeds the head the last layer's output; ``"every_layer"``
             feeds it the list ``[h_0, h_1, …, h_L]`` (each pooled for graph tasks), for a head such as
             :class:`LayerSumReadout`. (default: :obj:`"last"`)
@@ -143,11 +146,14 @@ class GNN(torch.nn.Module):
         input_dropout: float = 0.0,
         pe_encoders: Mapping[str, torch.nn.Module] | None = None,
         readout: str = "last",
+        pe_combine: str = "concat",
     ):
         super().__init__()
         if readout not in ("last", "every_layer"):
             raise ValueError(f"GNN: readout must be 'last' or 'every_layer', got {readout!r}")
-        self.readout = readout
+        if pe_combine not in ("concat", "add"):
+            raise ValueError(f"GNN: pe_combine must be 'concat' or 'add', got {pe_combine!r}")
+        self.readout, self.pe_combine = readout, pe_combine
         self.node_encoder = node_encoder
         self.edge_encoder = edge_encoder
         self.layers = torch.nn.ModuleList(layers)
@@ -166,10 +172,14 @@ class GNN(torch.nn.Module):
         """``[h_0, …, h_L]`` (encoded input, then every layer's output) or just ``[h_L]``."""
         if getattr(data, "x", None) is None:
             raise ValueError("GNN: the graph has no node features `x`")
-        h = self.node_encoder(data.x)  # (N, D - sum of PE widths)
+        h = self.node_encoder(data.x)  # (N, D - sum of PE widths) to concatenate, (N, D) to add
         if self.pe_encoders is not None:
             # Each PE encoder reads its own precomputed attributes: (N, D_pe) each.
-            h = torch.cat([h, *(encoder(data) for encoder in self.pe_encoders.values())], dim=-1)  # (N, D)
+            encodings = [encoder(data) for encoder in self.pe_encoders.values()]
+            if self.pe_combine == "concat":
+                h = torch.cat([h, *encodings], dim=-1)  # (N, D)
+            else:
+                h = h + torch.stack(encodings).sum(0)  # (N, D)
         h = F.dropout(h, p=self.input_dropout, training=self.training)
         batch = getattr(data, "batch", None)
         edge_attr = None
@@ -213,6 +223,7 @@ def build_gnn(
     last_layer_out: int | None = None,
     pe: Mapping[str, Callable[[], torch.nn.Module] | torch.nn.Module] | None = None,
     readout: str = "last",
+    pe_combine: str = "concat",
 ) -> GNN:
     """Wire a :class:`GNN` from factories (the Hydra ``model`` configs target this function).
 
@@ -231,6 +242,8 @@ def build_gnn(
         pe: positional/structural encoders by name (the ``pe=`` config group fills this):
             modules or zero-argument factories; each has an ``out_channels`` width that is taken
             from the node encoder's share of ``hidden_channels``.
+        pe_combine: ``"concat"`` (each encoder's width is taken from the node encoder's share) or
+            ``"add"`` (every encoder ``hidden_channels`` wide, summed onto the node encoding).
         readout: ``"last"`` (``head(D_L, out_channels)`` on the last layer) or ``"every_layer"``
             (GIN's readout: the head sees every depth; default head :class:`LayerSumReadout`, a
             custom one is called as ``head(widths, out_channels)`` with the ``L + 1`` widths).
@@ -242,7 +255,12 @@ def build_gnn(
     if readout not in ("last", "every_layer"):
         raise ValueError(f"build_gnn: readout must be 'last' or 'every_layer', got {readout!r}")
     pe_encoders = {name: enc if isinstance(enc, torch.nn.Module) else enc() for name, enc in (pe or {}).items()}
-    pe_width = sum(int(enc.out_channels) for enc in pe_encoders.values())
+    if pe_combine == "add":
+        wrong = {n: e.out_channels for n, e in pe_encoders.items() if int(e.out_channels) != hidden_channels}
+        if wrong:
+            raise ValueError(f"build_gnn: pe_combine='add' needs every PE encoder {hidden_channels} wide "
+                             f"(hidden_channels), got {wrong}")
+    pe_width = sum(int(enc.out_channels) for enc in pe_encoders.values()) if pe_combine == "concat" else 0
     if pe_width >= hidden_channels:
         raise ValueError(
             f"build_gnn: the positional encodings take {pe_width} of hidden_channels={hidden_channels} "
@@ -259,6 +277,7 @@ def build_gnn(
         pool=pool,
         input_dropout=input_dropout,
         readout=readout,
+        pe_combine=pe_combine,
     )
 
 

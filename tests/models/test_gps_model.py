@@ -90,6 +90,29 @@ def test_pe_takes_its_width_from_the_node_encoder():
         )
 
 
+def test_pe_combine_add_sums_the_encodings_onto_the_node_embedding():
+    """pe_combine='add': h_0 = node_encoder(x) + Σ pe(data) (GT's and GatedGCN-PE's LapPE), checked through the
+    first layer's input."""
+    torch.manual_seed(3)
+    pe = {"a": partial(MLPPEEncoder, 6, 32), "b": partial(MLPPEEncoder, 6, 32)}
+    net = build_gnn(layer=LAYERS["gt"], node_encoder=partial(EmbeddingEncoder, 5), edge_encoder=partial(EmbeddingEncoder, 3),
+                    out_channels=2, hidden_channels=32, num_layers=1, pool=global_add_pool, pe=pe,
+                    pe_combine="add").eval()
+    assert net.node_encoder.out_channels == 32
+    seen = {}
+    net.layers[0].register_forward_pre_hook(lambda mod, args: seen.update(h0=args[0]))  # returns None: args kept
+    g = Batch.from_data_list([molecule(8, 6)])
+    net(g)
+    expected = net.node_encoder(g.x) + net.pe_encoders["a"](g) + net.pe_encoders["b"](g)
+    assert_close(seen["h0"], expected)
+    with pytest.raises(ValueError, match="pe_combine='add' needs every PE encoder 32 wide"):
+        build_gnn(layer=LAYERS["gt"], node_encoder=partial(EmbeddingEncoder, 5), out_channels=1, hidden_channels=32,
+                  pe={"rwse": partial(MLPPEEncoder, 6, 8)}, pe_combine="add")
+    with pytest.raises(ValueError, match="pe_combine"):
+        build_gnn(layer=LAYERS["gt"], node_encoder=partial(EmbeddingEncoder, 5), out_channels=1, hidden_channels=32,
+                  pe_combine="mean")
+
+
 def test_missing_pe_attribute_is_a_clear_error():
     net = model("gt", global_add_pool)
     g = molecule(6, 5)
