@@ -9,14 +9,16 @@ from gnnlab.nn.conv.gcn import check_conv_inputs, reject_edge_attr
 from gnnlab.ops import CSRGraph, aggregate_csr, resolve_graph
 
 
-def default_gin_mlp(in_channels: int, out_channels: int) -> torch.nn.Sequential:
+def default_gin_mlp(in_channels: int, out_channels: int, batch_norm: bool = True) -> torch.nn.Sequential:
     """The two-layer GIN update ``Linear(in, out) -> BatchNorm1d(out) -> ReLU -> Linear(out, out)``.
 
-    This is the MLP of the GIN paper and of the Benchmarking-GNNs GIN layer.
+    This is the MLP of the GIN paper and of the Benchmarking-GNNs GIN layer; ``batch_norm=False``
+    drops the norm (GraphGPS's GINE update).
     """
+    norm = [torch.nn.BatchNorm1d(out_channels)] if batch_norm else []
     return torch.nn.Sequential(
         torch.nn.Linear(in_channels, out_channels),
-        torch.nn.BatchNorm1d(out_channels),
+        *norm,
         torch.nn.ReLU(),
         torch.nn.Linear(out_channels, out_channels),
     )

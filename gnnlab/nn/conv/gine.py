@@ -33,6 +33,8 @@ class GINEConv(torch.nn.Module):
             ``Linear -> BatchNorm1d -> ReLU -> Linear`` is used. (default: :obj:`None`)
         edge_dim (int, optional): Width of ``edge_attr``. If :obj:`None`, edge features must already
             have ``in_channels`` columns. (default: :obj:`None`)
+        mlp_batch_norm (bool, optional): Batch norm inside the default MLP (``False``: ``Linear ->
+            ReLU -> Linear``, GraphGPS's GINE). Ignored when ``mlp`` is given. (default: :obj:`True`)
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
@@ -51,13 +53,14 @@ class GINEConv(torch.nn.Module):
         train_eps: bool = False,
         mlp: torch.nn.Module | None = None,
         edge_dim: int | None = None,
+        mlp_batch_norm: bool = True,
     ):
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.edge_dim = in_channels if edge_dim is None else edge_dim
         if mlp is None:
-            mlp = default_gin_mlp(in_channels, out_channels)
+            mlp = default_gin_mlp(in_channels, out_channels, batch_norm=mlp_batch_norm)
         # The projection lives here rather than in PyG's layer, which would add it even when the
         # widths already match.
         self.edge_lin = torch.nn.Linear(self.edge_dim, in_channels) if self.edge_dim != in_channels else None

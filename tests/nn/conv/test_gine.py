@@ -47,6 +47,18 @@ def test_projection_only_when_widths_differ():
     assert (lin.in_features, lin.out_features) == (7, 4)
 
 
+def test_default_mlp_with_and_without_batch_norm():
+    """The default update is Linear -> BN -> ReLU -> Linear; mlp_batch_norm=False (GraphGPS) drops the BN."""
+    x, edge_index, edge_attr = _setup(7, 4)
+    torch.manual_seed(0)
+    plain = GINEConv(4, 5, mlp_batch_norm=False).to(DTYPE)
+    assert [type(m).__name__ for m in plain.mlp] == ["Linear", "ReLU", "Linear"]
+    assert [type(m).__name__ for m in GINEConv(4, 5).mlp] == ["Linear", "BatchNorm1d", "ReLU", "Linear"]
+    z = gine_aggregate(x, adjacency(edge_index, N), dense_edge_features(edge_index, edge_attr, N), 0.0)
+    expected = linear(torch.relu(linear(z, plain.mlp[0])), plain.mlp[2])
+    assert_close(plain(x, edge_index, edge_attr), expected)
+
+
 def test_duplicate_edges_add_up():
     # Two copies of 0 -> 1 with different features: both messages are summed.
     edge_index = torch.tensor([[0, 0], [1, 1]])
