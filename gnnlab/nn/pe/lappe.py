@@ -23,9 +23,15 @@ class LapPEEncoder(torch.nn.Module):
     .. math::
         \text{linear:}\quad & \mathbf{p}_i = \mathbf{W}[v_{1,i}, \dots, v_{k,i}, \lambda_1, \dots,
             \lambda_k] + \mathbf{b} \\
-        \text{deepset:}\quad & \mathbf{p}_i = \rho\Big(\sum_{j} \phi(\mathbf{t}_{ij})\Big) \\
+        \text{deepset:}\quad & \mathbf{p}_i = \rho\Big(\sum_{j} \phi(\mathbf{t}_{ij})\Big),
+            \quad \phi = \mathrm{ReLU} \circ \mathrm{MLP} \\
         \text{transformer:}\quad & \mathbf{p}_i = \rho\Big(\sum_{j}
             \mathrm{Transformer}(\phi_0(\mathbf{t}_{i1}), \dots, \phi_0(\mathbf{t}_{ik}))_j\Big)
+
+    The DeepSet is GraphGPS's: :math:`\phi` has ``num_layers`` linear maps ``token → hidden → … →
+    out`` with a ReLU after every one (the last included), so the sum runs over nonlinear token
+    features; :math:`\rho` is an optional MLP of ``post_layers`` maps after the sum (identity by
+    default).
 
     Padding (a graph with fewer than ``k`` eigenpairs is padded with NaN by the transform) is
     masked out: padded tokens are excluded from the sums and from the transformer's keys, and
@@ -42,7 +48,10 @@ class LapPEEncoder(torch.nn.Module):
             (default: :obj:`'deepset'`)
         hidden_channels (int, optional): Token width of the deepset/transformer models
             (default: ``2 * out_channels``).
-        num_layers (int, optional): Layers of φ (deepset) or of the transformer. (default: :obj:`2`)
+        num_layers (int, optional): Linear maps in φ (deepset) or layers of the transformer.
+            (default: :obj:`2`)
+        post_layers (int, optional): Linear maps in ρ after the DeepSet sum (``0``: none).
+            (default: :obj:`0`)
         num_heads (int, optional): Transformer heads. (default: :obj:`4`)
         sign_flip (bool, optional): Random sign flips in training mode. (default: :obj:`True`)
         use_eigvals (bool, optional): Feed the eigenvalues as well. (default: :obj:`True`)
@@ -63,6 +72,7 @@ class LapPEEncoder(torch.nn.Module):
         num_heads: int = 4,
         sign_flip: bool = True,
         use_eigvals: bool = True,
+        post_layers: int = 0,
     ):
         super().__init__()
         if model not in _MODELS:
@@ -76,8 +86,12 @@ class LapPEEncoder(torch.nn.Module):
         if model == "linear":
             self.lin = torch.nn.Linear(token * k, out_channels)
         elif model == "deepset":
-            self.phi = mlp([token] + [hidden] * num_layers)
-            self.rho = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(hidden, out_channels))
+            if num_layers < 1 or post_layers < 0:
+                raise ValueError(f"LapPEEncoder: deepset needs num_layers >= 1 and post_layers >= 0, got "
+                                 f"{num_layers} and {post_layers}")
+            self.phi = torch.nn.Sequential(mlp([token] + [hidden] * (num_layers - 1) + [out_channels]), torch.nn.ReLU())
+            self.rho = (torch.nn.Sequential(mlp([out_channels] * (post_layers + 1)), torch.nn.ReLU())
+                        if post_layers else torch.nn.Identity())
         else:
             if hidden % num_heads:
                 raise ValueError(f"LapPEEncoder: hidden_channels {hidden} not divisible by num_heads {num_heads}")

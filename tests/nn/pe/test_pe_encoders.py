@@ -88,22 +88,37 @@ def test_lappe_padding_does_not_change_outputs(model):
     assert_close(enc_big(big), enc_small(small))
 
 
-def test_lappe_deepset_matches_plain_torch():
+@pytest.mark.parametrize("post_layers", [0, 2])
+def test_lappe_deepset_matches_plain_torch(post_layers):
+    """GraphGPS's DeepSet: Σ_j ReLU(W2 ReLU(W1 t_ij)) over the real tokens, then the optional post-MLP."""
     torch.manual_seed(1)
     ei = random_graph(9, 0.4, 1)
     data = graph(ei, 9, 12)  # 3 padded pairs
-    enc = LapPEEncoder(12, 6, model="deepset", hidden_channels=10, num_layers=2).eval()
-    l1, l2, l3 = enc.phi[0], enc.phi[2], enc.rho[1]
+    enc = LapPEEncoder(12, 6, model="deepset", hidden_channels=10, num_layers=2, post_layers=post_layers).eval()
+    l1, l2 = enc.phi[0][0], enc.phi[0][2]
+    assert (l1.in_features, l1.out_features, l2.out_features) == (2, 10, 6)
     expect = torch.zeros(9, 6)
     for i in range(9):
-        acc = torch.zeros(10)
+        acc = torch.zeros(6)
         for j in range(12):
             v, lam = data.lappe_vec[i, j], data.lappe_val[i, j]
             if math.isnan(float(v)):
                 continue
-            acc = acc + l2(torch.relu(l1(torch.stack([v, lam]))))
-        expect[i] = l3(torch.relu(acc))
+            acc = acc + torch.relu(l2(torch.relu(l1(torch.stack([v, lam])))))
+        if post_layers:
+            acc = torch.relu(enc.rho[0][2](torch.relu(enc.rho[0][0](acc))))
+        expect[i] = acc
     assert_close(enc(data), expect)
+
+
+def test_lappe_deepset_is_nonlinear_before_the_sum():
+    """One linear map per token still gets a ReLU before the sum (otherwise the sum would collapse the
+    tokens to Σ_j t_ij): swapping the eigenvector values between two tokens of a node changes the output."""
+    torch.manual_seed(3)
+    enc = LapPEEncoder(2, 8, model="deepset", num_layers=1, sign_flip=False).eval()
+    a = Data(num_nodes=1, lappe_vec=torch.tensor([[0.9, -0.2]]), lappe_val=torch.tensor([[0.1, 1.5]]))
+    b = Data(num_nodes=1, lappe_vec=torch.tensor([[-0.2, 0.9]]), lappe_val=torch.tensor([[0.1, 1.5]]))
+    assert not torch.allclose(enc(a), enc(b))
 
 
 def test_sign_flips_only_in_training_and_per_graph():
