@@ -59,6 +59,12 @@ def _metric(run: dict, name: str, protocol: str = "best") -> float:
     return float(values[name])
 
 
+def _digits(benchmark: dict) -> int:
+    """Decimals to print: as many as the published value has (at least 2)."""
+    published = str(benchmark.get("published") or "")
+    return max(2, len(published.split(".")[1]) if "." in published else 0)
+
+
 def _summary(runs: list[dict], benchmark: dict, metric: str) -> tuple[list[float], float, float, str, str]:
     """Scaled per-seed values, their mean and sample std, and the published value and difference as text."""
     scale = float(benchmark.get("scale", 1) or 1)
@@ -68,7 +74,7 @@ def _summary(runs: list[dict], benchmark: dict, metric: str) -> tuple[list[float
     std = statistics.stdev(values) if len(values) > 1 else float("nan")
     published, published_std = benchmark.get("published"), benchmark.get("published_std")
     pub = "—" if published is None else (f"{published}" + (f" ± {published_std}" if published_std else ""))
-    delta = "—" if published is None else f"{mean - float(published):+.2f}"
+    delta = "—" if published is None else f"{mean - float(published):+.{_digits(benchmark)}f}"
     return values, mean, std, pub, delta
 
 
@@ -93,6 +99,7 @@ def write_table(runs: list[dict], benchmark: dict, out: Path, metric: str | None
         raise ValueError("no metric: pass --metric or set benchmark.metric in the experiment config")
     scale = float(benchmark.get("scale", 1) or 1)
     values, mean, std, pub, delta = _summary(runs, benchmark, metric)
+    digits = _digits(benchmark)
     lines = [
         f"# {benchmark.get('cell', 'result')} — {benchmark.get('paper', '')}",
         "",
@@ -100,14 +107,16 @@ def write_table(runs: list[dict], benchmark: dict, out: Path, metric: str | None
         "",
         "| cell | ours (mean ± std) | published | difference | seeds |",
         "|---|---|---|---|---|",
-        f"| {benchmark.get('cell', '')} ({benchmark.get('table', '')}) | {mean:.2f} ± {std:.2f} | {pub} | {delta} | {len(values)} |",
+        f"| {benchmark.get('cell', '')} ({benchmark.get('table', '')}) | {mean:.{digits}f} ± {std:.{digits}f} | {pub} "
+        f"| {delta} | {len(values)} |",
         "",
-        "| seed | value | best epoch |",
-        "|---|---|---|",
+        "| seed | value | best epoch | epochs run |",
+        "|---|---|---|---|",
     ]
-    lines += [f"| {r['seed']} | {v:.2f} | {r['best_epoch']} |" for r, v in zip(runs, values)]
-    rows = [[r["seed"], v, r["best_epoch"], r["dir"]] for r, v in zip(runs, values)]
-    return _write(out, lines, command, ["seed", metric, "best_epoch", "run_dir"], rows)
+    lines += [f"| {r['seed']} | {v:.{digits}f} | {r['best_epoch']} | {r.get('epochs_run', '—')} |"
+              for r, v in zip(runs, values)]
+    rows = [[r["seed"], v, r["best_epoch"], r.get("epochs_run"), r["dir"]] for r, v in zip(runs, values)]
+    return _write(out, lines, command, ["seed", metric, "best_epoch", "epochs_run", "run_dir"], rows)
 
 
 def write_summary(sweeps: list[tuple[list[dict], dict]], out: Path, command: str = "") -> str:
@@ -123,7 +132,8 @@ def write_summary(sweeps: list[tuple[list[dict], dict]], out: Path, command: str
             raise ValueError(f"no benchmark.metric in the config of {runs[0]['dir']}")
         values, mean, std, pub, delta = _summary(runs, benchmark, metric)
         cell = benchmark.get("cell", "")
-        lines.append(f"| {cell} | {benchmark.get('paper', '')}, {benchmark.get('table', '')} | {mean:.2f} ± {std:.2f} "
+        digits = _digits(benchmark)
+        lines.append(f"| {cell} | {benchmark.get('paper', '')}, {benchmark.get('table', '')} | {mean:.{digits}f} ± {std:.{digits}f} "
                      f"| {pub} | {delta} | {len(values)} |")
         rows.append([cell, metric, f"{mean:.4f}", f"{std:.4f}", benchmark.get("published"),
                      benchmark.get("published_std"), len(values)])

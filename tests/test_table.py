@@ -36,7 +36,7 @@ def test_table_from_one_sweep(tmp_path, capsys):
     assert f"| {mean:.2f} ± {std:.2f} | 50.0 ± 1.5 | {mean - 50:+.2f} | 3 |" in text
     with open(out.with_suffix(".csv")) as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["seed", "test/acc", "best_epoch", "run_dir"] and len(rows) == 4
+    assert rows[0] == ["seed", "test/acc", "best_epoch", "epochs_run", "run_dir"] and len(rows) == 4
     assert float(rows[2][1]) == pytest.approx(52.0)
 
 
@@ -79,3 +79,13 @@ def test_unknown_protocol_is_a_clear_error(tmp_path, capsys):
     sweep = _sweep(tmp_path / "a", [0.5], "A / x", protocol="median")
     assert main(["--from-dir", str(sweep), "--out", str(tmp_path / "a.md")]) == 2
     assert "benchmark.protocol" in capsys.readouterr().err
+
+
+def test_decimals_follow_the_published_value(tmp_path):
+    """An MAE published as 1.372 is compared at 3 decimals (2 would hide the difference)."""
+    sweep = _sweep(tmp_path / "a", [0.013708, 0.013905], "GCN / AQSOL", published=1.372, published_std=0.020)
+    out = tmp_path / "a.md"
+    assert main(["--from-dir", str(sweep), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| 1.381 ± 0.014 | 1.372 ± 0.02 | +0.009 | 2 |" in text
+    assert "| 0 | 1.371 | 1 | — |" in text
