@@ -73,8 +73,10 @@ def _summary(runs: list[dict], benchmark: dict, metric: str) -> tuple[list[float
     mean = statistics.fmean(values)
     std = statistics.stdev(values) if len(values) > 1 else float("nan")
     published, published_std = benchmark.get("published"), benchmark.get("published_std")
-    pub = "—" if published is None else (f"{published}" + (f" ± {published_std}" if published_std else ""))
-    delta = "—" if published is None else f"{mean - float(published):+.{_digits(benchmark)}f}"
+    digits = _digits(benchmark)
+    pub = "—" if published is None else (f"{float(published):.{digits}f}"
+                                         + (f" ± {float(published_std):.{digits}f}" if published_std else ""))
+    delta = "—" if published is None else f"{mean - float(published):+.{digits}f}"
     return values, mean, std, pub, delta
 
 

@@ -33,7 +33,7 @@ def test_table_from_one_sweep(tmp_path, capsys):
     assert main(["--from-dir", str(sweep), "--out", str(out)]) == 0
     text = out.read_text()
     mean, std = statistics.fmean([50, 52, 55]), statistics.stdev([50, 52, 55])
-    assert f"| {mean:.2f} ± {std:.2f} | 50.0 ± 1.5 | {mean - 50:+.2f} | 3 |" in text
+    assert f"| {mean:.2f} ± {std:.2f} | 50.00 ± 1.50 | {mean - 50:+.2f} | 3 |" in text
     with open(out.with_suffix(".csv")) as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["seed", "test/acc", "best_epoch", "epochs_run", "run_dir"] and len(rows) == 4
@@ -46,8 +46,8 @@ def test_summary_of_several_sweeps(tmp_path):
     out = tmp_path / "summary.md"
     assert main(["--from-dir", str(a), str(b), "--out", str(out)]) == 0
     lines = [line for line in out.read_text().splitlines() if line.startswith("| A") or line.startswith("| B")]
-    assert lines[0].startswith("| A / x | P, T1 | 55.00 ± 7.07 | 50.0 ± 1.5 | +5.00 | 2 |")
-    assert lines[1].startswith("| B / x | P, T1 | 85.00 ± 5.00 | 88.0 | -3.00 | 3 |")
+    assert lines[0].startswith("| A / x | P, T1 | 55.00 ± 7.07 | 50.00 ± 1.50 | +5.00 | 2 |")
+    assert lines[1].startswith("| B / x | P, T1 | 85.00 ± 5.00 | 88.00 | -3.00 | 3 |")
     with open(out.with_suffix(".csv")) as f:
         rows = list(csv.DictReader(f))
     assert [r["cell"] for r in rows] == ["A / x", "B / x"] and rows[1]["seeds"] == "3"
@@ -87,5 +87,5 @@ def test_decimals_follow_the_published_value(tmp_path):
     out = tmp_path / "a.md"
     assert main(["--from-dir", str(sweep), "--out", str(out)]) == 0
     text = out.read_text()
-    assert "| 1.381 ± 0.014 | 1.372 ± 0.02 | +0.009 | 2 |" in text
+    assert "| 1.381 ± 0.014 | 1.372 ± 0.020 | +0.009 | 2 |" in text
     assert "| 0 | 1.371 | 1 | — |" in text
