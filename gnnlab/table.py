@@ -9,7 +9,8 @@ Usage::
 The experiment config's ``benchmark`` block names the paper, table, cell, metric and the
 published value, and the protocol: ``protocol: best`` (the default) scores the weights of the best
 validation epoch (``results.json``'s ``final``), ``protocol: last`` the final epoch's model (``last``;
-Benchmarking-GNNs and the GT paper report that). Extra ``key=value`` arguments are passed to every run as Hydra overrides.
+Benchmarking-GNNs and the GT paper report that). Extra ``key=value`` arguments are passed to every
+run as Hydra overrides.
 Each run writes ``results.json``; the table lists every seed's value, then mean ± std (sample
 standard deviation) beside the published number, and a CSV with the per-seed values.
 """

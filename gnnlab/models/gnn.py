@@ -104,11 +104,11 @@ class GNN(torch.nn.Module):
 
     .. code-block:: text
 
-        h = cat(node_encoder(x), *[pe(data) for pe in pe_encoders])   # (N, D)
+        h = cat(node_encoder(x), *[pe(data) for pe in pe_encoders])   # (N, D); pe_combine="add": a sum
         e = edge_encoder(edge_attr)
         for layer in layers: h, e = layer(h, edge_index, e)     # each (N, D)
         h = pool(h, batch)      # graph tasks only: (B, D)
-        out = head(h)           # (N or B, out)
+        out = head(h)           # (N or B, out); readout="every_layer": head([h_0, …, h_L])
 
     Every part is passed in, so any layer with the signature
     ``layer(x, edge_index, edge_attr) -> (x, edge_attr)`` can be used; see :func:`build_gnn`.

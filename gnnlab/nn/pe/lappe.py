@@ -89,7 +89,8 @@ class LapPEEncoder(torch.nn.Module):
             if num_layers < 1 or post_layers < 0:
                 raise ValueError(f"LapPEEncoder: deepset needs num_layers >= 1 and post_layers >= 0, got "
                                  f"{num_layers} and {post_layers}")
-            self.phi = torch.nn.Sequential(mlp([token] + [hidden] * (num_layers - 1) + [out_channels]), torch.nn.ReLU())
+            phi_widths = [token] + [hidden] * (num_layers - 1) + [out_channels]
+            self.phi = torch.nn.Sequential(mlp(phi_widths), torch.nn.ReLU())
             self.rho = (torch.nn.Sequential(mlp([out_channels] * (post_layers + 1)), torch.nn.ReLU())
                         if post_layers else torch.nn.Identity())
         else:
