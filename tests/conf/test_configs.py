@@ -170,3 +170,16 @@ def test_model_mixer_swap(tmp_path):
     cfg = compose_cfg(["model=gps", "model/mixer@model.layer.mixer=performer"], tmp_path)
     net = instantiate(cfg.model)
     assert type(net.layers[0].mixer).__name__ == "PerformerMixer"
+
+
+def test_readout_and_pe_combine_are_command_line_options(tmp_path):
+    """`model.readout=every_layer` and `model.pe_combine=add` work on any build_gnn model without `+`."""
+    from gnnlab.models import LayerSumReadout
+
+    cfg = compose_cfg(["model=gin", "model.readout=every_layer"], tmp_path)
+    model = instantiate(cfg.model)
+    assert isinstance(model.head, LayerSumReadout) and len(model.head.lins) == cfg.model.num_layers + 1
+    cfg = compose_cfg(["model=gt", "data=zinc", "pe=lappe", "model.pe_combine=add",
+                       "model.pe.lappe.out_channels=${model.hidden_channels}"], tmp_path)
+    model = instantiate(cfg.model)
+    assert model.pe_combine == "add" and model.node_encoder.out_channels == cfg.model.hidden_channels
