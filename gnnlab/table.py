@@ -125,8 +125,8 @@ def write_table(runs: list[dict], benchmark: dict, out: Path, metric: str | None
 def write_summary(sweeps: list[tuple[list[dict], dict]], out: Path, command: str = "") -> str:
     """One row per experiment (ours mean ± std beside the published value); writes ``out`` and its ``.csv``."""
     lines = [
-        "| cell | paper | ours (mean ± std) | published | difference | seeds |",
-        "|---|---|---|---|---|---|",
+        "| cell | paper | ours (mean ± std) | published | difference | seeds | scored |",
+        "|---|---|---|---|---|---|---|",
     ]
     rows = []
     for runs, benchmark in sweeps:
@@ -137,7 +137,7 @@ def write_summary(sweeps: list[tuple[list[dict], dict]], out: Path, command: str
         cell = benchmark.get("cell", "")
         digits = _digits(benchmark)
         lines.append(f"| {cell} | {benchmark.get('paper', '')}, {benchmark.get('table', '')} | {mean:.{digits}f} ± {std:.{digits}f} "
-                     f"| {pub} | {delta} | {len(values)} |")
+                     f"| {pub} | {delta} | {len(values)} | {PROTOCOLS[_protocol(benchmark)][1]} |")
         rows.append([cell, metric, f"{mean:.4f}", f"{std:.4f}", benchmark.get("published"),
                      benchmark.get("published_std"), len(values)])
     return _write(out, lines, command, ["cell", "metric", "mean", "std", "published", "published_std", "seeds"], rows)

@@ -48,6 +48,7 @@ def test_summary_of_several_sweeps(tmp_path):
     lines = [line for line in out.read_text().splitlines() if line.startswith("| A") or line.startswith("| B")]
     assert lines[0].startswith("| A / x | P, T1 | 55.00 ± 7.07 | 50.00 ± 1.50 | +5.00 | 2 |")
     assert lines[1].startswith("| B / x | P, T1 | 85.00 ± 5.00 | 88.00 | -3.00 | 3 |")
+    assert lines[0].endswith("| at the epoch of best validation score |")
     with open(out.with_suffix(".csv")) as f:
         rows = list(csv.DictReader(f))
     assert [r["cell"] for r in rows] == ["A / x", "B / x"] and rows[1]["seeds"] == "3"
