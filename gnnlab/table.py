@@ -39,7 +39,11 @@ def _collect(sweep_dir: Path) -> tuple[list[dict], dict]:
     return runs, benchmark
 
 
-PROTOCOLS = {"best": ("final", "at the epoch of best validation score"), "last": ("last", "of the final epoch's model")}
+# benchmark.protocol -> (results.json key, how the table describes it)
+PROTOCOLS = {
+    "best": ("final", "at the epoch of best validation score"),
+    "last": ("last", "of the final epoch's model"),
+}
 
 
 def _protocol(benchmark: dict) -> str:
@@ -136,8 +140,9 @@ def write_summary(sweeps: list[tuple[list[dict], dict]], out: Path, command: str
         values, mean, std, pub, delta = _summary(runs, benchmark, metric)
         cell = benchmark.get("cell", "")
         digits = _digits(benchmark)
-        lines.append(f"| {cell} | {benchmark.get('paper', '')}, {benchmark.get('table', '')} | {mean:.{digits}f} ± {std:.{digits}f} "
-                     f"| {pub} | {delta} | {len(values)} | {PROTOCOLS[_protocol(benchmark)][1]} |")
+        source = f"{benchmark.get('paper', '')}, {benchmark.get('table', '')}"
+        lines.append(f"| {cell} | {source} | {mean:.{digits}f} ± {std:.{digits}f} | {pub} | {delta} | {len(values)} "
+                     f"| {PROTOCOLS[_protocol(benchmark)][1]} |")
         rows.append([cell, metric, f"{mean:.4f}", f"{std:.4f}", benchmark.get("published"),
                      benchmark.get("published_std"), len(values)])
     return _write(out, lines, command, ["cell", "metric", "mean", "std", "published", "published_std", "seeds"], rows)
