@@ -14,7 +14,22 @@ LayerFactory = Callable[[int, int], torch.nn.Module]
 EncoderFactory = Callable[..., torch.nn.Module]
 
 
-class MLPReadout(torch.nn.Module):
+class _ReLUMLP(torch.nn.Module):
+    """Hidden maps ``widths[0] → … → widths[-1]`` (ReLU after each), then ``widths[-1] → out``."""
+
+    def __init__(self, widths: list[int], out_channels: int):
+        super().__init__()
+        self.lins = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.out = torch.nn.Linear(widths[-1], out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the MLP row-wise."""
+        for lin in self.lins:
+            x = F.relu(lin(x))
+        return self.out(x)
+
+
+class MLPReadout(_ReLUMLP):
     r"""The Benchmarking-GNNs readout MLP: widths halve at each hidden layer.
 
     ``in → in/2 → in/4 → … → out`` with ReLU between layers (``num_hidden`` hidden layers).
@@ -26,19 +41,10 @@ class MLPReadout(torch.nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_hidden: int = 2):
-        super().__init__()
-        widths = [max(in_channels // 2**k, 1) for k in range(num_hidden + 1)]
-        self.lins = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
-        self.out = torch.nn.Linear(widths[-1], out_channels)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Apply the MLP row-wise."""
-        for lin in self.lins:
-            x = F.relu(lin(x))
-        return self.out(x)
+        super().__init__([max(in_channels // 2**k, 1) for k in range(num_hidden + 1)], out_channels)
 
 
-class MLPHead(torch.nn.Module):
+class MLPHead(_ReLUMLP):
     r"""A constant-width MLP head (GraphGym's ``layers_post_mp``, as GraphGPS uses it).
 
     ``in → hidden → … → hidden → out`` with ReLU after every hidden layer: ``num_layers`` linear
@@ -52,19 +58,10 @@ class MLPHead(torch.nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_layers: int = 3, hidden_channels: int | None = None):
-        super().__init__()
         if num_layers < 1:
             raise ValueError(f"MLPHead: num_layers must be >= 1, got {num_layers}")
         hidden = hidden_channels or in_channels
-        widths = [in_channels] + [hidden] * (num_layers - 1)
-        self.lins = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
-        self.out = torch.nn.Linear(widths[-1], out_channels)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Apply the MLP row-wise."""
-        for lin in self.lins:
-            x = F.relu(lin(x))
-        return self.out(x)
+        super().__init__([in_channels] + [hidden] * (num_layers - 1), out_channels)
 
 
 class LayerSumReadout(torch.nn.Module):
