@@ -90,3 +90,14 @@ def test_decimals_follow_the_published_value(tmp_path):
     text = out.read_text()
     assert "| 1.381 ± 0.014 | 1.372 ± 0.020 | +0.009 | 2 |" in text
     assert "| 0 | 1.371 | 1 | — |" in text
+
+
+def test_row_without_a_published_value(tmp_path):
+    """A row whose published value is unknown prints ours and a dash for the value and the difference."""
+    sweep = _sweep(tmp_path / "a", [0.5, 0.52], "A / x", published=None, published_std=None)
+    out = tmp_path / "a.md"
+    assert main(["--from-dir", str(sweep), "--out", str(out)]) == 0
+    assert f"| 51.00 ± {statistics.stdev([50, 52]):.2f} | — | — | 2 |" in out.read_text()
+    summary = tmp_path / "summary.md"
+    assert main(["--from-dir", str(sweep), str(sweep), "--out", str(summary)]) == 0
+    assert "| A / x | P, T1 | 51.00 ± 1.41 | — | — | 2 |" in summary.read_text()

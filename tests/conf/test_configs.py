@@ -119,7 +119,9 @@ def test_experiment_configs(experiment, tmp_path):
     cfg = compose_cfg([f"experiment={experiment}"], tmp_path)
     instantiate(cfg.model)
     instantiate(cfg.task)
-    assert cfg.benchmark.published is not None and cfg.benchmark.metric
+    assert cfg.benchmark.metric
+    # An empty published value is allowed only where the header says why (see test_benchmark_configs).
+    assert cfg.benchmark.published is not None or "could not be read offline" in text
 
 
 def test_unknown_key_is_rejected(tmp_path):
