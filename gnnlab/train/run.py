@@ -30,14 +30,19 @@ def count_parameters(model: torch.nn.Module) -> int:
 def _resumed_config(cfg: DictConfig) -> DictConfig:
     """For ``trainer.resume=<run dir>``: the run's own saved config, so the model matches its checkpoint.
 
-    Only ``trainer.max_epochs`` (and the resume path) are taken from the current command line.
+    Only ``trainer.max_epochs`` (and the resume path) are taken from the current command line. The
+    config is Hydra's ``.hydra/config.yaml`` or, for a run started without Hydra's output subfolder
+    (``hydra.output_subdir=null``), the ``config_resolved.yaml`` every run writes.
     """
     run_dir = Path(str(cfg.trainer.resume)).expanduser().resolve()
-    saved = run_dir / ".hydra" / "config.yaml"
     if not (run_dir / "checkpoints" / "last.ckpt").is_file():
         raise FileNotFoundError(f"trainer.resume={run_dir}: no checkpoints/last.ckpt in that folder")
-    if not saved.is_file():
-        raise FileNotFoundError(f"trainer.resume={run_dir}: no .hydra/config.yaml in that folder")
+    saved = next((path for path in (run_dir / ".hydra" / "config.yaml", run_dir / "config_resolved.yaml")
+                  if path.is_file()), None)
+    if saved is None:
+        raise FileNotFoundError(
+            f"trainer.resume={run_dir}: neither .hydra/config.yaml nor config_resolved.yaml in that folder"
+        )
     old = OmegaConf.load(saved)
     with open_dict(old):
         old.trainer.max_epochs = cfg.trainer.max_epochs

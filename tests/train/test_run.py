@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,28 @@ def test_resume_continues_exactly(tmp_path):
         for key in ["train/loss", "val/loss", "val/weighted_accuracy", "test/loss", "lr"]:
             assert float(ra[key]) == pytest.approx(float(rb[key]), rel=1e-6, abs=1e-9), (ra["epoch"], key)
 
+
+
+def test_resume_from_the_resolved_config(tmp_path):
+    """A run folder without .hydra/ (hydra.output_subdir=null) resumes from its config_resolved.yaml."""
+    straight = tmp_path / "straight"
+    _run(tmp_path, ["trainer.max_epochs=3"], straight)
+    resumed = tmp_path / "resumed"
+    _run(tmp_path, ["trainer.max_epochs=2"], resumed)
+    shutil.rmtree(resumed / ".hydra")
+    _run(tmp_path, ["trainer.max_epochs=3", f"trainer.resume={resumed}"], tmp_path / "ignored")
+    a, b = _rows(straight / "metrics.csv"), _rows(resumed / "metrics.csv")
+    assert len(a) == len(b) == 3
+    assert float(a[-1]["val/loss"]) == pytest.approx(float(b[-1]["val/loss"]), rel=1e-6)
+
+
+def test_resume_without_a_saved_config_is_a_clear_error(tmp_path):
+    run_dir = tmp_path / "run"
+    _run(tmp_path, ["trainer.max_epochs=1"], run_dir)
+    shutil.rmtree(run_dir / ".hydra")
+    (run_dir / "config_resolved.yaml").unlink()
+    with pytest.raises(FileNotFoundError, match="neither .hydra/config.yaml nor config_resolved.yaml"):
+        _run(tmp_path, ["trainer.max_epochs=2", f"trainer.resume={run_dir}"], tmp_path / "ignored")
 
 def _cli(args: list[str], cwd: Path, **env) -> subprocess.CompletedProcess:
     full_env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true", **env)
