@@ -1,6 +1,8 @@
 """AQSOL loader against the offline copy."""
 from __future__ import annotations
 
+import pickle
+
 import pytest
 import torch
 
@@ -26,6 +28,32 @@ def test_aqsol_statistics(tmp_path, offline_copy):
     assert module.num_edge_tokens == 5
     batch = next(iter(module.loader("val")))
     assert batch.num_graphs == 64 and batch.y.shape == (64,)
+
+
+class _Dictionary:
+    """Stand-in for the Benchmarking-GNNs ``Dictionary`` class the raw dictionaries were pickled with."""
+
+
+class _DictionaryUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        return _Dictionary if name == "Dictionary" else super().find_class(module, name)
+
+
+@pytest.mark.shared_data
+def test_aqsol_bond_types_match_the_dictionary(tmp_path, offline_copy):
+    """Every bond type's count over the three splits equals the raw dictionary's, and each bond's two
+    directions carry the same type (a reordering of edges without their features would break it)."""
+    offline_copy("AQSOL/raw", "AQSOL")
+    splits = load_aqsol(tmp_path)
+    with open(tmp_path / "AQSOL" / "raw" / "bond_dict.pickle", "rb") as f:
+        bonds = _DictionaryUnpickler(f).load()
+    assert bonds.idx2word == ["NONE", "SINGLE", "DOUBLE", "AROMATIC", "TRIPLE"]
+    directed = sum(torch.bincount(split._data.edge_attr, minlength=5) for split in splits.values())
+    assert directed[0] == 0 and (directed % 2 == 0).all()
+    assert (directed[1:] // 2).tolist() == bonds.idx2num_occurence[1:]  # 97,362 / 16,688 / 61,539 / 411
+    for graph in splits["val"]:
+        types = {(u, v): t for u, v, t in zip(*graph.edge_index.tolist(), graph.edge_attr.tolist())}
+        assert all(types.get((v, u)) == t for (u, v), t in types.items())
 
 
 def test_unwritable_root(tmp_path):
