@@ -324,8 +324,14 @@ class ConvStack(torch.nn.Module):
         self._takes_graph = [accepts_graph(conv) for conv in self.convs]
 
     def forward(self, data) -> Tensor:
-        """Run on a PyG ``Data``; returns ``(N, out_channels)`` logits."""
-        h = data.x.float()
+        """Run on a PyG ``Data``; returns ``(N, out_channels)`` logits in the dtype of float ``data.x``.
+
+        Float features keep their dtype (float64 for gradcheck, bfloat16 for mixed precision);
+        integer features (counts, one-hot stored as integers) are cast to the parameters' dtype.
+        """
+        h = data.x
+        if not h.is_floating_point():
+            h = h.to(next(self.parameters()).dtype)
         graph = cached_csr(data.edge_index, h.size(0)) if any(self._takes_graph) else None
         for i, conv in enumerate(self.convs):
             h = F.dropout(h, p=self.dropout, training=self.training)

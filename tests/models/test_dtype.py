@@ -1,0 +1,110 @@
+"""Models keep the caller's dtype: float64 (gradcheck) and bfloat16 (mixed precision) pass through."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from torch_geometric.data import Batch, Data
+
+from gnnlab.cli import config_dir
+from gnnlab.models import ConvStack
+from gnnlab.nn.conv import GCNConv
+
+CONF = config_dir()
+# Every node- and graph-level model config (the link-prediction models score pairs, not graphs).
+MODELS = sorted(
+    p.stem for p in (CONF / "model").glob("*.yaml")
+    if p.stem not in {"gae", "link_heuristic", "ncn", "ncnc", "ncn_gcn", "ncnc_gcn"}
+)
+
+
+def _graph(n: int, seed: int, x: torch.Tensor | None = None) -> Data:
+    g = torch.Generator().manual_seed(seed)
+    upper = torch.triu(torch.rand(n, n, generator=g) < 0.4, diagonal=1)
+    src, dst = upper.nonzero().t()
+    edge_index = torch.cat([torch.stack([src, dst]), torch.stack([dst, src])], 1)
+    if x is None:
+        x = torch.randint(0, 7, (n,), generator=g)  # CLUSTER-like node tokens
+    return Data(x=x, edge_index=edge_index)
+
+
+def _model(name: str, tmp_path: Path) -> torch.nn.Module:
+    """The model of ``conf/model/<name>.yaml``, sized down, built as a run builds it."""
+    data = "cora" if name == "gcn_plain" else "cluster"
+    overrides = [f"model={name}", f"data={data}", f"paths.root_dir={tmp_path}",
+                 f"paths.output_dir={tmp_path / 'run'}"]
+    if name == "gcn_plain":
+        overrides.append("model.in_channels=5")
+    else:
+        overrides.append("model.num_layers=2")
+    if name == "pna":
+        overrides.append("model.layer.conv.avg_log_degree=1.0")
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    torch.manual_seed(0)
+    return instantiate(cfg.model).eval()
+
+
+def _batch(name: str, dtype: torch.dtype) -> Batch:
+    if name == "gcn_plain":
+        g = torch.Generator().manual_seed(3)
+        return Batch.from_data_list([_graph(7, 1, torch.randn(7, 5, generator=g, dtype=dtype))])
+    return Batch.from_data_list([_graph(7, 1), _graph(5, 2)])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_float64_forward_keeps_float64(name, tmp_path):
+    model = _model(name, tmp_path).double()
+    out = model(_batch(name, torch.float64))
+    assert out.dtype == torch.float64
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_bfloat16_forward_keeps_bfloat16(name, tmp_path):
+    model = _model(name, tmp_path).to(torch.bfloat16)
+    out = model(_batch(name, torch.bfloat16))
+    assert out.dtype == torch.bfloat16
+    assert torch.isfinite(out.float()).all()
+
+
+def test_gcn_plain_matches_float32_in_float64(tmp_path):
+    """The float64 model computes the same function as the float32 one (no silent down-cast)."""
+    model = _model("gcn_plain", tmp_path)
+    batch = _batch("gcn_plain", torch.float64)
+    expected = model(Batch.from_data_list([Data(x=batch.x.float(), edge_index=batch.edge_index)]))
+    out = model.double()(batch)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out.float(), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_conv_stack_gradcheck_float64():
+    torch.manual_seed(0)
+    model = ConvStack(GCNConv, in_channels=3, hidden_channels=4, out_channels=2, num_layers=2).double().eval()
+    data = _graph(6, 4, torch.randn(6, 3, dtype=torch.float64))
+
+    def fn(x):
+        return model(Data(x=x, edge_index=data.edge_index))
+
+    x = data.x.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(fn, (x,), eps=1e-6, atol=1e-5)
+
+
+def test_gcn_conv_gradcheck_float64():
+    torch.manual_seed(0)
+    conv = GCNConv(3, 4).double()
+    data = _graph(6, 5, torch.randn(6, 3, dtype=torch.float64))
+    x = data.x.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x: conv(x, data.edge_index), (x,), eps=1e-6, atol=1e-5)
+
+
+def test_conv_stack_casts_integer_features_to_its_dtype():
+    """Integer (e.g. one-hot stored as int) features become the parameters' dtype, not float32."""
+    model = ConvStack(GCNConv, in_channels=3, hidden_channels=4, out_channels=2).double().eval()
+    data = _graph(6, 6, torch.randint(0, 2, (6, 3)))
+    assert model(data).dtype == torch.float64
