@@ -11,10 +11,15 @@ import logging
 import os
 import platform
 import sys
+import traceback
 from pathlib import Path
 
 import hydra
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig
+
+from gnnlab.config_schema import validate_config
+from gnnlab.errors import GnnlabError
 
 
 def config_dir() -> Path:
@@ -26,8 +31,31 @@ def config_dir() -> Path:
     raise FileNotFoundError(f"gnnlab configs not found next to {here} (looked for conf/train.yaml)")
 
 
-# Errors that come from a user's input (configs, data paths, values): reported as one line.
-USER_ERRORS = (ValueError, KeyError, FileNotFoundError, PermissionError, IndexError, TypeError)
+# Errors that come from a user's input (config values, datasets, paths): reported as one line. Every
+# other exception (a TypeError in a user's layer, an IndexError in a transform) is a bug in code and
+# keeps its full traceback.
+USER_ERRORS = (GnnlabError, FileNotFoundError, PermissionError)
+
+# gnnlab-tc and gnnlab-curves check their command-line arguments (a run folder, a metric name) with
+# ValueError: one line as well.
+ARGUMENT_ERRORS = (*USER_ERRORS, ValueError)
+
+
+def _user_error(err: BaseException) -> BaseException | None:
+    """``err`` itself, or the error it wraps, when that is a :data:`USER_ERRORS`; else ``None``.
+
+    Hydra wraps whatever a ``_target_`` raises in an ``InstantiationException``; the wrapped error
+    decides whether the user made a mistake or the code has a bug.
+    """
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, USER_ERRORS):
+            return err
+        if not isinstance(err, InstantiationException):
+            return None
+        err = err.__cause__
+    return None
 
 
 # glibc serves every allocation above its mmap threshold (at most 32 MB when set at run time) with a
@@ -56,16 +84,33 @@ def _reexec_with_malloc_settings() -> None:
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def _hydra_train(cfg: DictConfig) -> float:
-    """Train one model; returns the best monitored validation metric (for Hydra sweepers)."""
-    from gnnlab.train.run import train
+    """Train one model; returns the best monitored validation metric (for Hydra sweepers).
 
+    Typed config values are checked first (:func:`gnnlab.config_schema.validate_config`). Errors in
+    the user's input end the run with one line and exit status 1; any other error is printed with
+    its full traceback (also when Hydra's instantiation wrapped it) and exits with status 1.
+    """
     try:
+        validate_config(cfg)
+        from gnnlab.train.run import train
+
         return train(cfg)
-    except USER_ERRORS as err:
+    except Exception as err:
         if logging.getLogger().isEnabledFor(logging.DEBUG):
             raise
-        print(f"gnnlab-train: error: {type(err).__name__}: {err}", file=sys.stderr)
-        raise SystemExit(1) from None
+        user = _user_error(err)
+        if user is not None:
+            print(f"gnnlab-train: error: {type(user).__name__}: {user}", file=sys.stderr)
+            raise SystemExit(1) from None
+        cause = err
+        while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if cause is not err:
+            # Hydra would print only the wrapper's summary: show where in the code it failed.
+            traceback.print_exception(cause)
+            print(str(err), file=sys.stderr)
+            raise SystemExit(1) from None
+        raise
 
 
 def train_main() -> None:
@@ -96,7 +141,7 @@ def tc_main(argv: list[str] | None = None) -> int:
     try:
         report = topological_concentration_report(args.run_dir, args.out, args.k, args.hits_k, args.approximate,
                                                   args.bins, args.split)
-    except USER_ERRORS as err:
+    except ARGUMENT_ERRORS as err:
         print(f"gnnlab-tc: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
     for path in report:
@@ -123,7 +168,7 @@ def curves_main(argv: list[str] | None = None) -> int:
 
     try:
         paths = plot_learning_curves(args.run_dirs, args.metrics, args.out, args.labels, args.title)
-    except USER_ERRORS as err:
+    except ARGUMENT_ERRORS as err:
         print(f"gnnlab-curves: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
     for path in paths:

@@ -8,6 +8,7 @@ import torch
 from torch_geometric.data import Dataset, InMemoryDataset
 from torch_geometric.loader import DataLoader
 
+from gnnlab.errors import ConfigError
 from gnnlab.transforms import precompute
 
 __all__ = ["SPLITS", "UnknownSplitError", "DataModule"]
@@ -15,8 +16,8 @@ __all__ = ["SPLITS", "UnknownSplitError", "DataModule"]
 SPLITS = ("train", "val", "test")
 
 
-class UnknownSplitError(ValueError, KeyError):
-    """Raised for a split name the data module does not hold (both a ``ValueError`` and a ``KeyError``)."""
+class UnknownSplitError(ConfigError, KeyError):
+    """Raised for a split name the data module does not hold (a ``ConfigError``, so a ``ValueError``, and a ``KeyError``)."""
 
     def __str__(self) -> str:
         # KeyError would quote the whole message.
@@ -73,21 +74,21 @@ class DataModule:
         pe_cache_dir: str | os.PathLike | None = None,
     ) -> None:
         if not isinstance(splits, Mapping):
-            raise ValueError(f"splits must be a mapping of split name to dataset, got {type(splits).__name__}")
+            raise ConfigError(f"splits must be a mapping of split name to dataset, got {type(splits).__name__}")
         missing = [s for s in SPLITS if s not in splits]
         if missing:
-            raise ValueError(
+            raise ConfigError(
                 f"splits lacks {', '.join(map(repr, missing))}; it must hold {', '.join(map(repr, SPLITS))} "
                 f"(got {', '.join(map(repr, splits)) or 'nothing'})"
             )
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         if eval_batch_size is not None and eval_batch_size < 1:
-            raise ValueError(f"eval_batch_size must be >= 1, got {eval_batch_size}")
+            raise ConfigError(f"eval_batch_size must be >= 1, got {eval_batch_size}")
         if num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+            raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
         if pe_transforms is not None and not isinstance(pe_transforms, Mapping):
-            raise ValueError(
+            raise ConfigError(
                 f"pe_transforms must be a mapping of name to transform, got {type(pe_transforms).__name__}"
             )
         self.pe_transforms: dict = {k: v for k, v in (pe_transforms or {}).items() if v is not None}

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from gnnlab.data._offline import copy_offline, prepare_root
 from gnnlab.data.planetoid import load_planetoid
+from gnnlab.errors import ConfigError, DataError
 
 __all__ = [
     "LinkSplit", "ncn_random_split", "planetoid_link_split", "ogbl_ddi_split", "ogbl_split", "OGBL_DDI_DIR",
@@ -65,20 +66,20 @@ class LinkSplit:
 
     def __post_init__(self) -> None:
         if isinstance(self.num_nodes, bool) or not isinstance(self.num_nodes, int) or self.num_nodes < 1:
-            raise ValueError(f"LinkSplit: num_nodes must be a positive int, got {self.num_nodes!r}")
+            raise DataError(f"LinkSplit: num_nodes must be a positive int, got {self.num_nodes!r}")
         if self.x is not None and (self.x.dim() < 1 or self.x.size(0) != self.num_nodes):
-            raise ValueError(f"LinkSplit: x has shape {list(self.x.shape)}, expected {self.num_nodes} rows")
+            raise DataError(f"LinkSplit: x has shape {list(self.x.shape)}, expected {self.num_nodes} rows")
         for key in _PAIR_FIELDS:
             pairs = getattr(self, key)
             if not isinstance(pairs, Tensor) or pairs.dim() != 2 or pairs.size(0) != 2:
                 shape = list(pairs.shape) if isinstance(pairs, Tensor) else type(pairs).__name__
-                raise ValueError(f"LinkSplit: {key} must be a [2, E] tensor, got {shape}")
+                raise DataError(f"LinkSplit: {key} must be a [2, E] tensor, got {shape}")
             if pairs.dtype != torch.long:
-                raise ValueError(f"LinkSplit: {key} must hold int64 node indices, got {pairs.dtype}")
+                raise DataError(f"LinkSplit: {key} must hold int64 node indices, got {pairs.dtype}")
             if pairs.numel() and (int(pairs.min()) < 0 or int(pairs.max()) >= self.num_nodes):
-                raise ValueError(f"LinkSplit: {key} has node indices outside [0, {self.num_nodes})")
+                raise DataError(f"LinkSplit: {key} has node indices outside [0, {self.num_nodes})")
         if self.train_pos.numel() and bool((self.train_pos[0] >= self.train_pos[1]).any()):
-            raise ValueError("LinkSplit: train_pos must store each undirected edge once with i < j")
+            raise DataError("LinkSplit: train_pos must store each undirected edge once with i < j")
 
     def train_edge_index(self, include_valid: bool = False) -> Tensor:
         """The message-passing graph: ``train_pos`` in both directions, coalesced (sorted, no duplicates).
@@ -180,11 +181,11 @@ def ncn_random_split(
         ValueError: ``seed`` not an int, ratios outside ``(0, 1)``, or a graph so small that a split is empty.
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"ncn_random_split: seed must be an int, got {seed!r}")
+        raise ConfigError(f"ncn_random_split: seed must be an int, got {seed!r}")
     if not (0 < val_ratio <= test_ratio < 0.5):
-        raise ValueError(f"ncn_random_split: need 0 < val_ratio <= test_ratio < 0.5, got {val_ratio}, {test_ratio}")
+        raise ConfigError(f"ncn_random_split: need 0 < val_ratio <= test_ratio < 0.5, got {val_ratio}, {test_ratio}")
     if edge_index.dim() != 2 or edge_index.size(0) != 2:
-        raise ValueError(f"ncn_random_split: edge_index must be [2, E], got {list(edge_index.shape)}")
+        raise DataError(f"ncn_random_split: edge_index must be [2, E], got {list(edge_index.shape)}")
     generator = torch.Generator().manual_seed(seed)
     row, col = edge_index.detach().cpu().long()
     upper = row < col
@@ -194,7 +195,7 @@ def ncn_random_split(
     n_t = int(math.floor(test_ratio * m))
     num_val = int(n_v * val_ratio / test_ratio)  # NCN's expression, evaluated left to right
     if num_val == 0:
-        raise ValueError(f"ncn_random_split: {m} undirected edges are too few for a {val_ratio}/{test_ratio} split")
+        raise DataError(f"ncn_random_split: {m} undirected edges are too few for a {val_ratio}/{test_ratio} split")
 
     perm = torch.randperm(m, generator=generator)  # RNG call 1
     row, col = row[perm], col[perm]
@@ -302,7 +303,7 @@ def _load_split_file(path: Path) -> dict:
 def _pairs(array, key: str, path: Path) -> Tensor:
     t = torch.as_tensor(np.asarray(array) if not isinstance(array, Tensor) else array).long()
     if t.dim() != 2 or t.size(1) != 2:
-        raise ValueError(f"{path}: '{key}' should be [E, 2], got {list(t.shape)}")
+        raise DataError(f"{path}: '{key}' should be [E, 2], got {list(t.shape)}")
     return t.t().contiguous()
 
 
@@ -404,7 +405,7 @@ def ogbl_split(name: str, root: str | os.PathLike) -> LinkSplit:
         ValueError: an unknown name. ImportError: ``ogb`` is not installed (``pip install ogb``).
     """
     if name not in OGBL_NAMES:
-        raise ValueError(f"ogbl_split: unknown dataset {name!r}; expected one of {OGBL_NAMES}")
+        raise ConfigError(f"ogbl_split: unknown dataset {name!r}; expected one of {OGBL_NAMES}")
     if name == "ogbl-ddi":
         return ogbl_ddi_split(root)
     try:
@@ -447,7 +448,7 @@ def sample_negative_pairs(adj, count: int, generator: torch.Generator | None = N
     """
     n = adj.num_nodes
     if n < 2:
-        raise ValueError(f"sample_negative_pairs: a graph with {n} node(s) has no pairs to sample")
+        raise DataError(f"sample_negative_pairs: a graph with {n} node(s) has no pairs to sample")
     keys = adj.entry_keys()
     out = torch.empty(2, count, dtype=torch.long)
     todo = torch.arange(count)
@@ -461,7 +462,7 @@ def sample_negative_pairs(adj, count: int, generator: torch.Generator | None = N
         bad = keys[pos] == query if keys.numel() else torch.zeros_like(query, dtype=torch.bool)
         out[0, todo[~bad]], out[1, todo[~bad]] = i[~bad], j[~bad]
         todo = todo[bad]
-    raise ValueError(f"sample_negative_pairs: {todo.numel()} of {count} draws kept hitting edges; the graph is too dense")
+    raise DataError(f"sample_negative_pairs: {todo.numel()} of {count} draws kept hitting edges; the graph is too dense")
 
 
 @dataclass
@@ -525,9 +526,9 @@ class LinkDataModule:
         if not isinstance(self.split, LinkSplit):
             raise TypeError(f"LinkDataModule: split must be a LinkSplit, got {type(self.split).__name__}")
         if batch_size < 1 or eval_batch_size < 1:
-            raise ValueError(f"LinkDataModule: batch sizes must be positive, got {batch_size}, {eval_batch_size}")
+            raise ConfigError(f"LinkDataModule: batch sizes must be positive, got {batch_size}, {eval_batch_size}")
         if drop_last and self.split.train_pos.size(1) < batch_size:
-            raise ValueError(f"LinkDataModule: {self.split.train_pos.size(1)} training pairs are fewer than one "
+            raise ConfigError(f"LinkDataModule: {self.split.train_pos.size(1)} training pairs are fewer than one "
                              f"batch of {batch_size} and drop_last=True would train on nothing")
         self.batch_size, self.eval_batch_size, self.drop_last = batch_size, eval_batch_size, drop_last
         self.generator = torch.Generator().manual_seed(int(seed))
@@ -560,4 +561,4 @@ class LinkDataModule:
             return LinkEvalSet(s.valid_pos, s.valid_neg, self.adj, s.x, self.eval_batch_size)
         if split == "test":
             return LinkEvalSet(s.test_pos, s.test_neg, self.test_adj, s.x, self.eval_batch_size)
-        raise ValueError(f"LinkDataModule: unknown split {split!r} (expected 'train', 'val' or 'test')")
+        raise ConfigError(f"LinkDataModule: unknown split {split!r} (expected 'train', 'val' or 'test')")

@@ -37,6 +37,7 @@ import torch
 from torch_geometric.data import Data, Dataset, InMemoryDataset, download_url
 
 from gnnlab.data._offline import copy_offline, prepare_root
+from gnnlab.errors import ConfigError, DataError
 
 __all__ = ["PEPTIDES_NAMES", "STRUCT_TARGETS", "PeptidesDataset", "load_peptides", "read_split_pickle"]
 
@@ -117,7 +118,7 @@ PEPTIDES_NAMES = tuple(_SPECS)
 def _canonical_name(name: str) -> str:
     key = str(name).strip().lower().replace("_", "-")
     if key not in _SPECS:
-        raise ValueError(f"unknown Peptides dataset {name!r}; valid names: {', '.join(PEPTIDES_NAMES)}")
+        raise ConfigError(f"unknown Peptides dataset {name!r}; valid names: {', '.join(PEPTIDES_NAMES)}")
     return key
 
 
@@ -156,11 +157,11 @@ def _parse_labels(text: str, row: int, path: Path) -> list[float]:
     # The labels column holds a Python-style list such as "[0, 1, 0]"; float() also reads "nan".
     body = text.strip()
     if not (body.startswith("[") and body.endswith("]")):
-        raise ValueError(f"{path}, row {row}: labels {text!r} is not a list such as '[0, 1, 0]'")
+        raise DataError(f"{path}, row {row}: labels {text!r} is not a list such as '[0, 1, 0]'")
     try:
         return [float(v) for v in body[1:-1].split(",") if v.strip()]
     except ValueError as err:
-        raise ValueError(f"{path}, row {row}: labels {text!r} are not numbers") from err
+        raise DataError(f"{path}, row {row}: labels {text!r} are not numbers") from err
 
 
 def read_split_pickle(path: str | os.PathLike, num_graphs: int) -> dict[str, np.ndarray]:
@@ -174,21 +175,21 @@ def read_split_pickle(path: str | os.PathLike, num_graphs: int) -> dict[str, np.
         raw = pickle.load(f)
     if not isinstance(raw, dict) or any(s not in raw for s in _SPLITS):
         keys = sorted(map(str, raw)) if isinstance(raw, dict) else type(raw).__name__
-        raise ValueError(f"split file {path} must hold a dict with keys 'train', 'val', 'test' (got {keys})")
+        raise DataError(f"split file {path} must hold a dict with keys 'train', 'val', 'test' (got {keys})")
     out = {}
     for split in _SPLITS:
         idx = np.asarray(raw[split])
         if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
-            raise ValueError(f"split file {path}: '{split}' must be a 1-D array of integer indices")
+            raise DataError(f"split file {path}: '{split}' must be a 1-D array of integer indices")
         if idx.size and (idx.min() < 0 or idx.max() >= num_graphs):
-            raise ValueError(
+            raise DataError(
                 f"split file {path}: '{split}' has indices outside [0, {num_graphs}) "
                 f"(the CSV holds {num_graphs} molecules)"
             )
         out[split] = idx.astype(np.int64)
     all_idx = np.concatenate(list(out.values()))
     if np.unique(all_idx).size != all_idx.size:
-        raise ValueError(f"split file {path}: a graph appears twice (within or across train/val/test)")
+        raise DataError(f"split file {path}: a graph appears twice (within or across train/val/test)")
     return out
 
 
@@ -234,7 +235,7 @@ class PeptidesDataset(InMemoryDataset):
     ) -> None:
         self.name = _canonical_name(name)
         if split not in _SPLITS:
-            raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(_SPLITS)}")
+            raise ConfigError(f"unknown split {split!r}; valid splits: {', '.join(_SPLITS)}")
         self.split = split
         self.spec = _SPECS[self.name]
         super().__init__(str(root), transform, pre_transform, pre_filter, force_reload=force_reload)
@@ -275,7 +276,7 @@ class PeptidesDataset(InMemoryDataset):
                 path = Path(download_url(file.url, str(tmp), log=self.log, filename=file.filename))
                 digest = _md5(path)
                 if digest != file.md5:
-                    raise ValueError(
+                    raise DataError(
                         f"{self.name}: {file.filename} downloaded from {file.url} has MD5 {digest}, "
                         f"expected {file.md5} (the file changed upstream or the download is corrupt)"
                     )
@@ -305,7 +306,7 @@ class PeptidesDataset(InMemoryDataset):
             needed = ["smiles", *(columns if columns is not None else ["labels"])]
             absent = [c for c in needed if c not in header]
             if absent:
-                raise ValueError(f"{path}: missing column(s) {', '.join(absent)} (header: {', '.join(header)})")
+                raise DataError(f"{path}: missing column(s) {', '.join(absent)} (header: {', '.join(header)})")
             for row_id, row in enumerate(reader):
                 if columns is None:
                     y = _parse_labels(row["labels"] or "", row_id, path)
@@ -313,17 +314,17 @@ class PeptidesDataset(InMemoryDataset):
                     try:
                         y = [float(row[c]) for c in columns]
                     except (TypeError, ValueError) as err:  # TypeError: a short row (missing cells)
-                        raise ValueError(f"{path}, row {row_id}: a target is not a number ({err})") from err
+                        raise DataError(f"{path}, row {row_id}: a target is not a number ({err})") from err
                 if len(y) != self.spec.num_targets:
-                    raise ValueError(
+                    raise DataError(
                         f"{path}, row {row_id}: {len(y)} targets, expected {self.spec.num_targets} for {self.name}"
                     )
                 if not row["smiles"]:
-                    raise ValueError(f"{path}, row {row_id}: empty SMILES")
+                    raise DataError(f"{path}, row {row_id}: empty SMILES")
                 smiles.append(row["smiles"])
                 targets.append(y)
         if not smiles:
-            raise ValueError(f"{path}: no molecules")
+            raise DataError(f"{path}: no molecules")
         return smiles, targets
 
     def _progress(self, message: str) -> None:
@@ -346,7 +347,7 @@ class PeptidesDataset(InMemoryDataset):
             try:
                 g = smiles2graph(smi)
             except Exception as err:  # rdkit returns None for an unreadable SMILES; ogb then fails
-                raise ValueError(f"{self.name}: molecule {i} has an unreadable SMILES {smi!r} ({err!r})") from err
+                raise DataError(f"{self.name}: molecule {i} has an unreadable SMILES {smi!r} ({err!r})") from err
             graphs.append(Data(
                 x=torch.from_numpy(g["node_feat"]).long().view(-1, NUM_ATOM_FEATURES),  # (N, 9)
                 edge_index=torch.from_numpy(g["edge_index"]).long().view(2, -1),  # (2, E)

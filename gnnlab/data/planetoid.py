@@ -8,6 +8,7 @@ from torch_geometric.datasets import Planetoid
 from torch_geometric.transforms import NormalizeFeatures
 
 from gnnlab.data._offline import copy_offline, prepare_root
+from gnnlab.errors import ConfigError
 
 __all__ = ["PLANETOID_NAMES", "PLANETOID_SPLITS", "load_planetoid"]
 
@@ -31,9 +32,9 @@ def load_planetoid(
     """
     canonical = {n.lower(): n for n in PLANETOID_NAMES}.get(str(name).lower())
     if canonical is None:
-        raise ValueError(f"unknown Planetoid dataset {name!r}; valid names: {', '.join(PLANETOID_NAMES)}")
+        raise ConfigError(f"unknown Planetoid dataset {name!r}; valid names: {', '.join(PLANETOID_NAMES)}")
     if split not in PLANETOID_SPLITS:
-        raise ValueError(f"unknown Planetoid split {split!r}; valid splits: {', '.join(PLANETOID_SPLITS)}")
+        raise ConfigError(f"unknown Planetoid split {split!r}; valid splits: {', '.join(PLANETOID_SPLITS)}")
     base = prepare_root(root) / "Planetoid"
     copy_offline(f"Planetoid/{canonical}/raw", base / canonical / "raw")
     transform = NormalizeFeatures() if normalize_features else None

@@ -42,6 +42,7 @@ from torch_geometric.data import Data, InMemoryDataset
 from tqdm.auto import tqdm
 
 from gnnlab.data._offline import prepare_root
+from gnnlab.errors import ConfigError
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -100,19 +101,19 @@ _STREAM_KEYS = {"train": 0, "val": 1, "test": 2, "pattern": 3}
 def _check_name(name: str) -> str:
     canonical = str(name).upper()
     if canonical not in SBM_NAMES:
-        raise ValueError(f"unknown SBM dataset {name!r}; valid names: {', '.join(SBM_NAMES)}")
+        raise ConfigError(f"unknown SBM dataset {name!r}; valid names: {', '.join(SBM_NAMES)}")
     return canonical
 
 
 def _check_split(split: str) -> str:
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+        raise ConfigError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
     return split
 
 
 def _check_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed)
 
 
@@ -227,7 +228,7 @@ def generate_sbm(
     split = _check_split(split)
     seed = _check_seed(seed)
     if isinstance(num_graphs, bool) or not isinstance(num_graphs, (int, np.integer)) or num_graphs < 1:
-        raise ValueError(f"num_graphs must be a positive integer, got {num_graphs!r}")
+        raise ConfigError(f"num_graphs must be a positive integer, got {num_graphs!r}")
     params = SBM_PARAMS[name]
     pattern = _draw_pattern(_rng(seed, name, "pattern"), params) if params.has_pattern else None
     rng = _rng(seed, name, split)
@@ -273,7 +274,7 @@ class SBMDataset(InMemoryDataset):
         if num_graphs is None:
             num_graphs = PUBLISHED_SIZES[self.name][self.split]
         if isinstance(num_graphs, bool) or not isinstance(num_graphs, (int, np.integer)) or num_graphs < 1:
-            raise ValueError(f"num_graphs must be a positive integer, got {num_graphs!r}")
+            raise ConfigError(f"num_graphs must be a positive integer, got {num_graphs!r}")
         self.num_graphs = int(num_graphs)
         self.progress = progress
         base = prepare_root(root)

@@ -30,6 +30,7 @@ from torch_geometric.datasets import TUDataset
 from torch_geometric.transforms import Constant
 
 from gnnlab.data._offline import copy_offline, prepare_root
+from gnnlab.errors import ConfigError, DataError
 
 __all__ = ["TU_NAMES", "VAL_FRACTION", "load_tu", "read_splits_file"]
 
@@ -48,7 +49,7 @@ VAL_FRACTION = 0.1
 def _canonical_name(name: str) -> str:
     canonical = {n.lower(): n for n in TU_NAMES}.get(str(name).lower())
     if canonical is None:
-        raise ValueError(f"unknown TU dataset {name!r}; valid names: {', '.join(TU_NAMES)}")
+        raise ConfigError(f"unknown TU dataset {name!r}; valid names: {', '.join(TU_NAMES)}")
     return canonical
 
 
@@ -62,14 +63,14 @@ def read_splits_file(path: str | os.PathLike, num_graphs: int) -> list[dict[str,
     with open(path) as f:
         raw = json.load(f)
     if not isinstance(raw, list) or not raw:
-        raise ValueError(f"splits file {path} must hold a non-empty JSON list of folds")
+        raise DataError(f"splits file {path} must hold a non-empty JSON list of folds")
     folds = []
     for k, entry in enumerate(raw):
         try:
             selection = entry["model_selection"][0]
             fold = {"train": selection["train"], "val": selection["validation"], "test": entry["test"]}
         except (KeyError, IndexError, TypeError) as err:
-            raise ValueError(
+            raise DataError(
                 f"splits file {path}, fold {k}: expected {{'test': [...], 'model_selection': "
                 f"[{{'train': [...], 'validation': [...]}}]}} ({err!r})"
             ) from err
@@ -77,7 +78,7 @@ def read_splits_file(path: str | os.PathLike, num_graphs: int) -> list[dict[str,
             arr = np.asarray(idx)
             if arr.ndim != 1 or (arr.size and (not np.issubdtype(arr.dtype, np.integer)
                                                or arr.min() < 0 or arr.max() >= num_graphs)):
-                raise ValueError(
+                raise DataError(
                     f"splits file {path}, fold {k}, {part}: indices must be integers in [0, {num_graphs})"
                 )
         folds.append({part: [int(i) for i in idx] for part, idx in fold.items()})
@@ -116,9 +117,9 @@ def load_tu(
     """
     canonical = _canonical_name(name)
     if isinstance(num_folds, bool) or not isinstance(num_folds, (int, np.integer)) or num_folds < 2:
-        raise ValueError(f"num_folds must be an integer >= 2, got {num_folds!r}")
+        raise ConfigError(f"num_folds must be an integer >= 2, got {num_folds!r}")
     if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or not 0 <= fold < num_folds:
-        raise ValueError(f"fold must be an integer in [0, {num_folds}), got {fold!r}")
+        raise ConfigError(f"fold must be an integer in [0, {num_folds}), got {fold!r}")
 
     base = prepare_root(root) / "TUDataset"
     copy_offline(f"TUDataset/{canonical}/raw", base / canonical / "raw")
@@ -131,7 +132,7 @@ def load_tu(
     if path is not None:
         folds = read_splits_file(path, len(dataset))
         if len(folds) != num_folds:
-            raise ValueError(f"splits file {path} has {len(folds)} folds but num_folds={num_folds}")
+            raise ConfigError(f"splits file {path} has {len(folds)} folds but num_folds={num_folds}")
         index = {part: np.asarray(idx, dtype=np.int64) for part, idx in folds[fold].items()}
         log.info("%s fold %d from splits file %s", canonical, fold, path)
     else:

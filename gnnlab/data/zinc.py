@@ -29,6 +29,7 @@ from torch_geometric.data import Dataset
 from torch_geometric.datasets import ZINC
 
 from gnnlab.data._offline import prepare_root, shared_data_dir
+from gnnlab.errors import ConfigError
 
 __all__ = ["OFFLINE_BUILDER", "OFFLINE_MARKER", "load_zinc"]
 
@@ -133,7 +134,7 @@ def load_zinc(root: str | os.PathLike, subset: bool = True) -> dict[str, Dataset
         ModuleNotFoundError: the offline build needs a package that is not installed (``rdkit``).
     """
     if not isinstance(subset, bool):
-        raise ValueError(f"subset must be True (ZINC-12k) or False (full ZINC), got {subset!r}")
+        raise ConfigError(f"subset must be True (ZINC-12k) or False (full ZINC), got {subset!r}")
     base = prepare_root(root) / "ZINC"
     raw = base / "raw"
     if subset:

@@ -1,0 +1,103 @@
+"""``gnnlab-train`` errors: one line for config and data errors, a full traceback for errors in code."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+TINY = [
+    "data.module.splits.num_train=8",
+    "data.module.splits.num_val=4",
+    "data.module.splits.num_test=4",
+    "data.module.batch_size=4",
+    "model.hidden_channels=8",
+    "model.num_layers=1",
+    "trainer.max_epochs=1",
+    "trainer.progress=false",
+    "logger=none",
+]
+
+
+def _train(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    # GNNLAB_MALLOC_TUNING=0: no re-exec of the interpreter, which would import torch twice.
+    full_env = dict(os.environ, WANDB_MODE="offline", GNNLAB_MALLOC_TUNING="0", **env)
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(cwd), str(REPO), full_env.get("PYTHONPATH")) if p)
+    return subprocess.run(
+        [sys.executable, "-m", "gnnlab.train", f"hydra.run.dir={cwd / 'run'}", f"paths.data_dir={cwd / 'data'}",
+         *args],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300,
+    )
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_mistyped_trainer_value_is_one_line_naming_key_value_and_type(tmp_path):
+    out = _train([*TINY, "trainer.max_epochs=abc"], tmp_path)
+    assert out.returncode != 0
+    lines = _lines(out.stderr)
+    assert len(lines) == 1, out.stderr
+    assert "trainer.max_epochs" in lines[0] and "'abc'" in lines[0] and "int" in lines[0]
+    assert "Traceback" not in out.stderr
+    # Checked before anything is built: no dataset was generated.
+    assert not (tmp_path / "data").exists()
+
+
+def test_mistyped_optimizer_value_is_one_line(tmp_path):
+    out = _train([*TINY, "optim.lr=fast"], tmp_path)
+    assert out.returncode != 0
+    lines = _lines(out.stderr)
+    assert len(lines) == 1 and "optim.lr" in lines[0] and "'fast'" in lines[0] and "float" in lines[0], out.stderr
+
+
+def test_bad_dataset_name_is_one_line(tmp_path):
+    out = _train([*TINY, "data.module.splits.name=NOPE"], tmp_path)
+    assert out.returncode != 0
+    lines = _lines(out.stderr)
+    assert len(lines) == 1 and "NOPE" in lines[0], out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_type_error_in_a_user_layer_gives_the_full_traceback(tmp_path):
+    (tmp_path / "userlayers.py").write_text(textwrap.dedent('''
+        import torch
+
+        def combine_user_messages(x, edge_attr):
+            return x + "messages"  # a bug in the user's own code: TypeError
+
+        class BrokenLayer(torch.nn.Module):
+            def __init__(self, in_channels, out_channels, **kwargs):
+                super().__init__()
+                self.lin = torch.nn.Linear(in_channels, out_channels)
+
+            def forward(self, x, edge_index, edge_attr=None):
+                return combine_user_messages(self.lin(x), edge_attr), edge_attr
+    '''))
+    out = _train([*TINY, "model.layer._target_=userlayers.BrokenLayer"], tmp_path)
+    assert out.returncode != 0
+    assert "Traceback" in out.stderr, out.stderr
+    assert "combine_user_messages" in out.stderr, out.stderr
+    assert "TypeError" in out.stderr
+
+
+def test_index_error_in_a_user_layer_constructor_gives_the_full_traceback(tmp_path):
+    (tmp_path / "userlayers.py").write_text(textwrap.dedent('''
+        import torch
+
+        def pick_user_widths(widths):
+            return widths[5]  # a bug in the user's own code: IndexError
+
+        class BrokenLayer(torch.nn.Module):
+            def __init__(self, in_channels, out_channels, **kwargs):
+                super().__init__()
+                self.lin = torch.nn.Linear(in_channels, pick_user_widths([out_channels]))
+    '''))
+    out = _train([*TINY, "model.layer._target_=userlayers.BrokenLayer"], tmp_path)
+    assert out.returncode != 0
+    assert "Traceback" in out.stderr, out.stderr
+    assert "pick_user_widths" in out.stderr and "IndexError" in out.stderr, out.stderr
