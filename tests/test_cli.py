@@ -101,3 +101,25 @@ def test_index_error_in_a_user_layer_constructor_gives_the_full_traceback(tmp_pa
     assert out.returncode != 0
     assert "Traceback" in out.stderr, out.stderr
     assert "pick_user_widths" in out.stderr and "IndexError" in out.stderr, out.stderr
+
+
+def test_dataset_that_cannot_be_downloaded_is_one_line(tmp_path):
+    # Python imports sitecustomize from PYTHONPATH at start-up: name resolution fails as it does offline.
+    (tmp_path / "sitecustomize.py").write_text(textwrap.dedent('''
+        import socket
+
+        def _no_dns(*args, **kwargs):
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+        socket.getaddrinfo = _no_dns
+    '''))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    out = _train(["data=mutag", "model=gin", "trainer.max_epochs=1", "logger=none"], tmp_path,
+                 GNNLAB_SHARED_DATA=str(shared))
+    assert out.returncode != 0
+    lines = [line for line in _lines(out.stderr) if not line.startswith("Downloading ")]
+    assert len(lines) == 1, out.stderr
+    for part in ("DatasetUnavailableError", "MUTAG", str(tmp_path / "data"), str(shared / "TUDataset/MUTAG/raw"),
+                 "GNNLAB_SHARED_DATA", "name resolution"):
+        assert part in lines[0], part

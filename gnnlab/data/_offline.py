@@ -8,13 +8,20 @@ when it is not, PyG downloads as usual. The shared folder is only ever read.
 """
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import shutil
+import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.error import URLError
 
-__all__ = ["ENV_VAR", "shared_data_dir", "prepare_root", "copy_offline"]
+from gnnlab.errors import DatasetUnavailableError
+
+__all__ = ["ENV_VAR", "shared_data_dir", "prepare_root", "copy_offline", "download_errors", "unavailable_message"]
 
 log = logging.getLogger(__name__)
 
@@ -135,3 +142,72 @@ def copy_offline(relative: str, dest: str | os.PathLike) -> bool:
     if copied:
         log.info("copied %d offline file(s) from %s to %s", copied, src, dest)
     return copied > 0
+
+
+_NETWORK_ERRORS = (URLError, socket.gaierror, socket.herror, ConnectionError, TimeoutError, http.client.HTTPException)
+
+
+def _network_error(err: BaseException | None) -> BaseException | None:
+    """The network error (no DNS, refused, timed out, HTTP failure) in ``err``'s chain, or ``None``.
+
+    PyG downloads with ``urllib`` (``URLError``) or through ``fsspec``'s HTTP file system, whose
+    ``aiohttp`` errors are recognised by their module.
+    """
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, _NETWORK_ERRORS) or type(err).__module__.split(".")[0] == "aiohttp":
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def unavailable_message(dataset: str, folder: str | os.PathLike, offline: str | None, reason: object) -> str:
+    """One line saying that ``dataset`` is missing: where it was looked for and how to provide it.
+
+    Args:
+        dataset: the dataset's name.
+        folder: its folder in the data root.
+        offline: where its offline copy would be, relative to :func:`shared_data_dir`; ``None`` when
+            the dataset has no offline copy.
+        reason: why the download failed (the network error).
+    """
+    env = os.environ.get(ENV_VAR)
+    try:
+        shared = shared_data_dir()
+    except FileNotFoundError:
+        shared = None
+    if offline is None:
+        looked = "this dataset has no offline copy"
+        how = "run once with network access, or put its raw files into that folder by hand"
+    else:
+        if shared is not None:
+            origin = f"{ENV_VAR}={env}" if env else f"found by searching for shared/data; {ENV_VAR} is not set"
+            looked = f"no offline copy at {shared / offline} ({origin})"
+        elif env == "":
+            looked = f"offline copies are switched off ({ENV_VAR} is empty)"
+        else:
+            looked = (f"no offline copies folder ({ENV_VAR} is not set and no shared/data folder lies above "
+                      f"{Path.cwd()} or the gnnlab package)")
+        how = (f"run once with network access, or put the files at <folder>/{offline} and set "
+               f"{ENV_VAR}=<folder>")
+    reason = " ".join(str(reason).split())
+    return (f"{dataset} is not in the data root ({folder}) and could not be downloaded ({reason}); {looked}. "
+            f"To provide it: {how}; or choose a data root that already holds it (paths.data_dir=... or "
+            "GNNLAB_DATA_DIR).")
+
+
+@contextmanager
+def download_errors(dataset: str, folder: str | os.PathLike, offline: str | None) -> Iterator[None]:
+    """Turn a failed download inside the block into a :class:`~gnnlab.errors.DatasetUnavailableError`.
+
+    The message (:func:`unavailable_message`) names the dataset, the data-root folder, the offline copy
+    that was looked for and how to provide the files; other errors pass through unchanged.
+    """
+    try:
+        yield
+    except Exception as err:
+        network = _network_error(err)
+        if network is None:
+            raise
+        raise DatasetUnavailableError(unavailable_message(dataset, folder, offline, network)) from err

@@ -6,7 +6,7 @@ import os
 from torch_geometric.data import Dataset
 from torch_geometric.datasets import AQSOL
 
-from gnnlab.data._offline import copy_offline, prepare_root
+from gnnlab.data._offline import copy_offline, download_errors, prepare_root
 
 __all__ = ["load_aqsol"]
 
@@ -22,4 +22,5 @@ def load_aqsol(root: str | os.PathLike) -> dict[str, Dataset]:
     """
     base = prepare_root(root) / "AQSOL"
     copy_offline("AQSOL/raw", base / "raw")
-    return {split: AQSOL(str(base), split=split) for split in ("train", "val", "test")}
+    with download_errors("AQSOL", base, "AQSOL/raw"):
+        return {split: AQSOL(str(base), split=split) for split in ("train", "val", "test")}

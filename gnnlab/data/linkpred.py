@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gnnlab.data._offline import copy_offline, prepare_root
+from gnnlab.data._offline import copy_offline, download_errors, prepare_root
 from gnnlab.data.planetoid import load_planetoid
 from gnnlab.errors import ConfigError, DataError
 
@@ -336,7 +336,8 @@ def _download_ogbl_ddi(base: Path, folder: Path) -> None:
     log.info("downloading ogbl-ddi into %s with ogb", base)
     # ogb 1.3.x reloads its processed file with torch.load's default, weights_only=True since torch 2.6.
     with torch.serialization.safe_globals([Data, DataEdgeAttr, DataTensorAttr, GlobalStorage]):
-        PygLinkPropPredDataset(name="ogbl-ddi", root=str(base))
+        with download_errors("ogbl-ddi", folder, OGBL_DDI_DIR):
+            PygLinkPropPredDataset(name="ogbl-ddi", root=str(base))
 
 
 def ogbl_ddi_split(root: str | os.PathLike) -> LinkSplit:
@@ -412,7 +413,9 @@ def ogbl_split(name: str, root: str | os.PathLike) -> LinkSplit:
         from ogb.linkproppred import PygLinkPropPredDataset
     except ImportError as err:
         raise ImportError(f"ogbl_split({name!r}) needs the `ogb` package: pip install ogb") from err
-    dataset = PygLinkPropPredDataset(name, root=str(prepare_root(root)))
+    base = prepare_root(root)
+    with download_errors(name, base / name.replace("-", "_"), None):
+        dataset = PygLinkPropPredDataset(name, root=str(base))
     data, split = dataset[0], dataset.get_edge_split()
     num_nodes = int(data.num_nodes)
     x = None if getattr(data, "x", None) is None else data.x.float()

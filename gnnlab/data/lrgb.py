@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from torch_geometric.data import Data, Dataset, InMemoryDataset, download_url
 
-from gnnlab.data._offline import copy_offline, prepare_root
-from gnnlab.errors import ConfigError, DataError
+from gnnlab.data._offline import copy_offline, prepare_root, unavailable_message
+from gnnlab.errors import ConfigError, DataError, DatasetUnavailableError
 
 __all__ = ["PEPTIDES_NAMES", "STRUCT_TARGETS", "PeptidesDataset", "load_peptides", "read_split_pickle"]
 
@@ -219,7 +219,8 @@ class PeptidesDataset(InMemoryDataset):
 
     Raises:
         ValueError: unknown ``name`` or ``split``; malformed CSV or split pickle.
-        RuntimeError: raw files missing and the download failed (the message names the dataset and files).
+        DatasetUnavailableError: raw files missing and the download failed (the message names the dataset,
+            the files, the folders looked in and how to provide them).
         ModuleNotFoundError: ``rdkit``/``ogb`` are needed to build the graphs and are not installed.
     """
 
@@ -282,19 +283,13 @@ class PeptidesDataset(InMemoryDataset):
                     )
                 os.replace(path, raw / file.filename)
             except OSError as err:  # URLError and HTTPError are OSErrors
-                errors.append(f"{file.filename} ({err})")
+                errors.append((file.filename, err))
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         if errors:
-            offline = (
-                f"no offline copy (shared/data/{self.spec.offline}) was found"
-                if self.spec.offline is not None
-                else "there is no offline copy of this dataset"
-            )
-            raise RuntimeError(
-                f"{self.name}: could not download {', '.join(errors)} into {raw}; {offline}. "
-                "Run once with internet access, or put the official LRGB files there by hand."
-            )
+            reason = ", ".join(f"{name}: {err}" for name, err in errors)
+            message = unavailable_message(self.name, raw, self.spec.offline, reason)
+            raise DatasetUnavailableError(message) from errors[0][1]
 
     def _read_csv(self) -> tuple[list[str], list[list[float]]]:
         path = Path(self.raw_dir) / self.spec.csv.filename

@@ -7,7 +7,7 @@ from torch_geometric.data import Dataset
 from torch_geometric.datasets import Planetoid
 from torch_geometric.transforms import NormalizeFeatures
 
-from gnnlab.data._offline import copy_offline, prepare_root
+from gnnlab.data._offline import copy_offline, download_errors, prepare_root
 from gnnlab.errors import ConfigError
 
 __all__ = ["PLANETOID_NAMES", "PLANETOID_SPLITS", "load_planetoid"]
@@ -36,7 +36,9 @@ def load_planetoid(
     if split not in PLANETOID_SPLITS:
         raise ConfigError(f"unknown Planetoid split {split!r}; valid splits: {', '.join(PLANETOID_SPLITS)}")
     base = prepare_root(root) / "Planetoid"
-    copy_offline(f"Planetoid/{canonical}/raw", base / canonical / "raw")
+    offline = f"Planetoid/{canonical}/raw"
+    copy_offline(offline, base / canonical / "raw")
     transform = NormalizeFeatures() if normalize_features else None
-    dataset = Planetoid(str(base), canonical, split=split, transform=transform)
+    with download_errors(canonical, base / canonical, offline):
+        dataset = Planetoid(str(base), canonical, split=split, transform=transform)
     return {"train": dataset, "val": dataset, "test": dataset}

@@ -29,7 +29,7 @@ from torch_geometric.data import Dataset
 from torch_geometric.datasets import TUDataset
 from torch_geometric.transforms import Constant
 
-from gnnlab.data._offline import copy_offline, prepare_root
+from gnnlab.data._offline import copy_offline, download_errors, prepare_root
 from gnnlab.errors import ConfigError, DataError
 
 __all__ = ["TU_NAMES", "VAL_FRACTION", "load_tu", "read_splits_file"]
@@ -122,8 +122,10 @@ def load_tu(
         raise ConfigError(f"fold must be an integer in [0, {num_folds}), got {fold!r}")
 
     base = prepare_root(root) / "TUDataset"
-    copy_offline(f"TUDataset/{canonical}/raw", base / canonical / "raw")
-    dataset = TUDataset(str(base), canonical)
+    offline = f"TUDataset/{canonical}/raw"
+    copy_offline(offline, base / canonical / "raw")
+    with download_errors(canonical, base / canonical, offline):
+        dataset = TUDataset(str(base), canonical)
     if dataset.num_node_features == 0:
         # Set before subsetting: index_select copies the dataset, transform included.
         dataset.transform = Constant(value=1.0)

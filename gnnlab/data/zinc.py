@@ -23,13 +23,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from urllib.error import URLError
 
 from torch_geometric.data import Dataset
 from torch_geometric.datasets import ZINC
 
-from gnnlab.data._offline import prepare_root, shared_data_dir
-from gnnlab.errors import ConfigError
+from gnnlab.data._offline import download_errors, prepare_root, shared_data_dir
+from gnnlab.errors import ConfigError, DataError
 
 __all__ = ["OFFLINE_BUILDER", "OFFLINE_MARKER", "load_zinc"]
 
@@ -129,8 +128,9 @@ def load_zinc(root: str | os.PathLike, subset: bool = True) -> dict[str, Dataset
 
     Raises:
         ValueError: ``subset`` is not a bool.
-        RuntimeError: full ZINC requested on a raw folder rebuilt offline (subset molecules only), the
-            offline build failed, or the download failed (no internet and no offline copy).
+        DataError: full ZINC requested on a raw folder rebuilt offline (subset molecules only).
+        RuntimeError: the offline build failed.
+        DatasetUnavailableError: the download failed (no network and no offline copy).
         ModuleNotFoundError: the offline build needs a package that is not installed (``rdkit``).
     """
     if not isinstance(subset, bool):
@@ -140,16 +140,11 @@ def load_zinc(root: str | os.PathLike, subset: bool = True) -> dict[str, Dataset
     if subset:
         _build_offline_subset(base)
     elif (raw / OFFLINE_MARKER).exists():
-        raise RuntimeError(
+        raise DataError(
             f"{raw} holds the ZINC-12k subset rebuilt from the offline copy, not the full ZINC; full ZINC "
             "(subset=False) has no offline builder and must be downloaded by PyG: use another data root "
             f"(paths.data_dir=...) or delete {raw}"
         )
-    try:
+    # ZINC-12k is rebuilt offline by the builder script of the offline copy; full ZINC has no offline copy.
+    with download_errors("ZINC-12k" if subset else "full ZINC", base, OFFLINE_BUILDER if subset else None):
         return {split: ZINC(str(base), subset=subset, split=split) for split in _SPLITS}
-    except URLError as err:
-        what = "ZINC-12k" if subset else "full ZINC"
-        raise RuntimeError(
-            f"could not download {what} into {base} ({err}); without internet, ZINC-12k can be rebuilt "
-            "from an offline copy (shared/data/ZINC, see datasets/README.md); full ZINC cannot"
-        ) from err

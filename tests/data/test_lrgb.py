@@ -19,6 +19,7 @@ from torch_geometric.loader import DataLoader
 
 from gnnlab.cli import config_dir
 from gnnlab.data import DataModule, PeptidesDataset, load_peptides, lrgb
+from gnnlab.errors import DatasetUnavailableError
 from gnnlab.nn.encoders import MultiEmbeddingEncoder
 from gnnlab.train.tasks import GraphRegression
 
@@ -175,7 +176,7 @@ def test_struct_offline_error_names_dataset_and_files(tmp_path, no_shared, monke
         raise URLError("no network")
 
     monkeypatch.setattr(lrgb, "download_url", offline)
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(DatasetUnavailableError) as info:
         load_peptides(tmp_path, "peptides-struct")
     message = str(info.value)
     for word in ("peptides-struct", "peptide_structure_normalized_dataset.csv.gz",

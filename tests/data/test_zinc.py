@@ -12,6 +12,7 @@ from torch_geometric.data import InMemoryDataset
 
 from gnnlab.data import DataModule, load_zinc
 from gnnlab.data.zinc import OFFLINE_MARKER
+from gnnlab.errors import DataError, DatasetUnavailableError
 
 SPLITS = ("train", "val", "test")
 
@@ -115,7 +116,7 @@ def test_offline_build_fills_raw_and_blocks_full(tmp_path, monkeypatch):
     assert _snapshot(shared) == before, "the offline copy was modified"
 
     # The offline raw files hold subset molecules only: the full dataset must not be built from them.
-    with pytest.raises(RuntimeError, match="subset.*download"):
+    with pytest.raises(DataError, match="subset.*download"):
         load_zinc(root, subset=False)
 
 
@@ -147,9 +148,9 @@ def test_download_failure_is_explained(tmp_path, no_shared, monkeypatch):
         raise URLError("no network")
 
     monkeypatch.setattr("torch_geometric.datasets.zinc.download_url", offline)
-    with pytest.raises(RuntimeError, match="could not download ZINC-12k"):
+    with pytest.raises(DatasetUnavailableError, match="ZINC-12k is not in the data root .* could not be downloaded"):
         load_zinc(tmp_path)
-    with pytest.raises(RuntimeError, match="could not download full ZINC"):
+    with pytest.raises(DatasetUnavailableError, match="full ZINC is not in the data root .* no offline copy"):
         load_zinc(tmp_path, subset=False)
 
 
