@@ -88,6 +88,8 @@ KEYS: dict[str, Rule] = {
     "data.module.num_workers": _INT_GE0,
     "data.module.seed": _INT_GE0,
     "data.module.drop_last": _BOOL,
+    "data.module.num_classes": Rule(int, optional=True, low=1),
+    "data.module.check": _BOOL,
     "data.num_outputs": _INT_GE1,
     "data.in_channels": Rule(int, optional=True, low=1),
     "data.num_nodes": _INT_GE1,

@@ -8,6 +8,7 @@ import torch
 from torch_geometric.data import Dataset, InMemoryDataset
 from torch_geometric.loader import DataLoader
 
+from gnnlab.data.checks import check_dataset
 from gnnlab.errors import ConfigError
 from gnnlab.transforms import precompute
 
@@ -61,6 +62,11 @@ class DataModule:
             next to the dataset's processed files (or in ``pe_cache_dir``); a dataset shared by
             several splits (a node-level graph) is processed once.
         pe_cache_dir: folder of the encoding caches; ``None`` uses each dataset's ``processed_dir``.
+        num_classes: number of classes of a classification task: integer labels ``y`` are checked to
+            lie in ``[0, num_classes)``. ``None`` (regression, multi-label) skips that check.
+        check: check every split once at construction (:func:`gnnlab.data.checks.check_dataset`):
+            finite float features, ``edge_index`` dtype and range, label range. Raises
+            :class:`~gnnlab.errors.DataError` naming the dataset, split, graph and tensor.
     """
 
     def __init__(
@@ -72,6 +78,8 @@ class DataModule:
         seed: int = 0,
         pe_transforms: Mapping | None = None,
         pe_cache_dir: str | os.PathLike | None = None,
+        num_classes: int | None = None,
+        check: bool = True,
     ) -> None:
         if not isinstance(splits, Mapping):
             raise ConfigError(f"splits must be a mapping of split name to dataset, got {type(splits).__name__}")
@@ -91,8 +99,20 @@ class DataModule:
             raise ConfigError(
                 f"pe_transforms must be a mapping of name to transform, got {type(pe_transforms).__name__}"
             )
+        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
+                                        or num_classes < 1):
+            raise ConfigError(f"num_classes must be a positive integer or None, got {num_classes!r}")
         self.pe_transforms: dict = {k: v for k, v in (pe_transforms or {}).items() if v is not None}
         self.splits: dict[str, Dataset] = dict(splits)
+        self.num_classes = num_classes
+        if check:
+            # Before any encoding is precomputed: the raw values, once per distinct dataset.
+            checked: set[int] = set()
+            for dataset in self.splits.values():
+                if id(dataset) not in checked:
+                    checked.add(id(dataset))
+                    shared = [s for s, d in self.splits.items() if d is dataset]
+                    check_dataset(dataset, split="/".join(shared), num_classes=num_classes)
         if self.pe_transforms:
             done: dict[int, Dataset] = {}
             for name, dataset in self.splits.items():
