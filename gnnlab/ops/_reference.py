@@ -96,7 +96,9 @@ def aggregate(rowptr: Tensor, col: Tensor, x: Tensor, weight: Tensor | None = No
 
     Materialises the ``[E, F]`` messages (the compiled kernel does not). ``sum``; ``mean`` divides by
     the number of edges of the row; ``max``/``min`` return in ``arg[i, f]`` the CSR position of the
-    winning edge, the FIRST one in CSR order on ties, and the gradient goes to that edge only.
+    winning edge, the FIRST one in CSR order on ties, and the gradient goes to that edge only. A NaN
+    message wins over every number (the first NaN in CSR order), so NaN propagates as in
+    ``torch.scatter_reduce(..., "amax")`` whatever the edge order.
     Rows without edges give 0 (and ``arg = -1``). Differentiable in ``x`` and ``weight``.
 
     Returns:
@@ -121,7 +123,10 @@ def aggregate(rowptr: Tensor, col: Tensor, x: Tensor, weight: Tensor | None = No
     index = dst.unsqueeze(-1).expand(-1, feat)
     best = msg.new_zeros(num_rows, feat).scatter_reduce(0, index, msg.detach(), amax, include_self=False)
     position = torch.arange(num_edges, device=x.device).unsqueeze(-1).expand(-1, feat)
-    winner = torch.where(msg.detach() == best.index_select(0, dst), position, torch.full_like(position, num_edges))
+    # torch's amax/amin propagate NaN; the winner is then the first NaN message (NaN != NaN).
+    best_e = best.index_select(0, dst)
+    hit = (msg.detach() == best_e) | (msg.detach().isnan() & best_e.isnan())
+    winner = torch.where(hit, position, torch.full_like(position, num_edges))
     arg = torch.full((num_rows, feat), num_edges, dtype=torch.long, device=x.device).scatter_reduce(
         0, index, winner, "amin", include_self=True
     )

@@ -34,36 +34,137 @@ if _loader.extension_available():
     def _extremum_x_backward_fake(rowptr, rowptr_t, col_t, perm_t, arg, grad_out, weight, num_src):
         return grad_out.new_empty(num_src, grad_out.size(1))
 
-    def _setup_context(ctx, inputs, output):
-        rowptr, col, rowptr_t, col_t, perm_t, x, weight, reduce = inputs
-        _, arg = output
-        ctx.reduce = reduce
-        ctx.has_weight = weight is not None
-        ctx.num_src = x.size(0)
-        ctx.save_for_backward(rowptr, col, rowptr_t, col_t, perm_t, x, weight, arg)
+    # Autograd of the three ops, to any order. With A the aggregation over the forward CSR (rows =
+    # targets), Aᵀ the same over the transposed CSR, s = 1/degree for mean (1 for sum), and, for
+    # max/min, p*(i, f) the winning CSR position recorded in ``arg``:
+    #
+    #   aggregate (sum/mean)           d/dx = Aᵀ(s·g, w)             d/dw = W(x, g)
+    #   aggregate (max/min)            d/dx = X(g, w)                d/dw = W(x, g)
+    #   W = aggregate_weight_backward  W(x, g)[p] = Σ_f g[row p, f]·x[col p, f]  (·s; max/min: only where p*(·, f) = p)
+    #                                  sum/mean: d/dx = Aᵀ(s·g, u)    d/dg = A(x, u)
+    #                                  max/min:  d/dx = X(g, u)       d/dg = P(x, u)
+    #   X = aggregate_extremum_x_backward X(g, w)[j, f] = Σ_{i: col p*(i, f) = j} w[p*]·g[i, f]
+    #                                  d/dg = P(v, w)                 d/dw = W(v, g)
+    #   P(v, w)[i, f] = w[p*]·v[col p*, f]   (the max/min forward at a fixed winner; plain torch)
+    #
+    # u and v are the incoming cotangents. Every derivative is again one of these ops, so
+    # gradcheck and gradgradcheck hold and Hessian-vector products are exact. The transposed call
+    # swaps the roles of the two orientations, so its "perm_t" is the INVERSE of perm_t.
 
-    def _backward(ctx, grad_out, _grad_arg):
+    def _inverse(perm: Tensor) -> Tensor:
+        inverse = torch.empty_like(perm)
+        inverse[perm] = torch.arange(perm.numel(), device=perm.device)
+        return inverse
+
+    def _rows(rowptr: Tensor, num_edges: int) -> Tensor:
+        """``[E]`` row of each CSR position."""
+        num_rows = rowptr.numel() - 1
+        return torch.repeat_interleave(torch.arange(num_rows, device=rowptr.device), rowptr.diff(), output_size=num_edges)
+
+    def _transpose(rowptr: Tensor, col: Tensor, num_src: int) -> tuple[Tensor, Tensor, Tensor]:
+        """``(rowptr_t, col_t, perm_t)`` of a forward CSR (only needed by higher-order derivatives)."""
+        rows = _rows(rowptr, col.numel()).to(col.dtype)
+        return torch.ops.gnnlab.coo_to_csr(torch.stack([col, rows]), num_src)
+
+    def _sources(rowptr_t: Tensor, perm_t: Tensor, dtype: torch.dtype) -> Tensor:
+        """The forward CSR's ``col`` rebuilt from the transposed CSR."""
+        col = torch.empty(perm_t.numel(), dtype=dtype, device=perm_t.device)
+        col[perm_t] = _rows(rowptr_t, perm_t.numel()).to(dtype)
+        return col
+
+    def _mean_scale(g: Tensor, rowptr: Tensor) -> Tensor:
+        return g / rowptr.diff().clamp(min=1).to(g.dtype).unsqueeze(-1)
+
+    def _transposed_sum(rowptr, col, rowptr_t, col_t, perm_t, g, weight) -> Tensor:
+        """``Aᵀ(g, w)``: sum of ``w[p]·g[row p]`` into ``col p``, over the transposed CSR."""
+        w_t = weight.index_select(0, perm_t) if weight is not None else None
+        out, _ = torch.ops.gnnlab.aggregate(rowptr_t, col_t, rowptr, col, _inverse(perm_t), g, w_t, "sum")
+        return out
+
+    def _at_winner(rowptr: Tensor, col: Tensor, arg: Tensor, v: Tensor, weight: Tensor | None) -> Tensor:
+        """``P(v, w)``: ``w[p*]·v[col p*]`` at the recorded max/min winners; 0 on empty rows."""
+        num_edges = col.numel()
+        empty = arg < 0
+        if num_edges == 0:
+            return v.new_zeros(arg.shape)
+        position = (rowptr[:-1].unsqueeze(-1) + arg.long()).clamp(0, num_edges - 1)  # [R, F]
+        out = v.gather(0, col.long()[position])
+        if weight is not None:
+            out = out * weight[position]
+        return out.masked_fill(empty, 0)
+
+    def _aggregate_setup(ctx, inputs, output):
+        rowptr, col, rowptr_t, col_t, perm_t, x, weight, reduce = inputs
+        ctx.reduce = _reference.check_reduce(reduce)
+        ctx.num_src = x.size(0)
+        ctx.save_for_backward(rowptr, col, rowptr_t, col_t, perm_t, x, weight, output[1])
+
+    def _aggregate_backward(ctx, grad_out, _grad_arg):
         rowptr, col, rowptr_t, col_t, perm_t, x, weight, arg = ctx.saved_tensors
-        reduce = _reference.check_reduce(ctx.reduce)
         grad_out = grad_out.contiguous()
         grad_x = grad_w = None
         if ctx.needs_input_grad[5]:
-            if reduce in ("sum", "mean"):
-                g = grad_out
-                if reduce == "mean":
-                    g = g / rowptr.diff().clamp(min=1).to(g.dtype).unsqueeze(-1)
-                w_t = weight.index_select(0, perm_t) if weight is not None else None
-                # The x-gradient is itself a sum over the transposed CSR (the forward CSR fills the unused slots).
-                grad_x, _ = torch.ops.gnnlab.aggregate(rowptr_t, col_t, rowptr, col, perm_t, g, w_t, "sum")
+            if ctx.reduce in ("sum", "mean"):
+                g = _mean_scale(grad_out, rowptr) if ctx.reduce == "mean" else grad_out
+                grad_x = _transposed_sum(rowptr, col, rowptr_t, col_t, perm_t, g, weight)
             else:
                 grad_x = torch.ops.gnnlab.aggregate_extremum_x_backward(
                     rowptr, rowptr_t, col_t, perm_t, arg, grad_out, weight, ctx.num_src
                 )
-        if ctx.has_weight and ctx.needs_input_grad[6]:
-            grad_w = torch.ops.gnnlab.aggregate_weight_backward(rowptr, col, x, grad_out, arg, reduce)
+        if weight is not None and ctx.needs_input_grad[6]:
+            grad_w = torch.ops.gnnlab.aggregate_weight_backward(rowptr, col, x, grad_out, arg, ctx.reduce)
         return None, None, None, None, None, grad_x, grad_w, None
 
-    torch.library.register_autograd("gnnlab::aggregate", _backward, setup_context=_setup_context)
+    def _weight_backward_setup(ctx, inputs, output):
+        rowptr, col, x, grad_out, arg, reduce = inputs
+        ctx.reduce = _reference.check_reduce(reduce)
+        ctx.save_for_backward(rowptr, col, x, grad_out, arg)
+
+    def _weight_backward_backward(ctx, u):
+        rowptr, col, x, grad_out, arg = ctx.saved_tensors
+        u = u.contiguous()
+        grad_x = grad_g = None
+        need_x, need_g = ctx.needs_input_grad[2], ctx.needs_input_grad[3]
+        extremum = ctx.reduce in ("max", "min")
+        if need_x or (need_g and not extremum):
+            rowptr_t, col_t, perm_t = _transpose(rowptr, col, x.size(0))
+        if need_x:
+            if extremum:
+                grad_x = torch.ops.gnnlab.aggregate_extremum_x_backward(
+                    rowptr, rowptr_t, col_t, perm_t, arg, grad_out, u, x.size(0)
+                )
+            else:
+                g = _mean_scale(grad_out, rowptr) if ctx.reduce == "mean" else grad_out
+                grad_x = _transposed_sum(rowptr, col, rowptr_t, col_t, perm_t, g, u)
+        if need_g:
+            if extremum:
+                grad_g = _at_winner(rowptr, col, arg, x, u)
+            else:
+                grad_g, _ = torch.ops.gnnlab.aggregate(rowptr, col, rowptr_t, col_t, perm_t, x, u, ctx.reduce)
+        return None, None, grad_x, grad_g, None, None
+
+    def _extremum_x_backward_setup(ctx, inputs, output):
+        rowptr, rowptr_t, col_t, perm_t, arg, grad_out, weight, num_src = inputs
+        ctx.save_for_backward(rowptr, rowptr_t, col_t, perm_t, arg, grad_out, weight)
+
+    def _extremum_x_backward_backward(ctx, v):
+        rowptr, rowptr_t, col_t, perm_t, arg, grad_out, weight = ctx.saved_tensors
+        v = v.contiguous()
+        col = _sources(rowptr_t, perm_t, col_t.dtype)
+        grad_g = grad_w = None
+        if ctx.needs_input_grad[5]:
+            grad_g = _at_winner(rowptr, col, arg, v, weight)
+        if weight is not None and ctx.needs_input_grad[6]:
+            grad_w = torch.ops.gnnlab.aggregate_weight_backward(rowptr, col, v, grad_out, arg, "max")
+        return None, None, None, None, None, grad_g, grad_w, None
+
+    torch.library.register_autograd("gnnlab::aggregate", _aggregate_backward, setup_context=_aggregate_setup)
+    torch.library.register_autograd(
+        "gnnlab::aggregate_weight_backward", _weight_backward_backward, setup_context=_weight_backward_setup
+    )
+    torch.library.register_autograd(
+        "gnnlab::aggregate_extremum_x_backward", _extremum_x_backward_backward, setup_context=_extremum_x_backward_setup
+    )
 
 
 def aggregate_csr(

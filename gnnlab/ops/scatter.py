@@ -3,7 +3,8 @@
 Code written for torch_scatter runs unchanged with ``from gnnlab.ops import scatter, segment_csr``
 for the common case of a 1-D ``index``/``indptr`` (one group id per slice along ``dim``).
 ``reduce`` is ``sum``/``add``, ``mean``, ``max`` or ``min``; empty groups give 0, as in
-torch_scatter. Unlike torch_scatter, gradients of max/min go to the first element of a group on ties.
+torch_scatter, and so does an empty input (zeros of shape ``dim_size`` along ``dim``). Max/min
+propagate NaN whatever the order of the slices. Unlike torch_scatter, gradients of max/min go to the first element of a group on ties.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def _to_rows(src: Tensor, dim: int) -> tuple[Tensor, int, torch.Size]:
     if not 0 <= dim < src.dim():
         raise ValueError(f"dim {dim} out of range for src with {src.dim()} dimensions")
     moved = src.movedim(dim, 0)
-    return moved.reshape(moved.size(0), -1), dim, moved.shape[1:]
+    # An explicit width: reshape(n, -1) is ambiguous when there are no slices (E = 0).
+    return moved.reshape(moved.size(0), moved.shape[1:].numel()), dim, moved.shape[1:]
 
 
 def _from_rows(out: Tensor, dim: int, rest: torch.Size) -> Tensor:

@@ -64,3 +64,34 @@ def test_scatter_out_and_errors(op_backend):
         scatter(src, torch.tensor([0, 1]), dim=0)
     with pytest.raises(ValueError, match="reduce"):
         scatter(src, index, dim=0, reduce="mul")
+
+
+@pytest.mark.parametrize("reduce", REDUCES)
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_empty_input_gives_zeros(op_backend, reduce, dim):
+    """torch_scatter's rule: no slices give zeros of shape dim_size along dim (an empty batch)."""
+    shape = [3, 4, 2]
+    shape[dim] = 0
+    src = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    index = torch.empty(0, dtype=torch.long)
+    out = scatter(src, index, dim=dim, dim_size=5, reduce=reduce)
+    expected_shape = list(shape)
+    expected_shape[dim] = 5
+    assert list(out.shape) == expected_shape and not out.any()
+    (grad,) = torch.autograd.grad(out.sum(), src)
+    assert grad.shape == src.shape
+    assert scatter(src, index, dim=dim, reduce=reduce).size(dim) == 0  # dim_size defaults to max + 1 = 0
+    segments = segment_csr(torch.randn(0, 3), torch.zeros(4, dtype=torch.long), reduce=reduce)
+    assert segments.shape == (3, 3) and not segments.any()
+
+
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_nan_propagates_like_scatter_reduce(op_backend, reduce):
+    g = torch.Generator().manual_seed(3)
+    src = torch.randn(12, 5, generator=g, dtype=torch.float64)
+    src[torch.randint(0, 12, (6,), generator=g), torch.randint(0, 5, (6,), generator=g)] = float("nan")
+    for trial in range(5):
+        perm = torch.randperm(12, generator=g)
+        index = torch.randint(0, 4, (12,), generator=g)
+        out = scatter(src[perm], index, dim=0, dim_size=4, reduce=reduce)
+        torch.testing.assert_close(out, _expected(src[perm], index, 0, 4, reduce), equal_nan=True)

@@ -5,7 +5,8 @@
 // reduce is sum, mean (sum / number of edges), max or min. Accumulation is in acc_t (float for
 // float/half/bfloat16 inputs, double for double). For max/min, arg[i, f] (int32) records the slot
 // of the winning edge within its row, e - rowptr[i]; ties go to the FIRST edge in CSR order (strict
-// comparison), and a row with no edge gives out = 0 and arg = -1. Rows must have < 2^31 edges.
+// comparison), a NaN message beats every number (the first NaN wins, so out is NaN), and a row
+// with no edge gives out = 0 and arg = -1. Rows must have < 2^31 edges.
 //
 // A CPU caller passes a whole feature range [f0, f1) and an accumulator array; a CUDA thread
 // passes a single feature (f1 = f0 + 1) and a register. Only CUDA headers/none are included.
@@ -108,11 +109,13 @@ GNNLAB_HD void extremum_edges(const index_t* col, const scalar_t* x, const scala
 #endif
     for (int64_t k = 0; k < n; ++k) {
       const acc_t v = we * static_cast<acc_t>(xr[k]);
-      // Strict comparison: the first edge in CSR order wins a tie. Both updates are written as
+      // Strict comparison: the first edge in CSR order wins a tie. NaN wins over any number and
+      // then stays (the first NaN in CSR order), so a NaN message always propagates, as
+      // torch.scatter_reduce(amax/amin) does, whatever the edge order. Both updates are written as
       // unconditional selects (a bit mask for the position) so the compiler keeps them in
       // registers as blends instead of masked stores through memory.
       const acc_t cur = a[k];
-      const bool better = sign * v > sign * cur;
+      const bool better = (sign * v > sign * cur) | ((v != v) & (cur == cur));
       const arg_t keep = static_cast<arg_t>(better) - 1;  // all ones when the old winner stays
       a[k] = better ? v : cur;
       arg[k] = (arg[k] & keep) | (pos & ~keep);
