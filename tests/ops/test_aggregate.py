@@ -447,3 +447,20 @@ def test_zero_edges(op_backend, reduce, num_nodes):
     messages = torch.randn(0, 2, 3, requires_grad=True)
     out = gnnlab.ops.reduce_messages(messages, graph, torch.empty(2, 0, dtype=torch.long), reduce)
     assert out.shape == (num_nodes, 2, 3) and not out.any()
+
+
+@pytest.mark.skipif(not gnnlab.ops.extension_available(), reason="gnnlab._C not built")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_extension_forward_equals_reference_bits(isa, dtype):
+    """Both sum a row in CSR order with the same accumulator type and no FMA: identical bits."""
+    g = torch.Generator().manual_seed(14)
+    edge_index = _random_graph(g, 400, 6000)
+    graph = CSRGraph.from_edge_index(edge_index, 400)
+    x = torch.randn(400, 37, generator=g).to(dtype)
+    w = torch.rand(edge_index.size(1), generator=g).to(dtype)
+    for reduce in REDUCES:
+        with gnnlab.ops.backend_scope("torch"):
+            ref = aggregate(x, graph, w, reduce)
+        with gnnlab.ops.backend_scope("extension"):
+            out = aggregate(x, graph, w, reduce)
+        assert torch.equal(out, ref), reduce
