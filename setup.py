@@ -6,6 +6,11 @@ Package metadata lives in pyproject.toml; this file only adds the compiled exten
 Environment variables:
   GNNLAB_NO_EXTENSION=1   skip the C++/CUDA extension (gnnlab then uses its plain-torch ops)
   GNNLAB_FORCE_CUDA=1     build the CUDA glue even when no GPU is visible (needs a CUDA torch)
+  GNNLAB_SANITIZE=1       compile and link the C++ sources with AddressSanitizer + UndefinedBehaviorSanitizer
+                          (-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-wrapv
+                          -fno-omit-frame-pointer -g -O1; "address,undefined" is the same, a subset such as
+                          "address" also works). Python is not instrumented, so the runtime must be
+                          preloaded: scripts/sanitize.sh builds in place and runs tests/ops that way
   MAX_JOBS                parallel compile jobs (ninja)
 """
 import glob
@@ -23,6 +28,24 @@ def _conf_files():
     return files
 
 
+def _sanitize_flags():
+    """Compile/link flags for GNNLAB_SANITIZE (empty when unset or 0)."""
+    value = os.environ.get("GNNLAB_SANITIZE", "0").strip()
+    if value in ("", "0"):
+        return []
+    kinds = ["address", "undefined"] if value == "1" else [k.strip() for k in value.split(",") if k.strip()]
+    unknown = sorted(set(kinds) - {"address", "undefined"})
+    if unknown:
+        raise ValueError(f"GNNLAB_SANITIZE: unknown sanitizer(s) {unknown}; use 1 or a subset of address,undefined")
+    flags = [f"-fsanitize={','.join(kinds)}", "-fno-omit-frame-pointer", "-g", "-O1"]
+    if "undefined" in kinds:
+        flags.append("-fno-sanitize-recover=undefined")  # UB aborts with its report instead of continuing
+        # Python's CFLAGS carry -fwrapv, which defines signed overflow and so turns UBSan's
+        # signed-integer-overflow check off; the sanitized build checks it.
+        flags.append("-fno-wrapv")
+    return flags
+
+
 def _extensions():
     if os.environ.get("GNNLAB_NO_EXTENSION", "0") == "1":
         return [], {}
@@ -33,10 +56,16 @@ def _extensions():
     # -ffp-contract=off: no fused multiply-adds, so the baseline and AVX2 variants of a kernel
     # (which run the same operations in the same order) give bit-identical results.
     extra_compile_args = {"cxx": ["-O3", "-std=c++17", "-ffp-contract=off"]}
+    extra_link_args = []
     define_macros = []
     # OpenMP gives at::parallel_for real threads when torch was built with it.
     if torch.backends.openmp.is_available():
         extra_compile_args["cxx"].append("-fopenmp")
+        extra_link_args.append("-fopenmp")
+    # Sanitizers: the later -O1 overrides -O3; the same flags go to the link so the runtime is linked in.
+    sanitize = _sanitize_flags()
+    extra_compile_args["cxx"] += sanitize
+    extra_link_args += sanitize
     # The CUDA glue is compiled only when this torch has CUDA: a CPU torch lacks the CUDA headers.
     with_cuda = torch.version.cuda is not None and CUDA_HOME is not None and (
         torch.cuda.is_available() or os.environ.get("GNNLAB_FORCE_CUDA", "0") == "1"
@@ -53,7 +82,7 @@ def _extensions():
         sources=sources,
         include_dirs=[os.path.join(ROOT, "csrc")],
         extra_compile_args=extra_compile_args,
-        extra_link_args=["-fopenmp"] if torch.backends.openmp.is_available() else [],
+        extra_link_args=extra_link_args,
         define_macros=define_macros,
         py_limited_api=False,
     )
