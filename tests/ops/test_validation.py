@@ -243,7 +243,7 @@ PYTHON = [
     ("adjacency_rowptr_length", "Adjacency(ADJ.rowptr, ADJ.col, 5)", V, r"\browptr\b"),
     ("adjacency_rowptr_int32", "Adjacency(ADJ.rowptr.int(), ADJ.col, 6)", V, r"\browptr\b"),
     ("adjacency_col_float", "Adjacency(ADJ.rowptr, ADJ.col.double(), 6)", V, r"\bcol\b"),
-    ("adjacency_row_unsorted", "Adjacency(L(0, 3), L(2, 0, 1), 3)", V, r"\bcol\b.*ascending"),
+    ("adjacency_row_unsorted", "Adjacency(L(0, 3, 3, 3), L(2, 0, 1), 3)", V, r"\bcol\b.*ascending"),
     ("adjacency_row_duplicate", "Adjacency(L(0, 2, 2), L(1, 1), 2)", V, r"\bcol\b.*ascending"),
     ("adjacency_num_nodes_negative", "Adjacency(L(0), L(), -1)", V, r"\bnum_nodes\b"),
     # target_link_mask: a pair outside [0, N) would hide another pair's entry (key i * N + j)
