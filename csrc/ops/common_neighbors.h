@@ -7,12 +7,18 @@
 
 namespace gnnlab {
 
-// Checks shapes, dtypes and devices, and that every query node lies in [0, num_nodes).
-// Raises ValueError (TORCH_CHECK_VALUE) naming the problem. The adjacency itself (sorted,
-// duplicate-free rows with entries in range) is validated once when it is built in Python.
+// Checks mode; the adjacency rowptr [N+1] int64 (starting at 0, ending at E, non-decreasing) and
+// col [E] int32/int64 with entries in [0, N); src and dst [B] int64 with entries in [0, N); and
+// edge_mask [E] bool/uint8; all on col's device. Raises ValueError (TORCH_CHECK_VALUE) naming the
+// argument. O(E + B). That rows are sorted and duplicate-free is not checked here (unsorted rows
+// give wrong sets but no out-of-range access); Adjacency checks it once when it is built.
 void check_common_neighbor_inputs(const at::Tensor& rowptr, const at::Tensor& col, const at::Tensor& src,
                                   const at::Tensor& dst, const c10::optional<at::Tensor>& edge_mask, int64_t mode,
                                   const char* op);
+
+// node_weight: floating [N] on col's device, where N = rowptr.size(0) - 1.
+void check_node_weight(const c10::optional<at::Tensor>& node_weight, const at::Tensor& rowptr, const at::Tensor& col,
+                       const char* op);
 
 std::tuple<at::Tensor, at::Tensor> common_neighbor_count_cpu(const at::Tensor& rowptr, const at::Tensor& col,
                                                              const at::Tensor& src, const at::Tensor& dst,

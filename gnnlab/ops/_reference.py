@@ -33,6 +33,42 @@ def check_edge_index(edge_index: Tensor, num_nodes: int) -> None:
         )
 
 
+def check_offsets(rowptr: Tensor, num_entries: int, name: str, op: str) -> None:
+    """Raise ``ValueError`` unless ``rowptr`` is 1-D int64 CSR offsets: at least one entry, starting at 0,
+    ending at ``num_entries`` and non-decreasing (so every entry lies in ``[0, num_entries]``). O(length)."""
+    if not isinstance(rowptr, Tensor) or rowptr.dim() != 1 or rowptr.numel() < 1:
+        shape = list(rowptr.shape) if isinstance(rowptr, Tensor) else type(rowptr).__name__
+        raise ValueError(f"{op}: {name} must be 1-D with at least one entry, got shape {shape}")
+    if rowptr.dtype != torch.long:
+        raise ValueError(f"{op}: {name} must be int64, got {rowptr.dtype}")
+    step = rowptr.diff().min() if rowptr.numel() > 1 else rowptr.new_zeros(())
+    first, last, smallest_step = torch.stack([rowptr[0], rowptr[-1], step]).tolist()  # one host read
+    if first != 0 or last != num_entries:
+        raise ValueError(f"{op}: {name} must start at 0 and end at num_edges={num_entries}, got {first} .. {last}")
+    if smallest_step < 0:
+        raise ValueError(f"{op}: {name} must be non-decreasing")
+
+
+def check_indices(index: Tensor, length: int | None, bound: int, name: str, bound_name: str, op: str, allow_int32: bool = True) -> None:
+    """Raise ``ValueError`` unless ``index`` is a 1-D int64 (or int32 when ``allow_int32``) tensor of
+    ``length`` entries (any length when ``None``), each in ``[0, bound)``. O(length)."""
+    if not isinstance(index, Tensor) or index.dim() != 1:
+        shape = list(index.shape) if isinstance(index, Tensor) else type(index).__name__
+        raise ValueError(f"{op}: {name} must be 1-D, got shape {shape}")
+    allowed = (torch.int32, torch.int64) if allow_int32 else (torch.int64,)
+    if index.dtype not in allowed:
+        raise ValueError(f"{op}: {name} must be {'int32 or int64' if allow_int32 else 'int64'}, got {index.dtype}")
+    if length is not None and index.numel() != length:
+        raise ValueError(f"{op}: {name} must have {length} entries, got {index.numel()}")
+    if index.numel() == 0:
+        return
+    lo, hi = torch.stack(torch.aminmax(index.long())).tolist()  # one host read
+    if lo < 0:
+        raise ValueError(f"{op}: {name} has a negative entry {lo} (out of range [0, {bound}), {bound_name})")
+    if hi >= bound:
+        raise ValueError(f"{op}: {name} has entry {hi} out of range [0, {bound}) ({bound_name})")
+
+
 def coo_to_csr(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor, Tensor]:
     """Convert a COO edge list to CSR, grouping edges by their first row (``edge_index[0]``).
 
@@ -91,6 +127,23 @@ def check_aggregate(rowptr: Tensor, col: Tensor, x: Tensor, weight: Tensor | Non
             raise ValueError(f"aggregate: col has entry {hi} out of range for x with {x.size(0)} rows")
 
 
+def check_transposed_csr(rowptr: Tensor, col: Tensor, rowptr_t: Tensor, col_t: Tensor, perm_t: Tensor, num_src: int) -> None:
+    """Raise ``ValueError`` naming the argument unless the transposed CSR that the backward walks fits the
+    forward CSR: ``rowptr_t`` ``[num_src + 1]`` offsets ending at ``E``, ``col_t`` ``[E]`` rows of the CSR in
+    ``[0, R)``, ``perm_t`` ``[E]`` int64 CSR positions in ``[0, E)``. Ranges only; that the arrays are the
+    exact transpose is the caller's contract (:class:`~gnnlab.ops.CSRGraph` builds them). Run after
+    :func:`check_aggregate` (same checks as the C++ ``check_transposed_csr``)."""
+    num_rows, num_edges = rowptr.numel() - 1, col.numel()
+    if not isinstance(rowptr_t, Tensor) or rowptr_t.dim() != 1 or rowptr_t.numel() != num_src + 1:
+        shape = list(rowptr_t.shape) if isinstance(rowptr_t, Tensor) else type(rowptr_t).__name__
+        raise ValueError(
+            f"aggregate: rowptr_t must have num_src + 1 = {num_src + 1} entries (one row per source node), got shape {shape}"
+        )
+    check_offsets(rowptr_t, num_edges, "rowptr_t", "aggregate")
+    check_indices(col_t, num_edges, num_rows, "col_t", "rows of the CSR", "aggregate")
+    check_indices(perm_t, num_edges, num_edges, "perm_t", "positions of the CSR", "aggregate", allow_int32=False)
+
+
 def aggregate(rowptr: Tensor, col: Tensor, x: Tensor, weight: Tensor | None = None, reduce: str = "sum") -> tuple[Tensor, Tensor]:
     """Fused-aggregation specification: ``out[i] = reduce_{e ∈ row i} weight[e] · x[col[e]]``.
 
@@ -142,28 +195,43 @@ CN_MODES = {"common": 0, "src_only": 1, "dst_only": 2}
 
 
 def check_common_neighbor_query(rowptr: Tensor, col: Tensor, src: Tensor, dst: Tensor, edge_mask: Tensor | None, mode: int) -> None:
-    """The checks of the common-neighbour ops (same messages as the C++ ones)."""
+    """The checks of the common-neighbour ops (same as the C++ ones), raising ``ValueError`` naming the argument:
+    ``mode`` in 0..2; ``rowptr`` ``[N + 1]`` int64 offsets ending at ``E``; ``col`` ``[E]`` int32/int64 in
+    ``[0, N)``; ``src``/``dst`` ``[B]`` int64 in ``[0, N)``; ``edge_mask`` ``[E]`` bool/uint8. O(E + B).
+    Sorted, duplicate-free rows are not checked here (:class:`~gnnlab.ops.Adjacency` checks them)."""
+    op = "common neighbours"
     if mode not in (0, 1, 2):
-        raise ValueError(f"common neighbours: mode must be 0 (both), 1 (first only) or 2 (second only), got {mode}")
+        raise ValueError(f"{op}: mode must be 0 (both), 1 (first only) or 2 (second only), got {mode}")
+    if col.dim() != 1:
+        raise ValueError(f"{op}: col must be 1-D, got shape {list(col.shape)}")
     if src.dim() != 1 or dst.dim() != 1 or src.shape != dst.shape:
         raise ValueError(
-            f"common neighbours: src and dst must be 1-D with one entry per query pair, got shapes "
+            f"{op}: src and dst must be 1-D with one entry per query pair, got shapes "
             f"{list(src.shape)} and {list(dst.shape)}"
         )
-    if src.dtype != torch.long or dst.dtype != torch.long:
-        raise ValueError("common neighbours: src and dst must be int64")
-    if edge_mask is not None and (edge_mask.dim() != 1 or edge_mask.numel() != col.numel()):
-        raise ValueError(
-            f"common neighbours: edge_mask must have one entry per adjacency entry ({col.numel()}), "
-            f"got shape {list(edge_mask.shape)}"
-        )
+    check_offsets(rowptr, col.numel(), "rowptr", op)
     num_nodes = rowptr.numel() - 1
-    if src.numel():
-        both = torch.cat([src, dst])
-        lo, hi = int(both.min()), int(both.max())
-        if lo < 0 or hi >= num_nodes:
-            raise ValueError(f"common neighbours: query node {lo if lo < 0 else hi} is out of range [0, {num_nodes})")
+    check_indices(col, col.numel(), num_nodes, "col", "num_nodes", op)
+    if edge_mask is not None:
+        if edge_mask.dim() != 1 or edge_mask.numel() != col.numel():
+            raise ValueError(
+                f"{op}: edge_mask must have one entry per adjacency entry ({col.numel()}), "
+                f"got shape {list(edge_mask.shape)}"
+            )
+        if edge_mask.dtype not in (torch.bool, torch.uint8):
+            raise ValueError(f"{op}: edge_mask must be bool or uint8, got {edge_mask.dtype}")
+    check_indices(src, None, num_nodes, "src", "num_nodes", op, allow_int32=False)
+    check_indices(dst, None, num_nodes, "dst", "num_nodes", op, allow_int32=False)
 
+
+def check_node_weight(node_weight: Tensor | None, num_nodes: int) -> None:
+    """Raise ``ValueError`` unless ``node_weight`` is ``None`` or a floating ``[num_nodes]`` tensor."""
+    if node_weight is None:
+        return
+    if node_weight.dim() != 1 or node_weight.numel() != num_nodes:
+        raise ValueError(f"common neighbours: node_weight must have shape [num_nodes={num_nodes}], got {list(node_weight.shape)}")
+    if not node_weight.is_floating_point():
+        raise ValueError(f"common neighbours: node_weight must be floating point, got {node_weight.dtype}")
 
 def _expand_rows(rowptr: Tensor, col: Tensor, live: Tensor, nodes: Tensor) -> tuple[Tensor, Tensor]:
     """(pair id, neighbour) of every live entry of the rows ``nodes``, grouped by pair, ascending."""
@@ -196,7 +264,8 @@ def common_neighbor_sets(rowptr: Tensor, col: Tensor, src: Tensor, dst: Tensor, 
 
 def common_neighbor_count(rowptr: Tensor, col: Tensor, src: Tensor, dst: Tensor, node_weight: Tensor | None = None, edge_mask: Tensor | None = None, mode: int = 0) -> tuple[Tensor, Tensor]:
     """``(|set(p)|, sum of node_weight over set(p))`` for every pair (see :func:`common_neighbor_sets`)."""
-    ptr, nodes = common_neighbor_sets(rowptr, col, src, dst, edge_mask, mode)
+    ptr, nodes = common_neighbor_sets(rowptr, col, src, dst, edge_mask, mode)  # checks the query
+    check_node_weight(node_weight, rowptr.numel() - 1)
     count = ptr.diff()
     if node_weight is None:
         return count, torch.empty(0, dtype=torch.double, device=col.device)

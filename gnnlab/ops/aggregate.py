@@ -181,11 +181,21 @@ def aggregate_csr(
 
     ``arg`` records the winning edge of max/min for the backward pass; its encoding belongs to the
     backend (the extension stores int32 slots within the row, the reference int64 CSR positions).
+
+    Raises:
+        ValueError: naming the argument, on both backends, unless ``rowptr`` ``[R + 1]`` (int64, from 0
+        to ``E``, non-decreasing), ``col`` ``[E]`` (int32/int64 in ``[0, num_src)``), ``rowptr_t``
+        ``[num_src + 1]`` (the same for the transposed CSR), ``col_t`` ``[E]`` (in ``[0, R)``), ``perm_t``
+        ``[E]`` (int64 in ``[0, E)``), ``x`` ``[num_src, F]`` floating and ``weight`` ``[E]`` of ``x``'s
+        dtype fit together. Ranges only: the transposed CSR must be the transpose of the forward one.
     """
     reduce = _reference.check_reduce(reduce)
     if _loader.use_extension() and x.device.type in ("cpu", "cuda"):
         return torch.ops.gnnlab.aggregate(rowptr, col, rowptr_t, col_t, perm_t, x, weight, reduce)
-    return _reference.aggregate(rowptr, col, x, weight, reduce)
+    out = _reference.aggregate(rowptr, col, x, weight, reduce)
+    # The reference does not read the transposed CSR, but it is refused there as by the extension.
+    _reference.check_transposed_csr(rowptr, col, rowptr_t, col_t, perm_t, x.size(0))
+    return out
 
 
 def aggregate(x: Tensor, graph: CSRGraph, edge_weight: Tensor | None = None, reduce: str = "sum") -> Tensor:

@@ -17,6 +17,7 @@ have not been run on a GPU.
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 import torch
@@ -46,6 +47,29 @@ def _use_extension(t: Tensor) -> bool:
     return _loader.use_extension() and t.device.type in ("cpu", "cuda")
 
 
+def _check_count(value, name: str, op: str) -> None:
+    """Raise unless ``value`` is a non-negative integer (``ValueError``; ``TypeError`` for a non-integer)."""
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{op}: {name} must be an integer, got {type(value).__name__}") from None
+    if number < 0:
+        raise ValueError(f"{op}: {name} must be non-negative, got {number}")
+
+
+def _check_edge_mask(adj: "Adjacency", edge_mask: Tensor | None, op: str) -> None:
+    """Raise ``ValueError`` unless ``edge_mask`` is ``None`` or a bool/uint8 ``[E]`` tensor (one entry per adjacency entry)."""
+    if edge_mask is None:
+        return
+    if not isinstance(edge_mask, Tensor) or edge_mask.dim() != 1 or edge_mask.numel() != adj.num_entries:
+        shape = list(edge_mask.shape) if isinstance(edge_mask, Tensor) else type(edge_mask).__name__
+        raise ValueError(
+            f"{op}: edge_mask must have one entry per adjacency entry ({adj.num_entries}), got shape {shape}"
+        )
+    if edge_mask.dtype not in (torch.bool, torch.uint8):
+        raise ValueError(f"{op}: edge_mask must be bool or uint8, got {edge_mask.dtype}")
+
+
 def _mode(mode: str) -> int:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
@@ -56,13 +80,38 @@ def _mode(mode: str) -> int:
 class Adjacency:
     """A sorted, duplicate-free CSR adjacency: ``N(u) = col[rowptr[u]:rowptr[u+1]]``, ascending.
 
-    Build it once per graph with :meth:`from_edge_index`; the ops trust its invariants (checked there).
+    Build it once per graph with :meth:`from_edge_index`. Construction checks, in O(E), that
+    ``num_nodes >= 0``, ``rowptr`` is ``[num_nodes + 1]`` int64 offsets from 0 to ``E``
+    (non-decreasing), ``col`` is ``[E]`` int32/int64 with entries in ``[0, num_nodes)``, both on one
+    device, and every row is strictly ascending (sorted, no duplicates); it raises ``ValueError``
+    naming the argument otherwise.
     """
 
     rowptr: Tensor
     col: Tensor
     num_nodes: int
     _derived: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self):
+        op = "Adjacency"
+        _check_count(self.num_nodes, "num_nodes", op)
+        if not isinstance(self.rowptr, Tensor) or self.rowptr.dim() != 1 or self.rowptr.numel() != self.num_nodes + 1:
+            shape = list(self.rowptr.shape) if isinstance(self.rowptr, Tensor) else type(self.rowptr).__name__
+            raise ValueError(f"{op}: rowptr must have num_nodes + 1 = {self.num_nodes + 1} entries, got shape {shape}")
+        if not isinstance(self.col, Tensor) or self.col.dim() != 1:
+            raise ValueError(f"{op}: col must be a 1-D tensor")
+        if self.col.device != self.rowptr.device:
+            raise ValueError(f"{op}: rowptr ({self.rowptr.device}) and col ({self.col.device}) must be on one device")
+        num_entries = self.col.numel()
+        _reference.check_offsets(self.rowptr, num_entries, "rowptr", op)
+        _reference.check_indices(self.col, num_entries, self.num_nodes, "col", "num_nodes", op)
+        if num_entries > 1:
+            # Each entry must exceed its predecessor unless it starts a row.
+            starts = torch.zeros(num_entries + 1, dtype=torch.bool, device=self.col.device)
+            starts[self.rowptr] = True
+            ascending = (self.col[1:] > self.col[:-1]) | starts[1:num_entries]
+            if not bool(ascending.all()):
+                raise ValueError(f"{op}: col must be strictly ascending within each row (sorted, no duplicates)")
 
     @classmethod
     def from_edge_index(cls, edge_index: Tensor, num_nodes: int | None = None, undirected: bool = True) -> "Adjacency":
@@ -93,7 +142,12 @@ class Adjacency:
         return self.col.numel()
 
     def degree(self, edge_mask: Tensor | None = None) -> Tensor:
-        """``[N]`` int64 number of (live) neighbours of every node."""
+        """``[N]`` int64 number of (live) neighbours of every node.
+
+        Raises:
+            ValueError: ``edge_mask`` is not a bool/uint8 ``[E]`` tensor.
+        """
+        _check_edge_mask(self, edge_mask, "degree")
         if edge_mask is None:
             return self.rowptr.diff()
         return torch.bincount(self.edge_index()[0][edge_mask.bool()], minlength=self.num_nodes)
@@ -118,9 +172,22 @@ class Adjacency:
         Pass it as ``edge_mask`` so a batch's own target links are invisible to the ops, as when the
         adjacency is rebuilt without them (NCN's target-link removal), at the cost of one
         ``searchsorted`` over the sorted entries instead of a sort per batch.
+
+        Raises:
+            ValueError: ``pairs`` is not an integer ``[2, B]`` tensor with entries in ``[0, num_nodes)``
+                (an entry outside would hide the entry of another pair with the same key ``i * N + j``).
         """
-        if pairs.dim() != 2 or pairs.size(0) != 2:
-            raise ValueError(f"pairs must have shape [2, B], got {list(pairs.shape)}")
+        if not isinstance(pairs, Tensor) or pairs.dim() != 2 or pairs.size(0) != 2:
+            shape = list(pairs.shape) if isinstance(pairs, Tensor) else type(pairs).__name__
+            raise ValueError(f"target_link_mask: pairs must have shape [2, B], got {shape}")
+        if pairs.dtype not in (torch.int32, torch.int64):
+            raise ValueError(f"target_link_mask: pairs must be int32 or int64, got {pairs.dtype}")
+        if pairs.numel():
+            lo, hi = torch.stack(torch.aminmax(pairs.long())).tolist()
+            if lo < 0 or hi >= self.num_nodes:
+                raise ValueError(
+                    f"target_link_mask: pairs has entry {lo if lo < 0 else hi} out of range [0, {self.num_nodes})"
+                )
         keys = self.entry_keys()
         n = max(self.num_nodes, 1)
         p = pairs.long()
@@ -153,6 +220,7 @@ def _query(adj: Adjacency, src: Tensor, dst: Tensor, edge_mask: Tensor | None):
         raise ValueError("src and dst must be tensors of node ids")
     if src.dtype not in (torch.int32, torch.int64) or dst.dtype not in (torch.int32, torch.int64):
         raise ValueError(f"src and dst must be integer tensors, got {src.dtype} and {dst.dtype}")
+    _check_edge_mask(adj, edge_mask, "common neighbours")
     return src.long().contiguous(), dst.long().contiguous(), edge_mask
 
 
@@ -175,7 +243,7 @@ def common_neighbor_count(
         mode: ``"common"`` (∩), ``"src_only"`` (``N(src) \\ N(dst)``) or ``"dst_only"``.
 
     Raises:
-        ValueError: query ids out of range, mismatched shapes, a mask of the wrong length.
+        ValueError: query ids out of range, mismatched shapes, a mask of the wrong length or dtype.
     """
     return _count(adj, src, dst, None, edge_mask, _mode(mode))[0]
 
@@ -205,12 +273,26 @@ class PairSets:
         ptr: ``[B + 1]`` int64 offsets.
         nodes: ``[M]`` int64 members.
         num_nodes: number of nodes of the graph (rows of the features to aggregate).
+
+    Construction checks, in O(B + M), that ``num_nodes >= 0``, ``ptr`` is int64 offsets from 0 to
+    ``M`` (non-decreasing) and ``nodes`` is int64 with entries in ``[0, num_nodes)``, on one device;
+    it raises ``ValueError`` naming the argument otherwise.
     """
 
     ptr: Tensor
     nodes: Tensor
     num_nodes: int
     _derived: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self):
+        op = "PairSets"
+        _check_count(self.num_nodes, "num_nodes", op)
+        if not isinstance(self.nodes, Tensor) or self.nodes.dim() != 1:
+            raise ValueError(f"{op}: nodes must be a 1-D tensor")
+        if not isinstance(self.ptr, Tensor) or self.ptr.device != self.nodes.device:
+            raise ValueError(f"{op}: ptr must be a tensor on the device of nodes ({self.nodes.device})")
+        _reference.check_offsets(self.ptr, self.nodes.numel(), "ptr", op)
+        _reference.check_indices(self.nodes, None, self.num_nodes, "nodes", "num_nodes", op, allow_int32=False)
 
     @property
     def num_pairs(self) -> int:

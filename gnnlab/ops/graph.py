@@ -1,12 +1,14 @@
 """The graph-structure cache: CSR, transposed CSR and degrees, computed once per graph/batch."""
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
 import torch
 from torch import Tensor
 
+from gnnlab.ops import _reference
 from gnnlab.ops.csr import coo_to_csr
 
 _T = TypeVar("_T")
@@ -33,6 +35,12 @@ class CSRGraph:
 
     Layers that need more than the two orientations (a self-loop-free copy, normalised edge
     weights) derive it once through :meth:`derive`, so every layer of a forward pass shares it.
+
+    Construction checks the ranges in O(E) and raises ``ValueError`` naming the attribute:
+    ``rowptr``/``rowptr_t`` are int64 offsets from 0 to ``E`` with ``num_dst + 1``/``num_src + 1``
+    entries, ``col`` lies in ``[0, num_src)``, ``col_t`` in ``[0, num_dst)``, and ``perm``,
+    ``perm_t``, ``position`` (int64) in ``[0, E)``. That the arrays describe one graph is not
+    checked (:meth:`from_edge_index` builds them so).
     """
 
     rowptr: Tensor
@@ -45,6 +53,30 @@ class CSRGraph:
     num_dst: int
     position: Tensor
     _derived: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self):
+        op = "CSRGraph"
+        for name in ("num_src", "num_dst"):
+            value = getattr(self, name)
+            try:
+                number = operator.index(value)
+            except TypeError:
+                raise TypeError(f"{op}: {name} must be an integer, got {type(value).__name__}") from None
+            if number < 0:
+                raise ValueError(f"{op}: {name} must be non-negative, got {number}")
+        if not isinstance(self.col, Tensor) or self.col.dim() != 1:
+            raise ValueError(f"{op}: col must be a 1-D tensor")
+        num_edges = self.col.numel()
+        for name, rows in (("rowptr", self.num_dst), ("rowptr_t", self.num_src)):
+            rowptr = getattr(self, name)
+            if not isinstance(rowptr, Tensor) or rowptr.dim() != 1 or rowptr.numel() != rows + 1:
+                shape = list(rowptr.shape) if isinstance(rowptr, Tensor) else type(rowptr).__name__
+                raise ValueError(f"{op}: {name} must have {rows + 1} entries, got shape {shape}")
+            _reference.check_offsets(rowptr, num_edges, name, op)
+        _reference.check_indices(self.col, num_edges, self.num_src, "col", "num_src", op)
+        _reference.check_indices(self.col_t, num_edges, self.num_dst, "col_t", "num_dst", op)
+        for name in ("perm", "perm_t", "position"):
+            _reference.check_indices(getattr(self, name), num_edges, num_edges, name, "edges", op, allow_int32=False)
 
     @classmethod
     def from_edge_index(cls, edge_index: Tensor, num_nodes: int | None = None, num_dst: int | None = None) -> "CSRGraph":

@@ -114,7 +114,9 @@ def test_backend_probe_without_extension():
         "print(gnnlab.ops.backend())\n"
         "print(any('plain-torch' in str(x.message) for x in w))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # The child must try the import: GNNLAB_DISABLE_EXTENSION=1 would skip it (and its warning).
+    env = {k: v for k, v in os.environ.items() if k != "GNNLAB_DISABLE_EXTENSION"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.split() == ["torch", "True"]
 
 

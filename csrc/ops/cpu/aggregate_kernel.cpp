@@ -110,7 +110,7 @@ std::tuple<at::Tensor, at::Tensor> aggregate_cpu(const at::Tensor& rowptr, const
                                                  const at::Tensor& perm_t, const at::Tensor& x_in,
                                                  const c10::optional<at::Tensor>& weight, c10::string_view reduce_name) {
   const int reduce = parse_reduce(std::string(reduce_name));
-  check_aggregate_inputs(rowptr, col, x_in, weight, "aggregate");
+  check_aggregate_op(rowptr, col, rowptr_t, col_t, perm_t, x_in, weight);
   const auto rp = rowptr.contiguous();
   const auto c = col.contiguous();
   const auto x = x_in.contiguous();
@@ -134,15 +134,12 @@ at::Tensor aggregate_weight_backward_cpu(const at::Tensor& rowptr, const at::Ten
                                          const at::Tensor& grad_out_in, const at::Tensor& arg_in,
                                          c10::string_view reduce_name) {
   const int reduce = parse_reduce(std::string(reduce_name));
+  check_weight_backward_op(rowptr, col, x_in, grad_out_in, arg_in, reduce);
   const auto rp = rowptr.contiguous();
   const auto c = col.contiguous();
   const auto x = x_in.contiguous();
   const auto g = grad_out_in.contiguous();
   const auto arg = arg_in.contiguous();
-  TORCH_CHECK_VALUE(g.dim() == 2 && g.size(0) == rp.size(0) - 1 && g.size(1) == x.size(1),
-                    "aggregate_weight_backward: grad_out must have shape [rows, features]");
-  TORCH_CHECK_VALUE(arg.numel() == 0 || (arg.scalar_type() == at::kInt && arg.sizes() == g.sizes()),
-                    "aggregate_weight_backward: arg must be int32 with the shape of grad_out");
   const int64_t R = rp.size(0) - 1, E = c.size(0), F = x.size(1);
   auto grad_w = at::empty({E}, x.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "aggregate_weight_backward_cpu", [&] {
@@ -168,6 +165,7 @@ at::Tensor aggregate_extremum_x_backward_cpu(const at::Tensor& rowptr, const at:
                                              const at::Tensor& perm_t, const at::Tensor& arg_in,
                                              const at::Tensor& grad_out_in, const c10::optional<at::Tensor>& weight,
                                              int64_t num_src) {
+  check_extremum_x_backward_op(rowptr, rowptr_t, col_t, perm_t, arg_in, grad_out_in, weight, num_src);
   const auto rp_fwd = rowptr.contiguous();
   const auto rp = rowptr_t.contiguous();
   const auto c = col_t.contiguous();
@@ -175,10 +173,6 @@ at::Tensor aggregate_extremum_x_backward_cpu(const at::Tensor& rowptr, const at:
   const auto arg = arg_in.contiguous();
   const auto g = grad_out_in.contiguous();
   const auto w = weight.has_value() ? weight->contiguous() : at::Tensor();
-  TORCH_CHECK_VALUE(rp.size(0) - 1 == num_src, "aggregate_extremum_x_backward: rowptr_t must have num_src + 1 entries");
-  TORCH_CHECK_VALUE(arg.sizes() == g.sizes() && arg.scalar_type() == at::kInt,
-                    "aggregate_extremum_x_backward: arg must be int32 with the shape of grad_out");
-  TORCH_CHECK_VALUE(rp_fwd.size(0) - 1 == g.size(0), "aggregate_extremum_x_backward: rowptr must have rows + 1 entries");
   const int64_t F = g.size(1), E = c.size(0);
   auto grad_x = at::empty({num_src, F}, g.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, g.scalar_type(), "aggregate_extremum_x_backward_cpu", [&] {

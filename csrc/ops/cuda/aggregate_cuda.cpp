@@ -43,7 +43,7 @@ std::tuple<at::Tensor, at::Tensor> aggregate_cuda(const at::Tensor& rowptr, cons
                                                   const at::Tensor& perm_t, const at::Tensor& x_in,
                                                   const c10::optional<at::Tensor>& weight, c10::string_view reduce_name) {
   const int reduce = parse_reduce(std::string(reduce_name));
-  check_aggregate_inputs(rowptr, col, x_in, weight, "aggregate");
+  check_aggregate_op(rowptr, col, rowptr_t, col_t, perm_t, x_in, weight);
   const c10::cuda::CUDAGuard guard(x_in.device());
   const auto stream = c10::cuda::getCurrentCUDAStream().stream();
   const auto rp = rowptr.contiguous();
@@ -69,6 +69,7 @@ at::Tensor aggregate_weight_backward_cuda(const at::Tensor& rowptr, const at::Te
                                           const at::Tensor& grad_out_in, const at::Tensor& arg_in,
                                           c10::string_view reduce_name) {
   const int reduce = parse_reduce(std::string(reduce_name));
+  check_weight_backward_op(rowptr, col, x_in, grad_out_in, arg_in, reduce);
   const c10::cuda::CUDAGuard guard(x_in.device());
   const auto stream = c10::cuda::getCurrentCUDAStream().stream();
   const auto rp = rowptr.contiguous();
@@ -93,6 +94,7 @@ at::Tensor aggregate_extremum_x_backward_cuda(const at::Tensor& rowptr, const at
                                               const at::Tensor& perm_t, const at::Tensor& arg_in,
                                               const at::Tensor& grad_out_in, const c10::optional<at::Tensor>& weight,
                                               int64_t num_src) {
+  check_extremum_x_backward_op(rowptr, rowptr_t, col_t, perm_t, arg_in, grad_out_in, weight, num_src);
   const c10::cuda::CUDAGuard guard(grad_out_in.device());
   const auto stream = c10::cuda::getCurrentCUDAStream().stream();
   const auto rp_fwd = rowptr.contiguous();
@@ -102,7 +104,6 @@ at::Tensor aggregate_extremum_x_backward_cuda(const at::Tensor& rowptr, const at
   const auto arg = arg_in.contiguous();
   const auto g = grad_out_in.contiguous();
   const auto w = weight.has_value() ? weight->contiguous() : at::Tensor();
-  TORCH_CHECK_VALUE(rp.size(0) - 1 == num_src, "aggregate_extremum_x_backward: rowptr_t must have num_src + 1 entries");
   const int64_t F = g.size(1);
   auto grad_x = at::empty({num_src, F}, g.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, g.scalar_type(), "aggregate_extremum_x_backward_cuda", [&] {

@@ -26,13 +26,7 @@ std::tuple<at::Tensor, at::Tensor> common_neighbor_count_cuda(const at::Tensor& 
                                                               const c10::optional<at::Tensor>& edge_mask,
                                                               int64_t mode) {
   check_common_neighbor_inputs(rowptr, col, src, dst, edge_mask, mode, "common_neighbor_count");
-  const int64_t num_nodes = rowptr.size(0) - 1;
-  if (node_weight.has_value()) {
-    TORCH_CHECK_VALUE(node_weight->dim() == 1 && node_weight->size(0) == num_nodes &&
-                          at::isFloatingType(node_weight->scalar_type()) && node_weight->device() == col.device(),
-                      "common_neighbor_count: node_weight must be a floating [num_nodes=", num_nodes,
-                      "] tensor on the adjacency's device");
-  }
+  check_node_weight(node_weight, rowptr, col, "common_neighbor_count");
   const c10::cuda::CUDAGuard guard(col.device());
   const auto stream = c10::cuda::getCurrentCUDAStream().stream();
   const auto rp = rowptr.contiguous();

@@ -1,0 +1,399 @@
+"""Every public op and every registered ``torch.ops.gnnlab`` op rejects malformed input with a Python exception.
+
+A bad index handed to a kernel can crash the interpreter instead of raising, so each call runs in a
+child process: a short runner executes a batch of cases, reports each one as it finishes, and is
+restarted after the case that killed it. A test fails when its case crashed the child, returned
+without raising, or raised an exception of another type or with a message that does not name the
+argument at fault.
+
+Cases marked ``both`` run through the public function with the plain-torch backend and with the
+extension; ``ext`` cases call the raw ``torch.ops.gnnlab`` op (extension only); ``ref`` cases call
+the plain-torch reference of a raw op; ``py`` cases exercise Python-only classes and checks.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import gnnlab.ops
+
+# Valid inputs shared by the cases; each case perturbs one argument.
+PRELUDE = r"""
+import torch
+import gnnlab.ops as ops
+from gnnlab.ops import _reference, Adjacency, PairSets, CSRGraph
+
+L = lambda *v: torch.tensor(v, dtype=torch.long)
+I = lambda *v: torch.tensor(v, dtype=torch.int32)
+
+# Aggregation graph: 4 sources, 3 targets (rows), 5 edges; row 2 has no edge.
+G = CSRGraph.from_edge_index(torch.tensor([[1, 2, 0, 3, 2], [0, 0, 1, 1, 1]]), 4, 3)
+X = torch.randn(4, 2)
+ARG = I([0, 1], [2, 0], [-1, -1])  # winning slot per row and feature; -1 for the empty row
+
+
+def agg(**kw):
+    a = dict(rowptr=G.rowptr, col=G.col, rowptr_t=G.rowptr_t, col_t=G.col_t, perm_t=G.perm_t, x=X,
+             weight=torch.rand(5), reduce="max")
+    a.update(kw)
+    return tuple(a[k] for k in ("rowptr", "col", "rowptr_t", "col_t", "perm_t", "x", "weight", "reduce"))
+
+
+def wb(**kw):
+    a = dict(rowptr=G.rowptr, col=G.col, x=X, grad_out=torch.ones(3, 2), arg=ARG, reduce="max")
+    a.update(kw)
+    return tuple(a[k] for k in ("rowptr", "col", "x", "grad_out", "arg", "reduce"))
+
+
+def xb(**kw):
+    a = dict(rowptr=G.rowptr, rowptr_t=G.rowptr_t, col_t=G.col_t, perm_t=G.perm_t, arg=ARG,
+             grad_out=torch.ones(3, 2), weight=torch.rand(5), num_src=4)
+    a.update(kw)
+    return tuple(a[k] for k in ("rowptr", "rowptr_t", "col_t", "perm_t", "arg", "grad_out", "weight", "num_src"))
+
+
+# Common-neighbour adjacency: the path 0-1-2-3-4 (undirected) plus isolated node 5; 8 entries.
+ADJ = Adjacency.from_edge_index(torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]), 6)
+
+
+def cn(**kw):
+    a = dict(rowptr=ADJ.rowptr, col=ADJ.col, src=L(0, 1), dst=L(2, 3), node_weight=torch.rand(6),
+             edge_mask=None, mode=0)
+    a.update(kw)
+    return tuple(a[k] for k in ("rowptr", "col", "src", "dst", "node_weight", "edge_mask", "mode"))
+
+
+def cn_sets(**kw):
+    args = cn(**kw)
+    return args[:4] + args[5:]
+
+
+def col_with(value, pos=-1):
+    c = ADJ.col.clone()
+    c[pos] = value
+    return c
+"""
+
+# The child: runs the cases given on stdin, printing START before and RESULT after each one.
+RUNNER = r"""
+import json, sys, warnings
+warnings.simplefilter("ignore")
+batch = json.loads(sys.stdin.read())
+namespace = {}
+exec(batch["prelude"], namespace)
+ops = namespace["ops"]
+for case in batch["cases"]:
+    print("START " + case["id"], flush=True)
+    scope = dict(namespace)
+    try:
+        if case["backend"] is None:
+            exec(case["code"], scope)
+        else:
+            with ops.backend_scope(case["backend"]):
+                exec(case["code"], scope)
+        result = {"raised": None}
+    except Exception as err:
+        result = {"raised": type(err).__name__, "mro": [c.__name__ for c in type(err).__mro__],
+                  "message": str(err)[:3000]}
+    print("RESULT " + json.dumps(result), flush=True)
+"""
+
+V, IDX = "ValueError", "IndexError"
+
+# (name, kind, code, expected exception, regex the message must match)
+AGGREGATE = [
+    # forward CSR
+    ("col_out_of_x", "both", "ops.aggregate_csr(*agg(col=L(1, 2, 0, 3, 4)))", V, r"\bcol\b.*out of range"),
+    ("col_huge", "both", "ops.aggregate_csr(*agg(col=L(1, 2, 0, 3, 2**40)))", V, r"\bcol\b.*out of range"),
+    ("col_negative", "both", "ops.aggregate_csr(*agg(col=I(1, 2, 0, 3, -2)))", V, r"\bcol\b.*negative"),
+    ("col_float", "both", "ops.aggregate_csr(*agg(col=torch.zeros(5)))", V, r"\bcol\b"),
+    ("rowptr_not_ending_at_E", "both", "ops.aggregate_csr(*agg(rowptr=L(0, 2, 5, 6)))", V, r"\browptr\b"),
+    ("rowptr_decreasing", "both", "ops.aggregate_csr(*agg(rowptr=L(0, 3, 2, 5)))", V, r"\browptr\b.*non-decreasing"),
+    ("rowptr_int32", "both", "ops.aggregate_csr(*agg(rowptr=I(0, 2, 5, 5)))", V, r"\browptr\b.*int64"),
+    ("rowptr_2d", "both", "ops.aggregate_csr(*agg(rowptr=L(0, 2, 5, 5).view(2, 2)))", V, r"\browptr\b"),
+    ("x_1d", "both", "ops.aggregate_csr(*agg(x=torch.randn(4)))", V, r"\bx\b"),
+    ("x_integer", "both", "ops.aggregate_csr(*agg(x=torch.ones(4, 2, dtype=torch.long), weight=None))", V, r"\bx\b"),
+    ("x_complex", "both", "ops.aggregate_csr(*agg(x=torch.ones(4, 2, dtype=torch.cfloat), weight=None))", V, r"\bx\b"),
+    ("weight_short", "both", "ops.aggregate_csr(*agg(weight=torch.rand(4)))", V, r"\bweight\b"),
+    ("weight_2d", "both", "ops.aggregate_csr(*agg(weight=torch.rand(5, 1)))", V, r"\bweight\b"),
+    ("weight_dtype", "both", "ops.aggregate_csr(*agg(weight=torch.rand(5, dtype=torch.float64)))", V, r"\bweight\b"),
+    ("reduce_unknown", "both", "ops.aggregate_csr(*agg(reduce='median'))", V, r"\breduce\b"),
+    # transposed CSR
+    ("rowptr_t_short", "both", "ops.aggregate_csr(*agg(rowptr_t=L(0, 1, 2, 5)))", V, r"\browptr_t\b"),
+    ("rowptr_t_not_ending_at_E", "both", "ops.aggregate_csr(*agg(rowptr_t=L(0, 1, 2, 4, 9)))", V, r"\browptr_t\b"),
+    ("rowptr_t_decreasing", "both", "ops.aggregate_csr(*agg(rowptr_t=L(0, 3, 2, 4, 5)))", V, r"\browptr_t\b"),
+    ("rowptr_t_int32", "both", "ops.aggregate_csr(*agg(rowptr_t=I(0, 1, 2, 4, 5)))", V, r"\browptr_t\b"),
+    ("col_t_out_of_rows", "both", "ops.aggregate_csr(*agg(col_t=L(1, 0, 0, 1, 3)))", V, r"\bcol_t\b"),
+    ("col_t_huge", "both", "ops.aggregate_csr(*agg(col_t=L(1, 0, 0, 1, 2**40)))", V, r"\bcol_t\b"),
+    ("col_t_negative", "both", "ops.aggregate_csr(*agg(col_t=L(1, 0, -1, 1, 1)))", V, r"\bcol_t\b"),
+    ("col_t_short", "both", "ops.aggregate_csr(*agg(col_t=L(1, 0, 0, 1)))", V, r"\bcol_t\b"),
+    ("col_t_float", "both", "ops.aggregate_csr(*agg(col_t=torch.zeros(5)))", V, r"\bcol_t\b"),
+    ("perm_t_out_of_E", "both", "ops.aggregate_csr(*agg(perm_t=L(2, 0, 1, 3, 5)))", V, r"\bperm_t\b"),
+    ("perm_t_huge", "both", "ops.aggregate_csr(*agg(perm_t=L(2, 0, 1, 3, 2**40)))", V, r"\bperm_t\b"),
+    ("perm_t_negative", "both", "ops.aggregate_csr(*agg(perm_t=L(2, 0, 1, -3, 4)))", V, r"\bperm_t\b"),
+    ("perm_t_short", "both", "ops.aggregate_csr(*agg(perm_t=L(2, 0, 1, 3)))", V, r"\bperm_t\b"),
+    ("perm_t_int32", "both", "ops.aggregate_csr(*agg(perm_t=I(2, 0, 1, 3, 4)))", V, r"\bperm_t\b"),
+    # the transposed CSR only feeds the backward: a bad one must be refused before it gets there
+    ("max_backward_perm_t_out_of_E", "both",
+     "x = X.clone().requires_grad_()\n"
+     "out, _ = ops.aggregate_csr(*agg(x=x, perm_t=L(2, 0, 1, 3, 1 << 30)))\n"
+     "out.sum().backward()", V, r"\bperm_t\b"),
+    ("sum_backward_col_t_out_of_rows", "both",
+     "x = X.clone().requires_grad_()\n"
+     "out, _ = ops.aggregate_csr(*agg(x=x, reduce='sum', col_t=L(1, 0, 0, 1, 1 << 30)))\n"
+     "out.sum().backward()", V, r"\bcol_t\b"),
+    ("reduce_messages_targets_out_of_range", "both",
+     "ei = torch.tensor([[1, 2, 0, 3, 2], [0, 0, 1, 1, 1 << 30]])\n"
+     "m = torch.randn(5, 2, requires_grad=True)\n"
+     "ops.reduce_messages(m, G, ei).sum().backward()", V, r"\bcol_t\b"),
+]
+
+WEIGHT_BACKWARD = [
+    ("col_out_of_x", "torch.ops.gnnlab.aggregate_weight_backward(*wb(col=L(1, 2, 0, 3, 1 << 30)))", r"\bcol\b"),
+    ("col_negative", "torch.ops.gnnlab.aggregate_weight_backward(*wb(col=L(1, 2, 0, 3, -1)))", r"\bcol\b"),
+    ("rowptr_not_ending_at_E", "torch.ops.gnnlab.aggregate_weight_backward(*wb(rowptr=L(0, 2, 5, 9)))", r"\browptr\b"),
+    ("rowptr_decreasing", "torch.ops.gnnlab.aggregate_weight_backward(*wb(rowptr=L(0, 6, 2, 5)))", r"\browptr\b"),
+    ("rowptr_int32", "torch.ops.gnnlab.aggregate_weight_backward(*wb(rowptr=I(0, 2, 5, 5)))", r"\browptr\b"),
+    ("x_1d", "torch.ops.gnnlab.aggregate_weight_backward(*wb(x=torch.randn(4)))", r"\bx\b"),
+    ("grad_out_rows", "torch.ops.gnnlab.aggregate_weight_backward(*wb(grad_out=torch.ones(2, 2), arg=ARG[:2]))", r"\bgrad_out\b"),
+    ("grad_out_features", "torch.ops.gnnlab.aggregate_weight_backward(*wb(grad_out=torch.ones(3, 5), arg=ARG.new_zeros(3, 5)))", r"\bgrad_out\b"),
+    ("grad_out_1d", "torch.ops.gnnlab.aggregate_weight_backward(*wb(grad_out=torch.ones(6), reduce='sum', arg=I()))", r"\bgrad_out\b"),
+    ("grad_out_dtype", "torch.ops.gnnlab.aggregate_weight_backward(*wb(grad_out=torch.ones(3, 2, dtype=torch.float64)))", r"\bgrad_out\b"),
+    ("arg_missing_for_max", "torch.ops.gnnlab.aggregate_weight_backward(*wb(arg=I()))", r"\barg\b"),
+    ("arg_shape", "torch.ops.gnnlab.aggregate_weight_backward(*wb(arg=ARG[:, :1]))", r"\barg\b"),
+    ("arg_int64", "torch.ops.gnnlab.aggregate_weight_backward(*wb(arg=ARG.long()))", r"\barg\b"),
+    ("arg_slot_past_degree", "torch.ops.gnnlab.aggregate_weight_backward(*wb(arg=I([0, 2], [2, 0], [-1, -1])))", r"\barg\b"),
+    ("arg_below_minus_one", "torch.ops.gnnlab.aggregate_weight_backward(*wb(arg=I([0, -5], [2, 0], [-1, -1])))", r"\barg\b"),
+    ("arg_minus_one_in_nonempty_row", "torch.ops.gnnlab.aggregate_weight_backward(*wb(arg=I([0, 1], [-1, 0], [-1, -1])))", r"\barg\b"),
+    ("arg_slot_in_empty_row", "torch.ops.gnnlab.aggregate_weight_backward(*wb(arg=I([0, 1], [2, 0], [0, -1])))", r"\barg\b"),
+    ("arg_given_for_sum", "torch.ops.gnnlab.aggregate_weight_backward(*wb(reduce='sum'))", r"\barg\b"),
+    ("reduce_unknown", "torch.ops.gnnlab.aggregate_weight_backward(*wb(reduce='median'))", r"\breduce\b"),
+]
+
+EXTREMUM_X_BACKWARD = [
+    ("perm_t_out_of_E", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(perm_t=L(2, 0, 1, 3, 1 << 30)))", r"\bperm_t\b"),
+    ("perm_t_negative", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(perm_t=L(2, 0, 1, -1, 4)))", r"\bperm_t\b"),
+    ("perm_t_short", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(perm_t=L(2, 0, 1, 3)))", r"\bperm_t\b"),
+    ("perm_t_int32", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(perm_t=I(2, 0, 1, 3, 4)))", r"\bperm_t\b"),
+    ("col_t_out_of_rows", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(col_t=L(1, 0, 0, 1, 1 << 30)))", r"\bcol_t\b"),
+    ("col_t_negative", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(col_t=L(1, 0, 0, -1, 1)))", r"\bcol_t\b"),
+    ("col_t_float", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(col_t=torch.zeros(5)))", r"\bcol_t\b"),
+    ("rowptr_t_not_ending_at_E", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(rowptr_t=L(0, 1, 2, 4, 1 << 30)))", r"\browptr_t\b"),
+    ("rowptr_t_decreasing", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(rowptr_t=L(0, 4, 2, 4, 5)))", r"\browptr_t\b"),
+    ("num_src_inconsistent", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(num_src=7))", r"\bnum_src\b"),
+    ("num_src_negative", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(num_src=-2))", r"\bnum_src\b"),
+    ("rowptr_not_ending_at_E", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(rowptr=L(0, 2, 5, 1 << 30)))", r"\browptr\b"),
+    ("rowptr_decreasing", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(rowptr=L(0, 6, 2, 5)))", r"\browptr\b"),
+    ("rowptr_rows_differ_from_grad_out", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(rowptr=L(0, 2, 5)))", r"\browptr\b|\bgrad_out\b"),
+    ("grad_out_1d", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(grad_out=torch.ones(6)))", r"\bgrad_out\b"),
+    ("grad_out_integer", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(grad_out=torch.ones(3, 2, dtype=torch.long), weight=None))", r"\bgrad_out\b"),
+    ("arg_shape", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(arg=ARG[:2]))", r"\barg\b"),
+    ("arg_int64", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(arg=ARG.long()))", r"\barg\b"),
+    ("arg_slot_past_degree", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(arg=I([0, 1], [3, 0], [-1, -1])))", r"\barg\b"),
+    ("arg_minus_one_in_nonempty_row", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(arg=I([-1, 1], [2, 0], [-1, -1])))", r"\barg\b"),
+    ("weight_short", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(weight=torch.rand(3)))", r"\bweight\b"),
+    ("weight_dtype", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(weight=torch.rand(5, dtype=torch.float64)))", r"\bweight\b"),
+]
+
+COO_TO_CSR = [
+    ("entry_past_num_nodes", "ops.coo_to_csr(L([0, 1], [1, 1 << 40]), 3)", r"\bedge_index\b.*out of range"),
+    ("negative_entry_int32", "ops.coo_to_csr(I([0, -7], [1, 1]), 3)", r"\bedge_index\b"),
+    ("edges_without_nodes", "ops.coo_to_csr(L([0], [0]), 0)", r"\bedge_index\b.*out of range"),
+    ("edge_index_1d", "ops.coo_to_csr(L(0, 1), 3)", r"\bedge_index\b"),
+    ("edge_index_3d", "ops.coo_to_csr(torch.zeros(2, 2, 1, dtype=torch.long), 3)", r"\bedge_index\b"),
+    ("edge_index_bool", "ops.coo_to_csr(torch.zeros(2, 2, dtype=torch.bool), 3)", r"\bedge_index\b"),
+    ("num_nodes_negative", "ops.coo_to_csr(L([0], [0]), -5)", r"\bnum_nodes\b"),
+]
+
+# Raw common-neighbour ops: {count} / {sets} are the extension op or its plain-torch reference.
+COMMON_NEIGHBORS = [
+    ("rowptr_not_ending_at_E", "{count}(*cn(rowptr=L(0, 1, 3, 5, 7, 8, 1 << 30)))", r"\browptr\b"),
+    ("rowptr_not_starting_at_0", "{sets}(*cn_sets(rowptr=L(-4, 1, 3, 5, 7, 8, 8)))", r"\browptr\b"),
+    ("rowptr_decreasing", "{count}(*cn(rowptr=L(0, 1, 30, 5, 7, 8, 8)))", r"\browptr\b"),
+    ("rowptr_int32", "{count}(*cn(rowptr=I(0, 1, 3, 5, 7, 8, 8)))", r"\browptr\b"),
+    ("rowptr_2d", "{count}(*cn(rowptr=L(0, 1, 3, 5, 7, 8, 8, 8).view(2, 4)))", r"\browptr\b"),
+    ("col_past_num_nodes_with_weights", "{count}(*cn(col=col_with(1 << 30), src=L(4), dst=L(2)))", r"\bcol\b"),
+    ("col_past_num_nodes", "{sets}(*cn_sets(col=col_with(6)))", r"\bcol\b"),
+    ("col_negative", "{count}(*cn(col=col_with(-3, 0)))", r"\bcol\b"),
+    ("col_float", "{count}(*cn(col=ADJ.col.double()))", r"\bcol\b"),
+    ("src_past_num_nodes", "{count}(*cn(src=L(0, 1 << 40)))", r"\bsrc\b.*out of range"),
+    ("dst_negative", "{sets}(*cn_sets(dst=L(-1, 2)))", r"\bdst\b.*out of range"),
+    ("src_int32", "{count}(*cn(src=I(0, 1)))", r"\bsrc\b"),
+    ("src_dst_lengths", "{count}(*cn(src=L(0, 1, 2)))", r"\bsrc\b"),
+    ("edge_mask_short", "{count}(*cn(edge_mask=torch.ones(7, dtype=torch.bool)))", r"\bedge_mask\b"),
+    ("edge_mask_float", "{sets}(*cn_sets(edge_mask=torch.ones(8)))", r"\bedge_mask\b"),
+    ("node_weight_short", "{count}(*cn(node_weight=torch.rand(2)))", r"\bnode_weight\b"),
+    ("node_weight_long", "{count}(*cn(node_weight=torch.rand(60)))", r"\bnode_weight\b"),
+    ("node_weight_integer", "{count}(*cn(node_weight=torch.ones(6, dtype=torch.long)))", r"\bnode_weight\b"),
+    ("mode_unknown", "{sets}(*cn_sets(mode=3))", r"\bmode\b"),
+]
+
+PYTHON = [
+    # Adjacency built by hand
+    ("adjacency_col_past_num_nodes", "Adjacency(ADJ.rowptr, col_with(6), 6)", V, r"\bcol\b.*out of range"),
+    ("adjacency_col_negative", "Adjacency(ADJ.rowptr, col_with(-1, 0), 6)", V, r"\bcol\b"),
+    ("adjacency_rowptr_not_ending_at_E", "Adjacency(L(0, 1, 3, 5, 7, 8, 9), ADJ.col, 6)", V, r"\browptr\b"),
+    ("adjacency_rowptr_decreasing", "Adjacency(L(0, 3, 1, 5, 7, 8, 8), ADJ.col, 6)", V, r"\browptr\b"),
+    ("adjacency_rowptr_length", "Adjacency(ADJ.rowptr, ADJ.col, 5)", V, r"\browptr\b"),
+    ("adjacency_rowptr_int32", "Adjacency(ADJ.rowptr.int(), ADJ.col, 6)", V, r"\browptr\b"),
+    ("adjacency_col_float", "Adjacency(ADJ.rowptr, ADJ.col.double(), 6)", V, r"\bcol\b"),
+    ("adjacency_row_unsorted", "Adjacency(L(0, 3, 3, 3), L(2, 0, 1), 3)", V, r"\bcol\b.*ascending"),
+    ("adjacency_row_duplicate", "Adjacency(L(0, 2, 2), L(1, 1), 2)", V, r"\bcol\b.*ascending"),
+    ("adjacency_num_nodes_negative", "Adjacency(L(0), L(), -1)", V, r"\bnum_nodes\b"),
+    # target_link_mask: a pair outside [0, N) would hide another pair's entry (key i * N + j)
+    ("target_link_mask_aliasing_pair", "ADJ.target_link_mask(L([0], [8]))", V, r"\bpairs\b.*out of range"),
+    ("target_link_mask_negative", "ADJ.target_link_mask(L([-1], [2]))", V, r"\bpairs\b.*out of range"),
+    ("target_link_mask_float", "ADJ.target_link_mask(torch.zeros(2, 1))", V, r"\bpairs\b"),
+    ("target_link_mask_shape", "ADJ.target_link_mask(L(0, 1))", V, r"\bpairs\b"),
+    # masks of the wrong length
+    ("adamic_adar_mask_length", "ops.adamic_adar(ADJ, L(0), L(2), edge_mask=torch.ones(3, dtype=torch.bool))", V,
+     r"\bedge_mask\b.*8"),
+    ("resource_allocation_mask_length", "ops.resource_allocation(ADJ, L(0), L(2), edge_mask=torch.ones(9, dtype=torch.bool))", V,
+     r"\bedge_mask\b.*8"),
+    ("degree_mask_length", "ADJ.degree(torch.ones(3, dtype=torch.bool))", V, r"\bedge_mask\b.*8"),
+    # PairSets built by hand
+    ("pairsets_nodes_past_num_nodes", "PairSets(L(0, 1, 2), L(0, 9), 6).aggregate(torch.randn(6, 2))", V, r"\bnodes\b"),
+    ("pairsets_nodes_negative", "PairSets(L(0, 1, 2), L(0, -1), 6)", V, r"\bnodes\b"),
+    ("pairsets_ptr_not_ending_at_M", "PairSets(L(0, 1, 3), L(0, 1), 6)", V, r"\bptr\b"),
+    ("pairsets_ptr_decreasing", "PairSets(L(0, 2, 1, 2), L(0, 1), 6)", V, r"\bptr\b"),
+    ("pairsets_ptr_int32", "PairSets(I(0, 1, 2), L(0, 1), 6)", V, r"\bptr\b"),
+    ("pairsets_nodes_float", "PairSets(L(0, 1, 2), torch.zeros(2), 6)", V, r"\bnodes\b"),
+    # CSRGraph built by hand
+    ("csrgraph_col_past_num_src",
+     "CSRGraph(G.rowptr, L(1, 2, 0, 3, 9), G.perm, G.rowptr_t, G.col_t, G.perm_t, 4, 3, G.position)", V, r"\bcol\b"),
+    ("csrgraph_perm_t_past_E",
+     "CSRGraph(G.rowptr, G.col, G.perm, G.rowptr_t, G.col_t, L(2, 0, 1, 3, 7), 4, 3, G.position)", V, r"\bperm_t\b"),
+    ("csrgraph_col_t_past_num_dst",
+     "CSRGraph(G.rowptr, G.col, G.perm, G.rowptr_t, L(1, 0, 0, 1, 3), G.perm_t, 4, 3, G.position)", V, r"\bcol_t\b"),
+    ("csrgraph_rowptr_t_length",
+     "CSRGraph(G.rowptr, G.col, G.perm, G.rowptr_t[:-1], G.col_t, G.perm_t, 4, 3, G.position)", V, r"\browptr_t\b"),
+    ("csrgraph_position_negative",
+     "CSRGraph(G.rowptr, G.col, G.perm, G.rowptr_t, G.col_t, G.perm_t, 4, 3, L(0, 1, 2, 3, -1))", V, r"\bposition\b"),
+    ("csrgraph_perm_past_E",
+     "CSRGraph(G.rowptr, G.col, L(0, 1, 2, 3, 5), G.rowptr_t, G.col_t, G.perm_t, 4, 3, G.position)", V, r"\bperm\b"),
+]
+
+# Public functions that validate in Python before any kernel runs, on both backends.
+PUBLIC = [
+    ("scatter_index_past_dim_size", "ops.scatter(torch.randn(3, 2), L(0, 1, 5), dim=0, dim_size=3)", V, r"\bindex\b.*out of range"),
+    ("segment_csr_indptr_decreasing", "ops.segment_csr(torch.randn(4, 2), L(0, 3, 1, 4))", V, r"non-decreasing"),
+    ("common_neighbor_count_src_out_of_range", "ops.common_neighbor_count(ADJ, L(0, 6), L(1, 2))", V, r"\bsrc\b.*out of range"),
+    ("common_neighbor_sets_mask_float", "ops.common_neighbor_sets(ADJ, L(0), L(2), edge_mask=torch.ones(8))", V, r"\bedge_mask\b"),
+    ("adamic_adar_dst_out_of_range", "ops.adamic_adar(ADJ, L(0), L(1 << 40))", V, r"\bdst\b.*out of range"),
+]
+
+
+def _cases():
+    cases = []
+    for name, kind, code, exc, match in AGGREGATE:
+        for backend in ("torch", "extension"):
+            cases.append((f"aggregate_csr-{backend}-{name}", backend, code, exc, match))
+    for name, code, match in WEIGHT_BACKWARD:
+        cases.append((f"aggregate_weight_backward-{name}", "extension", code, V, match))
+    for name, code, match in EXTREMUM_X_BACKWARD:
+        cases.append((f"aggregate_extremum_x_backward-{name}", "extension", code, V, match))
+    for name, code, match in COO_TO_CSR:
+        for backend in ("torch", "extension"):
+            cases.append((f"coo_to_csr-{backend}-{name}", backend, code, V, match))
+    raw = {
+        "torch": ("_reference.common_neighbor_count", "_reference.common_neighbor_sets"),
+        "extension": ("torch.ops.gnnlab.common_neighbor_count", "torch.ops.gnnlab.common_neighbor_sets"),
+    }
+    for name, code, match in COMMON_NEIGHBORS:
+        for backend, (count, sets) in raw.items():
+            cases.append((f"common_neighbors-{backend}-{name}", backend, code.format(count=count, sets=sets), V, match))
+    for name, code, exc, match in PUBLIC:
+        for backend in ("torch", "extension"):
+            cases.append((f"public-{backend}-{name}", backend, code, exc, match))
+    for name, code, exc, match in PYTHON:
+        cases.append((f"python-{name}", None, code, exc, match))
+    return cases
+
+
+CASES = _cases()
+
+
+def _skip_reason(backend):
+    if backend == "extension" and not gnnlab.ops.extension_available():
+        return f"gnnlab._C not built: {gnnlab.ops.extension_error()}"
+    return None
+
+
+def _run_in_children(cases, timeout=120):
+    """Run the cases in child processes; a case that kills its child is reported as crashed."""
+    env = dict(os.environ)
+    root = str(Path(gnnlab.ops.__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    results = {}
+    pending = [{"id": c[0], "backend": c[1], "code": c[2]} for c in cases]
+    while pending:
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", RUNNER],
+                input=json.dumps({"prelude": PRELUDE, "cases": pending}), capture_output=True, text=True, timeout=timeout, env=env,
+            )
+            stdout, stderr, status = proc.stdout, proc.stderr, proc.returncode
+        except subprocess.TimeoutExpired as err:
+            stdout = err.stdout.decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
+            stderr = err.stderr.decode() if isinstance(err.stderr, bytes) else (err.stderr or "")
+            status = "timeout"
+        current = None
+        for line in stdout.splitlines():
+            if line.startswith("START "):
+                current = line[len("START "):]
+            elif line.startswith("RESULT ") and current is not None:
+                results[current] = json.loads(line[len("RESULT "):])
+                current = None
+        if current is not None:
+            results[current] = {"crashed": status, "stderr": stderr[-2000:]}
+        elif status != 0:  # the runner itself failed before reaching a case
+            for case in pending:
+                results.setdefault(case["id"], {"crashed": status, "stderr": stderr[-2000:]})
+        pending = [case for case in pending if case["id"] not in results]
+    return results
+
+
+@pytest.fixture(scope="module")
+def results():
+    runnable = [c for c in CASES if _skip_reason(c[1]) is None]
+    return _run_in_children(runnable)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_raises(results, case):
+    name, backend, code, exc, match = case
+    reason = _skip_reason(backend)
+    if reason is not None:
+        if os.environ.get("GNNLAB_REQUIRE_EXTENSION", "0") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    result = results[name]
+    assert "crashed" not in result, f"the process died (status {result.get('crashed')}):\n{result.get('stderr')}"
+    assert result["raised"] is not None, "accepted without an error"
+    assert exc in result["mro"], f"raised {result['raised']}, expected {exc}: {result['message']}"
+    assert re.search(match, result["message"]), f"message does not match {match!r}: {result['message']}"
+
+
+def test_valid_inputs_pass():
+    """The unperturbed inputs of the cases are accepted (so each case fails for its own perturbation)."""
+    code = "\n".join([
+        "ops.aggregate_csr(*agg())",
+        "torch.ops.gnnlab.aggregate_weight_backward(*wb()) if ops.extension_available() else None",
+        "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb()) if ops.extension_available() else None",
+        "torch.ops.gnnlab.aggregate_weight_backward(*wb(reduce='sum', arg=I())) if ops.extension_available() else None",
+        "_reference.common_neighbor_count(*cn())",
+        "_reference.common_neighbor_sets(*cn_sets())",
+        "torch.ops.gnnlab.common_neighbor_count(*cn()) if ops.extension_available() else None",
+        "PairSets(L(0, 1, 2), L(0, 5), 6).aggregate(torch.randn(6, 2))",
+        "CSRGraph(G.rowptr, G.col, G.perm, G.rowptr_t, G.col_t, G.perm_t, 4, 3, G.position)",
+        "ADJ.target_link_mask(L([0], [1]))",
+    ])
+    result = _run_in_children([("valid", None, code, None, None)])["valid"]
+    assert "crashed" not in result, result
+    assert result["raised"] is None, result
