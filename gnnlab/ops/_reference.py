@@ -5,6 +5,8 @@ it is the fallback when ``gnnlab._C`` is missing, and it is the oracle in the te
 """
 from __future__ import annotations
 
+import operator
+
 import torch
 from torch import Tensor
 
@@ -31,6 +33,16 @@ def check_edge_index(edge_index: Tensor, num_nodes: int) -> None:
         raise ValueError(
             f"edge_index has entry {hi} out of range for num_nodes={num_nodes} (first at [{pos[0]}, {pos[1]}])"
         )
+
+
+def check_count(value, name: str, op: str) -> None:
+    """Raise unless ``value`` is a non-negative integer (``ValueError``; ``TypeError`` for a non-integer)."""
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{op}: {name} must be an integer, got {type(value).__name__}") from None
+    if number < 0:
+        raise ValueError(f"{op}: {name} must be non-negative, got {number}")
 
 
 def check_offsets(rowptr: Tensor, num_entries: int, name: str, op: str) -> None:

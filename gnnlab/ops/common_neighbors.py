@@ -17,7 +17,6 @@ have not been run on a GPU.
 """
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 
 import torch
@@ -45,16 +44,6 @@ if _loader.extension_available():
 
 def _use_extension(t: Tensor) -> bool:
     return _loader.use_extension() and t.device.type in ("cpu", "cuda")
-
-
-def _check_count(value, name: str, op: str) -> None:
-    """Raise unless ``value`` is a non-negative integer (``ValueError``; ``TypeError`` for a non-integer)."""
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{op}: {name} must be an integer, got {type(value).__name__}") from None
-    if number < 0:
-        raise ValueError(f"{op}: {name} must be non-negative, got {number}")
 
 
 def _check_edge_mask(adj: "Adjacency", edge_mask: Tensor | None, op: str) -> None:
@@ -94,7 +83,7 @@ class Adjacency:
 
     def __post_init__(self):
         op = "Adjacency"
-        _check_count(self.num_nodes, "num_nodes", op)
+        _reference.check_count(self.num_nodes, "num_nodes", op)
         if not isinstance(self.rowptr, Tensor) or self.rowptr.dim() != 1 or self.rowptr.numel() != self.num_nodes + 1:
             shape = list(self.rowptr.shape) if isinstance(self.rowptr, Tensor) else type(self.rowptr).__name__
             raise ValueError(f"{op}: rowptr must have num_nodes + 1 = {self.num_nodes + 1} entries, got shape {shape}")
@@ -286,7 +275,7 @@ class PairSets:
 
     def __post_init__(self):
         op = "PairSets"
-        _check_count(self.num_nodes, "num_nodes", op)
+        _reference.check_count(self.num_nodes, "num_nodes", op)
         if not isinstance(self.nodes, Tensor) or self.nodes.dim() != 1:
             raise ValueError(f"{op}: nodes must be a 1-D tensor")
         if not isinstance(self.ptr, Tensor) or self.ptr.device != self.nodes.device:

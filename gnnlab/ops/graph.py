@@ -1,7 +1,6 @@
 """The graph-structure cache: CSR, transposed CSR and degrees, computed once per graph/batch."""
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
@@ -57,13 +56,7 @@ class CSRGraph:
     def __post_init__(self):
         op = "CSRGraph"
         for name in ("num_src", "num_dst"):
-            value = getattr(self, name)
-            try:
-                number = operator.index(value)
-            except TypeError:
-                raise TypeError(f"{op}: {name} must be an integer, got {type(value).__name__}") from None
-            if number < 0:
-                raise ValueError(f"{op}: {name} must be non-negative, got {number}")
+            _reference.check_count(getattr(self, name), name, op)
         if not isinstance(self.col, Tensor) or self.col.dim() != 1:
             raise ValueError(f"{op}: col must be a 1-D tensor")
         num_edges = self.col.numel()
