@@ -113,14 +113,14 @@ class LinkTrainer(Trainer):
 
         model.train()
         loss_sum, steps = 0.0, 0
-        for pos, neg in loader:
+        for step, (pos, neg) in enumerate(loader, start=1):
             mask = loader.adj.target_link_mask(pos) if self.target_link_removal else None
             h = model.encode(loader.x, loader.adj, mask)
             # Positives and negatives in one predictor call: the node-wise parts of the predictor
             # run once per step (NCN's code calls it twice, drawing separate dropout masks).
             logits = model.score(h, loader.adj, torch.cat([pos, neg], dim=1), mask)
             loss = task.loss(logits[:pos.size(1)], logits[pos.size(1):])
-            self._step(model, optimizer, loss)
+            self._step(model, optimizer, loss, step)
             loss_sum += loss.item()
             steps += 1
             if bar is not None:

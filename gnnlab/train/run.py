@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gnnlab.train.loggers import LoggerCollection
+from gnnlab.train.trainer import DivergenceError
 
 log = logging.getLogger("gnnlab")
 
@@ -108,6 +109,9 @@ def train(cfg: DictConfig) -> float:
         final = trainer.test_best(model, task, datamodule)
         path = trainer.write_results(result, final)
         status = "success"
+    except DivergenceError:
+        status = "diverged"
+        raise
     finally:
         logger.finalize(status)
     summary = " | ".join(f"{k} {v:.4f}" for k, v in final.items() if not k.endswith("/loss"))

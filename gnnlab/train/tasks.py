@@ -6,6 +6,7 @@ mask), computes the training loss, and turns the predictions gathered over a spl
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -58,7 +59,9 @@ class Task:
         return {name: fn(pred, target) for name, fn in self._default_metrics().items()}
 
     def better(self, value: float, best: float | None) -> bool:
-        """Whether ``value`` improves on ``best`` under :attr:`mode`."""
+        """Whether ``value`` improves on ``best`` under :attr:`mode`; a non-finite value never does."""
+        if not math.isfinite(value):
+            return False
         if best is None:
             return True
         return value > best if self.mode == "max" else value < best

@@ -1,7 +1,6 @@
 """The training loop: epochs of train/val/test, model selection, checkpoints, resume, logging."""
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -12,11 +11,32 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from gnnlab.errors import GnnlabError
 from gnnlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gnnlab.train.jsonio import write_json
 from gnnlab.train.memory import release_free_memory
 from gnnlab.train.tasks import Task
 
 SPLITS = ("train", "val", "test")
+
+
+class DivergenceError(GnnlabError, FloatingPointError):
+    """Training diverged: a non-finite (or too large) training loss, or non-finite weights.
+
+    A :class:`gnnlab.errors.GnnlabError`: the command line reports it in one line (its cause is the
+    run's settings, e.g. the learning rate, not a bug in code).
+
+    Attributes:
+        epoch: the epoch (from 1) in which it happened.
+        step: the training step within that epoch (from 1), or :obj:`None` when found at the epoch's end.
+        loss: the offending training loss, or :obj:`None`.
+    """
+
+    def __init__(self, message: str, epoch: int, step: int | None = None, loss: float | None = None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+        self.loss = loss
 
 
 @dataclass
@@ -70,6 +90,13 @@ class Trainer:
         progress: show a progress bar over the batches.
         release_memory_every: every this many batches, hand freed heap pages back to the OS
             (:func:`gnnlab.train.memory.release_free_memory`); ``None`` never does.
+        max_loss: a training loss above this counts as divergence, like a non-finite one
+            (:class:`DivergenceError`); :obj:`None` stops only on non-finite losses. The default,
+            ``1e20``, is far above any loss of a run that still learns.
+
+    A run stops with :class:`DivergenceError` at the first non-finite training loss, naming the epoch
+    and step; ``last.ckpt`` then still holds the end of the last finite epoch. An epoch whose
+    validation metrics are not all finite is never selected as the best one.
     """
 
     def __init__(
@@ -84,6 +111,7 @@ class Trainer:
         eval_test_every_epoch: bool = True,
         progress: bool = True,
         release_memory_every: int | None = 50,
+        max_loss: float | None = 1e20,
     ):
         if max_epochs < 0:
             raise ValueError(f"Trainer: max_epochs must be >= 0, got {max_epochs}")
@@ -103,6 +131,10 @@ class Trainer:
         if release_memory_every is not None and release_memory_every < 1:
             raise ValueError(f"Trainer: release_memory_every must be >= 1 or None, got {release_memory_every}")
         self.release_memory_every = release_memory_every
+        if max_loss is not None and not max_loss > 0:
+            raise ValueError(f"Trainer: max_loss must be > 0 or None, got {max_loss}")
+        self.max_loss = max_loss
+        self._epoch = 0  # the epoch being run, from 1 (named in divergence errors)
         self.console = Console(stderr=True)
 
     @property
@@ -111,10 +143,36 @@ class Trainer:
         return self.output_dir / "checkpoints"
 
     # -- one pass over a split -------------------------------------------------------------------
-    def _step(self, model, optimizer, loss) -> None:
-        """One optimiser step on ``loss`` (refusing a non-finite loss), with optional gradient clipping."""
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss.item()} (not finite)")
+    def _diverged(self, what: str, step: int | None = None, loss: float | None = None) -> DivergenceError:
+        where = f"epoch {self._epoch}, step {step}" if step is not None else f"the end of epoch {self._epoch}"
+        last = self.checkpoint_dir / "last.ckpt"
+        kept = (f"the last finite state is in {last}" if last.is_file()
+                else "no checkpoint was written before")
+        return DivergenceError(f"training diverged at {where}: {what}; {kept}. Lower optim.lr, set "
+                               f"trainer.grad_clip, or check the inputs for non-finite values",
+                               self._epoch, step, loss)
+
+    def _check_loss(self, loss: torch.Tensor, step: int) -> None:
+        value = loss.item()
+        if not math.isfinite(value):
+            raise self._diverged(f"the training loss is {value}", step, value)
+        if self.max_loss is not None and abs(value) > self.max_loss:
+            raise self._diverged(f"the training loss {value:.3g} exceeds trainer.max_loss={self.max_loss:g}",
+                                 step, value)
+
+    def _check_finite_state(self, model) -> None:
+        """Refuse to go on (and to checkpoint) with non-finite weights or buffers."""
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise self._diverged(f"the model's {name!r} holds non-finite values")
+
+    def _step(self, model, optimizer, loss, step: int) -> None:
+        """One optimiser step on ``loss`` (``step`` counts from 1 in the epoch), with optional gradient clipping.
+
+        Raises:
+            DivergenceError: the loss is not finite, or above ``max_loss``.
+        """
+        self._check_loss(loss, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip is not None:
@@ -137,7 +195,7 @@ class Trainer:
                     continue
                 loss = task.loss(pred, target)
                 if train:
-                    self._step(model, optimizer, loss)
+                    self._step(model, optimizer, loss, index + 1)
                 n = target.shape[0]
                 loss_sum += loss.item() * n
                 weight_sum += n
@@ -195,6 +253,7 @@ class Trainer:
         stopped_early = False
         epoch = start_epoch
         for epoch in range(start_epoch, self.max_epochs):
+            self._epoch = epoch + 1
             t0 = time.perf_counter()
             train_loader = datamodule.loader("train")
             with self._progress(epoch, len(train_loader)) as bar:
@@ -207,7 +266,10 @@ class Trainer:
 
             if monitor_key not in metrics:
                 raise KeyError(f"monitored metric {monitor_key!r} not among {sorted(metrics)}")
-            if task.better(metrics[monitor_key], best):
+            # An epoch whose model validates to NaN/inf (loss or any metric) is never the best one.
+            finite_val = all(math.isfinite(v) for k, v in metrics.items() if k.startswith("val/"))
+            if finite_val and task.better(metrics[monitor_key], best):
+                self._check_finite_state(model)
                 best, best_epoch, stale = metrics[monitor_key], epoch + 1, 0
                 best_metrics = {k: v for k, v in metrics.items() if k.split("/")[0] in SPLITS}
                 save_checkpoint(self.checkpoint_dir / "best.ckpt", {"model": model.state_dict(), "epoch": epoch + 1, "metrics": best_metrics})
@@ -223,6 +285,7 @@ class Trainer:
 
             if logger is not None:
                 logger.log_metrics(metrics, step=epoch + 1)
+            self._check_finite_state(model)  # never replace the last finite state by a diverged one
             save_checkpoint(
                 self.checkpoint_dir / "last.ckpt",
                 {
@@ -249,8 +312,11 @@ class Trainer:
                 break
 
         epochs_run = epoch + 1 if self.max_epochs > start_epoch else start_epoch
-        if best is None:
+        if best is None and epochs_run == start_epoch:
             raise RuntimeError("no epoch was run: nothing to report (max_epochs reached already?)")
+        if best is None:
+            raise DivergenceError(f"no epoch gave finite validation metrics ({monitor_key} and the others) in "
+                                  f"{epochs_run - start_epoch} epochs: nothing to report", epochs_run)
         result = FitResult(best_epoch, monitor_key, float(best), best_metrics, epochs_run, stopped_early, last_metrics)
         return result
 
@@ -264,17 +330,11 @@ class Trainer:
         """Write ``results.json`` and return its path.
 
         ``final`` holds the best-validation weights re-scored; ``last`` the final epoch's metrics.
+        Non-finite values are written as ``null`` (strict JSON, :func:`gnnlab.train.jsonio.write_json`).
         """
-        path = self.output_dir / "results.json"
-
-        def finite(values: dict[str, float]) -> dict:
-            return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
-
         payload = result.to_dict()
-        payload["last"] = finite(payload["last"])
-        payload["final"] = finite(final)
-        path.write_text(json.dumps(payload, indent=2))
-        return path
+        payload["final"] = final
+        return write_json(self.output_dir / "results.json", payload)
 
     def _progress(self, epoch: int, total: int):
         progress = Progress(
