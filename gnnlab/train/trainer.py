@@ -11,13 +11,26 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from gnnlab.errors import GnnlabError
-from gnnlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gnnlab.errors import ConfigError, GnnlabError
+from gnnlab.train.checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from gnnlab.train.jsonio import write_json
 from gnnlab.train.memory import release_free_memory
 from gnnlab.train.tasks import Task
 
 SPLITS = ("train", "val", "test")
+# What a last.ckpt holds besides the optional scheduler state and last_metrics.
+RESUME_KEYS = ("model", "optimizer", "epoch", "best", "best_metrics", "best_epoch", "stale", "rng")
+
+
+def load_model_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
+    """``model.load_state_dict(state["model"])``, with a :class:`CheckpointError` naming ``path`` on a mismatch."""
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"checkpoint {path} does not match the model of this run ({str(err).splitlines()[0]}); it was "
+            f"written by a run with another model configuration"
+        ) from None
 
 
 class DivergenceError(GnnlabError, FloatingPointError):
@@ -132,7 +145,7 @@ class Trainer:
             raise ValueError(f"Trainer: release_memory_every must be >= 1 or None, got {release_memory_every}")
         self.release_memory_every = release_memory_every
         if max_loss is not None and not max_loss > 0:
-            raise ValueError(f"Trainer: max_loss must be > 0 or None, got {max_loss}")
+            raise ConfigError(f"trainer.max_loss must be > 0 or null, got {max_loss}")
         self.max_loss = max_loss
         self._epoch = 0  # the epoch being run, from 1 (named in divergence errors)
         self.console = Console(stderr=True)
@@ -238,9 +251,13 @@ class Trainer:
             path = Path(resume)
             if path.is_dir():
                 path = path / "checkpoints" / "last.ckpt"
-            state = load_checkpoint(path, map_location=self.device)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
+            state = load_checkpoint(path, map_location=self.device, required=RESUME_KEYS)
+            load_model_state(model, state, path)
+            try:
+                optimizer.load_state_dict(state["optimizer"])
+            except (ValueError, KeyError) as err:
+                raise CheckpointError(f"checkpoint {path}: its optimizer state does not match this run's "
+                                      f"optimizer ({err})") from None
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
             set_rng_state(state["rng"], generator)
@@ -322,8 +339,8 @@ class Trainer:
 
     def test_best(self, model, task: Task, datamodule) -> dict[str, float]:
         """Reload ``best.ckpt`` into ``model`` and score val and test."""
-        state = load_checkpoint(self.checkpoint_dir / "best.ckpt", map_location=self.device)
-        model.load_state_dict(state["model"])
+        path = self.checkpoint_dir / "best.ckpt"
+        load_model_state(model, load_checkpoint(path, map_location=self.device, required=("model",)), path)
         return self.evaluate(model, task, datamodule, ("val", "test"))
 
     def write_results(self, result: FitResult, final: dict[str, float]) -> Path:
