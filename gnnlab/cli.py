@@ -116,6 +116,9 @@ def _hydra_train(cfg: DictConfig) -> float:
 def train_main() -> None:
     """Entry point of ``gnnlab-train`` and ``python -m gnnlab.train``: Hydra app over ``conf/train.yaml``."""
     _reexec_with_malloc_settings()
+    from gnnlab.train.rundir import register_resolvers
+
+    register_resolvers()  # hydra.run.dir / hydra.sweep.dir (conf/hydra/default.yaml) use them
     _hydra_train()
 
 
