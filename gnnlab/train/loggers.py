@@ -47,7 +47,8 @@ class CSVLogger:
     A cell is empty when its metric was not logged at that step. When a call brings metric names
     not seen before, the file is rewritten with the union of the columns, so that it stays a valid
     CSV with one header. If the file already exists (a resumed run), its rows are kept and new rows
-    are appended. :meth:`log_hyperparams` writes ``hparams.yaml`` in ``save_dir``.
+    are appended; :meth:`rewind` first drops the rows logged after the resumed checkpoint.
+    :meth:`log_hyperparams` writes ``hparams.yaml`` in ``save_dir``.
 
     Args:
         save_dir: folder of the files (created on the first write).
@@ -81,16 +82,38 @@ class CSVLogger:
         self.save_dir.mkdir(parents=True, exist_ok=True)
         if new or not self.path.is_file():
             self.columns += new
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=self.columns)
-                writer.writeheader()
-                writer.writerows(self.rows)
-            # Replace in one step so that a crash mid-write cannot lose the earlier rows.
-            os.replace(tmp, self.path)
+            self._rewrite()
         else:
             with open(self.path, "a", newline="") as f:
                 csv.DictWriter(f, fieldnames=self.columns).writerow(row)
+
+    def _rewrite(self) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        # Replace in one step so that a crash mid-write cannot lose the earlier rows.
+        os.replace(tmp, self.path)
+
+    def rewind(self, step: int) -> None:
+        """Drop the rows logged after ``step`` (in memory and on disk).
+
+        A resumed run calls it with its checkpoint's step: a run stopped after logging a row but
+        before saving that epoch's checkpoint would otherwise get the row twice.
+        """
+        def kept(row: dict[str, Any]) -> bool:
+            value = row.get("step")
+            try:
+                return value in (None, "") or float(value) <= step
+            except ValueError:
+                return True
+
+        rows = [row for row in self.rows if kept(row)]
+        if len(rows) != len(self.rows):
+            self.rows = rows
+            self.save_dir.mkdir(parents=True, exist_ok=True)
+            self._rewrite()
 
     def finalize(self, status: str = "success") -> None:
         """Nothing to flush: every row is on disk once logged."""
@@ -211,6 +234,13 @@ class LoggerCollection:
         """Call ``log_metrics`` on every logger."""
         for logger in self.loggers:
             logger.log_metrics(metrics, step)
+
+    def rewind(self, step: int) -> None:
+        """Call ``rewind(step)`` on every logger that has it (e.g. :meth:`CSVLogger.rewind`)."""
+        for logger in self.loggers:
+            rewind = getattr(logger, "rewind", None)
+            if callable(rewind):
+                rewind(step)
 
     def finalize(self, status: str = "success") -> None:
         """Call ``finalize`` on every logger, even when one fails; the first error is raised after."""

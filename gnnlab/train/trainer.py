@@ -235,6 +235,7 @@ class Trainer:
 
         Args:
             resume: path of a ``last.ckpt`` (or a folder holding ``checkpoints/last.ckpt``) to continue.
+                A ``logger`` with a ``rewind(step)`` method is first rewound to the checkpoint's epoch.
         """
         # A data module may name the trainer it needs (link prediction: LinkTrainer, `trainer=link`).
         required = getattr(datamodule, "required_trainer", None)
@@ -264,6 +265,10 @@ class Trainer:
             start_epoch = state["epoch"]
             best, best_metrics, best_epoch, stale = state["best"], state["best_metrics"], state["best_epoch"], state["stale"]
             last_metrics = state.get("last_metrics", {})
+            # Rows logged after this checkpoint (a run stopped between a row and its checkpoint) go.
+            rewind = getattr(logger, "rewind", None)
+            if callable(rewind):
+                rewind(start_epoch)
             self.console.print(f"[bold]resumed[/bold] from {path} after epoch {start_epoch}")
 
         monitor_key = f"val/{task.monitor}"
