@@ -27,6 +27,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from gnnlab.errors import ConfigError
+
 
 def _collect(sweep_dir: Path) -> tuple[list[dict], dict]:
     runs, benchmark = [], {}
@@ -49,7 +51,7 @@ PROTOCOLS = {
 def _protocol(benchmark: dict) -> str:
     protocol = benchmark.get("protocol") or "best"
     if protocol not in PROTOCOLS:
-        raise ValueError(f"benchmark.protocol must be one of {sorted(PROTOCOLS)}, got {protocol!r}")
+        raise ConfigError(f"benchmark.protocol must be one of {sorted(PROTOCOLS)}, got {protocol!r}")
     return protocol
 
 

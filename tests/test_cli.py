@@ -123,3 +123,12 @@ def test_dataset_that_cannot_be_downloaded_is_one_line(tmp_path):
     for part in ("DatasetUnavailableError", "MUTAG", str(tmp_path / "data"), str(shared / "TUDataset/MUTAG/raw"),
                  "GNNLAB_SHARED_DATA", "name resolution"):
         assert part in lines[0], part
+
+
+def test_unknown_monitored_metric_is_one_line(tmp_path):
+    """Errors raised by a task's constructor are configuration errors, reported in one line."""
+    out = _train([*TINY, "+task.monitor=not_a_metric"], tmp_path)
+    assert out.returncode != 0
+    errors = [line for line in _lines(out.stderr) if "error" in line.lower()]
+    assert len(errors) == 1 and "ConfigError" in errors[0] and "not_a_metric" in errors[0], out.stderr
+    assert "Traceback" not in out.stderr

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gnnlab.errors import ConfigError
 from gnnlab.train import metrics as M
 from gnnlab.train.checkpoint import save_checkpoint
 from gnnlab.train.tasks import Task
@@ -38,7 +39,7 @@ def _parse_metric(name: str):
             k = 0
         if k >= 1:
             return lambda pos, neg: M.hits_at_k(pos, neg, k)
-    raise ValueError(f"LinkPrediction: unknown metric {name!r} (expected 'hits@K', 'mrr' or 'auc')")
+    raise ConfigError(f"LinkPrediction: unknown metric {name!r} (expected 'hits@K', 'mrr' or 'auc')")
 
 
 class LinkPrediction(Task):
@@ -55,7 +56,7 @@ class LinkPrediction(Task):
     def __init__(self, metrics: tuple[str, ...] | list[str] = ("hits@100",), monitor: str | None = None,
                  mode: str = "max"):
         if not metrics:
-            raise ValueError("LinkPrediction: metrics must name at least one metric")
+            raise ConfigError("LinkPrediction: metrics must name at least one metric")
         self.metric_names = list(metrics)
         self._fns = {name: _parse_metric(name) for name in self.metric_names}
         super().__init__(monitor or self.metric_names[0], mode)

@@ -6,6 +6,8 @@ import math
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
+from gnnlab.errors import ConfigError
+
 
 class WarmupCosineLR(LRScheduler):
     r"""Linear warm-up, then half a cosine down to zero; stepped once per epoch.
@@ -29,9 +31,9 @@ class WarmupCosineLR(LRScheduler):
 
     def __init__(self, optimizer: torch.optim.Optimizer, warmup_epochs: int, max_epochs: int, last_epoch: int = -1):
         if warmup_epochs < 0:
-            raise ValueError(f"WarmupCosineLR: warmup_epochs must be >= 0, got {warmup_epochs}")
+            raise ConfigError(f"WarmupCosineLR: warmup_epochs must be >= 0, got {warmup_epochs}")
         if max_epochs < 1:
-            raise ValueError(f"WarmupCosineLR: max_epochs must be >= 1, got {max_epochs}")
+            raise ConfigError(f"WarmupCosineLR: max_epochs must be >= 1, got {max_epochs}")
         self.warmup_epochs = int(warmup_epochs)
         self.max_epochs = int(max_epochs)
         super().__init__(optimizer, last_epoch)

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gnnlab.errors import ConfigError, DataError
 from gnnlab.train import metrics as M
 
 
@@ -28,12 +29,12 @@ class Task:
 
     def __init__(self, monitor: str, mode: str):
         if mode not in ("max", "min"):
-            raise ValueError(f"{type(self).__name__}: mode must be 'max' or 'min', got {mode!r}")
+            raise ConfigError(f"{type(self).__name__}: mode must be 'max' or 'min', got {mode!r}")
         self.monitor = monitor
         self.mode = mode
         self.metric_fns: dict[str, Callable[[Tensor, Tensor], float]] = {}
         if monitor != "loss" and monitor not in self._metric_names():
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__}: monitor {monitor!r} is not one of its metrics {sorted(self._metric_names())}"
             )
 
@@ -76,7 +77,7 @@ class GraphRegression(Task):
 
     def __init__(self, loss: str = "l1", monitor: str = "mae", mode: str = "min"):
         if loss not in ("l1", "mse"):
-            raise ValueError(f"GraphRegression: loss must be 'l1' or 'mse', got {loss!r}")
+            raise ConfigError(f"GraphRegression: loss must be 'l1' or 'mse', got {loss!r}")
         self._loss = F.l1_loss if loss == "l1" else F.mse_loss
         super().__init__(monitor, mode)
 
@@ -163,7 +164,7 @@ class NodeClassification(Task):
         if self.transductive:
             mask = getattr(batch, f"{split}_mask", None)
             if mask is None:
-                raise ValueError(f"NodeClassification(transductive=True): the graph has no `{split}_mask`")
+                raise DataError(f"NodeClassification(transductive=True): the graph has no `{split}_mask`")
             return out[mask], target[mask]
         return out, target
 
