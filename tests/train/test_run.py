@@ -116,13 +116,15 @@ def _cli(args: list[str], cwd: Path, **env) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_cli_multirun_over_seeds(tmp_path):
-    out = _cli(["-m", *TINY, "trainer.max_epochs=1", "seed=0,1", f"hydra.sweep.dir={tmp_path}/sweep"], tmp_path)
+    """Under the default sweep folder, outputs/multiruns/<time>/<job>: one folder for both jobs."""
+    out = _cli(["-m", *TINY, "trainer.max_epochs=1", "seed=0,1"], tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
+    (sweep,) = (tmp_path / "outputs" / "multiruns").iterdir()
     for job in ("0", "1"):
-        job_dir = tmp_path / "sweep" / job
+        job_dir = sweep / job
         assert (job_dir / "results.json").is_file()
         assert (job_dir / ".hydra" / "config.yaml").is_file()
-    seeds = {json.loads((tmp_path / "sweep" / j / "results.json").read_text())["best_value"] for j in "01"}
+    seeds = {json.loads((sweep / j / "results.json").read_text())["best_value"] for j in "01"}
     assert len(seeds) == 2, "different seeds should give different runs"
 
 

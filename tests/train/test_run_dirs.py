@@ -44,6 +44,8 @@ def test_same_second_same_config_gives_two_folders(tmp_path, monkeypatch, key):
     try:
         for _ in range(2):
             cfg = compose_cfg(TINY, tmp_path)
+            if key == "hydra.sweep.dir":
+                HydraConfig.instance().cfg = None  # Hydra's sweeper reads it before setting HydraConfig
             folders.append(OmegaConf.select(cfg, key))
             assert OmegaConf.select(cfg, key) == folders[-1]  # read again: the same folder, no new one
     finally:
