@@ -7,8 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+
+from gnnlab.errors import ConfigError
 
 from gnnlab.train.loggers import LoggerCollection
 from gnnlab.train.trainer import DivergenceError
@@ -28,12 +32,60 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def _resumed_config(cfg: DictConfig) -> DictConfig:
+# What a resumed run takes from its command line; paths.output_dir is by definition the resumed folder.
+RESUME_OVERRIDABLE = ("trainer.max_epochs", "trainer.resume", "paths.output_dir")
+
+
+def _command_line_overrides(cfg: DictConfig) -> list[str]:
+    """The ``key=value`` overrides the config was composed with (Hydra's ``hydra.overrides.task``)."""
+    if "hydra" in cfg:
+        return list(cfg.hydra.overrides.task)
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:  # composed without Hydra: no command line
+        return []
+
+
+_MISSING = object()
+
+
+def _value(cfg: DictConfig, key: str):
+    node = OmegaConf.select(cfg, key, default=_MISSING, throw_on_resolution_failure=False)
+    if node is _MISSING:
+        return _MISSING
+    return OmegaConf.to_container(node) if isinstance(node, (DictConfig, ListConfig)) else node
+
+
+def _ignored_overrides(overrides: list[str], cfg: DictConfig, saved: DictConfig) -> list[str]:
+    """The overrides in ``overrides`` that would change a value of the ``saved`` config.
+
+    An override that sets the value the run was started with changes nothing and is accepted; one that
+    cannot be compared (a deletion, a config group placed elsewhere, an experiment) counts as ignored.
+    """
+    ignored = []
+    for text, override in zip(overrides, OverridesParser.create().parse_overrides(overrides)):
+        key = override.key_or_group
+        if key in RESUME_OVERRIDABLE:
+            continue
+        if override.is_delete() or override.package:
+            ignored.append(text)
+            continue
+        new, old = _value(cfg, key.replace("/", ".")), _value(saved, key.replace("/", "."))
+        if new is _MISSING or new != old:
+            ignored.append(text)
+    return ignored
+
+
+def _resumed_config(cfg: DictConfig, overrides: list[str] = ()) -> DictConfig:
     """For ``trainer.resume=<run dir>``: the run's own saved config, so the model matches its checkpoint.
 
     Only ``trainer.max_epochs`` (and the resume path) are taken from the current command line. The
     config is Hydra's ``.hydra/config.yaml`` or, for a run started without Hydra's output subfolder
     (``hydra.output_subdir=null``), the ``config_resolved.yaml`` every run writes.
+
+    Raises:
+        ConfigError: ``overrides`` (the command line) would change other values of the saved config;
+            the message lists them.
     """
     run_dir = Path(str(cfg.trainer.resume)).expanduser().resolve()
     if not (run_dir / "checkpoints" / "last.ckpt").is_file():
@@ -45,6 +97,13 @@ def _resumed_config(cfg: DictConfig) -> DictConfig:
             f"trainer.resume={run_dir}: neither .hydra/config.yaml nor config_resolved.yaml in that folder"
         )
     old = OmegaConf.load(saved)
+    ignored = _ignored_overrides(list(overrides), cfg, old)
+    if ignored:
+        raise ConfigError(
+            f"trainer.resume={run_dir}: a resumed run keeps the config it was started with (only "
+            f"trainer.max_epochs may change), so these overrides would be ignored: {' '.join(ignored)}. "
+            f"Drop them to resume, or start a new run without trainer.resume"
+        )
     with open_dict(old):
         old.trainer.max_epochs = cfg.trainer.max_epochs
         old.trainer.resume = str(run_dir)
@@ -62,11 +121,12 @@ def train(cfg: DictConfig) -> float:
     Writes to the run directory: ``config_resolved.yaml``, ``metrics.csv`` (per epoch),
     ``checkpoints/{best,last}.ckpt`` and ``results.json`` (best epoch and the metrics of the best weights).
     """
+    overrides = _command_line_overrides(cfg)
     # A private, writable copy without Hydra's own node (present when composed with return_hydra_config).
     cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     OmegaConf.set_readonly(cfg, False)
     if cfg.trainer.get("resume"):
-        cfg = _resumed_config(cfg)
+        cfg = _resumed_config(cfg, overrides)
     OmegaConf.resolve(cfg)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
