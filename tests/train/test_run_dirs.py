@@ -40,6 +40,7 @@ def test_same_second_same_config_gives_two_folders(tmp_path, monkeypatch, key):
     """The default templates of hydra.run.dir and hydra.sweep.dir, composed as two runs would."""
     register_resolvers()
     monkeypatch.setattr("hydra.core.utils.datetime", _Frozen)
+    monkeypatch.setenv("GNNLAB_ROOT", str(tmp_path))  # the sweep folder reads it directly
     folders = []
     try:
         for _ in range(2):
@@ -52,7 +53,7 @@ def test_same_second_same_config_gives_two_folders(tmp_path, monkeypatch, key):
         HydraConfig.instance().cfg = None
     assert folders[0] != folders[1], folders
     assert folders[1] == folders[0] + "-1"
-    assert "2030-01-02_03-04-05" in folders[0]
+    assert "2030-01-02_03-04-05" in folders[0] and Path(folders[0]).is_relative_to(tmp_path)
     parent = Path(folders[0]).parent
     assert sorted(p.name for p in parent.iterdir()) == sorted(Path(f).name for f in folders)
 
