@@ -70,6 +70,7 @@ KEYS: dict[str, Rule] = {
     "trainer.accelerator": Rule(str, choices=("auto", "cpu", "cuda")),
     "trainer.grad_clip": Rule(float, optional=True, low=0, low_exclusive=True),
     "trainer.min_lr": Rule(float, optional=True, low=0),
+    "trainer.max_loss": Rule(float, optional=True, low=0, low_exclusive=True),
     "trainer.patience": Rule(int, optional=True, low=1),
     "trainer.scheduler_monitor": Rule(str),
     "trainer.eval_test_every_epoch": _BOOL,

@@ -28,6 +28,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from gnnlab.errors import ConfigError
+from gnnlab.train.rundir import unique_dir
 
 
 def _collect(sweep_dir: Path) -> tuple[list[dict], dict]:
@@ -172,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if not any(o.startswith("experiment=") for o in args.overrides):
             parser.error("name an experiment, e.g. experiment=planetoid/gcn_cora")
-        sweep_dir = args.sweep_dir or Path("outputs") / "tables" / time.strftime("%Y-%m-%d_%H-%M-%S")
+        # A table started in the same second as another gets its own folder (-1, -2, ...).
+        sweep_dir = args.sweep_dir or unique_dir(Path("outputs") / "tables" / time.strftime("%Y-%m-%d_%H-%M-%S"))
         seeds = ",".join(str(s) for s in range(args.seeds))
         cmd = [sys.executable, "-m", "gnnlab.train", "-m", *args.overrides, f"seed={seeds}",
                f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra.job.num}"]
