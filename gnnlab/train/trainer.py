@@ -11,7 +11,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from gnnlab.errors import ConfigError, GnnlabError
+from gnnlab.errors import ConfigError, DataError, GnnlabError
 from gnnlab.train.checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from gnnlab.train.jsonio import write_json
 from gnnlab.train.memory import release_free_memory
@@ -127,11 +127,11 @@ class Trainer:
         max_loss: float | None = 1e20,
     ):
         if max_epochs < 0:
-            raise ValueError(f"Trainer: max_epochs must be >= 0, got {max_epochs}")
+            raise ConfigError(f"Trainer: max_epochs must be >= 0, got {max_epochs}")
         if accelerator not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"Trainer: accelerator must be 'auto', 'cpu' or 'cuda', got {accelerator!r}")
+            raise ConfigError(f"Trainer: accelerator must be 'auto', 'cpu' or 'cuda', got {accelerator!r}")
         if accelerator == "cuda" and not torch.cuda.is_available():
-            raise ValueError("Trainer: accelerator='cuda' but torch sees no CUDA device")
+            raise ConfigError("Trainer: accelerator='cuda' but torch sees no CUDA device")
         self.max_epochs = max_epochs
         self.output_dir = Path(output_dir)
         self.device = torch.device("cuda" if accelerator == "cuda" or (accelerator == "auto" and torch.cuda.is_available()) else "cpu")
@@ -142,7 +142,7 @@ class Trainer:
         self.eval_test_every_epoch = eval_test_every_epoch
         self.progress = progress
         if release_memory_every is not None and release_memory_every < 1:
-            raise ValueError(f"Trainer: release_memory_every must be >= 1 or None, got {release_memory_every}")
+            raise ConfigError(f"Trainer: release_memory_every must be >= 1 or None, got {release_memory_every}")
         self.release_memory_every = release_memory_every
         if max_loss is not None and not max_loss > 0:
             raise ConfigError(f"trainer.max_loss must be > 0 or null, got {max_loss}")
@@ -217,7 +217,7 @@ class Trainer:
                 if bar is not None:
                     bar[0].advance(bar[1])
         if weight_sum == 0:
-            raise ValueError(f"split '{split}' has no scored examples")
+            raise DataError(f"split {split!r} has no scored examples")
         metrics = task.compute_metrics(torch.cat(preds), torch.cat(targets))
         return {f"{split}/loss": loss_sum / weight_sum, **{f"{split}/{k}": v for k, v in metrics.items()}}
 
@@ -240,10 +240,10 @@ class Trainer:
         # A data module may name the trainer it needs (link prediction: LinkTrainer, `trainer=link`).
         required = getattr(datamodule, "required_trainer", None)
         if required is not None and required not in {f"{c.__module__}.{c.__qualname__}" for c in type(self).__mro__}:
-            raise ValueError(f"{type(datamodule).__name__} needs the trainer {required} (e.g. `trainer=link` on the "
+            raise ConfigError(f"{type(datamodule).__name__} needs the trainer {required} (e.g. `trainer=link` on the "
                              f"command line), not {type(self).__name__}")
         if optimizer is None:
-            raise ValueError("Trainer.fit: no optimizer (the model has no trainable parameters?)")
+            raise ConfigError("Trainer.fit: no optimizer (the model has no trainable parameters?)")
         model.to(self.device)
         generator = getattr(datamodule, "generator", None)
         start_epoch, best, best_metrics, best_epoch, stale = 0, None, {}, -1, 0
