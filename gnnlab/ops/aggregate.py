@@ -4,8 +4,10 @@
 ``out[i] = reduce_{j -> i} w_ji · x[j]`` with ``reduce`` in ``sum | mean | max | min``.
 The compiled kernels (``torch.ops.gnnlab.aggregate``) run row-parallel with no atomics; the
 backward uses the transposed CSR held by :class:`~gnnlab.ops.graph.CSRGraph` (built once per
-graph), so gradients are deterministic. For ``max``/``min`` the gradient goes to the winning
-edge, the first in CSR order (edges grouped by target, in input order within a target) on ties.
+graph), so gradients are deterministic, and every derivative is again one of the registered ops,
+so gradients of any order are exact (gradient penalties, Hessian-vector products). For
+``max``/``min`` the gradient goes to the winning edge, the first in CSR order (edges grouped by
+target, in input order within a target) on ties; a NaN message always wins, so NaN propagates.
 The CUDA kernels are compiled but have not been run on a GPU.
 """
 from __future__ import annotations
