@@ -119,7 +119,23 @@ def train_main() -> None:
     from gnnlab.train.rundir import register_resolvers
 
     register_resolvers()  # hydra.run.dir / hydra.sweep.dir (conf/hydra/default.yaml) use them
+    _check_resume_argument(sys.argv[1:])
     _hydra_train()
+
+
+def _check_resume_argument(args: list[str]) -> None:
+    """Exit with one line when ``trainer.resume=`` names no folder.
+
+    Hydra resolves the run folder (the resumed one) before any gnnlab code runs, and would print the
+    resolver's error with its own traceback; this check comes first.
+    """
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+~") == "trainer.resume" and value not in ("", "null", "None"):
+            if not Path(value).expanduser().is_dir():
+                print(f"gnnlab-train: error: ConfigError: trainer.resume={value}: no such run folder",
+                      file=sys.stderr)
+                raise SystemExit(1)
 
 
 def tc_main(argv: list[str] | None = None) -> int:

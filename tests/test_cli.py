@@ -132,3 +132,11 @@ def test_unknown_monitored_metric_is_one_line(tmp_path):
     errors = [line for line in _lines(out.stderr) if "error" in line.lower()]
     assert len(errors) == 1 and "ConfigError" in errors[0] and "not_a_metric" in errors[0], out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_resume_of_a_missing_folder_is_one_line(tmp_path):
+    out = _train([*TINY, f"trainer.resume={tmp_path / 'no_such_run'}"], tmp_path)
+    assert out.returncode == 1
+    lines = _lines(out.stderr)
+    assert len(lines) == 1 and "no_such_run" in lines[0] and "no such run folder" in lines[0], out.stderr
+    assert not (tmp_path / "no_such_run").exists()
