@@ -1,7 +1,7 @@
 """The graph-structure cache: CSR, transposed CSR and degrees, computed once per graph/batch."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Callable, TypeVar
 
 import torch
@@ -39,7 +39,7 @@ class CSRGraph:
     ``rowptr``/``rowptr_t`` are int64 offsets from 0 to ``E`` with ``num_dst + 1``/``num_src + 1``
     entries, ``col`` lies in ``[0, num_src)``, ``col_t`` in ``[0, num_dst)``, and ``perm``,
     ``perm_t``, ``position`` (int64) in ``[0, E)``. That the arrays describe one graph is not
-    checked (:meth:`from_edge_index` builds them so).
+    checked (:meth:`from_edge_index` builds them so, and skips the checks: its input was checked).
     """
 
     rowptr: Tensor
@@ -52,8 +52,12 @@ class CSRGraph:
     num_dst: int
     position: Tensor
     _derived: dict = field(default_factory=dict, compare=False, repr=False)
+    #: ``False`` only where the arrays come from a checked build (:meth:`from_edge_index`, :meth:`to`).
+    validate: InitVar[bool] = True
 
-    def __post_init__(self):
+    def __post_init__(self, validate: bool):
+        if not validate:
+            return
         op = "CSRGraph"
         for name in ("num_src", "num_dst"):
             _reference.check_count(getattr(self, name), name, op)
@@ -102,7 +106,8 @@ class CSRGraph:
             rowptr_t, col_t, perm_src = coo_to_csr(edge_index, num_nodes)
         position = torch.empty_like(perm)
         position[perm] = torch.arange(perm.numel(), device=perm.device)
-        return cls(rowptr, col, perm, rowptr_t, col_t, position[perm_src], num_nodes, num_dst, position)
+        # coo_to_csr checked edge_index, and the arrays it returns are in range by construction.
+        return cls(rowptr, col, perm, rowptr_t, col_t, position[perm_src], num_nodes, num_dst, position, validate=False)
 
     @property
     def num_edges(self) -> int:
@@ -145,7 +150,7 @@ class CSRGraph:
     def to(self, device) -> "CSRGraph":
         """Copy to ``device``."""
         moved = (t.to(device) for t in (self.rowptr, self.col, self.perm, self.rowptr_t, self.col_t, self.perm_t))
-        return CSRGraph(*moved, self.num_src, self.num_dst, self.position.to(device))
+        return CSRGraph(*moved, self.num_src, self.num_dst, self.position.to(device), validate=False)
 
     def edge_index(self) -> Tensor:
         """The ``[2, E]`` COO edges in CSR order (source row 0, target row 1)."""
