@@ -285,3 +285,82 @@ def common_neighbor_count(rowptr: Tensor, col: Tensor, src: Tensor, dst: Tensor,
     total = torch.zeros(src.numel(), dtype=torch.double, device=col.device)
     total.index_add_(0, pair, node_weight.double()[nodes])
     return count, total.to(node_weight.dtype)
+
+
+def selective_scan(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    z: Tensor | None = None,
+    delta_bias: Tensor | None = None,
+    delta_softplus: bool = False,
+    return_last_state: bool = False,
+    cu_seqlens: Tensor | None = None,
+):
+    """Mamba's selective scan, one step at a time (the specification; ``mamba_ssm``'s semantics).
+
+    For every batch ``b``, channel ``d`` and state ``n``, with ``Δ = softplus(delta + delta_bias)``
+    (softplus only when ``delta_softplus``)::
+
+        h[t] = exp(Δ[t] · A[d, n]) · h[t-1] + Δ[t] · B[n, t] · u[t]      (h[-1] = 0)
+        y[t] = Σ_n C[n, t] · h[t, n]  +  D[d] · u[t]
+        out[t] = y[t] · silu(z[t])                                        (when z is given)
+
+    ``B``/``C`` are ``[channels, N]`` (time-invariant), ``[batch, N, L]`` or grouped
+    ``[batch, G, N, L]`` (group ``g`` serves channels ``g·D/G .. (g+1)·D/G - 1``). With
+    ``cu_seqlens`` (``[S + 1]`` offsets along ``L``, batch 1) the input holds ``S`` packed sequences
+    and the state restarts at zero at each offset. Computes in float32 (float64 for float64 input)
+    and returns ``u``'s dtype; the last state ``[batch, channels, N]`` (packed: ``[S, channels, N]``,
+    one per sequence) in the compute dtype.
+    """
+    dtype_in = u.dtype
+    compute = torch.float64 if u.dtype == torch.float64 else torch.float32
+    u, delta = u.to(compute), delta.to(compute)
+    if delta_bias is not None:
+        delta = delta + delta_bias.to(compute).unsqueeze(-1)
+    if delta_softplus:
+        delta = torch.nn.functional.softplus(delta)
+    batch, dim, length = u.shape
+    A = A.to(compute)
+    dA = torch.exp(delta.unsqueeze(-1) * A.unsqueeze(1))  # (b, d, l, n)
+
+    def per_step(M: Tensor) -> Tensor:  # -> (b, d, l, n)
+        M = M.to(compute)
+        if M.dim() == 2:  # (d, n)
+            return M.view(1, dim, 1, -1).expand(batch, dim, length, -1)
+        if M.dim() == 3:  # (b, n, l)
+            return M.transpose(1, 2).unsqueeze(1).expand(batch, dim, length, -1)
+        groups = M.size(1)  # (b, g, n, l)
+        return M.permute(0, 1, 3, 2).repeat_interleave(dim // groups, dim=1)
+
+    dBu = delta.unsqueeze(-1) * per_step(B) * u.unsqueeze(-1)  # (b, d, l, n)
+    Ct = per_step(C)
+    keep = torch.ones(length, dtype=compute, device=u.device)
+    if cu_seqlens is not None:
+        starts = cu_seqlens[:-1].long()
+        keep[starts[starts < length]] = 0  # the state restarts at every sequence
+    h = u.new_zeros(batch, dim, A.size(1))
+    ys, finals = [], {}
+    offsets = [] if cu_seqlens is None else cu_seqlens.tolist()
+    ends = {e - 1: k for k, (s, e) in enumerate(zip(offsets[:-1], offsets[1:])) if e > s}  # non-empty sequences
+    for t in range(length):
+        h = dA[:, :, t] * h * keep[t] + dBu[:, :, t]
+        ys.append((h * Ct[:, :, t]).sum(-1))
+        if t in ends:
+            finals[ends[t]] = h[0]
+    y = torch.stack(ys, dim=-1) if length else u.new_zeros(batch, dim, 0)
+    if D is not None:
+        y = y + u * D.to(compute).unsqueeze(-1)
+    if z is not None:
+        y = y * torch.nn.functional.silu(z.to(compute))
+    out = y.to(dtype_in)
+    if not return_last_state:
+        return out
+    if cu_seqlens is None:
+        return out, h
+    # One final state per packed sequence (zeros for an empty one): (S, d, n).
+    zero = u.new_zeros(dim, A.size(1))
+    return out, torch.stack([finals.get(k, zero) for k in range(cu_seqlens.numel() - 1)])

@@ -1,0 +1,142 @@
+"""Selective scan: mamba_ssm's semantics, packed sequences, gradients, errors."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gnnlab.ops import selective_scan
+
+
+def _naive(u, delta, A, B, C, D=None, z=None, delta_bias=None, softplus=False, starts=()):
+    """Scalar loops over batch, channel, state and time: independent of the tensor implementation."""
+    batch, dim, length = u.shape
+    state = A.size(1)
+    out = torch.zeros(batch, dim, length, dtype=torch.float64)
+    last = torch.zeros(batch, dim, state, dtype=torch.float64)
+
+    def coef(M, b, d, n, t):
+        if M.dim() == 2:
+            return float(M[d, n])
+        if M.dim() == 3:
+            return float(M[b, n, t])
+        group = d // (dim // M.size(1))
+        return float(M[b, group, n, t])
+
+    for b in range(batch):
+        for d in range(dim):
+            h = [0.0] * state
+            for t in range(length):
+                dt = float(delta[b, d, t]) + (float(delta_bias[d]) if delta_bias is not None else 0.0)
+                if softplus:
+                    dt = math.log1p(math.exp(dt))
+                if t in starts:
+                    h = [0.0] * state
+                y = 0.0
+                for n in range(state):
+                    h[n] = math.exp(dt * float(A[d, n])) * h[n] + dt * coef(B, b, d, n, t) * float(u[b, d, t])
+                    y += coef(C, b, d, n, t) * h[n]
+                if D is not None:
+                    y += float(D[d]) * float(u[b, d, t])
+                if z is not None:
+                    zz = float(z[b, d, t])
+                    y *= zz / (1 + math.exp(-zz))
+                out[b, d, t] = y
+            last[b, d] = torch.tensor(h, dtype=torch.float64)
+    return out, last
+
+
+def _inputs(batch=2, dim=4, state=3, length=7, layout="variable", groups=2, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(batch, dim, length, generator=g, dtype=dtype)
+    delta = torch.randn(batch, dim, length, generator=g, dtype=dtype) * 0.5
+    A = -torch.rand(dim, state, generator=g, dtype=dtype) - 0.1
+    shape = {"fixed": (dim, state), "variable": (batch, state, length), "grouped": (batch, groups, state, length)}[layout]
+    B = torch.randn(*shape, generator=g, dtype=dtype)
+    C = torch.randn(*shape, generator=g, dtype=dtype)
+    D = torch.randn(dim, generator=g, dtype=dtype)
+    z = torch.randn(batch, dim, length, generator=g, dtype=dtype)
+    bias = torch.randn(dim, generator=g, dtype=dtype) * 0.1
+    return u, delta, A, B, C, D, z, bias
+
+
+@pytest.mark.parametrize("layout", ["fixed", "variable", "grouped"])
+@pytest.mark.parametrize("extras", [False, True])
+def test_matches_scalar_loops(layout, extras):
+    u, delta, A, B, C, D, z, bias = _inputs(layout=layout)
+    kwargs = dict(D=D, z=z, delta_bias=bias, delta_softplus=True) if extras else {}
+    out, last = selective_scan(u, delta, A, B, C, return_last_state=True, **kwargs)
+    want, want_last = _naive(u, delta, A, B, C, D if extras else None, z if extras else None,
+                             bias if extras else None, softplus=extras)
+    torch.testing.assert_close(out, want)
+    torch.testing.assert_close(last, want_last)
+
+
+def test_packed_equals_each_sequence_alone():
+    """Three sequences laid end to end (one empty) give what each gives on its own."""
+    lengths = [3, 0, 5]
+    u, delta, A, B, C, D, z, bias = _inputs(batch=1, length=sum(lengths), layout="variable")
+    cu = torch.tensor([0, 3, 3, 8])
+    out, last = selective_scan(u, delta, A, B, C, D, z, bias, True, return_last_state=True, cu_seqlens=cu)
+    for k, (s, e) in enumerate(zip(cu[:-1].tolist(), cu[1:].tolist())):
+        piece = selective_scan(u[..., s:e], delta[..., s:e], A, B[..., s:e], C[..., s:e], D, z[..., s:e], bias, True,
+                               return_last_state=True)
+        torch.testing.assert_close(out[..., s:e], piece[0])
+        torch.testing.assert_close(last[k], piece[1][0])
+    want, _ = _naive(u, delta, A, B, C, D, z, bias, softplus=True, starts=(0, 3))
+    torch.testing.assert_close(out, want)
+
+
+def test_gradcheck_float64():
+    u, delta, A, B, C, D, z, bias = _inputs(batch=1, dim=2, state=2, length=4)
+    args = [t.requires_grad_() for t in (u, delta, A, B, C, D, z, bias)]
+
+    def f(*a):
+        return selective_scan(*a[:7], delta_bias=a[7], delta_softplus=True)
+
+    assert torch.autograd.gradcheck(f, args)
+    assert torch.autograd.gradgradcheck(f, args)
+
+
+def test_low_precision_input_keeps_its_dtype():
+    u, delta, A, B, C, D, z, bias = _inputs(dtype=torch.float32)
+    out = selective_scan(u.bfloat16(), delta.bfloat16(), A, B.bfloat16(), C.bfloat16(), D, z.bfloat16(), bias, True)
+    want = selective_scan(u.bfloat16().float(), delta.bfloat16().float(), A, B.bfloat16().float(),
+                          C.bfloat16().float(), D, z.bfloat16().float(), bias, True)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), want, rtol=2e-2, atol=2e-2)
+
+
+def test_empty_sequence():
+    u, delta, A, B, C, *_ = _inputs(length=0)
+    out, last = selective_scan(u, delta, A, B, C, return_last_state=True)
+    assert out.shape == (2, 4, 0) and last.shape == (2, 4, 3) and not last.any()
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"delta": torch.zeros(2, 4, 6)}, "delta"),
+        ({"A": torch.zeros(5, 3)}, r"\bA\b"),
+        ({"B": torch.zeros(2, 3, 6)}, r"\bB\b"),
+        ({"C": torch.zeros(2, 3, 3, 7)}, r"\bC\b.*G dividing"),
+        ({"D": torch.zeros(3)}, r"\bD\b"),
+        ({"z": torch.zeros(2, 4, 6)}, r"\bz\b"),
+        ({"cu_seqlens": torch.tensor([0, 7])}, "batch 1"),
+    ],
+)
+def test_bad_shapes_name_the_argument(change, match):
+    u, delta, A, B, C, D, z, bias = _inputs()
+    kwargs = dict(u=u, delta=delta, A=A, B=B, C=C, D=D, z=z)
+    kwargs.update(change)
+    with pytest.raises(ValueError, match=match):
+        selective_scan(**kwargs)
+
+
+def test_bad_offsets():
+    u, delta, A, B, C, *_ = _inputs(batch=1)
+    with pytest.raises(ValueError, match="cu_seqlens"):
+        selective_scan(u, delta, A, B, C, cu_seqlens=torch.tensor([0, 5, 3, 7]))
+    with pytest.raises(ValueError, match="cu_seqlens"):
+        selective_scan(u, delta, A, B, C, cu_seqlens=torch.tensor([0, 6]))
