@@ -1,0 +1,181 @@
+"""The Mamba block (Gu & Dao, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces", 2023).
+
+Parameter names, shapes and initialisation follow ``mamba_ssm.modules.mamba_simple.Mamba``, so a
+state dict loads either way. Besides the padded ``[batch, L, d_model]`` layout the block accepts
+packed sequences ``[total_L, d_model]`` with offsets ``cu_seqlens`` (graphs laid end to end): the
+causal convolution never reads across a boundary and the scan state restarts at each one, so a packed
+batch gives exactly what each sequence gives on its own, without padding every graph to the largest.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gnnlab.ops import selective_scan
+
+__all__ = ["Mamba", "BiMamba", "positions_in_sequence"]
+
+
+def positions_in_sequence(cu_seqlens: Tensor, total: int) -> Tensor:
+    """``[total]`` position of each packed element within its own sequence (0 at every offset)."""
+    lengths = cu_seqlens.diff()
+    starts = torch.repeat_interleave(cu_seqlens[:-1], lengths, output_size=total)
+    return torch.arange(total, device=cu_seqlens.device) - starts
+
+
+class Mamba(nn.Module):
+    r"""One Mamba block: ``out = W_out( SSM(σ(conv(W_x h))) ⊙ silu(W_z h) )``.
+
+    With ``x, z = in_proj(h)``, ``x ← silu(causal depthwise conv_k(x))`` (kernel ``d_conv``), the
+    input-dependent ``Δ, B, C`` from ``x_proj(x)`` (``Δ`` through the rank-``dt_rank`` projection
+    ``dt_proj`` and a softplus), ``A = -exp(A_log)``, and the selective scan
+    :func:`gnnlab.ops.selective_scan` with skip ``D`` and gate ``z``.
+
+    Initialisation as ``mamba_ssm``: ``A_log = log([1..d_state])`` per channel (S4D-real),
+    ``D = 1``, ``dt_proj.weight ~ U(±dt_rank^-1/2 · dt_scale)`` (or constant), and
+    ``dt_proj.bias = softplus⁻¹(dt)`` with ``dt`` log-uniform in ``[dt_min, dt_max]``, floored at
+    ``dt_init_floor``. ``A_log``, ``D`` and ``dt_proj.bias`` carry ``_no_weight_decay`` /
+    ``_no_reinit`` flags as upstream.
+
+    Args:
+        d_model: input and output width.
+        d_state: state size ``N`` (16).
+        d_conv: causal convolution width (4).
+        expand: ``d_inner = expand · d_model`` (2).
+        dt_rank: rank of the ``Δ`` projection; ``"auto"`` is ``ceil(d_model / 16)``.
+        dt_min, dt_max, dt_init, dt_scale, dt_init_floor: ``Δ`` initialisation, as upstream.
+        conv_bias: bias of the convolution (True); bias: biases of ``in_proj`` and ``out_proj`` (False).
+
+    Shapes:
+        - input: ``[batch, L, d_model]``, or packed ``[total_L, d_model]`` with ``cu_seqlens`` ``[S + 1]``
+        - output: the same shape
+    """
+
+    def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, dt_rank="auto",
+                 dt_min: float = 0.001, dt_max: float = 0.1, dt_init: str = "random", dt_scale: float = 1.0,
+                 dt_init_floor: float = 1e-4, conv_bias: bool = True, bias: bool = False):
+        super().__init__()
+        if d_model < 1 or d_state < 1 or d_conv < 1 or expand < 1:
+            raise ValueError(f"Mamba: d_model, d_state, d_conv and expand must be positive, got "
+                             f"{d_model}, {d_state}, {d_conv}, {expand}")
+        if dt_init not in ("random", "constant"):
+            raise ValueError(f"Mamba: dt_init must be 'random' or 'constant', got {dt_init!r}")
+        self.d_model, self.d_state, self.d_conv, self.expand = d_model, d_state, d_conv, expand
+        self.d_inner = expand * d_model
+        self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else int(dt_rank)
+        self._dt = dict(dt_min=dt_min, dt_max=dt_max, dt_init=dt_init, dt_scale=dt_scale, dt_init_floor=dt_init_floor)
+        self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=bias)
+        self.conv1d = nn.Conv1d(self.d_inner, self.d_inner, d_conv, groups=self.d_inner, padding=d_conv - 1,
+                                bias=conv_bias)
+        self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * d_state, bias=False)
+        self.dt_proj = nn.Linear(self.dt_rank, self.d_inner, bias=True)
+        self.A_log = nn.Parameter(torch.empty(self.d_inner, d_state))
+        self.D = nn.Parameter(torch.empty(self.d_inner))
+        self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias)
+        for p in (self.A_log, self.D):
+            p._no_weight_decay = True
+        self.dt_proj.bias._no_reinit = True
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every parameter as ``mamba_ssm.Mamba.__init__`` does."""
+        for layer in (self.in_proj, self.x_proj, self.out_proj, self.conv1d):
+            layer.reset_parameters()
+        dt = self._dt
+        std = self.dt_rank**-0.5 * dt["dt_scale"]
+        with torch.no_grad():
+            if dt["dt_init"] == "constant":
+                self.dt_proj.weight.fill_(std)
+            else:
+                self.dt_proj.weight.uniform_(-std, std)
+            step = torch.exp(torch.rand(self.d_inner) * (math.log(dt["dt_max"]) - math.log(dt["dt_min"]))
+                             + math.log(dt["dt_min"])).clamp(min=dt["dt_init_floor"])
+            self.dt_proj.bias.copy_(step + torch.log(-torch.expm1(-step)))  # softplus⁻¹(step)
+            self.A_log.copy_(torch.log(torch.arange(1, self.d_state + 1, dtype=torch.float32)).repeat(self.d_inner, 1))
+            self.D.fill_(1.0)
+
+    def _conv_packed(self, x: Tensor, cu_seqlens: Tensor) -> Tensor:
+        """Causal depthwise convolution of ``x`` ``(d_inner, total)`` that never reads a previous sequence."""
+        total, k = x.size(1), self.d_conv
+        position = positions_in_sequence(cu_seqlens, total)
+        weight = self.conv1d.weight.squeeze(1)  # (d_inner, k); tap k-1 reads the current element
+        out = x * weight[:, k - 1 : k]
+        for shift in range(1, k):
+            shifted = F.pad(x, (shift, 0))[:, :total]  # x[t - shift]
+            out = out + shifted * weight[:, k - 1 - shift : k - shift] * (position >= shift).to(x.dtype)
+        if self.conv1d.bias is not None:
+            out = out + self.conv1d.bias.unsqueeze(-1)
+        return out
+
+    def forward(self, hidden: Tensor, cu_seqlens: Tensor | None = None) -> Tensor:
+        """Apply the block to ``[batch, L, d_model]``, or to packed ``[total_L, d_model]`` with ``cu_seqlens``."""
+        packed = cu_seqlens is not None
+        if packed:
+            if hidden.dim() != 2 or hidden.size(-1) != self.d_model:
+                raise ValueError(f"Mamba: packed input must be [total_L, {self.d_model}], got {list(hidden.shape)}")
+            hidden = hidden.unsqueeze(0)
+        elif hidden.dim() != 3 or hidden.size(-1) != self.d_model:
+            raise ValueError(f"Mamba: input must be [batch, L, {self.d_model}] (or packed with cu_seqlens), got "
+                             f"{list(hidden.shape)}")
+        batch, length, _ = hidden.shape
+        xz = self.in_proj(hidden).transpose(1, 2)  # (B, 2·d_inner, L)
+        x, z = xz.chunk(2, dim=1)  # (B, d_inner, L) each
+        if packed:
+            x = self._conv_packed(x[0], cu_seqlens).unsqueeze(0)
+        else:
+            x = self.conv1d(x)[..., :length]
+        x = F.silu(x)
+        x_dbl = self.x_proj(x.transpose(1, 2))  # (B, L, dt_rank + 2N)
+        dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
+        dt = (dt @ self.dt_proj.weight.t()).transpose(1, 2)  # (B, d_inner, L); the bias enters the scan
+        # A, D and the Δ bias stay at least float32, as upstream keeps them under mixed precision.
+        def wide(p: Tensor) -> Tensor:
+            return p.to(torch.promote_types(p.dtype, torch.float32))
+
+        A = -torch.exp(wide(self.A_log))  # (d_inner, N)
+        y = selective_scan(x, dt, A, B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(), wide(self.D),
+                           z=z, delta_bias=wide(self.dt_proj.bias), delta_softplus=True, cu_seqlens=cu_seqlens)
+        out = self.out_proj(y.transpose(1, 2))  # (B, L, d_model)
+        return out[0] if packed else out
+
+
+class BiMamba(nn.Module):
+    r"""Bidirectional Mamba: ``out = Mamba_fwd(h) + flip(Mamba_bwd(flip(h)))``, two blocks with their
+    own weights, the second reading each sequence (each packed sequence on its own) in reverse.
+
+    GMN (Behrouz & Hashemi, KDD 2024) scans each node's token sequence in both directions; the
+    fusion used here is the sum of the two directions' outputs (the form of Vision Mamba's
+    bidirectional block). Whether GMN fuses by a plain sum or adds a projection after it has not
+    been checked against the paper's text yet.
+
+    Args:
+        d_model: width; every other keyword goes to both :class:`Mamba` blocks.
+    """
+
+    def __init__(self, d_model: int, **kwargs):
+        super().__init__()
+        self.forward_block = Mamba(d_model, **kwargs)
+        self.backward_block = Mamba(d_model, **kwargs)
+
+    def reset_parameters(self) -> None:
+        """Re-initialise both blocks."""
+        self.forward_block.reset_parameters()
+        self.backward_block.reset_parameters()
+
+    @staticmethod
+    def reverse(hidden: Tensor, cu_seqlens: Tensor | None) -> Tensor:
+        """Reverse every sequence in place of the time axis (each packed sequence on its own)."""
+        if cu_seqlens is None:
+            return hidden.flip(1)
+        total = hidden.size(0)
+        position = positions_in_sequence(cu_seqlens, total)
+        end = torch.repeat_interleave(cu_seqlens[1:], cu_seqlens.diff(), output_size=total)
+        return hidden.index_select(0, end - 1 - position)  # element t of a sequence ↔ its element end - 1 - t
+
+    def forward(self, hidden: Tensor, cu_seqlens: Tensor | None = None) -> Tensor:
+        """Sum of the forward pass and the re-reversed backward pass; same shapes as :class:`Mamba`."""
+        back = self.backward_block(self.reverse(hidden, cu_seqlens), cu_seqlens)
+        return self.forward_block(hidden, cu_seqlens) + self.reverse(back, cu_seqlens)
