@@ -6,9 +6,13 @@ code written for one runs on the other; see :func:`gnnlab.ops._reference.selecti
 recurrence. ``cu_seqlens`` adds packed sequences: graphs of different sizes laid end to end along
 ``L`` (batch 1), the state restarting at each offset, instead of padding every graph to the largest.
 
-Paths: with ``mamba_ssm`` installed and CUDA tensors (and no ``cu_seqlens``), its CUDA kernel;
-otherwise the sequential plain-torch reference, differentiable to any order by autograd. (A compiled
-CPU kernel is not part of this module yet.)
+Paths: with ``mamba_ssm`` installed and CUDA tensors (and no ``cu_seqlens``), its CUDA kernel; on
+the CPU with ``gnnlab._C`` built, the compiled kernel (``torch.ops.gnnlab.selective_scan_fwd/bwd``:
+parallel over batch × channels, the state in a local array, the backward a reverse scan that
+recomputes states chunk by chunk from checkpoints saved by the forward, so memory stays
+O(batch·channels·L) plus one state per chunk); otherwise, and for the backend ``"torch"``, the
+sequential plain-torch reference. The compiled path gives first-order gradients; a second backward
+through it raises a clear error (the reference path is differentiable to any order).
 """
 from __future__ import annotations
 
@@ -17,9 +21,90 @@ import importlib.util
 import torch
 from torch import Tensor
 
-from gnnlab.ops import _reference
+from gnnlab.ops import _loader, _reference
 
 __all__ = ["selective_scan"]
+
+#: Steps between two saved states in the compiled forward (the backward recomputes within a chunk).
+CHUNK = 64
+
+if _loader.extension_available():
+
+    @torch.library.register_fake("gnnlab::selective_scan_fwd")
+    def _fwd_fake(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reset, chunk):
+        batch, dim, length = u.shape
+        chunks = (length + chunk - 1) // chunk
+        return u.new_empty(u.shape), u.new_empty(batch, dim, A.size(1)), u.new_empty(batch, dim, chunks, A.size(1))
+
+
+def _as_groups(M: Tensor, batch: int, length: int) -> Tensor:
+    """``B``/``C`` as the kernel's ``[batch, G, N, L]`` view (no copy for the time-invariant form)."""
+    if M.dim() == 2:  # (d, n): one group per channel; zero batch and time strides mark it time-invariant
+        M = M.contiguous()
+        return M.as_strided((batch, M.size(0), M.size(1), length), (0, M.size(1), 1, 0))
+    if M.dim() == 3:  # (b, n, l), contiguous: non-zero strides mark it per-step
+        return M.contiguous().unsqueeze(1)
+    return M.contiguous()
+
+
+def _grad_like(grad: Tensor, M: Tensor) -> Tensor:
+    """The kernel's B/C gradient back in the layout ``M`` was given in."""
+    if M.dim() == 2:
+        return grad.sum(0)  # (batch, d, n) -> (d, n)
+    if M.dim() == 3:
+        return grad.squeeze(1)
+    return grad
+
+
+class _CompiledScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, reset):
+        batch, _, length = u.shape
+        B4, C4 = _as_groups(B, batch, length), _as_groups(C, batch, length)
+        out, last, checkpoints = torch.ops.gnnlab.selective_scan_fwd(
+            u, delta, A, B4, C4, D, z, delta_bias, delta_softplus, reset, CHUNK
+        )
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, reset, checkpoints)
+        ctx.delta_softplus = delta_softplus
+        ctx.mark_non_differentiable(last)
+        return out, last
+
+    @staticmethod
+    def backward(ctx, grad_out, _grad_last):
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "selective_scan: the compiled CPU path has first-order gradients only; for a double backward "
+                "run it on the reference path (gnnlab.ops.backend_scope('torch'))"
+            )
+        u, delta, A, B, C, D, z, delta_bias, reset, checkpoints = ctx.saved_tensors
+        batch, _, length = u.shape
+        gu, gdelta, gA, gB, gC, gD, gz, gbias = torch.ops.gnnlab.selective_scan_bwd(
+            u, delta, A, _as_groups(B, batch, length), _as_groups(C, batch, length), D, z, delta_bias,
+            ctx.delta_softplus, reset, CHUNK, checkpoints, grad_out.contiguous(),
+        )
+        return (gu, gdelta, gA, _grad_like(gB, B), _grad_like(gC, C), gD if D is not None else None,
+                gz if z is not None else None, gbias if delta_bias is not None else None, None, None)
+
+
+def _compiled(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, cu_seqlens):
+    """The compiled CPU path: float32 (float64 for float64 ``u``) in, ``u``'s dtype out."""
+    dtype_in = u.dtype
+    compute = torch.float64 if u.dtype == torch.float64 else torch.float32
+
+    def cast(t):
+        return None if t is None else t.to(compute)
+
+    reset = None
+    if cu_seqlens is not None:
+        reset = torch.zeros(u.size(-1), dtype=torch.uint8)
+        starts = cu_seqlens[:-1]
+        reset[starts[starts < u.size(-1)]] = 1
+    out, last = _CompiledScan.apply(cast(u), cast(delta), cast(A), cast(B), cast(C), cast(D), cast(z),
+                                    cast(delta_bias), bool(delta_softplus), reset)
+    out = out.to(dtype_in)
+    if not return_last_state:
+        return out
+    return out, last
 
 
 def _check(u, delta, A, B, C, D, z, delta_bias, cu_seqlens) -> None:
@@ -88,7 +173,7 @@ def selective_scan(
         D: optional ``[channels]`` skip; z: optional ``[batch, channels, L]`` gate (``out · silu(z)``).
         delta_bias: optional ``[channels]`` added to ``delta``; delta_softplus: apply softplus to it.
         return_last_state: also return the final state ``[batch, channels, N]`` (``[S, channels, N]``
-            for packed input, one per sequence).
+            for packed input, one per sequence; that case runs on the reference path).
         cu_seqlens: optional ``[S + 1]`` int64 offsets along ``L`` of ``S`` packed sequences (batch 1);
             the state restarts at zero at each one.
 
@@ -103,4 +188,6 @@ def selective_scan(
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
 
         return selective_scan_fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+    if (_loader.use_extension() and u.device.type == "cpu" and not (return_last_state and cu_seqlens is not None)):
+        return _compiled(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, cu_seqlens)
     return _reference.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, cu_seqlens)
