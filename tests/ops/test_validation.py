@@ -74,6 +74,25 @@ def cn_sets(**kw):
     return args[:4] + args[5:]
 
 
+# Selective scan: batch 2, 4 channels, N = 3, L = 5, per-step B and C as [batch, 1, N, L].
+SS = dict(u=torch.randn(2, 4, 5), delta=torch.rand(2, 4, 5), A=-torch.rand(4, 3), B=torch.randn(2, 1, 3, 5),
+          C=torch.randn(2, 1, 3, 5), D=torch.randn(4), z=torch.randn(2, 4, 5), delta_bias=torch.randn(4),
+          delta_softplus=True, reset=None, chunk=2)
+SS_KEYS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias", "delta_softplus", "reset", "chunk")
+
+
+def ssf(**kw):
+    a = dict(SS)
+    a.update(kw)
+    return tuple(a[k] for k in SS_KEYS)
+
+
+def ssb(**kw):
+    a = dict(SS, checkpoints=torch.zeros(2, 4, 3, 3), grad_out=torch.ones(2, 4, 5))
+    a.update(kw)
+    return tuple(a[k] for k in SS_KEYS + ("checkpoints", "grad_out"))
+
+
 def col_with(value, pos=-1):
     c = ADJ.col.clone()
     c[pos] = value
@@ -280,7 +299,28 @@ PYTHON = [
 ]
 
 # Public functions that validate in Python before any kernel runs, on both backends.
+SELECTIVE_SCAN = [
+    ("u_2d", "torch.ops.gnnlab.selective_scan_fwd(*ssf(u=torch.randn(4, 5)))", r"\bu\b"),
+    ("u_integer", "torch.ops.gnnlab.selective_scan_fwd(*ssf(u=torch.ones(2, 4, 5, dtype=torch.long)))", r"\bu\b"),
+    ("delta_shape", "torch.ops.gnnlab.selective_scan_fwd(*ssf(delta=torch.rand(2, 4, 4)))", r"\bdelta\b"),
+    ("A_channels", "torch.ops.gnnlab.selective_scan_fwd(*ssf(A=-torch.rand(3, 3)))", r"\bA\b"),
+    ("B_length", "torch.ops.gnnlab.selective_scan_fwd(*ssf(B=torch.randn(2, 1, 3, 9)))", r"\bB\b"),
+    ("B_3d", "torch.ops.gnnlab.selective_scan_fwd(*ssf(B=torch.randn(2, 3, 5)))", r"\bB\b"),
+    ("C_groups_not_dividing", "torch.ops.gnnlab.selective_scan_fwd(*ssf(C=torch.randn(2, 3, 3, 5)))", r"\bC\b"),
+    ("D_length", "torch.ops.gnnlab.selective_scan_fwd(*ssf(D=torch.randn(7)))", r"\bD\b"),
+    ("z_shape", "torch.ops.gnnlab.selective_scan_fwd(*ssf(z=torch.randn(2, 4, 6)))", r"\bz\b"),
+    ("delta_bias_length", "torch.ops.gnnlab.selective_scan_fwd(*ssf(delta_bias=torch.randn(2)))", r"\bdelta_bias\b"),
+    ("reset_length", "torch.ops.gnnlab.selective_scan_fwd(*ssf(reset=torch.zeros(9, dtype=torch.uint8)))", r"\breset\b"),
+    ("reset_dtype", "torch.ops.gnnlab.selective_scan_fwd(*ssf(reset=torch.zeros(5, dtype=torch.long)))", r"\breset\b"),
+    ("chunk_zero", "torch.ops.gnnlab.selective_scan_fwd(*ssf(chunk=0))", r"\bchunk\b"),
+    ("bwd_checkpoints_shape", "torch.ops.gnnlab.selective_scan_bwd(*ssb(checkpoints=torch.zeros(2, 4, 1, 3)))", r"\bcheckpoints\b"),
+    ("bwd_grad_out_shape", "torch.ops.gnnlab.selective_scan_bwd(*ssb(grad_out=torch.ones(2, 4, 3)))", r"\bgrad_out\b"),
+    ("bwd_B_length", "torch.ops.gnnlab.selective_scan_bwd(*ssb(B=torch.randn(2, 1, 3, 2)))", r"\bB\b"),
+]
+
 PUBLIC = [
+    ("selective_scan_offsets_past_L", "ops.selective_scan(SS['u'][:1], SS['delta'][:1], SS['A'], SS['B'][:1, 0], "
+     "SS['C'][:1, 0], cu_seqlens=L(0, 3, 9))", V, r"\bcu_seqlens\b"),
     ("scatter_index_past_dim_size", "ops.scatter(torch.randn(3, 2), L(0, 1, 5), dim=0, dim_size=3)", V, r"\bindex\b.*out of range"),
     ("segment_csr_indptr_decreasing", "ops.segment_csr(torch.randn(4, 2), L(0, 3, 1, 4))", V, r"non-decreasing"),
     ("common_neighbor_count_src_out_of_range", "ops.common_neighbor_count(ADJ, L(0, 6), L(1, 2))", V, r"\bsrc\b.*out of range"),
@@ -308,6 +348,8 @@ def _cases():
     for name, code, match in COMMON_NEIGHBORS:
         for backend, (count, sets) in raw.items():
             cases.append((f"common_neighbors-{backend}-{name}", backend, code.format(count=count, sets=sets), V, match))
+    for name, code, match in SELECTIVE_SCAN:
+        cases.append((f"selective_scan-{name}", "extension", code, V, match))
     for name, code, exc, match in PUBLIC:
         for backend in ("torch", "extension"):
             cases.append((f"public-{backend}-{name}", backend, code, exc, match))
@@ -393,6 +435,8 @@ def test_valid_inputs_pass():
         "PairSets(L(0, 1, 2), L(0, 5), 6).aggregate(torch.randn(6, 2))",
         "CSRGraph(G.rowptr, G.col, G.perm, G.rowptr_t, G.col_t, G.perm_t, 4, 3, G.position)",
         "ADJ.target_link_mask(L([0], [1]))",
+        "torch.ops.gnnlab.selective_scan_fwd(*ssf()) if ops.extension_available() else None",
+        "torch.ops.gnnlab.selective_scan_bwd(*ssb()) if ops.extension_available() else None",
     ])
     result = _run_in_children([("valid", None, code, None, None)])["valid"]
     assert "crashed" not in result, result
