@@ -64,6 +64,46 @@ void check_scan_inputs(const at::Tensor& u, const at::Tensor& delta, const at::T
   for (const auto* t : {&u, &delta, &A, &B, &C}) TORCH_CHECK_VALUE(t->device().is_cpu(), op, ": CPU tensors only");
 }
 
+// The inputs made contiguous (B and C keep their strides: the time-invariant form relies on them).
+struct ScanInputs {
+  at::Tensor u, delta, A, D, z, bias, reset;
+  ScanInputs(const at::Tensor& u_in, const at::Tensor& delta_in, const at::Tensor& A_in,
+             const c10::optional<at::Tensor>& D_in, const c10::optional<at::Tensor>& z_in,
+             const c10::optional<at::Tensor>& bias_in, const c10::optional<at::Tensor>& reset_in)
+      : u(u_in.contiguous()), delta(delta_in.contiguous()), A(A_in.contiguous()) {
+    const auto dtype = u.scalar_type();
+    D = D_in.has_value() ? D_in->contiguous().to(dtype) : at::Tensor();
+    z = z_in.has_value() ? z_in->contiguous().to(dtype) : at::Tensor();
+    bias = bias_in.has_value() ? bias_in->contiguous().to(dtype) : at::Tensor();
+    reset = reset_in.has_value() ? reset_in->contiguous() : at::Tensor();
+  }
+};
+
+// Raw pointers of ScanInputs (null for the optional ones that are absent) and the per-step rules.
+template <typename scalar_t>
+struct ScanPointers {
+  const scalar_t *u, *delta, *A, *D, *z, *bias;
+  const uint8_t* reset;
+  bool softplus_delta;
+  ScanPointers(const ScanInputs& in, bool softplus_delta_)
+      : u(in.u.data_ptr<scalar_t>()),
+        delta(in.delta.data_ptr<scalar_t>()),
+        A(in.A.data_ptr<scalar_t>()),
+        D(in.D.defined() ? in.D.data_ptr<scalar_t>() : nullptr),
+        z(in.z.defined() ? in.z.data_ptr<scalar_t>() : nullptr),
+        bias(in.bias.defined() ? in.bias.data_ptr<scalar_t>() : nullptr),
+        reset(in.reset.defined() ? in.reset.data_ptr<uint8_t>() : nullptr),
+        softplus_delta(softplus_delta_) {}
+  // delta + bias before the softplus, at element `index` of channel d.
+  scalar_t raw_step(int64_t index, int64_t d) const { return delta[index] + (bias ? bias[d] : scalar_t(0)); }
+  scalar_t step(int64_t index, int64_t d) const {
+    const scalar_t raw = raw_step(index, d);
+    return softplus_delta ? softplus(raw) : raw;
+  }
+  // 0 where a packed sequence starts (the state restarts), else 1.
+  scalar_t keep(int64_t t) const { return (reset != nullptr && reset[t]) ? scalar_t(0) : scalar_t(1); }
+};
+
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> selective_scan_fwd_cpu(
@@ -72,11 +112,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> selective_scan_fwd_cpu(
     const c10::optional<at::Tensor>& bias_in, bool softplus_delta, const c10::optional<at::Tensor>& reset_in,
     int64_t chunk) {
   check_scan_inputs(u_in, delta_in, A_in, B, C, D_in, z_in, bias_in, reset_in, chunk, "selective_scan_fwd");
-  const auto u = u_in.contiguous(), delta = delta_in.contiguous(), A = A_in.contiguous();
-  const auto D = D_in.has_value() ? D_in->contiguous().to(u.scalar_type()) : at::Tensor();
-  const auto z = z_in.has_value() ? z_in->contiguous().to(u.scalar_type()) : at::Tensor();
-  const auto bias = bias_in.has_value() ? bias_in->contiguous().to(u.scalar_type()) : at::Tensor();
-  const auto reset = reset_in.has_value() ? reset_in->contiguous() : at::Tensor();
+  const ScanInputs in(u_in, delta_in, A_in, D_in, z_in, bias_in, reset_in);
+  const auto& u = in.u;
+  const auto& A = in.A;
   const int64_t batch = u.size(0), dim = u.size(1), length = u.size(2), state = A.size(1);
   const int64_t chunks = (length + chunk - 1) / chunk;
   const int64_t per_group = dim / B.size(1), per_group_c = dim / C.size(1);
@@ -85,12 +123,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> selective_scan_fwd_cpu(
   auto checkpoints = at::empty({batch, dim, chunks, state}, u.options());
   const Strided sb = strides_of(B), sc = strides_of(C);
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_fwd_cpu", [&] {
-    const scalar_t *up = u.data_ptr<scalar_t>(), *dp = delta.data_ptr<scalar_t>(), *ap = A.data_ptr<scalar_t>();
+    const ScanPointers<scalar_t> p(in, softplus_delta);
+    const scalar_t *up = p.u, *ap = p.A, *Dp = p.D, *zp = p.z;
     const scalar_t *bp = B.data_ptr<scalar_t>(), *cp = C.data_ptr<scalar_t>();
-    const scalar_t* Dp = D.defined() ? D.data_ptr<scalar_t>() : nullptr;
-    const scalar_t* zp = z.defined() ? z.data_ptr<scalar_t>() : nullptr;
-    const scalar_t* biasp = bias.defined() ? bias.data_ptr<scalar_t>() : nullptr;
-    const uint8_t* rp = reset.defined() ? reset.data_ptr<uint8_t>() : nullptr;
     scalar_t *op = out.data_ptr<scalar_t>(), *lp = last.data_ptr<scalar_t>(), *kp = checkpoints.data_ptr<scalar_t>();
     at::parallel_for(0, batch * dim, 1, [&](int64_t begin, int64_t end) {
       std::vector<scalar_t> h(state);
@@ -103,10 +138,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> selective_scan_fwd_cpu(
         std::fill(h.begin(), h.end(), scalar_t(0));
         for (int64_t t = 0; t < length; ++t) {
           if (t % chunk == 0) std::copy(h.begin(), h.end(), kp + ((b * dim + d) * chunks + t / chunk) * state);
-          const scalar_t keep = (rp != nullptr && rp[t]) ? scalar_t(0) : scalar_t(1);
-          scalar_t dt = dp[row + t] + (biasp ? biasp[d] : scalar_t(0));
-          if (softplus_delta) dt = softplus(dt);
-          const scalar_t ut = up[row + t];
+          const scalar_t keep = p.keep(t), dt = p.step(row + t, d), ut = up[row + t];
           scalar_t y = 0;
           for (int64_t n = 0; n < state; ++n) {
             const scalar_t hn = std::exp(dt * Ad[n]) * h[n] * keep + dt * Bb[n * sb.n + t * sb.t] * ut;
@@ -135,11 +167,9 @@ std::vector<at::Tensor> selective_scan_bwd_cpu(
     const c10::optional<at::Tensor>& bias_in, bool softplus_delta, const c10::optional<at::Tensor>& reset_in,
     int64_t chunk, const at::Tensor& checkpoints_in, const at::Tensor& grad_out_in) {
   check_scan_inputs(u_in, delta_in, A_in, B, C, D_in, z_in, bias_in, reset_in, chunk, "selective_scan_bwd");
-  const auto u = u_in.contiguous(), delta = delta_in.contiguous(), A = A_in.contiguous();
-  const auto D = D_in.has_value() ? D_in->contiguous().to(u.scalar_type()) : at::Tensor();
-  const auto z = z_in.has_value() ? z_in->contiguous().to(u.scalar_type()) : at::Tensor();
-  const auto bias = bias_in.has_value() ? bias_in->contiguous().to(u.scalar_type()) : at::Tensor();
-  const auto reset = reset_in.has_value() ? reset_in->contiguous() : at::Tensor();
+  const ScanInputs in(u_in, delta_in, A_in, D_in, z_in, bias_in, reset_in);
+  const auto& u = in.u;
+  const auto& A = in.A;
   const auto ckpt = checkpoints_in.contiguous();
   const auto go = grad_out_in.contiguous().to(u.scalar_type());
   const int64_t batch = u.size(0), dim = u.size(1), length = u.size(2), state = A.size(1);
@@ -158,15 +188,12 @@ std::vector<at::Tensor> selective_scan_bwd_cpu(
   auto gB = b_fixed ? at::zeros({batch, dim, state}, u.options()) : at::zeros({batch, groups_b, state, length}, u.options());
   auto gC = c_fixed ? at::zeros({batch, dim, state}, u.options()) : at::zeros({batch, groups_c, state, length}, u.options());
   auto gD = at::zeros({batch, dim}, u.options()), gbias = at::zeros({batch, dim}, u.options());
-  auto gz = z.defined() ? at::empty_like(u) : at::Tensor();
+  auto gz = in.z.defined() ? at::empty_like(u) : at::Tensor();
   const Strided sb = strides_of(B), sc = strides_of(C);
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_bwd_cpu", [&] {
-    const scalar_t *up = u.data_ptr<scalar_t>(), *dp = delta.data_ptr<scalar_t>(), *ap = A.data_ptr<scalar_t>();
+    const ScanPointers<scalar_t> p(in, softplus_delta);
+    const scalar_t *up = p.u, *ap = p.A, *Dp = p.D, *zp = p.z;
     const scalar_t *bp = B.data_ptr<scalar_t>(), *cp = C.data_ptr<scalar_t>();
-    const scalar_t* Dp = D.defined() ? D.data_ptr<scalar_t>() : nullptr;
-    const scalar_t* zp = z.defined() ? z.data_ptr<scalar_t>() : nullptr;
-    const scalar_t* biasp = bias.defined() ? bias.data_ptr<scalar_t>() : nullptr;
-    const uint8_t* rp = reset.defined() ? reset.data_ptr<uint8_t>() : nullptr;
     const scalar_t *kp = ckpt.data_ptr<scalar_t>(), *gop = go.data_ptr<scalar_t>();
     scalar_t *gup = gu.data_ptr<scalar_t>(), *gdp = gdelta.data_ptr<scalar_t>(), *gap = gA.data_ptr<scalar_t>();
     scalar_t *gbp = gB.data_ptr<scalar_t>(), *gcp = gC.data_ptr<scalar_t>();
@@ -191,9 +218,7 @@ std::vector<at::Tensor> selective_scan_bwd_cpu(
             const scalar_t* h0 = kp + ((b * dim + d) * chunks + c) * state;
             for (int64_t t = t0; t < t1; ++t) {
               const scalar_t* prev = t == t0 ? h0 : &hout[(t - 1 - t0) * state];
-              const scalar_t keep = (rp != nullptr && rp[t]) ? scalar_t(0) : scalar_t(1);
-              scalar_t dt = dp[row + t] + (biasp ? biasp[d] : scalar_t(0));
-              if (softplus_delta) dt = softplus(dt);
+              const scalar_t keep = p.keep(t), dt = p.step(row + t, d);
               for (int64_t n = 0; n < state; ++n) {
                 const scalar_t hi = prev[n] * keep;
                 hin[(t - t0) * state + n] = hi;
@@ -201,9 +226,7 @@ std::vector<at::Tensor> selective_scan_bwd_cpu(
               }
             }
             for (int64_t t = t1 - 1; t >= t0; --t) {
-              const scalar_t keep = (rp != nullptr && rp[t]) ? scalar_t(0) : scalar_t(1);
-              const scalar_t raw = dp[row + t] + (biasp ? biasp[d] : scalar_t(0));
-              const scalar_t dt = softplus_delta ? softplus(raw) : raw;
+              const scalar_t keep = p.keep(t), raw = p.raw_step(row + t, d), dt = p.step(row + t, d);
               const scalar_t ut = up[row + t];
               const scalar_t* ho = &hout[(t - t0) * state];
               const scalar_t* hi = &hin[(t - t0) * state];
