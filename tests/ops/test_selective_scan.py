@@ -208,3 +208,24 @@ def test_compiled_forward_opcheck():
     B4 = B.unsqueeze(1)
     C4 = C.unsqueeze(1)
     torch.library.opcheck(torch.ops.gnnlab.selective_scan_fwd.default, (u, delta, A, B4, C4, D, z, bias, True, None, 4))
+
+
+@needs_extension
+@pytest.mark.parametrize("layouts", [("fixed", "variable"), ("variable", "fixed"), ("grouped", "variable"), ("fixed", "grouped")])
+def test_compiled_mixed_layouts_on_several_threads(layouts):
+    """B and C in different layouts: each backward task must own every gradient slice it writes."""
+    batch, dim, state, length = 3, 8, 3, 70
+    u, delta, A, B, _, D, z, bias = _inputs(batch=batch, dim=dim, state=state, length=length, layout=layouts[0], groups=2)
+    _, _, _, _, C, _, _, _ = _inputs(batch=batch, dim=dim, state=state, length=length, layout=layouts[1], groups=4, seed=1)
+    kwargs = dict(D=D, z=z, delta_bias=bias, delta_softplus=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        ref_out, ref_grads = _run("torch", (u, delta, A, B, C), kwargs)
+        for _ in range(3):
+            out, grads = _run("extension", (u, delta, A, B, C), kwargs)
+            torch.testing.assert_close(out, ref_out)
+            for got, want in zip(grads, ref_grads):
+                torch.testing.assert_close(got, want)
+    finally:
+        torch.set_num_threads(threads)

@@ -178,11 +178,17 @@ std::vector<at::Tensor> selective_scan_bwd_cpu(
                     batch, ", ", dim, ", ", chunks, ", ", state, "], got ", ckpt.sizes());
   TORCH_CHECK_VALUE(go.sizes() == u.sizes(), "selective_scan_bwd: grad_out must match u's shape");
   const int64_t groups_b = B.size(1), groups_c = C.size(1);
-  // One task per (batch, group of the finer of B and C); time-invariant B/C have G = D.
-  const int64_t groups = std::max(groups_b, groups_c);
-  TORCH_CHECK_VALUE(groups % std::min(groups_b, groups_c) == 0, "selective_scan_bwd: B and C groupings must nest");
-  const int64_t per_task = dim / groups;
   const bool b_fixed = B.stride(0) == 0 && B.stride(3) == 0, c_fixed = C.stride(0) == 0 && C.stride(3) == 0;
+  // Tasks write their own gradient slices only: a time-invariant B/C gradient is per (batch,
+  // channel), a time-varying one per (batch, group), so one task per (batch, group of the COARSEST
+  // time-varying grouping) owns every group it writes. Both groupings must then nest.
+  int64_t groups = dim;
+  if (!b_fixed) groups = std::min(groups, groups_b);
+  if (!c_fixed) groups = std::min(groups, groups_c);
+  TORCH_CHECK_VALUE(b_fixed || c_fixed || std::max(groups_b, groups_c) % groups == 0,
+                    "selective_scan_bwd: the groups of B and C must nest (one a multiple of the other), got ", groups_b,
+                    " and ", groups_c);
+  const int64_t per_task = dim / groups;
   auto gu = at::empty_like(u), gdelta = at::empty_like(u);
   auto gA = at::zeros({batch, dim, state}, u.options());
   auto gB = b_fixed ? at::zeros({batch, dim, state}, u.options()) : at::zeros({batch, groups_b, state, length}, u.options());
