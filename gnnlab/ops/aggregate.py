@@ -80,7 +80,11 @@ if _loader.extension_available():
     def _transposed_sum(rowptr, col, rowptr_t, col_t, perm_t, g, weight) -> Tensor:
         """``Aᵀ(g, w)``: sum of ``w[p]·g[row p]`` into ``col p``, over the transposed CSR."""
         w_t = weight.index_select(0, perm_t) if weight is not None else None
-        out, _ = torch.ops.gnnlab.aggregate(rowptr_t, col_t, rowptr, col, _inverse(perm_t), g, w_t, "sum")
+        # The inverse permutation only feeds the backward of this call: without create_graph no
+        # graph is recorded, so the first-order backward skips the O(E) scatter (any permutation
+        # of [0, E) passes the op's range check, and the forward kernel does not read it).
+        perm_back = _inverse(perm_t) if torch.is_grad_enabled() else perm_t
+        out, _ = torch.ops.gnnlab.aggregate(rowptr_t, col_t, rowptr, col, perm_back, g, w_t, "sum")
         return out
 
     def _at_winner(rowptr: Tensor, col: Tensor, arg: Tensor, v: Tensor, weight: Tensor | None) -> Tensor:
