@@ -229,3 +229,13 @@ def test_compiled_mixed_layouts_on_several_threads(layouts):
                 torch.testing.assert_close(got, want)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_nan_input_propagates_on_both_paths(op_backend):
+    """A NaN input poisons its own channel from that step on, and nothing else."""
+    u, delta, A, B, C, D, z, bias = _inputs(length=6)
+    u[0, 1, 2] = float("nan")
+    out = selective_scan(u, delta, A, B, C, D, z, bias, True)
+    assert out[0, 1, 2:].isnan().all()
+    assert not out[0, 1, :2].isnan().any()
+    assert not out[1].isnan().any() and not out[0, [0, 2, 3]].isnan().any()
