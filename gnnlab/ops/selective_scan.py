@@ -96,7 +96,7 @@ def _compiled(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_s
 
     reset = None
     if cu_seqlens is not None:
-        reset = torch.zeros(u.size(-1), dtype=torch.uint8)
+        reset = torch.zeros(u.size(-1), dtype=torch.uint8, device=u.device)
         starts = cu_seqlens[:-1]
         reset[starts[starts < u.size(-1)]] = 1
     out, last = _CompiledScan.apply(cast(u), cast(delta), cast(A), cast(B), cast(C), cast(D), cast(z),
@@ -188,6 +188,7 @@ def selective_scan(
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
 
         return selective_scan_fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
-    if (_loader.use_extension() and u.device.type == "cpu" and not (return_last_state and cu_seqlens is not None)):
+    if (_loader.use_extension() and u.device.type in ("cpu", "cuda")
+            and not (return_last_state and cu_seqlens is not None)):
         return _compiled(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, cu_seqlens)
     return _reference.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, cu_seqlens)
