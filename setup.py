@@ -55,7 +55,10 @@ def _extensions():
     sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/ops/*.cpp") + glob.glob("csrc/ops/cpu/*.cpp"))
     # -ffp-contract=off: no fused multiply-adds, so the baseline and AVX2 variants of a kernel
     # (which run the same operations in the same order) give bit-identical results.
-    extra_compile_args = {"cxx": ["-O3", "-std=c++17", "-ffp-contract=off"]}
+    # -fno-trapping-math: nothing reads the floating-point exception flags; without it gcc keeps the
+    # selects of a branch-free function (the selective scan's exp) as branches and cannot vectorise
+    # it. No result changes.
+    extra_compile_args = {"cxx": ["-O3", "-std=c++17", "-ffp-contract=off", "-fno-trapping-math"]}
     extra_link_args = []
     define_macros = []
     # OpenMP gives at::parallel_for real threads when torch was built with it.

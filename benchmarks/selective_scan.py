@@ -1,15 +1,28 @@
-"""Selective scan (Mamba): gnnlab's compiled CPU kernel vs its sequential torch reference (and mambapy).
+"""Selective scan (Mamba): gnnlab's compiled CPU kernel vs its sequential torch reference and mambapy.
 
     python benchmarks/selective_scan.py                    # L = 128, 512, 2048; 96 channels, N = 16, batch 8
     python benchmarks/selective_scan.py --lengths 512 --csv out.csv
 
-Per-step B, C (Mamba's layout), D, gate z, delta_bias and softplus, float32. The "exp floor" is one
-``torch.exp`` over the batch·channels·L·N state elements (the transitions a scan must compute). The
-reference's forward+backward is only run up to --reference-max-length (autograd through its per-step
-loop is slow). mambapy's parallel scan (`mambapy.pscan.pscan`, its own [B, L, D, N] layout, as its
-`MambaBlock.selective_scan` calls it) is timed when mambapy is installed (a benchmark-only peer,
-never a gnnlab dependency; that branch has not been run yet). Figures are medians over --repeat runs
-in this process; ratios are peer / gnnlab.
+The committed results (results/selective_scan_cpu.txt and .csv) come from, in an environment with
+mambapy installed next to gnnlab (a benchmark-only peer, never a gnnlab dependency):
+
+    MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 OMP_NUM_THREADS=2 \
+        python benchmarks/selective_scan.py --csv results/selective_scan_cpu.csv | tee results/selective_scan_cpu.txt
+    MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 OMP_NUM_THREADS=1 \
+        python benchmarks/selective_scan.py --csv results/selective_scan_cpu_1thread.csv \
+        | tee results/selective_scan_cpu_1thread.txt
+
+(the one-thread run is the steadier figure on a machine whose two cores are shared with other work:
+there a parallel region waits for whichever of its threads was descheduled).
+
+Per-step B, C (Mamba's layout), D, gate z, delta_bias and softplus, float32, every input requiring
+grad. The "exp floor" is one ``torch.exp`` over the batch·channels·L·N state elements (the
+transitions a scan must compute). The reference's forward+backward is only run up to
+--reference-max-length (autograd through its per-step loop is slow). mambapy's parallel scan
+(``mambapy.pscan.pscan`` on its [B, L, D, N] layout, with the same softplus, D and gate around it as
+``MambaBlock`` applies) is timed when mambapy is installed; its output is first checked against
+gnnlab's on the same inputs. "saved" is the memory autograd keeps for the backward (unique tensors
+saved by the forward). Figures are medians over --repeat runs in this process; ratios are peer / gnnlab.
 """
 from __future__ import annotations
 
@@ -17,6 +30,9 @@ import argparse
 import csv
 
 import torch
+
+import statistics
+import time
 
 from _timing import median_ms
 
@@ -38,35 +54,80 @@ def inputs(batch, dim, state, length, seed=0):
     )
 
 
-def time_gnnlab(backend, x, repeat, backward):
-    def run():
-        args = {k: v.clone().requires_grad_(backward) for k, v in x.items()}
-        with gnnlab.ops.backend_scope(backend):
-            out = selective_scan(**args, delta_softplus=True)
+def _leaves(x, backward):
+    return {k: v.clone().requires_grad_(backward) for k, v in x.items()}
+
+
+def run_gnnlab(backend, args):
+    with gnnlab.ops.backend_scope(backend):
+        return selective_scan(**args, delta_softplus=True)
+
+
+def run_mambapy(args):
+    """The same function through mambapy's parallel scan, in its [B, L, D, N] layout."""
+    from mambapy.pscan import pscan
+
+    delta = torch.nn.functional.softplus(args["delta"] + args["delta_bias"][:, None]).transpose(1, 2)  # (B, L, D)
+    u = args["u"].transpose(1, 2)  # (B, L, D)
+    dA = torch.exp(delta.unsqueeze(-1) * args["A"])  # (B, L, D, N)
+    BX = delta.unsqueeze(-1) * args["B"].transpose(1, 2).unsqueeze(2) * u.unsqueeze(-1)  # (B, L, D, N)
+    hs = pscan(dA, BX)  # (B, L, D, N)
+    y = (hs @ args["C"].transpose(1, 2).unsqueeze(-1)).squeeze(3) + args["D"] * u  # (B, L, D)
+    return (y * torch.nn.functional.silu(args["z"].transpose(1, 2))).transpose(1, 2)  # (B, D, L)
+
+
+def mambapy_available():
+    try:
+        import mambapy.pscan  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def time_all(fns, x, repeat, backward):
+    """Median ms of each of ``fns`` (name -> fn), run round-robin so that a burst of load elsewhere on
+    the machine hits every contender alike; one warm-up call each."""
+    def once(fn):
+        t0 = time.perf_counter()
+        out = fn(_leaves(x, backward))
         if backward:
             out.sum().backward()
+        return (time.perf_counter() - t0) * 1e3
 
-    return median_ms(run, repeat)
+    times = {name: [] for name in fns}
+    for name, fn in fns.items():
+        once(fn)
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            times[name].append(once(fn))
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
-def time_mambapy(x, repeat, backward):
-    try:
-        from mambapy.pscan import pscan
-    except ImportError:
-        return None
-    delta = torch.nn.functional.softplus(x["delta"] + x["delta_bias"][:, None]).transpose(1, 2)  # (B, L, D)
-    u = x["u"].transpose(1, 2)
+def saved_mib(fn, x):
+    """MiB of the distinct tensors autograd saves for the backward of ``fn``."""
+    seen = {}
 
-    def run():
-        d, uu = delta.clone().requires_grad_(backward), u.clone().requires_grad_(backward)
-        dA = torch.exp(d.unsqueeze(-1) * x["A"])  # (B, L, D, N)
-        BX = d.unsqueeze(-1) * x["B"].transpose(1, 2).unsqueeze(2) * uu.unsqueeze(-1)
-        hs = pscan(dA, BX)
-        y = (hs @ x["C"].transpose(1, 2).unsqueeze(-1)).squeeze(3)
-        if backward:
-            y.sum().backward()
+    def pack(t):
+        seen[(t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))] = t.numel() * t.element_size()
+        return t
 
-    return median_ms(run, repeat)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(_leaves(x, True))
+    return sum(seen.values()) / 2**20
+
+
+def check_mambapy(x):
+    """mambapy's output and input gradients against gnnlab's on the same inputs (float32)."""
+    outs, grads = [], []
+    for fn in (lambda a: run_gnnlab("extension", a), run_mambapy):
+        args = _leaves(x, True)
+        out = fn(args)
+        outs.append(out.detach())
+        grads.append(torch.autograd.grad(out.sum(), list(args.values())))
+    torch.testing.assert_close(outs[1], outs[0], rtol=1e-3, atol=1e-3)
+    for a, b in zip(grads[1], grads[0]):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3 * b.abs().max().item())
+    return (outs[1] - outs[0]).abs().max().item()
 
 
 def main():
@@ -75,7 +136,7 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--dim", type=int, default=96)
     parser.add_argument("--state", type=int, default=16)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--reference-max-length", type=int, default=512)
     parser.add_argument("--csv", default=None)
     args = parser.parse_args()
@@ -87,18 +148,31 @@ def main():
         x = inputs(args.batch, args.dim, args.state, length)
         states = torch.randn(args.batch, args.dim, length, args.state)
         floor = median_ms(lambda: torch.exp(states), args.repeat)
+        peer_ok = mambapy_available()
+        if peer_ok:
+            err = check_mambapy(x)
+            print(f"L={length:5d} mambapy matches gnnlab (outputs and input gradients; max |out diff| {err:.1e})")
+        ours_fn = lambda a: run_gnnlab("extension", a)  # noqa: E731
+        saved = dict(gnnlab=saved_mib(ours_fn, x), mambapy=saved_mib(run_mambapy, x) if peer_ok else None)
         for backward in (False, True):
-            ours = time_gnnlab("extension", x, args.repeat, backward)
-            ref = (time_gnnlab("torch", x, max(1, args.repeat // 2), backward)
+            fns = {"gnnlab": ours_fn}
+            if peer_ok:
+                fns["mambapy"] = run_mambapy
+            ms = time_all(fns, x, args.repeat, backward)
+            ours, peer = ms["gnnlab"], ms.get("mambapy")
+            ref = (time_all({"ref": lambda a: run_gnnlab("torch", a)}, x, max(1, args.repeat // 3), backward)["ref"]
                    if not backward or length <= args.reference_max_length else None)
-            peer = time_mambapy(x, args.repeat, backward)
             row = dict(L=length, pass_="fwd+bwd" if backward else "fwd", gnnlab_ms=round(ours, 2),
-                       reference_ms=None if ref is None else round(ref, 2), mambapy_ms=None if peer is None else round(peer, 2),
-                       exp_floor_ms=round(floor, 2))
+                       reference_ms=None if ref is None else round(ref, 2),
+                       mambapy_ms=None if peer is None else round(peer, 2), exp_floor_ms=round(floor, 2),
+                       gnnlab_saved_mib=round(saved["gnnlab"], 1),
+                       mambapy_saved_mib=None if saved["mambapy"] is None else round(saved["mambapy"], 1))
             rows.append(row)
             ratio = lambda v: "—" if v is None else f"{v / ours:.1f}x"  # noqa: E731
-            print(f"L={length:5d} {row['pass_']:8s} gnnlab {ours:9.2f} ms | reference {ratio(ref):>7s} | "
-                  f"mambapy {ratio(peer):>7s} | gnnlab / exp floor {ours / floor:.1f}")
+            peer_saved = "—" if saved["mambapy"] is None else f"{saved['mambapy']:.1f}"
+            print(f"L={length:5d} {row['pass_']:8s} gnnlab {ours:8.2f} ms | reference {ratio(ref):>7s} | "
+                  f"mambapy {ratio(peer):>7s} | gnnlab / exp floor {ours / floor:4.1f} | saved MiB: gnnlab "
+                  f"{saved['gnnlab']:.1f}, mambapy {peer_saved}")
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -6,13 +6,24 @@ code written for one runs on the other; see :func:`gnnlab.ops._reference.selecti
 recurrence. ``cu_seqlens`` adds packed sequences: graphs of different sizes laid end to end along
 ``L`` (batch 1), the state restarting at each offset, instead of padding every graph to the largest.
 
-Paths: with ``mamba_ssm`` installed and CUDA tensors (and no ``cu_seqlens``), its CUDA kernel; on
-the CPU with ``gnnlab._C`` built, the compiled kernel (``torch.ops.gnnlab.selective_scan_fwd/bwd``:
-parallel over batch × channels, the state in a local array, the backward a reverse scan that
-recomputes states chunk by chunk from checkpoints saved by the forward, so memory stays
-O(batch·channels·L) plus one state per chunk); otherwise, and for the backend ``"torch"``, the
-sequential plain-torch reference. The compiled path gives first-order gradients; a second backward
-through it raises a clear error (the reference path is differentiable to any order).
+Paths: with ``mamba_ssm`` installed and CUDA tensors (and no ``cu_seqlens``), its CUDA kernel; with
+``gnnlab._C`` built, the compiled kernel (``torch.ops.gnnlab.selective_scan_fwd/bwd``) on the CPU and,
+in a CUDA build, on the GPU; otherwise, and for the backend ``"torch"``, the sequential plain-torch
+reference. The compiled CPU kernel runs in parallel over batch × channels, keeps a channel's state in
+registers and is vectorised over the state size N, with its own branch-free float32 ``exp`` (under
+2 ulp; float64 uses the C library's). Its backward is a reverse scan that recomputes one chunk of 64
+steps at a time from state checkpoints saved by the forward, reusing that chunk's transitions
+``exp(Δ·A)``, so the memory kept for the backward is the inputs plus one state per chunk
+(O(batch·channels·L)), never a ``[batch, channels, L, N]`` tensor. The CUDA kernels (one thread per
+batch and channel, the same per-step code) are compiled for sm_80/sm_90 but have not been run on a GPU.
+The compiled path gives first-order gradients; a second backward through it raises a clear error
+(the reference path is differentiable to any order).
+
+Speed (``benchmarks/selective_scan.py``, results in ``results/selective_scan_cpu*.txt``): batch 8,
+96 channels, N = 16, L = 512, float32, forward + backward: 16 ms on 2 threads (29 ms on one), 5.1×
+(one thread: 4.4×) the time of one ``torch.exp`` over the batch·channels·L·N transitions, 10× faster
+than mambapy's parallel scan, which keeps 20× more memory for the backward, and over 200× faster
+than the reference.
 """
 from __future__ import annotations
 
@@ -96,7 +107,7 @@ def _compiled(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_s
 
     reset = None
     if cu_seqlens is not None:
-        reset = torch.zeros(u.size(-1), dtype=torch.uint8)
+        reset = torch.zeros(u.size(-1), dtype=torch.uint8, device=u.device)
         starts = cu_seqlens[:-1]
         reset[starts[starts < u.size(-1)]] = 1
     out, last = _CompiledScan.apply(cast(u), cast(delta), cast(A), cast(B), cast(C), cast(D), cast(z),
@@ -188,6 +199,7 @@ def selective_scan(
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
 
         return selective_scan_fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
-    if (_loader.use_extension() and u.device.type == "cpu" and not (return_last_state and cu_seqlens is not None)):
+    if (_loader.use_extension() and u.device.type in ("cpu", "cuda")
+            and not (return_last_state and cu_seqlens is not None)):
         return _compiled(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, cu_seqlens)
     return _reference.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, cu_seqlens)

@@ -239,3 +239,122 @@ def test_nan_input_propagates_on_both_paths(op_backend):
     assert out[0, 1, 2:].isnan().all()
     assert not out[0, 1, :2].isnan().any()
     assert not out[1].isnan().any() and not out[0, [0, 2, 3]].isnan().any()
+
+
+# ---------------------------------------------------------------------------------------------
+# The compiled kernel's own float32 exp (scan::exp_approx) and its two CPU variants.
+
+import contextlib  # noqa: E402
+import os  # noqa: E402
+
+
+@contextlib.contextmanager
+def _cpu_isa(name):
+    """Force the CPU kernel variant (``GNNLAB_CPU_ISA``); ``auto`` lets the kernel choose."""
+    old = os.environ.pop("GNNLAB_CPU_ISA", None)
+    if name != "auto":
+        os.environ["GNNLAB_CPU_ISA"] = name
+    try:
+        yield
+    finally:
+        os.environ.pop("GNNLAB_CPU_ISA", None)
+        if old is not None:
+            os.environ["GNNLAB_CPU_ISA"] = old
+
+
+def _kernel_exp(x, state):
+    """exp(x) as the compiled float32 scan computes it, read from its last state.
+
+    Two steps with dt = 1, B = 1, u = (1, 0) and A = x give h0 = 1 and h1 = exp(x)·h0 + 0 = exp(x)
+    exactly (for every x whose exp is finite, and for NaN), one value per (channel, state entry).
+    """
+    A = x.reshape(-1, state)
+    dim = A.size(0)
+    u = torch.tensor([1.0, 0.0]).expand(1, dim, 2).contiguous()
+    delta = torch.ones(1, dim, 2)
+    ones = torch.ones(dim, state)
+    with gnnlab.ops.backend_scope("extension"):
+        _, last = selective_scan(u, delta, A, ones, ones, return_last_state=True)
+    return last.reshape(-1)
+
+
+@needs_extension
+@pytest.mark.parametrize("isa", ["baseline", "auto"])
+@pytest.mark.parametrize("state", [16, 5])  # the compile-time width and the run-time path
+def test_kernel_exp_within_two_ulp(isa, state):
+    """Against float64 exp on a dense sweep of [-110, 88.72] plus -inf, NaN, -0, and underflow."""
+    sweep = torch.linspace(-110.0, 88.72, 400_000)
+    near_zero = torch.cat([torch.logspace(-30, 1, 2_000), -torch.logspace(-30, 1, 2_000)])
+    special = torch.tensor([0.0, -0.0, float("-inf"), -87.3365, -103.27, -103.97, -103.98, -104.0, -1e30,
+                            -3.4e38, 88.7228, 1e-38, -1e-45])
+    x = torch.cat([sweep, near_zero, special])
+    x = torch.cat([x, x.new_zeros((-x.numel()) % state)])
+    with _cpu_isa(isa):
+        got = _kernel_exp(x, state)
+    want = torch.exp(x.double())
+    w32 = want.float().abs()
+    ulp = (torch.nextafter(w32, torch.tensor(float("inf"))) - w32).double()
+    assert ((got.double() - want).abs() <= 2 * ulp).all()
+    assert (got[x < -104] == 0).all() and (got[x == float("-inf")] == 0).all()
+    nan = _kernel_exp(torch.full((state,), float("nan")), state)
+    assert nan.isnan().all()
+
+
+@needs_extension
+def test_kernel_exp_overflow_matches_reference():
+    """exp(A) = inf at the first step meets the zero initial state: NaN, on both paths."""
+    x = torch.tensor([88.8, 100.0, 1e30, float("inf")] * 4)
+    A = x.reshape(-1, 16)
+    u, delta, ones = torch.ones(1, 1, 2), torch.ones(1, 1, 2), torch.ones(1, 16)
+    with gnnlab.ops.backend_scope("extension"):
+        got = selective_scan(u, delta, A, ones, ones, return_last_state=True)[1]
+    with gnnlab.ops.backend_scope("torch"):
+        want = selective_scan(u, delta, A, ones, ones, return_last_state=True)[1]
+    assert got.isnan().all() and want.isnan().all()
+
+
+@needs_extension
+@pytest.mark.parametrize("softplus", [False, True])
+def test_compiled_float32_at_extreme_steps(softplus):
+    """Transitions that underflow to 0 (dt·A down to -1e5) or sit at 1 (dt ~ 1e-13): float32
+    kernel against the float64 reference, forward and backward."""
+    batch, dim, state, length = 2, 6, 16, 40
+    g = torch.Generator().manual_seed(3)
+    scale = torch.tensor([1e-13, 1e-6, 1e-2, 1.0, 30.0, 2e3]).view(1, dim, 1)
+    delta = torch.rand(batch, dim, length, generator=g) * scale
+    if softplus:  # raw values whose softplus spans 1e-13 .. 60
+        delta = torch.where(scale < 1, delta.clamp_min(1e-30).log(), delta * 2)
+    A = -torch.logspace(-3, 1.7, state).repeat(dim, 1)
+    u = torch.randn(batch, dim, length, generator=g)
+    B, C = torch.randn(batch, state, length, generator=g), torch.randn(batch, state, length, generator=g)
+    D, z = torch.randn(dim, generator=g), torch.randn(batch, dim, length, generator=g)
+    cot = torch.randn(batch, dim, length, generator=g)
+
+    def run(backend, dtype):
+        args = [t.to(dtype).requires_grad_() for t in (u, delta, A, B, C, D, z)]
+        with gnnlab.ops.backend_scope(backend):
+            out = selective_scan(*args, delta_softplus=softplus)
+        return out, torch.autograd.grad((out * cot.to(dtype)).sum(), args)
+
+    out, grads = run("extension", torch.float32)
+    ref_out, ref_grads = run("torch", torch.float64)
+    torch.testing.assert_close(out.double(), ref_out, rtol=1e-4, atol=1e-4 * ref_out.abs().max().item())
+    for got, want in zip(grads, ref_grads):
+        torch.testing.assert_close(got.double(), want, rtol=1e-3, atol=1e-4 * want.abs().max().item())
+
+
+@needs_extension
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("state", [16, 7])
+def test_cpu_variants_give_the_same_bits(dtype, state):
+    """The baseline and AVX2 builds add in the same order: identical outputs and gradients."""
+    u, delta, A, B, C, D, z, bias = _inputs(batch=2, dim=4, state=state, length=150, dtype=dtype)
+    kwargs = dict(D=D, z=z, delta_bias=bias, delta_softplus=True)
+    results = []
+    for isa in ("baseline", "auto"):
+        with _cpu_isa(isa):
+            results.append(_run("extension", (u, delta, A, B, C), kwargs))
+    (out0, grads0), (out1, grads1) = results
+    assert torch.equal(out0, out1)
+    for a, b in zip(grads0, grads1):
+        assert torch.equal(a, b)

@@ -1,159 +1,357 @@
 // CPU selective scan (Mamba): forward and backward, parallel over (batch, channel) or (batch, group),
-// the state of one channel kept in a local array of N values, vectorised over N.
+// the state of one channel kept in a local array of N values; the per-step math is
+// ops/common/selective_scan.h (shared with the CUDA kernels), vectorised over N.
 //
-// The forward stores the state entering every chunk of `chunk` steps ([batch, D, chunks, N]); the
-// backward walks the chunks from the last, recomputes the states of one chunk from its checkpoint
-// and runs the reverse scan over it, so no [batch, D, L, N] tensor is ever stored.
+// Time is walked in chunks of `chunk` steps. Per chunk, the per-step scalars (step size with its
+// softplus, dt·u, the gate) are computed in loops over time that vectorise, and the recurrence runs
+// over N with exp evaluated in vector registers (scan::exp_approx for float32). The forward stores
+// the state entering every chunk ([batch, D, chunks, N]); the backward walks the chunks from the
+// last, recomputes one chunk's transitions exp(dt·A) and states from its checkpoint into two
+// [chunk, N] buffers (one exp per element in the whole backward) and runs the reverse scan over them,
+// so no [batch, D, L, N] tensor is ever stored.
 //
 // B and C arrive as 4-D strided views [batch, G, N, L] (time-invariant [D, N] as a view with zero
 // batch and time strides and G = D; per-step [batch, N, L] with G = 1); channel d reads group
 // d / (D / G). `reset` ([L] uint8, optional) marks the first step of every packed sequence.
+//
+// Every kernel is compiled for the baseline ISA and, on x86-64, for AVX2 (cpu_isa() picks); both
+// run the same operations in the same order (fixed-lane sums, -ffp-contract=off) and give the same
+// bits. Compile-time state sizes 8, 16, 32 and 64 keep the state in registers; other sizes run
+// the same code with a run-time size.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include <cmath>
+#include <algorithm>
+#include <type_traits>
 #include <vector>
+
+#include "ops/common/selective_scan.h"
+#include "ops/cpu/isa.h"
+#include "ops/selective_scan.h"
 
 namespace gnnlab {
 namespace {
 
+// Raw pointers and sizes of ScanInputs. B and C are time-major: step t of (b, group g) starts at
+// b·sb_b + g·sb_g + t·sb_t, its N entries contiguous.
 template <typename T>
-inline T softplus(T v) {
-  return v > T(20) ? v : std::log1p(std::exp(v));
-}
-template <typename T>
-inline T sigmoid(T v) {
-  return T(1) / (T(1) + std::exp(-v));
-}
-
-struct Strided {
-  int64_t b, g, n, t;
-};
-
-Strided strides_of(const at::Tensor& m) { return {m.stride(0), m.stride(1), m.stride(2), m.stride(3)}; }
-
-void check_scan_inputs(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B,
-                       const at::Tensor& C, const c10::optional<at::Tensor>& D, const c10::optional<at::Tensor>& z,
-                       const c10::optional<at::Tensor>& bias, const c10::optional<at::Tensor>& reset, int64_t chunk,
-                       const char* op) {
-  TORCH_CHECK_VALUE(u.dim() == 3, op, ": u must be [batch, channels, L], got ", u.sizes());
-  TORCH_CHECK_VALUE(u.scalar_type() == at::kFloat || u.scalar_type() == at::kDouble, op,
-                    ": u must be float32 or float64, got ", u.scalar_type());
-  const int64_t batch = u.size(0), dim = u.size(1), length = u.size(2);
-  TORCH_CHECK_VALUE(delta.sizes() == u.sizes() && delta.scalar_type() == u.scalar_type(), op,
-                    ": delta must match u's shape and dtype");
-  TORCH_CHECK_VALUE(A.dim() == 2 && A.size(0) == dim && A.scalar_type() == u.scalar_type(), op,
-                    ": A must be [channels, N] of u's dtype, got ", A.sizes());
-  const int64_t state = A.size(1);
-  for (const auto* m : {&B, &C}) {
-    TORCH_CHECK_VALUE(m->dim() == 4 && m->size(0) == batch && m->size(2) == state && m->size(3) == length &&
-                          m->size(1) >= 1 && dim % m->size(1) == 0 && m->scalar_type() == u.scalar_type(),
-                      op, ": B and C must be [batch, G, N, L] views of u's dtype with G dividing the channels, got ",
-                      m->sizes());
-  }
-  if (D.has_value()) TORCH_CHECK_VALUE(D->dim() == 1 && D->size(0) == dim, op, ": D must be [channels]");
-  if (bias.has_value()) TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == dim, op, ": delta_bias must be [channels]");
-  if (z.has_value()) TORCH_CHECK_VALUE(z->sizes() == u.sizes(), op, ": z must match u's shape");
-  if (reset.has_value()) {
-    TORCH_CHECK_VALUE(reset->dim() == 1 && reset->size(0) == length && reset->scalar_type() == at::kByte, op,
-                      ": reset must be uint8 [L]");
-  }
-  TORCH_CHECK_VALUE(chunk >= 1, op, ": chunk must be positive, got ", chunk);
-  for (const auto* t : {&u, &delta, &A, &B, &C}) TORCH_CHECK_VALUE(t->device().is_cpu(), op, ": CPU tensors only");
-}
-
-// The inputs made contiguous (B and C keep their strides: the time-invariant form relies on them).
-struct ScanInputs {
-  at::Tensor u, delta, A, D, z, bias, reset;
-  ScanInputs(const at::Tensor& u_in, const at::Tensor& delta_in, const at::Tensor& A_in,
-             const c10::optional<at::Tensor>& D_in, const c10::optional<at::Tensor>& z_in,
-             const c10::optional<at::Tensor>& bias_in, const c10::optional<at::Tensor>& reset_in)
-      : u(u_in.contiguous()), delta(delta_in.contiguous()), A(A_in.contiguous()) {
-    const auto dtype = u.scalar_type();
-    D = D_in.has_value() ? D_in->contiguous().to(dtype) : at::Tensor();
-    z = z_in.has_value() ? z_in->contiguous().to(dtype) : at::Tensor();
-    bias = bias_in.has_value() ? bias_in->contiguous().to(dtype) : at::Tensor();
-    reset = reset_in.has_value() ? reset_in->contiguous() : at::Tensor();
-  }
-};
-
-// Raw pointers of ScanInputs (null for the optional ones that are absent) and the per-step rules.
-template <typename scalar_t>
-struct ScanPointers {
-  const scalar_t *u, *delta, *A, *D, *z, *bias;
+struct ScanArgs {
+  const T *u, *delta, *A, *D, *z, *bias, *B, *C;
   const uint8_t* reset;
   bool softplus_delta;
-  ScanPointers(const ScanInputs& in, bool softplus_delta_)
-      : u(in.u.data_ptr<scalar_t>()),
-        delta(in.delta.data_ptr<scalar_t>()),
-        A(in.A.data_ptr<scalar_t>()),
-        D(in.D.defined() ? in.D.data_ptr<scalar_t>() : nullptr),
-        z(in.z.defined() ? in.z.data_ptr<scalar_t>() : nullptr),
-        bias(in.bias.defined() ? in.bias.data_ptr<scalar_t>() : nullptr),
+  int64_t batch, dim, length, state, chunk, chunks, groups_b, groups_c;
+  int64_t sb_b, sb_g, sb_t, sc_b, sc_g, sc_t;
+
+  ScanArgs(const ScanInputs& in, bool softplus_delta_, int64_t chunk_)
+      : u(in.u.data_ptr<T>()),
+        delta(in.delta.data_ptr<T>()),
+        A(in.A.data_ptr<T>()),
+        D(in.D.defined() ? in.D.data_ptr<T>() : nullptr),
+        z(in.z.defined() ? in.z.data_ptr<T>() : nullptr),
+        bias(in.bias.defined() ? in.bias.data_ptr<T>() : nullptr),
+        B(in.B.data_ptr<T>()),
+        C(in.C.data_ptr<T>()),
         reset(in.reset.defined() ? in.reset.data_ptr<uint8_t>() : nullptr),
-        softplus_delta(softplus_delta_) {}
-  // delta + bias before the softplus, at element `index` of channel d.
-  scalar_t raw_step(int64_t index, int64_t d) const { return delta[index] + (bias ? bias[d] : scalar_t(0)); }
-  scalar_t step(int64_t index, int64_t d) const {
-    const scalar_t raw = raw_step(index, d);
-    return softplus_delta ? softplus(raw) : raw;
-  }
-  // 0 where a packed sequence starts (the state restarts), else 1.
-  scalar_t keep(int64_t t) const { return (reset != nullptr && reset[t]) ? scalar_t(0) : scalar_t(1); }
+        softplus_delta(softplus_delta_),
+        batch(in.u.size(0)),
+        dim(in.u.size(1)),
+        length(in.u.size(2)),
+        state(in.A.size(1)),
+        chunk(chunk_),
+        chunks((in.u.size(2) + chunk_ - 1) / chunk_),
+        groups_b(in.B.size(1)),
+        groups_c(in.C.size(1)),
+        sb_b(in.B.stride(0)),
+        sb_g(in.B.stride(1)),
+        sb_t(in.B.stride(2)),
+        sc_b(in.C.stride(0)),
+        sc_g(in.C.stride(1)),
+        sc_t(in.C.stride(2)) {}
+
+  bool restarts(int64_t t) const { return reset != nullptr && reset[t] != 0; }
 };
+
+// Per-thread scratch: the per-step scalars of one chunk and the chunk's transitions and states.
+template <typename T>
+struct Scratch {
+  std::vector<T> buf;
+  T *dt, *dtu, *y, *gy, *sum_a, *sum_b, *a, *h, *state, *grad_state, *gA, *gB_t, *gC_t, *gB_acc, *gC_acc, *tmp;
+  Scratch(int64_t chunk, int64_t n) : buf(6 * chunk + 2 * chunk * n + 9 * n) {
+    T* p = buf.data();
+    for (T** q : {&dt, &dtu, &y, &gy, &sum_a, &sum_b}) {
+      *q = p;
+      p += chunk;
+    }
+    a = p;
+    p += chunk * n;
+    h = p;
+    p += chunk * n;
+    for (T** q : {&state, &grad_state, &gA, &gB_t, &gC_t, &gB_acc, &gC_acc, &tmp}) {
+      *q = p;
+      p += n;
+    }
+  }
+};
+
+// Step sizes dt and dt·u of steps [t0, t0 + len) of row `row` (channel d).
+template <typename T>
+GNNLAB_HD void step_sizes(const ScanArgs<T>& s, int64_t row, int64_t d, int64_t t0, int64_t len, T* dt, T* dtu) {
+  const T bias = s.bias != nullptr ? s.bias[d] : T(0);
+  const T* delta = s.delta + row + t0;
+  const T* u = s.u + row + t0;
+  if (s.softplus_delta) {
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i) dt[i] = scan::softplus(delta[i] + bias);
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i) dt[i] = delta[i] + bias;
+  }
+#pragma omp simd
+  for (int64_t i = 0; i < len; ++i) dtu[i] = dt[i] * u[i];
+}
+
+template <typename T>
+GNNLAB_HD void zero_times(T* v, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) v[k] = v[k] * T(0);  // keeps a NaN or inf state NaN across a restart
+}
+
+template <int kN, typename T>
+GNNLAB_HD void forward_items(const ScanArgs<T>& s, T* out, T* last, T* ckpt, int64_t begin, int64_t end,
+                             Scratch<T>& w) {
+  const int64_t N = s.state, L = s.length;
+  T h_local[kN > 0 ? kN : 1];
+  T* h = kN > 0 ? h_local : w.state;
+  for (int64_t item = begin; item < end; ++item) {
+    const int64_t b = item / s.dim, d = item % s.dim, row = item * L;
+    const T* Ad = s.A + d * N;
+    const T* Bb = s.B + b * s.sb_b + (d / (s.dim / s.groups_b)) * s.sb_g;
+    const T* Cb = s.C + b * s.sc_b + (d / (s.dim / s.groups_c)) * s.sc_g;
+    for (int64_t n = 0; n < N; ++n) h[n] = T(0);
+    for (int64_t c = 0; c < s.chunks; ++c) {
+      const int64_t t0 = c * s.chunk, len = std::min(s.chunk, L - t0);
+      T* saved = ckpt + (item * s.chunks + c) * N;
+      for (int64_t n = 0; n < N; ++n) saved[n] = h[n];
+      step_sizes(s, row, d, t0, len, w.dt, w.dtu);
+      for (int64_t i = 0; i < len; ++i) scan::transitions<kN, T>(w.a + i * N, Ad, w.dt[i], N);
+      for (int64_t i = 0; i < len; ++i) {
+        const int64_t t = t0 + i;
+        if (s.restarts(t)) zero_times(h, N);
+        w.y[i] = scan::state_step<kN, false, T>(h, w.a + i * N, Bb + t * s.sb_t, Cb + t * s.sc_t, w.dtu[i], N, nullptr);
+      }
+      const T* u = s.u + row + t0;
+      T* o = out + row + t0;
+      if (s.D != nullptr) {
+        const T Dd = s.D[d];
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i) w.y[i] = w.y[i] + Dd * u[i];
+      }
+      if (s.z != nullptr) {
+        const T* z = s.z + row + t0;
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i) o[i] = w.y[i] * scan::silu(z[i]);
+      } else {
+        for (int64_t i = 0; i < len; ++i) o[i] = w.y[i];
+      }
+    }
+    for (int64_t n = 0; n < N; ++n) last[item * N + n] = h[n];
+  }
+}
+
+// Output pointers of the backward; gB/gC are [batch, D, N] when time-invariant, else time-major
+// [batch, G, L, N].
+template <typename T>
+struct Grads {
+  T *gu, *gdelta, *gA, *gB, *gC, *gD, *gbias, *gz;
+  bool b_fixed, c_fixed;
+};
+
+template <int kN, typename T>
+GNNLAB_HD void backward_tasks(const ScanArgs<T>& s, const T* ckpt, const T* grad_out, const Grads<T>& g,
+                              int64_t groups, int64_t begin, int64_t end, Scratch<T>& w) {
+  const int64_t N = s.state, L = s.length, per_task = s.dim / groups;
+  T h_local[kN > 0 ? kN : 1], gh_local[kN > 0 ? kN : 1], gA_local[kN > 0 ? kN : 1];
+  T* h = kN > 0 ? h_local : w.state;
+  T* gh = kN > 0 ? gh_local : w.grad_state;
+  T* gA = kN > 0 ? gA_local : w.gA;
+  for (int64_t task = begin; task < end; ++task) {
+    const int64_t b = task / groups, first = (task % groups) * per_task;
+    for (int64_t d = first; d < first + per_task; ++d) {
+      const int64_t item = b * s.dim + d, row = item * L;
+      const int64_t gb = d / (s.dim / s.groups_b), gc = d / (s.dim / s.groups_c);
+      const T* Ad = s.A + d * N;
+      const T* Bb = s.B + b * s.sb_b + gb * s.sb_g;
+      const T* Cb = s.C + b * s.sc_b + gc * s.sc_g;
+      T* gB_rows = g.b_fixed ? nullptr : g.gB + (b * s.groups_b + gb) * L * N;  // time-varying layout
+      T* gC_rows = g.c_fixed ? nullptr : g.gC + (b * s.groups_c + gc) * L * N;
+      for (int64_t n = 0; n < N; ++n) gh[n] = gA[n] = w.gB_acc[n] = w.gC_acc[n] = T(0);
+      T gD_acc = 0, gbias_acc = 0;
+      for (int64_t c = s.chunks - 1; c >= 0; --c) {
+        const int64_t t0 = c * s.chunk, len = std::min(s.chunk, L - t0);
+        const T* h0 = ckpt + (item * s.chunks + c) * N;
+        step_sizes(s, row, d, t0, len, w.dt, w.dtu);
+        // Recompute the chunk: w.a[i] = exp(dt·A), w.h[i] = h(t0 + i), w.y[i] = Σ C·h.
+        for (int64_t i = 0; i < len; ++i) scan::transitions<kN, T>(w.a + i * N, Ad, w.dt[i], N);
+        for (int64_t n = 0; n < N; ++n) h[n] = h0[n];
+        for (int64_t i = 0; i < len; ++i) {
+          const int64_t t = t0 + i;
+          if (s.restarts(t)) zero_times(h, N);
+          w.y[i] = scan::state_step<kN, true, T>(h, w.a + i * N, Bb + t * s.sb_t, Cb + t * s.sc_t, w.dtu[i], N,
+                                                 w.h + i * N);
+        }
+        // d loss / d y, through the gate.
+        const T* go = grad_out + row + t0;
+        const T* u = s.u + row + t0;
+        if (s.z != nullptr) {
+          const T* z = s.z + row + t0;
+          T* gz = g.gz + row + t0;
+          if (s.D != nullptr) {
+            const T Dd = s.D[d];
+#pragma omp simd
+            for (int64_t i = 0; i < len; ++i) w.y[i] = w.y[i] + Dd * u[i];
+          }
+#pragma omp simd
+          for (int64_t i = 0; i < len; ++i) {
+            gz[i] = go[i] * w.y[i] * scan::silu_grad(z[i]);
+            w.gy[i] = go[i] * scan::silu(z[i]);
+          }
+        } else {
+          for (int64_t i = 0; i < len; ++i) w.gy[i] = go[i];
+        }
+        // Reverse scan over the chunk.
+        for (int64_t i = len - 1; i >= 0; --i) {
+          const int64_t t = t0 + i;
+          const T* h_in = i == 0 ? h0 : w.h + (i - 1) * N;
+          const bool restart = s.restarts(t);
+          if (restart) {
+            for (int64_t n = 0; n < N; ++n) w.tmp[n] = h_in[n] * T(0);
+            h_in = w.tmp;
+          }
+          const auto sums = scan::reverse_step<kN, T>(gh, Ad, Bb + t * s.sb_t, Cb + t * s.sc_t, w.a + i * N, h_in,
+                                                      w.h + i * N, w.gy[i], w.dt[i], w.dtu[i], gA, w.gB_t, w.gC_t, N);
+          if (restart) zero_times(gh, N);
+          T* gBt = g.b_fixed ? w.gB_acc : gB_rows + t * N;
+          T* gCt = g.c_fixed ? w.gC_acc : gC_rows + t * N;
+          for (int64_t n = 0; n < N; ++n) gBt[n] = gBt[n] + w.gB_t[n];
+          for (int64_t n = 0; n < N; ++n) gCt[n] = gCt[n] + w.gC_t[n];
+          w.sum_a[i] = sums.a_dA;
+          w.sum_b[i] = sums.gB;
+        }
+        // Input gradients of the chunk's steps: d loss / d dt = Σ g·h_in·a·A + u·Σ g·B, d loss / d u = dt·Σ g·B + gy·D.
+        T* gdelta = g.gdelta + row + t0;
+        T* gu = g.gu + row + t0;
+        const T bias = s.bias != nullptr ? s.bias[d] : T(0);
+        const T* delta = s.delta + row + t0;
+        const bool softplus_delta = s.softplus_delta;
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i) {
+          gdelta[i] = (w.sum_a[i] + u[i] * w.sum_b[i]) * scan::step_size_grad(delta[i] + bias, softplus_delta);
+          gu[i] = w.dt[i] * w.sum_b[i];
+        }
+        if (s.D != nullptr) {
+          const T Dd = s.D[d];
+#pragma omp simd
+          for (int64_t i = 0; i < len; ++i) gu[i] = gu[i] + w.gy[i] * Dd;
+        }
+        // In time order, so every ISA variant adds the same way.
+        for (int64_t i = len - 1; i >= 0; --i) {
+          gD_acc += w.gy[i] * u[i];
+          gbias_acc += gdelta[i];
+        }
+      }
+      for (int64_t n = 0; n < N; ++n) g.gA[item * N + n] = gA[n];
+      if (g.b_fixed) {
+        for (int64_t n = 0; n < N; ++n) g.gB[item * N + n] = w.gB_acc[n];
+      }
+      if (g.c_fixed) {
+        for (int64_t n = 0; n < N; ++n) g.gC[item * N + n] = w.gC_acc[n];
+      }
+      g.gD[item] = gD_acc;
+      g.gbias[item] = gbias_acc;
+    }
+  }
+}
+
+// The two ISA variants of each kernel (see ops/cpu/isa.h).
+template <int kN, typename T>
+void forward_baseline(const ScanArgs<T>& s, T* out, T* last, T* ckpt, int64_t begin, int64_t end, Scratch<T>& w) {
+  forward_items<kN, T>(s, out, last, ckpt, begin, end, w);
+}
+template <int kN, typename T>
+void backward_baseline(const ScanArgs<T>& s, const T* ckpt, const T* go, const Grads<T>& g, int64_t groups,
+                       int64_t begin, int64_t end, Scratch<T>& w) {
+  backward_tasks<kN, T>(s, ckpt, go, g, groups, begin, end, w);
+}
+#if GNNLAB_HAVE_AVX2_DISPATCH
+template <int kN, typename T>
+__attribute__((target("avx2,fma,f16c"))) void forward_avx2(const ScanArgs<T>& s, T* out, T* last, T* ckpt,
+                                                            int64_t begin, int64_t end, Scratch<T>& w) {
+  forward_items<kN, T>(s, out, last, ckpt, begin, end, w);
+}
+template <int kN, typename T>
+__attribute__((target("avx2,fma,f16c"))) void backward_avx2(const ScanArgs<T>& s, const T* ckpt, const T* go,
+                                                             const Grads<T>& g, int64_t groups, int64_t begin,
+                                                             int64_t end, Scratch<T>& w) {
+  backward_tasks<kN, T>(s, ckpt, go, g, groups, begin, end, w);
+}
+#endif
+
+// Calls fn.template operator()<kN>() with kN = N for the compiled state sizes, else 0.
+template <typename Fn>
+void with_state_size(int64_t N, Fn&& fn) {
+  switch (N) {
+    case 8:
+      fn(std::integral_constant<int, 8>());
+      break;
+    case 16:
+      fn(std::integral_constant<int, 16>());
+      break;
+    case 32:
+      fn(std::integral_constant<int, 32>());
+      break;
+    case 64:
+      fn(std::integral_constant<int, 64>());
+      break;
+    default:
+      fn(std::integral_constant<int, 0>());
+  }
+}
 
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> selective_scan_fwd_cpu(
-    const at::Tensor& u_in, const at::Tensor& delta_in, const at::Tensor& A_in, const at::Tensor& B,
-    const at::Tensor& C, const c10::optional<at::Tensor>& D_in, const c10::optional<at::Tensor>& z_in,
+    const at::Tensor& u_in, const at::Tensor& delta_in, const at::Tensor& A_in, const at::Tensor& B_in,
+    const at::Tensor& C_in, const c10::optional<at::Tensor>& D_in, const c10::optional<at::Tensor>& z_in,
     const c10::optional<at::Tensor>& bias_in, bool softplus_delta, const c10::optional<at::Tensor>& reset_in,
     int64_t chunk) {
-  check_scan_inputs(u_in, delta_in, A_in, B, C, D_in, z_in, bias_in, reset_in, chunk, "selective_scan_fwd");
-  const ScanInputs in(u_in, delta_in, A_in, D_in, z_in, bias_in, reset_in);
-  const auto& u = in.u;
-  const auto& A = in.A;
-  const int64_t batch = u.size(0), dim = u.size(1), length = u.size(2), state = A.size(1);
+  check_scan_inputs(u_in, delta_in, A_in, B_in, C_in, D_in, z_in, bias_in, reset_in, chunk, "selective_scan_fwd");
+  for (const auto* t : {&u_in, &delta_in, &A_in, &B_in, &C_in}) {
+    TORCH_CHECK_VALUE(t->device().is_cpu(), "selective_scan_fwd: CPU tensors only");
+  }
+  const ScanInputs in(u_in, delta_in, A_in, B_in, C_in, D_in, z_in, bias_in, reset_in);
+  const int64_t batch = in.u.size(0), dim = in.u.size(1), length = in.u.size(2), state = in.A.size(1);
   const int64_t chunks = (length + chunk - 1) / chunk;
-  const int64_t per_group = dim / B.size(1), per_group_c = dim / C.size(1);
-  auto out = at::empty_like(u);
-  auto last = at::zeros({batch, dim, state}, u.options());
-  auto checkpoints = at::empty({batch, dim, chunks, state}, u.options());
-  const Strided sb = strides_of(B), sc = strides_of(C);
-  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_fwd_cpu", [&] {
-    const ScanPointers<scalar_t> p(in, softplus_delta);
-    const scalar_t *up = p.u, *ap = p.A, *Dp = p.D, *zp = p.z;
-    const scalar_t *bp = B.data_ptr<scalar_t>(), *cp = C.data_ptr<scalar_t>();
+  auto out = at::empty_like(in.u);
+  auto last = at::zeros({batch, dim, state}, in.u.options());
+  auto checkpoints = at::empty({batch, dim, chunks, state}, in.u.options());
+  const bool avx2 = cpu_isa() == CpuIsa::kAvx2;
+  AT_DISPATCH_FLOATING_TYPES(in.u.scalar_type(), "selective_scan_fwd_cpu", [&] {
+    const ScanArgs<scalar_t> s(in, softplus_delta, chunk);
     scalar_t *op = out.data_ptr<scalar_t>(), *lp = last.data_ptr<scalar_t>(), *kp = checkpoints.data_ptr<scalar_t>();
-    at::parallel_for(0, batch * dim, 1, [&](int64_t begin, int64_t end) {
-      std::vector<scalar_t> h(state);
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t b = item / dim, d = item % dim;
-        const scalar_t* Ad = ap + d * state;
-        const scalar_t* Bb = bp + b * sb.b + (d / per_group) * sb.g;
-        const scalar_t* Cb = cp + b * sc.b + (d / per_group_c) * sc.g;
-        const int64_t row = (b * dim + d) * length;
-        std::fill(h.begin(), h.end(), scalar_t(0));
-        for (int64_t t = 0; t < length; ++t) {
-          if (t % chunk == 0) std::copy(h.begin(), h.end(), kp + ((b * dim + d) * chunks + t / chunk) * state);
-          const scalar_t keep = p.keep(t), dt = p.step(row + t, d), ut = up[row + t];
-          scalar_t y = 0;
-          for (int64_t n = 0; n < state; ++n) {
-            const scalar_t hn = std::exp(dt * Ad[n]) * h[n] * keep + dt * Bb[n * sb.n + t * sb.t] * ut;
-            h[n] = hn;
-            y += Cb[n * sc.n + t * sc.t] * hn;
-          }
-          if (Dp) y += Dp[d] * ut;
-          if (zp) {
-            const scalar_t zt = zp[row + t];
-            y *= zt * sigmoid(zt);
-          }
-          op[row + t] = y;
+    with_state_size(state, [&](auto width) {
+      constexpr int kN = decltype(width)::value;
+      at::parallel_for(0, batch * dim, 1, [&](int64_t begin, int64_t end) {
+        Scratch<scalar_t> w(std::min(chunk, std::max<int64_t>(length, 1)), state);
+#if GNNLAB_HAVE_AVX2_DISPATCH
+        if (avx2) {
+          forward_avx2<kN, scalar_t>(s, op, lp, kp, begin, end, w);
+          return;
         }
-        std::copy(h.begin(), h.end(), lp + (b * dim + d) * state);
-      }
+#endif
+        (void)avx2;
+        forward_baseline<kN, scalar_t>(s, op, lp, kp, begin, end, w);
+      });
     });
   });
   return {out, last, checkpoints};
@@ -162,126 +360,54 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> selective_scan_fwd_cpu(
 // Gradients of everything; B/C gradients as [batch, G, N, L] when they vary in time (each (b, g)
 // written by one task) or [batch, D, N] when time-invariant (summed over batch by the caller).
 std::vector<at::Tensor> selective_scan_bwd_cpu(
-    const at::Tensor& u_in, const at::Tensor& delta_in, const at::Tensor& A_in, const at::Tensor& B,
-    const at::Tensor& C, const c10::optional<at::Tensor>& D_in, const c10::optional<at::Tensor>& z_in,
+    const at::Tensor& u_in, const at::Tensor& delta_in, const at::Tensor& A_in, const at::Tensor& B_in,
+    const at::Tensor& C_in, const c10::optional<at::Tensor>& D_in, const c10::optional<at::Tensor>& z_in,
     const c10::optional<at::Tensor>& bias_in, bool softplus_delta, const c10::optional<at::Tensor>& reset_in,
     int64_t chunk, const at::Tensor& checkpoints_in, const at::Tensor& grad_out_in) {
-  check_scan_inputs(u_in, delta_in, A_in, B, C, D_in, z_in, bias_in, reset_in, chunk, "selective_scan_bwd");
-  const ScanInputs in(u_in, delta_in, A_in, D_in, z_in, bias_in, reset_in);
+  check_scan_inputs(u_in, delta_in, A_in, B_in, C_in, D_in, z_in, bias_in, reset_in, chunk, "selective_scan_bwd");
+  for (const auto* t : {&u_in, &delta_in, &A_in, &B_in, &C_in, &checkpoints_in, &grad_out_in}) {
+    TORCH_CHECK_VALUE(t->device().is_cpu(), "selective_scan_bwd: CPU tensors only");
+  }
+  check_scan_backward(u_in, A_in, chunk, checkpoints_in, grad_out_in);
+  const ScanInputs in(u_in, delta_in, A_in, B_in, C_in, D_in, z_in, bias_in, reset_in);
   const auto& u = in.u;
-  const auto& A = in.A;
-  const auto ckpt = checkpoints_in.contiguous();
+  const auto ckpt = checkpoints_in.contiguous().to(u.scalar_type());
   const auto go = grad_out_in.contiguous().to(u.scalar_type());
-  const int64_t batch = u.size(0), dim = u.size(1), length = u.size(2), state = A.size(1);
-  const int64_t chunks = (length + chunk - 1) / chunk;
-  TORCH_CHECK_VALUE(ckpt.sizes() == at::IntArrayRef({batch, dim, chunks, state}), "selective_scan_bwd: checkpoints must be [",
-                    batch, ", ", dim, ", ", chunks, ", ", state, "], got ", ckpt.sizes());
-  TORCH_CHECK_VALUE(go.sizes() == u.sizes(), "selective_scan_bwd: grad_out must match u's shape");
-  const int64_t groups_b = B.size(1), groups_c = C.size(1);
-  const bool b_fixed = B.stride(0) == 0 && B.stride(3) == 0, c_fixed = C.stride(0) == 0 && C.stride(3) == 0;
-  // Tasks write their own gradient slices only: a time-invariant B/C gradient is per (batch,
-  // channel), a time-varying one per (batch, group), so one task per (batch, group of the COARSEST
-  // time-varying grouping) owns every group it writes. Both groupings must then nest.
-  int64_t groups = dim;
-  if (!b_fixed) groups = std::min(groups, groups_b);
-  if (!c_fixed) groups = std::min(groups, groups_c);
-  TORCH_CHECK_VALUE(b_fixed || c_fixed || std::max(groups_b, groups_c) % groups == 0,
-                    "selective_scan_bwd: the groups of B and C must nest (one a multiple of the other), got ", groups_b,
-                    " and ", groups_c);
-  const int64_t per_task = dim / groups;
+  const int64_t batch = u.size(0), dim = u.size(1), length = u.size(2), state = in.A.size(1);
+  const int64_t groups_b = in.B.size(1), groups_c = in.C.size(1);
+  const int64_t groups = scan_backward_groups(in, groups_b, groups_c);
   auto gu = at::empty_like(u), gdelta = at::empty_like(u);
-  auto gA = at::zeros({batch, dim, state}, u.options());
-  auto gB = b_fixed ? at::zeros({batch, dim, state}, u.options()) : at::zeros({batch, groups_b, state, length}, u.options());
-  auto gC = c_fixed ? at::zeros({batch, dim, state}, u.options()) : at::zeros({batch, groups_c, state, length}, u.options());
-  auto gD = at::zeros({batch, dim}, u.options()), gbias = at::zeros({batch, dim}, u.options());
+  auto gA = at::empty({batch, dim, state}, u.options());
+  auto gB = in.b_fixed ? at::empty({batch, dim, state}, u.options()) : at::zeros({batch, groups_b, length, state}, u.options());
+  auto gC = in.c_fixed ? at::empty({batch, dim, state}, u.options()) : at::zeros({batch, groups_c, length, state}, u.options());
+  auto gD = at::empty({batch, dim}, u.options()), gbias = at::empty({batch, dim}, u.options());
   auto gz = in.z.defined() ? at::empty_like(u) : at::Tensor();
-  const Strided sb = strides_of(B), sc = strides_of(C);
+  const bool avx2 = cpu_isa() == CpuIsa::kAvx2;
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_bwd_cpu", [&] {
-    const ScanPointers<scalar_t> p(in, softplus_delta);
-    const scalar_t *up = p.u, *ap = p.A, *Dp = p.D, *zp = p.z;
-    const scalar_t *bp = B.data_ptr<scalar_t>(), *cp = C.data_ptr<scalar_t>();
+    const ScanArgs<scalar_t> s(in, softplus_delta, chunk);
+    const Grads<scalar_t> g{gu.data_ptr<scalar_t>(),     gdelta.data_ptr<scalar_t>(), gA.data_ptr<scalar_t>(),
+                            gB.data_ptr<scalar_t>(),     gC.data_ptr<scalar_t>(),     gD.data_ptr<scalar_t>(),
+                            gbias.data_ptr<scalar_t>(),  gz.defined() ? gz.data_ptr<scalar_t>() : nullptr,
+                            in.b_fixed,                  in.c_fixed};
     const scalar_t *kp = ckpt.data_ptr<scalar_t>(), *gop = go.data_ptr<scalar_t>();
-    scalar_t *gup = gu.data_ptr<scalar_t>(), *gdp = gdelta.data_ptr<scalar_t>(), *gap = gA.data_ptr<scalar_t>();
-    scalar_t *gbp = gB.data_ptr<scalar_t>(), *gcp = gC.data_ptr<scalar_t>();
-    scalar_t *gDp = gD.data_ptr<scalar_t>(), *gbiasp = gbias.data_ptr<scalar_t>();
-    scalar_t* gzp = gz.defined() ? gz.data_ptr<scalar_t>() : nullptr;
-    at::parallel_for(0, batch * groups, 1, [&](int64_t begin, int64_t end) {
-      std::vector<scalar_t> hin(chunk * state), hout(chunk * state), gh(state);
-      for (int64_t task = begin; task < end; ++task) {
-        const int64_t b = task / groups, first = (task % groups) * per_task;
-        for (int64_t d = first; d < first + per_task; ++d) {
-          const scalar_t* Ad = ap + d * state;
-          const int64_t gb = d / (dim / groups_b), gc = d / (dim / groups_c);
-          const scalar_t* Bb = bp + b * sb.b + gb * sb.g;
-          const scalar_t* Cb = cp + b * sc.b + gc * sc.g;
-          const int64_t row = (b * dim + d) * length;
-          scalar_t* gAd = gap + (b * dim + d) * state;
-          std::fill(gh.begin(), gh.end(), scalar_t(0));
-          scalar_t gD_acc = 0, gbias_acc = 0;
-          for (int64_t c = chunks - 1; c >= 0; --c) {
-            const int64_t t0 = c * chunk, t1 = std::min(length, t0 + chunk);
-            // Recompute the chunk's states: hin[t] = h(t-1)·keep(t), hout[t] = h(t).
-            const scalar_t* h0 = kp + ((b * dim + d) * chunks + c) * state;
-            for (int64_t t = t0; t < t1; ++t) {
-              const scalar_t* prev = t == t0 ? h0 : &hout[(t - 1 - t0) * state];
-              const scalar_t keep = p.keep(t), dt = p.step(row + t, d);
-              for (int64_t n = 0; n < state; ++n) {
-                const scalar_t hi = prev[n] * keep;
-                hin[(t - t0) * state + n] = hi;
-                hout[(t - t0) * state + n] = std::exp(dt * Ad[n]) * hi + dt * Bb[n * sb.n + t * sb.t] * up[row + t];
-              }
-            }
-            for (int64_t t = t1 - 1; t >= t0; --t) {
-              const scalar_t keep = p.keep(t), raw = p.raw_step(row + t, d), dt = p.step(row + t, d);
-              const scalar_t ut = up[row + t];
-              const scalar_t* ho = &hout[(t - t0) * state];
-              const scalar_t* hi = &hin[(t - t0) * state];
-              scalar_t gy = gop[row + t];
-              if (zp) {
-                scalar_t y = 0;
-                for (int64_t n = 0; n < state; ++n) y += Cb[n * sc.n + t * sc.t] * ho[n];
-                if (Dp) y += Dp[d] * ut;
-                const scalar_t zt = zp[row + t], s = sigmoid(zt);
-                gzp[row + t] = gy * y * s * (scalar_t(1) + zt * (scalar_t(1) - s));
-                gy *= zt * s;
-              }
-              scalar_t gut = Dp ? gy * Dp[d] : scalar_t(0);
-              gD_acc += gy * ut;
-              scalar_t gdt = 0;
-              for (int64_t n = 0; n < state; ++n) {
-                const scalar_t Cn = Cb[n * sc.n + t * sc.t], Bn = Bb[n * sb.n + t * sb.t];
-                const scalar_t g = gh[n] + Cn * gy;  // d loss / d h(t)
-                const scalar_t gc_v = gy * ho[n];
-                if (c_fixed) {
-                  gcp[(b * dim + d) * state + n] += gc_v;
-                } else {
-                  gcp[((b * groups_c + gc) * state + n) * length + t] += gc_v;
-                }
-                const scalar_t a = std::exp(dt * Ad[n]);
-                const scalar_t ga = g * hi[n];
-                gdt += ga * a * Ad[n] + g * Bn * ut;
-                gAd[n] += ga * a * dt;
-                const scalar_t gb_v = g * dt * ut;
-                if (b_fixed) {
-                  gbp[(b * dim + d) * state + n] += gb_v;
-                } else {
-                  gbp[((b * groups_b + gb) * state + n) * length + t] += gb_v;
-                }
-                gut += g * dt * Bn;
-                gh[n] = g * a * keep;
-              }
-              const scalar_t graw = softplus_delta ? gdt * sigmoid(raw) : gdt;
-              gdp[row + t] = graw;
-              gbias_acc += graw;
-              gup[row + t] = gut;
-            }
-          }
-          gDp[b * dim + d] = gD_acc;
-          gbiasp[b * dim + d] = gbias_acc;
+    with_state_size(state, [&](auto width) {
+      constexpr int kN = decltype(width)::value;
+      at::parallel_for(0, batch * groups, 1, [&](int64_t begin, int64_t end) {
+        Scratch<scalar_t> w(std::min(chunk, std::max<int64_t>(length, 1)), state);
+#if GNNLAB_HAVE_AVX2_DISPATCH
+        if (avx2) {
+          backward_avx2<kN, scalar_t>(s, kp, gop, g, groups, begin, end, w);
+          return;
         }
-      }
+#endif
+        (void)avx2;
+        backward_baseline<kN, scalar_t>(s, kp, gop, g, groups, begin, end, w);
+      });
     });
   });
+  // Time-varying B/C gradients back to the [batch, G, N, L] layout of the inputs.
+  if (!in.b_fixed) gB = gB.transpose(2, 3).contiguous();
+  if (!in.c_fixed) gC = gC.transpose(2, 3).contiguous();
   return {gu, gdelta, gA.sum(0), gB, gC, gD.sum(0), gz.defined() ? gz : at::zeros({0}, u.options()), gbias.sum(0)};
 }
 
