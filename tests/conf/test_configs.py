@@ -170,10 +170,11 @@ def test_pe_configs_wire_transform_and_encoder(pe, model, tmp_path):
     assert out.shape == (24, int(cfg.data.num_outputs)) and torch.isfinite(out).all()
 
 
-def test_model_mixer_swap(tmp_path):
-    cfg = compose_cfg(["model=gps", "model/mixer@model.layer.mixer=performer"], tmp_path)
+@pytest.mark.parametrize("mixer, name", [("performer", "PerformerMixer"), ("mamba", "GraphMambaMixer")])
+def test_model_mixer_swap(mixer, name, tmp_path):
+    cfg = compose_cfg(["model=gps", f"model/mixer@model.layer.mixer={mixer}"], tmp_path)
     net = instantiate(cfg.model)
-    assert type(net.layers[0].mixer).__name__ == "PerformerMixer"
+    assert type(net.layers[0].mixer).__name__ == name
 
 
 def test_readout_and_pe_combine_are_command_line_options(tmp_path):

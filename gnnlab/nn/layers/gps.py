@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.layers.conv_layer import accepts_graph
+from gnnlab.nn.layers.conv_layer import accepts_argument, accepts_graph
 
 __all__ = ["GPSLayer", "gps_layer"]
 
@@ -41,7 +41,9 @@ class GPSLayer(torch.nn.Module):
     ``(x, edge_attr)`` (as :class:`~gnnlab.nn.conv.GatedGCNConv` does, which then also updates
     the edge features). A local layer that already adds its own residual (GatedGCN with
     ``residual=True``, as in GraphGPS) is used with ``local_residual=False`` so the input is not
-    added twice. The mixer is called as ``mixer(x, batch)``.
+    added twice. The mixer is called as ``mixer(x, batch)``, with ``edge_index=edge_index`` added
+    when its ``forward`` takes that argument (e.g. :class:`~gnnlab.nn.mixer.GraphMambaMixer`,
+    which orders nodes by degree).
 
     Args:
         dim (int): Width of the node features (input and output).
@@ -87,6 +89,7 @@ class GPSLayer(torch.nn.Module):
         self.conv, self.mixer = conv, mixer
         self.conv_takes_graph = conv is not None and accepts_graph(conv)
         self.conv_uses_edges = conv is not None and bool(getattr(conv, "supports_edge_attr", False))
+        self.mixer_takes_edges = mixer is not None and accepts_argument(mixer, "edge_index")
         self.norm_local = _norm(norm, dim) if conv is not None else None
         self.norm_mixer = _norm(norm, dim) if mixer is not None else None
         self.ffn1 = torch.nn.Linear(dim, ffn_ratio * dim)
@@ -125,7 +128,8 @@ class GPSLayer(torch.nn.Module):
                 h_local = x + h_local
             branches.append(self.norm_local(h_local))
         if self.mixer is not None:
-            h_global = F.dropout(self.mixer(x, batch), p=self.dropout, training=self.training)
+            kwargs = {"edge_index": edge_index} if self.mixer_takes_edges else {}
+            h_global = F.dropout(self.mixer(x, batch, **kwargs), p=self.dropout, training=self.training)
             branches.append(self.norm_mixer(x + h_global))
         h = branches[0] if len(branches) == 1 else branches[0] + branches[1]
         ffn = self.ffn2(F.dropout(F.relu(self.ffn1(h)), p=self.dropout, training=self.training))
