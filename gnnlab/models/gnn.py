@@ -165,10 +165,10 @@ class GNN(torch.nn.Module):
         """Encoders and layers only (no pooling, no head): ``(N, D)``; link-level models use this."""
         return self._embed(data, every_layer=False)[-1]
 
-    def _embed(self, data, every_layer: bool) -> list[Tensor]:
-        """``[h_0, …, h_L]`` (encoded input, then every layer's output) or just ``[h_L]``."""
+    def _encode_inputs(self, data) -> tuple[Tensor, Tensor | None]:
+        """Encoded node features ``(N, D)`` (with PE, after input dropout) and edge features ``(E, D)`` or None."""
         if getattr(data, "x", None) is None:
-            raise ValueError("GNN: the graph has no node features `x`")
+            raise ValueError(f"{type(self).__name__}: the graph has no node features `x`")
         h = self.node_encoder(data.x)  # (N, D - sum of PE widths) to concatenate, (N, D) to add
         if self.pe_encoders is not None:
             # Each PE encoder reads its own precomputed attributes: (N, D_pe) each.
@@ -178,13 +178,18 @@ class GNN(torch.nn.Module):
             else:
                 h = h + torch.stack(encodings).sum(0)  # (N, D)
         h = F.dropout(h, p=self.input_dropout, training=self.training)
-        batch = getattr(data, "batch", None)
         edge_attr = None
         if self.edge_encoder is not None:
             raw = getattr(data, "edge_attr", None)
             if raw is None:  # featureless edges: one dummy row per edge
                 raw = data.edge_index.new_zeros(data.edge_index.size(1))
             edge_attr = self.edge_encoder(raw)  # (E, D)
+        return h, edge_attr
+
+    def _embed(self, data, every_layer: bool) -> list[Tensor]:
+        """``[h_0, …, h_L]`` (encoded input, then every layer's output) or just ``[h_L]``."""
+        h, edge_attr = self._encode_inputs(data)
+        batch = getattr(data, "batch", None)
         graph = cached_csr(data.edge_index, h.size(0)) if any(self._takes_graph) else None
         hs = [h] if every_layer else []
         for layer, takes_graph, takes_batch in zip(self.layers, self._takes_graph, self._takes_batch):
@@ -205,6 +210,39 @@ class GNN(torch.nn.Module):
                 batch = hs[0].new_zeros(hs[0].size(0), dtype=torch.long)
             hs = [self.pool(h, batch) for h in hs]  # each (B, D_k)
         return self.head(hs) if self.readout == "every_layer" else self.head(hs[-1])
+
+
+def input_encoders(
+    caller: str,
+    node_encoder: EncoderFactory,
+    hidden_channels: int,
+    edge_encoder: EncoderFactory | None = None,
+    pe: Mapping[str, Callable[[], torch.nn.Module] | torch.nn.Module] | None = None,
+    pe_combine: str = "concat",
+) -> dict:
+    """Node, PE and edge encoders of a ``hidden_channels``-wide model, as :func:`build_gnn` sizes them.
+
+    Returns the keyword arguments ``node_encoder``, ``pe_encoders`` and ``edge_encoder`` of
+    :class:`GNN`; with ``pe_combine="concat"`` the PE widths are taken from the node encoder's share.
+    """
+    pe_encoders = {name: enc if isinstance(enc, torch.nn.Module) else enc() for name, enc in (pe or {}).items()}
+    if pe_combine == "add":
+        wrong = {n: e.out_channels for n, e in pe_encoders.items() if int(e.out_channels) != hidden_channels}
+        if wrong:
+            raise ValueError(f"{caller}: pe_combine='add' needs every PE encoder {hidden_channels} wide "
+                             f"(hidden_channels), got {wrong}")
+    pe_width = sum(int(enc.out_channels) for enc in pe_encoders.values()) if pe_combine == "concat" else 0
+    if pe_width >= hidden_channels:
+        raise ValueError(
+            f"{caller}: the positional encodings take {pe_width} of hidden_channels={hidden_channels} "
+            f"({', '.join(f'{n}={e.out_channels}' for n, e in pe_encoders.items())}); "
+            "the node features need at least one channel"
+        )
+    return dict(
+        node_encoder=node_encoder(out_channels=hidden_channels - pe_width),
+        pe_encoders=pe_encoders or None,
+        edge_encoder=edge_encoder(out_channels=hidden_channels) if edge_encoder is not None else None,
+    )
 
 
 def build_gnn(
@@ -251,23 +289,9 @@ def build_gnn(
     layers = [layer(widths[i], widths[i + 1]) for i in range(num_layers)]
     if readout not in ("last", "every_layer"):
         raise ValueError(f"build_gnn: readout must be 'last' or 'every_layer', got {readout!r}")
-    pe_encoders = {name: enc if isinstance(enc, torch.nn.Module) else enc() for name, enc in (pe or {}).items()}
-    if pe_combine == "add":
-        wrong = {n: e.out_channels for n, e in pe_encoders.items() if int(e.out_channels) != hidden_channels}
-        if wrong:
-            raise ValueError(f"build_gnn: pe_combine='add' needs every PE encoder {hidden_channels} wide "
-                             f"(hidden_channels), got {wrong}")
-    pe_width = sum(int(enc.out_channels) for enc in pe_encoders.values()) if pe_combine == "concat" else 0
-    if pe_width >= hidden_channels:
-        raise ValueError(
-            f"build_gnn: the positional encodings take {pe_width} of hidden_channels={hidden_channels} "
-            f"({', '.join(f'{n}={e.out_channels}' for n, e in pe_encoders.items())}); "
-            "the node features need at least one channel"
-        )
+    inputs = input_encoders("build_gnn", node_encoder, hidden_channels, edge_encoder, pe, pe_combine)
     return GNN(
-        node_encoder=node_encoder(out_channels=hidden_channels - pe_width),
-        pe_encoders=pe_encoders or None,
-        edge_encoder=edge_encoder(out_channels=hidden_channels) if edge_encoder is not None else None,
+        **inputs,
         layers=layers,
         head=(head or LayerSumReadout)(widths, out_channels) if readout == "every_layer"
         else (head or MLPReadout)(widths[-1], out_channels),

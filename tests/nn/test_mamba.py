@@ -123,3 +123,23 @@ def test_bad_input():
         block(torch.randn(5, 8))
     with pytest.raises(ValueError, match="total_L, 8"):
         block(torch.randn(1, 5, 8), torch.tensor([0, 5]))
+
+
+@pytest.mark.parametrize("out_proj", [False, True])
+def test_bidirectional_packed_ragged_is_forward_plus_reversed_backward(out_proj):
+    """On packed sequences of different lengths, the bidirectional scan is the forward scan plus the
+    backward block run on each sequence reversed alone (and reversed back), then the optional map."""
+    torch.manual_seed(3)
+    bi = BiMamba(6, d_state=4, d_conv=3, out_proj=out_proj).double()
+    lengths = [3, 1, 0, 5, 2]
+    hidden = torch.randn(sum(lengths), 6, dtype=torch.float64)
+    cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()])
+    out = bi(hidden, cu)
+    for s, e in zip(cu[:-1].tolist(), cu[1:].tolist()):
+        if e == s:
+            continue
+        seq = hidden[s:e].unsqueeze(0)  # (1, L, 6)
+        want = bi.forward_block(seq)[0] + bi.backward_block(seq.flip(1))[0].flip(0)
+        if out_proj:
+            want = bi.out_proj(want)
+        torch.testing.assert_close(out[s:e], want)

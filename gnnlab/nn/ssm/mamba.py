@@ -144,26 +144,39 @@ class Mamba(nn.Module):
 
 class BiMamba(nn.Module):
     r"""Bidirectional Mamba: ``out = Mamba_fwd(h) + flip(Mamba_bwd(flip(h)))``, two blocks with their
-    own weights, the second reading each sequence (each packed sequence on its own) in reverse.
+    own weights, the second reading each sequence (each packed sequence on its own) in reverse;
+    with ``out_proj=True`` a linear map ``W_out`` follows the sum.
 
-    GMN (Behrouz & Hashemi, KDD 2024) scans each node's token sequence in both directions; the
-    fusion used here is the sum of the two directions' outputs (the form of Vision Mamba's
-    bidirectional block). Whether GMN fuses by a plain sum or adds a projection after it has not
-    been checked against the paper's text yet.
+    GMN (Behrouz & Hashemi, KDD 2024, arXiv:2402.08678) scans each node's token sequence in both
+    directions (the "bidirectional selective SSM encoder" of its abstract and Figure 1): a forward
+    Mamba on the sequence and a second Mamba on the reversed sequence, whose outputs (put back in
+    forward order) are added, as in Vision Mamba's bidirectional block. Whether a projection follows
+    the sum could not be checked against the paper's text offline; it is offered as ``out_proj``
+    (off by default). A linear map after the sum of two blocks that each end in their own linear
+    ``out_proj`` adds parameters but no expressive power, so both choices describe the same function
+    class.
 
     Args:
         d_model: width; every other keyword goes to both :class:`Mamba` blocks.
+        out_proj: add a ``d_model → d_model`` linear map (with bias) after the sum. (default: False)
+
+    Shapes:
+        - input: ``[batch, L, d_model]``, or packed ``[total_L, d_model]`` with ``cu_seqlens`` ``[S + 1]``
+        - output: the same shape
     """
 
-    def __init__(self, d_model: int, **kwargs):
+    def __init__(self, d_model: int, out_proj: bool = False, **kwargs):
         super().__init__()
         self.forward_block = Mamba(d_model, **kwargs)
         self.backward_block = Mamba(d_model, **kwargs)
+        self.out_proj = nn.Linear(d_model, d_model) if out_proj else None
 
     def reset_parameters(self) -> None:
-        """Re-initialise both blocks."""
+        """Re-initialise both blocks (and the output map)."""
         self.forward_block.reset_parameters()
         self.backward_block.reset_parameters()
+        if self.out_proj is not None:
+            self.out_proj.reset_parameters()
 
     @staticmethod
     def reverse(hidden: Tensor, cu_seqlens: Tensor | None) -> Tensor:
@@ -178,4 +191,5 @@ class BiMamba(nn.Module):
     def forward(self, hidden: Tensor, cu_seqlens: Tensor | None = None) -> Tensor:
         """Sum of the forward pass and the re-reversed backward pass; same shapes as :class:`Mamba`."""
         back = self.backward_block(self.reverse(hidden, cu_seqlens), cu_seqlens)
-        return self.forward_block(hidden, cu_seqlens) + self.reverse(back, cu_seqlens)
+        out = self.forward_block(hidden, cu_seqlens) + self.reverse(back, cu_seqlens)
+        return out if self.out_proj is None else self.out_proj(out)

@@ -1,0 +1,101 @@
+"""Graph Mamba Networks (Behrouz & Hashemi, "Graph Mamba: Towards Learning on Graphs with State Space
+Models", KDD 2024, arXiv:2402.08678): tokenize → encode inputs (+ PE/SE) → GMN layers → (pool) → head."""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import torch
+from torch import Tensor
+
+from gnnlab.models.gnn import GNN, EncoderFactory, MLPReadout, input_encoders
+from gnnlab.nn.tokenizers import RandomWalkTokenizer
+from gnnlab.ops import cached_csr
+
+__all__ = ["GMN", "build_gmn"]
+
+
+class GMN(GNN):
+    r"""A Graph Mamba Network: the recipe of the paper's abstract and Figure 1, with parts passed in.
+
+    .. code-block:: text
+
+        h = cat(node_encoder(x), *[pe(data) for pe in pe_encoders])   # (N, D); optional PE/SE (step 5)
+        e = edge_encoder(edge_attr)                                    # (E, D)
+        tokens = tokenizer(edge_index, N, batch)      # step 1 (+ step 2, ordering): sampled once per pass
+        for layer in layers: h, e = layer(h, edge_index, e, tokens=tokens)   # steps 3-4 in each layer
+        h = pool(h, batch)      # graph tasks only: (B, D)
+        out = head(h)
+
+    The tokens are shared by every layer of one forward pass; in training the tokenizer draws new
+    walks on every pass, in evaluation (``model.eval()``) it uses its fixed seed, so evaluation is
+    deterministic and a graph's outputs do not depend on the other graphs of its batch.
+
+    Args:
+        node_encoder, layers, head, edge_encoder, pool, input_dropout, pe_encoders, pe_combine: as in
+            :class:`~gnnlab.models.GNN`; each layer is called as
+            ``layer(h, edge_index, edge_attr, tokens=, graph=, batch=)`` (a :class:`~gnnlab.nn.layers.GMNLayer`).
+        tokenizer (RandomWalkTokenizer): the tokenization (``m``, ``M``, ``s``, evaluation seed).
+    """
+
+    def __init__(self, node_encoder: torch.nn.Module, layers, head: torch.nn.Module, tokenizer: RandomWalkTokenizer,
+                 edge_encoder: torch.nn.Module | None = None, pool: Callable | None = None, input_dropout: float = 0.0,
+                 pe_encoders: Mapping[str, torch.nn.Module] | None = None, pe_combine: str = "concat"):
+        super().__init__(node_encoder=node_encoder, layers=layers, head=head, edge_encoder=edge_encoder, pool=pool,
+                         input_dropout=input_dropout, pe_encoders=pe_encoders, pe_combine=pe_combine)
+        self.tokenizer = tokenizer
+
+    def _embed(self, data, every_layer: bool) -> list[Tensor]:
+        if every_layer:
+            raise ValueError("GMN: only readout='last' is supported")
+        h, edge_attr = self._encode_inputs(data)
+        batch = getattr(data, "batch", None)
+        num_graphs = getattr(data, "num_graphs", None) if batch is not None else None
+        tokens = self.tokenizer(data.edge_index, h.size(0), batch, num_graphs)
+        graph = cached_csr(data.edge_index, h.size(0)) if any(self._takes_graph) else None
+        for layer, takes_graph in zip(self.layers, self._takes_graph):
+            kwargs = {"graph": graph} if takes_graph else {}
+            h, edge_attr = layer(h, data.edge_index, edge_attr, tokens=tokens, batch=batch, **kwargs)
+        return [h]
+
+
+def build_gmn(
+    layer: Callable[..., torch.nn.Module],
+    node_encoder: EncoderFactory,
+    out_channels: int,
+    hidden_channels: int = 64,
+    num_layers: int = 4,
+    m: int = 2,
+    M: int = 2,
+    s: int = 1,
+    eval_seed: int = 0,
+    edge_encoder: EncoderFactory | None = None,
+    pool: Callable | None = None,
+    head: Callable[[int, int], torch.nn.Module] | None = None,
+    input_dropout: float = 0.0,
+    pe: Mapping[str, Callable[[], torch.nn.Module] | torch.nn.Module] | None = None,
+    pe_combine: str = "concat",
+) -> GMN:
+    """Wire a :class:`GMN` (the Hydra ``model=gmn`` config targets this; same data/PE interface as :func:`build_gnn`).
+
+    Args:
+        layer: ``layer(D, D, subgraph_tokens=m >= 1) -> module``, e.g. a :func:`gnnlab.nn.layers.gmn_layer`
+            partial; called ``num_layers`` times.
+        m, M, s: tokenization: largest walk length (``0``: node tokens ordered by degree), walks per
+            token, tokens per walk length (:class:`~gnnlab.nn.tokenizers.RandomWalkTokenizer`).
+        eval_seed: seed of the evaluation walks.
+        Other arguments as in :func:`build_gnn`.
+    """
+    if num_layers < 1:
+        raise ValueError(f"build_gmn: num_layers must be >= 1, got {num_layers}")
+    tokenizer = RandomWalkTokenizer(m, M, s, eval_seed=eval_seed)
+    layers = [layer(hidden_channels, hidden_channels, subgraph_tokens=tokenizer.subgraph_tokens)
+              for _ in range(num_layers)]
+    return GMN(
+        **input_encoders("build_gmn", node_encoder, hidden_channels, edge_encoder, pe, pe_combine),
+        layers=layers,
+        head=(head or MLPReadout)(hidden_channels, out_channels),
+        tokenizer=tokenizer,
+        pool=pool,
+        input_dropout=input_dropout,
+        pe_combine=pe_combine,
+    )
