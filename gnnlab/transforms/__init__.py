@@ -7,13 +7,16 @@ attributes named after its ``attr`` and has a ``cache_key`` naming every paramet
 - :class:`LaplacianEigenpairs`: ``{attr}_vec`` and ``{attr}_val``, the smallest (non-trivial)
   Laplacian eigenpairs (LapPE, SignNet, SPE);
 - :class:`RandomWalkSE`: ``{attr}``, random-walk return probabilities (RWSE);
-- :class:`FastRP`: ``{attr}``, FastRP random-projection embeddings.
+- :class:`FastRP`: ``{attr}``, FastRP random-projection embeddings;
+- :class:`HACTree`: ``{attr}_index`` (int64, the hierarchical affinity clustering tree, batched as
+  node indices) and ``{attr}_pe`` (its hierarchical positional encoding), read by GSM++.
 
 Nothing random is frozen into the cache except FastRP's seeded projection: eigenvector sign flips
 belong to training time (the encoders in ``gnnlab.nn.pe``). :class:`gnnlab.data.DataModule` applies
 these through its ``pe_transforms`` argument.
 """
 from gnnlab.transforms.cache import CACHE_FORMAT, PrecomputedDataset, dataset_fingerprint, precompute
+from gnnlab.transforms.hac import HACTree, affinity_clustering, hac_positional_encoding
 from gnnlab.transforms.fastrp import FastRP, fastrp_embedding, very_sparse_random_projection
 from gnnlab.transforms.laplacian import NORMALIZATIONS, LaplacianEigenpairs, laplacian_eigenpairs
 from gnnlab.transforms.random_walk import RandomWalkSE, random_walk_diagonals, random_walk_diagonals_dense
@@ -28,6 +31,9 @@ __all__ = [
     "FastRP",
     "fastrp_embedding",
     "very_sparse_random_projection",
+    "HACTree",
+    "affinity_clustering",
+    "hac_positional_encoding",
     "precompute",
     "PrecomputedDataset",
     "dataset_fingerprint",

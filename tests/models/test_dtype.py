@@ -34,6 +34,15 @@ def _graph(n: int, seed: int, x: torch.Tensor | None = None) -> Data:
 
 def _model(name: str, tmp_path: Path) -> torch.nn.Module:
     """The model of ``conf/model/<name>.yaml``, sized down, built as a run builds it."""
+    return instantiate(_config(name, tmp_path).model).eval()
+
+
+def _transforms(name: str, tmp_path: Path) -> list:
+    """The precompute transforms the model's config selects (``model=gsmpp`` brings its HAC tree)."""
+    return [instantiate(t) for t in (_config(name, tmp_path).data.module.get("pe_transforms") or {}).values()]
+
+
+def _config(name: str, tmp_path: Path):
     data = "cora" if name == "gcn_plain" else "cluster"
     overrides = [f"model={name}", f"data={data}", f"paths.root_dir={tmp_path}",
                  f"paths.output_dir={tmp_path / 'run'}"]
@@ -47,20 +56,23 @@ def _model(name: str, tmp_path: Path) -> torch.nn.Module:
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     torch.manual_seed(0)
-    return instantiate(cfg.model).eval()
+    return cfg
 
 
-def _batch(name: str, dtype: torch.dtype) -> Batch:
+def _batch(name: str, dtype: torch.dtype, transforms: list = ()) -> Batch:
     if name == "gcn_plain":
         g = torch.Generator().manual_seed(3)
         return Batch.from_data_list([_graph(7, 1, torch.randn(7, 5, generator=g, dtype=dtype))])
-    return Batch.from_data_list([_graph(7, 1), _graph(5, 2)])
+    graphs = [_graph(7, 1), _graph(5, 2)]
+    for t in transforms:
+        graphs = [t(g) for g in graphs]
+    return Batch.from_data_list(graphs)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_float64_forward_keeps_float64(name, tmp_path):
     model = _model(name, tmp_path).double()
-    out = model(_batch(name, torch.float64))
+    out = model(_batch(name, torch.float64, _transforms(name, tmp_path)))
     assert out.dtype == torch.float64
     assert torch.isfinite(out).all()
 
@@ -68,7 +80,7 @@ def test_float64_forward_keeps_float64(name, tmp_path):
 @pytest.mark.parametrize("name", MODELS)
 def test_bfloat16_forward_keeps_bfloat16(name, tmp_path):
     model = _model(name, tmp_path).to(torch.bfloat16)
-    out = model(_batch(name, torch.bfloat16))
+    out = model(_batch(name, torch.bfloat16, _transforms(name, tmp_path)))
     assert out.dtype == torch.bfloat16
     assert torch.isfinite(out.float()).all()
 

@@ -4,6 +4,7 @@ the GPS layer (local conv + global mixer + FFN, both passed in as modules) and t
 from gnnlab.nn.layers.conv_layer import ConvLayer, accepts_argument, accepts_graph
 from gnnlab.nn.layers.gmn_layer import GMNLayer, TokenEncoder, gmn_layer
 from gnnlab.nn.layers.gps import GPSLayer, gps_layer
+from gnnlab.nn.layers.gsmpp import GSMPlusPlusLayer, HybridSequenceEncoder, gsmpp_layer
 from gnnlab.nn.layers.gt_layer import GraphTransformerLayer
 
 __all__ = [
@@ -11,9 +12,12 @@ __all__ = [
     "accepts_argument",
     "GMNLayer",
     "GPSLayer",
+    "GSMPlusPlusLayer",
     "GraphTransformerLayer",
+    "HybridSequenceEncoder",
     "TokenEncoder",
     "accepts_graph",
     "gmn_layer",
     "gps_layer",
+    "gsmpp_layer",
 ]

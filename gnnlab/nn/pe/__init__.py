@@ -11,12 +11,14 @@ returns ``(N, out_channels)``; models concatenate the result to the encoded node
 ``signnet``           ``LaplacianEigenpairs``      :class:`SignNetEncoder`
 ``spe``               ``LaplacianEigenpairs``      :class:`SPEEncoder`
 ``fastrp``            ``FastRP``                   :class:`MLPPEEncoder`
+``hac``               ``HACTree``                  :class:`HierarchicalPEEncoder`
 ====================  ===========================  ======================================
 """
 from gnnlab.nn.pe.base import random_sign_flip
+from gnnlab.nn.pe.hac import HierarchicalPEEncoder
 from gnnlab.nn.pe.lappe import LapPEEncoder
 from gnnlab.nn.pe.mlp import MLPPEEncoder
 from gnnlab.nn.pe.signnet import SignNetEncoder
 from gnnlab.nn.pe.spe import SPEEncoder
 
-__all__ = ["LapPEEncoder", "MLPPEEncoder", "SignNetEncoder", "SPEEncoder", "random_sign_flip"]
+__all__ = ["HierarchicalPEEncoder", "LapPEEncoder", "MLPPEEncoder", "SignNetEncoder", "SPEEncoder", "random_sign_flip"]

@@ -78,6 +78,7 @@ class MLPPEEncoder(torch.nn.Module):
                 "(the encoder's in_channels and the transform's size differ?)"
             )
         value, _ = nan_mask(value)
+        value = value.to(self.mlp[0].weight.dtype)  # stored float32; read in the model's dtype
         if self.norm is not None:
             value = self.norm(value)
         return self.mlp(value)

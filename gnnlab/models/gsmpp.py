@@ -1,0 +1,132 @@
+r"""GSM++: hierarchical (HAC) tokenization + local MPNN + hybrid Mamba/Transformer encoder.
+
+Behrouz, Parviz, Karami, Sanford, Perozzi, Mirrokni, "Best of Both Worlds: Advantages of Hybrid Graph
+Sequence Models", ICML 2025, arXiv 2411.15671. There is no public code.
+
+.. code-block:: text
+
+    h = cat(node_encoder(x), HPE(data.hac_pe), ...)        # (N, D); pe=hac adds the hierarchical PE
+    tokens = hac_tokens(data.hac_index, batch)              # once per batch: tree orders and sequences
+    for layer in layers:                                    # GSMPlusPlusLayer
+        h = Norm(h + MPNN(h))                               # local encoding
+        h = Norm(h + Σ_t g_t · read_t(Enc(tok_t(h))))        # Enc = Mamba × n → Transformer block
+        h = Norm(h + FFN(h))
+    out = head(pool(h, batch))      # graph tasks; head(h) for node tasks
+
+What the paper fixes and what is chosen here. The paper's full text could not be consulted when
+this was written (only its abstract, the caption of its Fig. 2 and public summaries): "GSM++ ... uses
+the Hierarchical Affinity Clustering (HAC) algorithm to tokenize the graph into hierarchical
+sequences, and then employs a hybrid architecture" of recurrent (SSM) layers and a Transformer
+block; Fig. 2 names its three parts, "(1) HAC tokenization, (2) hierarchical PE, and (3) a hybrid
+sequence model"; the Mixture of Tokenization (MoT) lets each node use several tokenizations. So no
+section or equation numbers beyond those are cited, and every item below is a *choice*:
+
+1. HAC similarity: closed-neighbourhood Jaccard of the endpoints (``similarity='cosine'`` of the
+   input features is the alternative), single linkage, ties to the smaller representative
+   (:func:`gnnlab.transforms.hac.affinity_clustering`).
+2. Traversal: the hierarchical sequence of a node is its root-to-node path of clusters, coarsest
+   first and the node last (levels where its cluster did not merge appear once); a cluster token is
+   the mean of its members' current features plus a learned level embedding. The node-level
+   sequence of a graph is the depth-first order of the tree.
+3. Hierarchical PE: per level, the node's normalised rank among its siblings and the log of the
+   branching factor (:func:`gnnlab.transforms.hac.hac_positional_encoding`), batch-normalised and
+   projected, concatenated (or added) to the node encoding as any ``pe=`` encoding.
+4. Local encoding: one MPNN per layer before the global encoder (default GatedGCN, as GPS).
+5. Hybrid encoder: ``num_ssm_layers`` Mamba blocks then one Transformer block, pre-norm residual,
+   shared by the tokenizations; per-node read-out at the node's own (last) token.
+6. MoT: tokenizations ``node`` (graph sequence in tree order), ``hop`` (k-hop summaries) and
+   ``hierarchical``; a linear router on the locally encoded node, top-k softmax gating, no
+   auxiliary load-balancing loss; every tokenization is computed for every node (the router saves
+   no compute).
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gnnlab.models.gnn import GNN, build_gnn
+from gnnlab.nn.tokenizers.hac import hac_tokens
+from gnnlab.ops import cached_csr
+
+__all__ = ["GSMPlusPlus", "build_gsmpp"]
+
+
+class GSMPlusPlus(GNN):
+    r"""GSM++ (arXiv 2411.15671): a :class:`~gnnlab.models.GNN` whose layers read the batch's HAC tokens.
+
+    Encoders, pooling, head and read-out behave as in :class:`~gnnlab.models.GNN`; the difference is
+    that the HAC tree stored by :class:`gnnlab.transforms.HACTree` (``data.{hac_attr}_index``) is
+    turned into token sequences once per forward pass (:func:`gnnlab.nn.tokenizers.hac_tokens`)
+    and handed to every layer (:class:`gnnlab.nn.layers.GSMPlusPlusLayer`) as ``tokens=``. See the
+    module docstring for the choices made where the paper is not specific.
+
+    Args:
+        hac_attr (str, optional): Prefix of the HAC attributes. (default: :obj:`'hac'`)
+        **kwargs: as :class:`~gnnlab.models.GNN`.
+    """
+
+    def __init__(self, *args, hac_attr: str = "hac", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hac_attr = hac_attr
+
+    def _embed(self, data, every_layer: bool) -> list[Tensor]:
+        if getattr(data, "x", None) is None:
+            raise ValueError("GSMPlusPlus: the graph has no node features `x`")
+        levels = getattr(data, f"{self.hac_attr}_index", None)
+        if levels is None:
+            raise ValueError(f"GSMPlusPlus: the graph has no `{self.hac_attr}_index`; precompute the HAC tree with "
+                             "gnnlab.transforms.HACTree (the `pe=hac` config)")
+        batch = getattr(data, "batch", None)
+        tokens = hac_tokens(levels, batch, getattr(data, "num_graphs", None) if batch is not None else None)
+        h = self.node_encoder(data.x)  # (N, D - PE widths) to concatenate, (N, D) to add
+        if self.pe_encoders is not None:
+            encodings = [encoder(data) for encoder in self.pe_encoders.values()]  # (N, D_pe) each
+            h = torch.cat([h, *encodings], dim=-1) if self.pe_combine == "concat" else h + torch.stack(encodings).sum(0)
+        h = F.dropout(h, p=self.input_dropout, training=self.training)
+        edge_attr = None
+        if self.edge_encoder is not None:
+            raw = getattr(data, "edge_attr", None)
+            if raw is None:  # featureless edges: one dummy row per edge
+                raw = data.edge_index.new_zeros(data.edge_index.size(1))
+            edge_attr = self.edge_encoder(raw)  # (E, D)
+        graph = cached_csr(data.edge_index, h.size(0)) if any(self._takes_graph) else None
+        hs = [h] if every_layer else []
+        for layer, takes_graph in zip(self.layers, self._takes_graph):
+            kwargs = {"graph": graph} if takes_graph else {}
+            h, edge_attr = layer(h, data.edge_index, edge_attr, tokens=tokens, **kwargs)
+            if every_layer:
+                hs.append(h)
+        return hs if every_layer else [h]
+
+
+def build_gsmpp(
+    layer: Callable[[int, int], torch.nn.Module],
+    node_encoder: Callable[..., torch.nn.Module],
+    out_channels: int,
+    hidden_channels: int = 64,
+    num_layers: int = 4,
+    edge_encoder: Callable[..., torch.nn.Module] | None = None,
+    pool: Callable | None = None,
+    head: Callable[[int, int], torch.nn.Module] | None = None,
+    input_dropout: float = 0.0,
+    pe: Mapping[str, Callable[[], torch.nn.Module] | torch.nn.Module] | None = None,
+    readout: str = "last",
+    pe_combine: str = "concat",
+    hac_attr: str = "hac",
+) -> GSMPlusPlus:
+    """Wire a :class:`GSMPlusPlus` (the ``model=gsmpp`` config targets this function).
+
+    Takes the arguments of :func:`gnnlab.models.build_gnn` (which checks and builds the parts),
+    with ``layer`` a GSM++ layer factory (:func:`gnnlab.nn.layers.gsmpp_layer`), plus ``hac_attr``.
+    """
+    parts = build_gnn(layer=layer, node_encoder=node_encoder, out_channels=out_channels,
+                      hidden_channels=hidden_channels, num_layers=num_layers, edge_encoder=edge_encoder,
+                      pool=pool, head=head, input_dropout=input_dropout, pe=pe, readout=readout,
+                      pe_combine=pe_combine)
+    return GSMPlusPlus(node_encoder=parts.node_encoder, layers=list(parts.layers), head=parts.head,
+                       edge_encoder=parts.edge_encoder, pool=parts.pool, input_dropout=input_dropout,
+                       pe_encoders=dict(parts.pe_encoders) if parts.pe_encoders is not None else None,
+                       readout=readout, pe_combine=pe_combine, hac_attr=hac_attr)
