@@ -44,7 +44,6 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from gnnlab.models.gnn import GNN, build_gnn
@@ -73,25 +72,13 @@ class GSMPlusPlus(GNN):
         self.hac_attr = hac_attr
 
     def _embed(self, data, every_layer: bool) -> list[Tensor]:
-        if getattr(data, "x", None) is None:
-            raise ValueError("GSMPlusPlus: the graph has no node features `x`")
         levels = getattr(data, f"{self.hac_attr}_index", None)
         if levels is None:
             raise ValueError(f"GSMPlusPlus: the graph has no `{self.hac_attr}_index`; precompute the HAC tree with "
                              "gnnlab.transforms.HACTree (the `pe=hac` config)")
         batch = getattr(data, "batch", None)
         tokens = hac_tokens(levels, batch, getattr(data, "num_graphs", None) if batch is not None else None)
-        h = self.node_encoder(data.x)  # (N, D - PE widths) to concatenate, (N, D) to add
-        if self.pe_encoders is not None:
-            encodings = [encoder(data) for encoder in self.pe_encoders.values()]  # (N, D_pe) each
-            h = torch.cat([h, *encodings], dim=-1) if self.pe_combine == "concat" else h + torch.stack(encodings).sum(0)
-        h = F.dropout(h, p=self.input_dropout, training=self.training)
-        edge_attr = None
-        if self.edge_encoder is not None:
-            raw = getattr(data, "edge_attr", None)
-            if raw is None:  # featureless edges: one dummy row per edge
-                raw = data.edge_index.new_zeros(data.edge_index.size(1))
-            edge_attr = self.edge_encoder(raw)  # (E, D)
+        h, edge_attr = self._encode_inputs(data)  # (N, D), (E, D) or None
         graph = cached_csr(data.edge_index, h.size(0)) if any(self._takes_graph) else None
         hs = [h] if every_layer else []
         for layer, takes_graph in zip(self.layers, self._takes_graph):

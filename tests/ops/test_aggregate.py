@@ -1,9 +1,6 @@
 """Fused aggregation vs its plain-torch specification and an independent dense oracle."""
 from __future__ import annotations
 
-import contextlib
-import os
-
 import pytest
 import torch
 from hypothesis import given, settings
@@ -11,6 +8,7 @@ from hypothesis import strategies as st
 
 import gnnlab.ops
 from gnnlab.ops import CSRGraph, _reference, aggregate, aggregate_csr
+from tests.ops.isa import cpu_isa
 
 REDUCES = ["sum", "mean", "max", "min"]
 BACKENDS = ["torch"] + (["extension"] if gnnlab.ops.extension_available() else [])
@@ -20,18 +18,6 @@ ISAS = ["baseline", "auto"]
 WIDTHS = st.one_of(st.integers(1, 9), st.sampled_from([16, 31, 32, 33, 48, 64, 65, 97, 128, 130]))
 
 
-@contextlib.contextmanager
-def cpu_isa(name):
-    """Force the CPU kernel variant (``GNNLAB_CPU_ISA``); ``auto`` lets the kernel choose."""
-    old = os.environ.pop("GNNLAB_CPU_ISA", None)
-    if name != "auto":
-        os.environ["GNNLAB_CPU_ISA"] = name
-    try:
-        yield
-    finally:
-        os.environ.pop("GNNLAB_CPU_ISA", None)
-        if old is not None:
-            os.environ["GNNLAB_CPU_ISA"] = old
 
 
 @pytest.fixture(params=ISAS)

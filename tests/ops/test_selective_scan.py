@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from gnnlab.ops import selective_scan
+from tests.ops.isa import cpu_isa
 
 
 def _naive(u, delta, A, B, C, D=None, z=None, delta_bias=None, softplus=False, starts=()):
@@ -244,23 +245,6 @@ def test_nan_input_propagates_on_both_paths(op_backend):
 # ---------------------------------------------------------------------------------------------
 # The compiled kernel's own float32 exp (scan::exp_approx) and its two CPU variants.
 
-import contextlib  # noqa: E402
-import os  # noqa: E402
-
-
-@contextlib.contextmanager
-def _cpu_isa(name):
-    """Force the CPU kernel variant (``GNNLAB_CPU_ISA``); ``auto`` lets the kernel choose."""
-    old = os.environ.pop("GNNLAB_CPU_ISA", None)
-    if name != "auto":
-        os.environ["GNNLAB_CPU_ISA"] = name
-    try:
-        yield
-    finally:
-        os.environ.pop("GNNLAB_CPU_ISA", None)
-        if old is not None:
-            os.environ["GNNLAB_CPU_ISA"] = old
-
 
 def _kernel_exp(x, state):
     """exp(x) as the compiled float32 scan computes it, read from its last state.
@@ -289,7 +273,7 @@ def test_kernel_exp_within_two_ulp(isa, state):
                             -3.4e38, 88.7228, 1e-38, -1e-45])
     x = torch.cat([sweep, near_zero, special])
     x = torch.cat([x, x.new_zeros((-x.numel()) % state)])
-    with _cpu_isa(isa):
+    with cpu_isa(isa):
         got = _kernel_exp(x, state)
     want = torch.exp(x.double())
     w32 = want.float().abs()
@@ -352,7 +336,7 @@ def test_cpu_variants_give_the_same_bits(dtype, state):
     kwargs = dict(D=D, z=z, delta_bias=bias, delta_softplus=True)
     results = []
     for isa in ("baseline", "auto"):
-        with _cpu_isa(isa):
+        with cpu_isa(isa):
             results.append(_run("extension", (u, delta, A, B, C), kwargs))
     (out0, grads0), (out1, grads1) = results
     assert torch.equal(out0, out1)

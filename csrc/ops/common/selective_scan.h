@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "ops/common/macros.h"
 
@@ -271,6 +272,28 @@ GNNLAB_HD ReverseSums<T> reverse_step(T* __restrict__ gh, const T* __restrict__ 
     gh[n] = g * a[n];
   }
   return {finish_sum(part_a), finish_sum(part_b)};
+}
+
+// Host side: calls fn(std::integral_constant<int, kN>()) with kN = N for the state sizes the kernels
+// are compiled for (8, 16, 32, 64), and kN = 0 (the runtime-N path) for any other N.
+template <typename Fn>
+void with_state_size(int64_t N, Fn&& fn) {
+  switch (N) {
+    case 8:
+      fn(std::integral_constant<int, 8>());
+      break;
+    case 16:
+      fn(std::integral_constant<int, 16>());
+      break;
+    case 32:
+      fn(std::integral_constant<int, 32>());
+      break;
+    case 64:
+      fn(std::integral_constant<int, 64>());
+      break;
+    default:
+      fn(std::integral_constant<int, 0>());
+  }
 }
 
 }  // namespace scan

@@ -297,27 +297,6 @@ __attribute__((target("avx2,fma,f16c"))) void backward_avx2(const ScanArgs<T>& s
 }
 #endif
 
-// Calls fn.template operator()<kN>() with kN = N for the compiled state sizes, else 0.
-template <typename Fn>
-void with_state_size(int64_t N, Fn&& fn) {
-  switch (N) {
-    case 8:
-      fn(std::integral_constant<int, 8>());
-      break;
-    case 16:
-      fn(std::integral_constant<int, 16>());
-      break;
-    case 32:
-      fn(std::integral_constant<int, 32>());
-      break;
-    case 64:
-      fn(std::integral_constant<int, 64>());
-      break;
-    default:
-      fn(std::integral_constant<int, 0>());
-  }
-}
-
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> selective_scan_fwd_cpu(
@@ -339,7 +318,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> selective_scan_fwd_cpu(
   AT_DISPATCH_FLOATING_TYPES(in.u.scalar_type(), "selective_scan_fwd_cpu", [&] {
     const ScanArgs<scalar_t> s(in, softplus_delta, chunk);
     scalar_t *op = out.data_ptr<scalar_t>(), *lp = last.data_ptr<scalar_t>(), *kp = checkpoints.data_ptr<scalar_t>();
-    with_state_size(state, [&](auto width) {
+    scan::with_state_size(state, [&](auto width) {
       constexpr int kN = decltype(width)::value;
       at::parallel_for(0, batch * dim, 1, [&](int64_t begin, int64_t end) {
         Scratch<scalar_t> w(std::min(chunk, std::max<int64_t>(length, 1)), state);
@@ -390,7 +369,7 @@ std::vector<at::Tensor> selective_scan_bwd_cpu(
                             gbias.data_ptr<scalar_t>(),  gz.defined() ? gz.data_ptr<scalar_t>() : nullptr,
                             in.b_fixed,                  in.c_fixed};
     const scalar_t *kp = ckpt.data_ptr<scalar_t>(), *gop = go.data_ptr<scalar_t>();
-    with_state_size(state, [&](auto width) {
+    scan::with_state_size(state, [&](auto width) {
       constexpr int kN = decltype(width)::value;
       at::parallel_for(0, batch * groups, 1, [&](int64_t begin, int64_t end) {
         Scratch<scalar_t> w(std::min(chunk, std::max<int64_t>(length, 1)), state);

@@ -169,26 +169,6 @@ __global__ void scan_backward_kernel(ScanData<T> in, ScanShape s, const T* check
   }
 }
 
-template <typename Fn>
-void with_state_size(int64_t N, Fn&& fn) {
-  switch (N) {
-    case 8:
-      fn(std::integral_constant<int, 8>());
-      break;
-    case 16:
-      fn(std::integral_constant<int, 16>());
-      break;
-    case 32:
-      fn(std::integral_constant<int, 32>());
-      break;
-    case 64:
-      fn(std::integral_constant<int, 64>());
-      break;
-    default:
-      fn(std::integral_constant<int, 0>());
-  }
-}
-
 }  // namespace
 
 int64_t selective_scan_backward_scratch(const ScanShape& s) {
@@ -202,7 +182,7 @@ cudaError_t selective_scan_forward(const ScanData<T>& in, const ScanShape& s, T*
   const int64_t items = s.batch * s.dim;
   if (items == 0) return cudaSuccess;
   if (s.state > kScanMaxState) return cudaErrorInvalidValue;
-  with_state_size(s.state, [&](auto width) {
+  scan::with_state_size(s.state, [&](auto width) {
     constexpr int kN = decltype(width)::value;
     scan_forward_kernel<kN, T><<<blocks_for(items), kThreads, 0, stream>>>(in, s, out, last, checkpoints);
   });
@@ -215,7 +195,7 @@ cudaError_t selective_scan_backward(const ScanData<T>& in, const ScanShape& s, c
   const int64_t items = s.batch * s.dim;
   if (items == 0) return cudaSuccess;
   if (s.state > kScanMaxState) return cudaErrorInvalidValue;
-  with_state_size(s.state, [&](auto width) {
+  scan::with_state_size(s.state, [&](auto width) {
     constexpr int kN = decltype(width)::value;
     scan_backward_kernel<kN, T><<<blocks_for(items), kThreads, 0, stream>>>(in, s, checkpoints, grad_out, g, scratch);
   });
