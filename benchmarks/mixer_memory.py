@@ -35,8 +35,8 @@ OpenMP threads spend most of their time waiting at barriers for a descheduled si
 machine of the recorded run), which would swamp every difference between the mixers; pass
 --threads on an idle machine. The header records the load average at the start.
 
-The selective-scan kernel is being optimised separately; the Graph-Mamba timings reflect the kernel
-at the commit measured.
+The Graph-Mamba timings reflect the selective-scan kernel at the commit measured (the committed
+results use the vectorised CPU kernel).
 """
 from __future__ import annotations
 
