@@ -17,7 +17,8 @@ there a parallel region waits for whichever of its threads was descheduled).
 
 Per-step B, C (Mamba's layout), D, gate z, delta_bias and softplus, float32, every input requiring
 grad. The "exp floor" is one ``torch.exp`` over the batch·channels·L·N state elements (the
-transitions a scan must compute). The reference's forward+backward is only run up to
+transitions a scan must compute) into a preallocated output, timed round-robin with the contenders
+of each row. The reference's forward+backward is only run up to
 --reference-max-length (autograd through its per-step loop is slow). mambapy's parallel scan
 (``mambapy.pscan.pscan`` on its [B, L, D, N] layout, with the same softplus, D and gate around it as
 ``MambaBlock`` applies) is timed when mambapy is installed; its output is first checked against
@@ -33,8 +34,6 @@ import torch
 
 import statistics
 import time
-
-from _timing import median_ms
 
 import gnnlab.ops
 from gnnlab.ops import selective_scan
@@ -84,22 +83,27 @@ def mambapy_available():
     return True
 
 
-def time_all(fns, x, repeat, backward):
+def time_all(fns, x, repeat, backward, plain=()):
     """Median ms of each of ``fns`` (name -> fn), run round-robin so that a burst of load elsewhere on
-    the machine hits every contender alike; one warm-up call each."""
-    def once(fn):
+    the machine hits every contender alike; one warm-up call each. Names in ``plain`` are called
+    without arguments and without a backward (the exp floor)."""
+    def once(name):
+        fn = fns[name]
         t0 = time.perf_counter()
-        out = fn(_leaves(x, backward))
-        if backward:
-            out.sum().backward()
+        if name in plain:
+            fn()
+        else:
+            out = fn(_leaves(x, backward))
+            if backward:
+                out.sum().backward()
         return (time.perf_counter() - t0) * 1e3
 
     times = {name: [] for name in fns}
-    for name, fn in fns.items():
-        once(fn)
+    for name in fns:
+        once(name)
     for _ in range(repeat):
-        for name, fn in fns.items():
-            times[name].append(once(fn))
+        for name in fns:
+            times[name].append(once(name))
     return {name: statistics.median(v) for name, v in times.items()}
 
 
@@ -147,7 +151,7 @@ def main():
     for length in args.lengths:
         x = inputs(args.batch, args.dim, args.state, length)
         states = torch.randn(args.batch, args.dim, length, args.state)
-        floor = median_ms(lambda: torch.exp(states), args.repeat)
+        exp_out = torch.empty_like(states)
         peer_ok = mambapy_available()
         if peer_ok:
             err = check_mambapy(x)
@@ -155,11 +159,11 @@ def main():
         ours_fn = lambda a: run_gnnlab("extension", a)  # noqa: E731
         saved = dict(gnnlab=saved_mib(ours_fn, x), mambapy=saved_mib(run_mambapy, x) if peer_ok else None)
         for backward in (False, True):
-            fns = {"gnnlab": ours_fn}
+            fns = {"gnnlab": ours_fn, "exp floor": lambda: torch.exp(states, out=exp_out)}
             if peer_ok:
                 fns["mambapy"] = run_mambapy
-            ms = time_all(fns, x, args.repeat, backward)
-            ours, peer = ms["gnnlab"], ms.get("mambapy")
+            ms = time_all(fns, x, args.repeat, backward, plain=("exp floor",))
+            ours, peer, floor = ms["gnnlab"], ms.get("mambapy"), ms["exp floor"]
             ref = (time_all({"ref": lambda a: run_gnnlab("torch", a)}, x, max(1, args.repeat // 3), backward)["ref"]
                    if not backward or length <= args.reference_max_length else None)
             row = dict(L=length, pass_="fwd+bwd" if backward else "fwd", gnnlab_ms=round(ours, 2),

@@ -53,6 +53,25 @@ GNNLAB_HD float bits_float(int32_t i) {
 #endif
 }
 
+// a·b + c with one rounding. Every multiply-add of the scan goes through it, so the baseline CPU
+// build (std::fma: a library call where the CPU has no FMA unit, slow but exact), the AVX2 build
+// (vfmadd) and CUDA (fmaf) compute the same bits; compilers may not contract anything else
+// (-ffp-contract=off on the CPU).
+GNNLAB_HD float fmadd(float a, float b, float c) {
+#if defined(__CUDA_ARCH__)
+  return __fmaf_rn(a, b, c);
+#else
+  return __builtin_fmaf(a, b, c);
+#endif
+}
+GNNLAB_HD double fmadd(double a, double b, double c) {
+#if defined(__CUDA_ARCH__)
+  return __fma_rn(a, b, c);
+#else
+  return __builtin_fma(a, b, c);
+#endif
+}
+
 // exp(x) in float32 without a library call, branch-free so that compilers vectorise it.
 // exp(x) = 2^k · exp(r) with k = round(x / ln 2) and r = x - k·ln 2 (|r| <= ln2/2; k·ln 2 split in two
 // constants so that k·LN2_HI is exact). exp(r) = 1 + r + r²·q(r), q of degree 4 fitted here to
@@ -77,14 +96,14 @@ GNNLAB_HD float exp_approx(float x) {
   const float shifted = xc * kLog2e + kRound;
   const float kf = shifted - kRound;
   const int32_t k = float_bits(shifted) - float_bits(kRound);  // round(xc / ln 2) in [-150, 128]
-  float r = xc - kf * kLn2Hi;
-  r = r - kf * kLn2Lo;
+  float r = fmadd(-kf, kLn2Hi, xc);
+  r = fmadd(-kf, kLn2Lo, r);
   float q = 1.381459879e-03f;
-  q = q * r + 8.368716575e-03f;
-  q = q * r + 4.166838899e-02f;
-  q = q * r + 1.666652113e-01f;
-  q = q * r + 4.999999404e-01f;
-  const float p = (q * r + 1.0f) * r + 1.0f;
+  q = fmadd(q, r, 8.368716575e-03f);
+  q = fmadd(q, r, 4.166838899e-02f);
+  q = fmadd(q, r, 1.666652113e-01f);
+  q = fmadd(q, r, 4.999999404e-01f);
+  const float p = fmadd(fmadd(q, r, 1.0f), r, 1.0f);
   // Integer parts in unsigned arithmetic: for a NaN x, k is an arbitrary bit pattern (the result is
   // NaN anyway) and must not overflow.
   const uint32_t uk = static_cast<uint32_t>(k);
@@ -130,6 +149,20 @@ GNNLAB_HD T sigmoid(T v) {
   return T(1) / (T(1) + exp_of(-v));
 }
 
+// softplus(v) and its derivative sigmoid(v) from one exp: with e = exp(-|v|), sigmoid(v) = 1 / (1 + e)
+// for v >= 0 and e / (1 + e) below (never exp of a large positive value); both as in softplus and
+// step_size_grad above 20.
+template <typename T>
+GNNLAB_HD T softplus_with_grad(T v, T* grad) {
+  const T neg_abs = v > T(0) ? -v : v;
+  const T pos = v > T(0) ? v : T(0);
+  const T e = exp_of(neg_abs);
+  const T r = T(1) / (T(1) + e);
+  const T soft = pos + log1p_of_unit(e);
+  *grad = v > T(20) ? T(1) : (v >= T(0) ? r : e * r);
+  return v > T(20) ? v : soft;
+}
+
 // The step size and its derivative with respect to raw = delta + delta_bias.
 template <typename T>
 GNNLAB_HD T step_size(T raw, bool softplus_delta) {
@@ -147,9 +180,12 @@ GNNLAB_HD T silu(T z) {
   return z * sigmoid(z);
 }
 template <typename T>
-GNNLAB_HD T silu_grad(T z) {
-  const T s = sigmoid(z);
+GNNLAB_HD T silu_grad_from(T z, T s) {  // s = sigmoid(z), when the caller has it
   return s * (T(1) + z * (T(1) - s));
+}
+template <typename T>
+GNNLAB_HD T silu_grad(T z) {
+  return silu_grad_from(z, sigmoid(z));
 }
 
 // Sum of the kLanes partial sums in a fixed halving tree.
@@ -178,11 +214,14 @@ GNNLAB_HD void transitions(T* __restrict__ a, const T* __restrict__ A, T dt, int
 }
 
 // One forward step for state entries [0, count): h <- a·h + dtu·B (a = exp(dt·A), dtu = dt·u; a
-// restart multiplies h by 0 before this call); returns Σ C·h. With kStore, also writes the new state
-// to h_out (the backward's recomputation).
+// restart multiplies h by 0 before this call). Writes the kLanes partial sums of Σ C·h to lanes
+// (finish_sum(lanes) is y without D·u); a CPU caller stores them for a whole chunk and finishes
+// them afterwards, off the recurrence's critical path. With kStore, also writes the new state to
+// h_out (the backward's recomputation).
 template <int kN, bool kStore, typename T>
-GNNLAB_HD T state_step(T* __restrict__ h, const T* __restrict__ a, const T* __restrict__ Bt,
-                       const T* __restrict__ Ct, T dtu, int64_t count_runtime, T* __restrict__ h_out) {
+GNNLAB_HD void state_step_lanes(T* __restrict__ h, const T* __restrict__ a, const T* __restrict__ Bt,
+                                const T* __restrict__ Ct, T dtu, int64_t count_runtime, T* __restrict__ h_out,
+                                T* __restrict__ lanes) {
   constexpr int kLanes = Lanes<T>::value;
   const int64_t count = kN > 0 ? kN : count_runtime;
   T part[kLanes];
@@ -191,21 +230,32 @@ GNNLAB_HD T state_step(T* __restrict__ h, const T* __restrict__ a, const T* __re
   for (; n0 + kLanes <= count; n0 += kLanes) {
 #if defined(__CUDA_ARCH__)
 #pragma unroll
+#else
+#pragma omp simd
 #endif
     for (int j = 0; j < kLanes; ++j) {
       const int64_t n = n0 + j;
-      const T hn = a[n] * h[n] + dtu * Bt[n];
+      const T hn = fmadd(a[n], h[n], dtu * Bt[n]);
       h[n] = hn;
       if (kStore) h_out[n] = hn;
-      part[j] = part[j] + Ct[n] * hn;
+      part[j] = fmadd(Ct[n], hn, part[j]);
     }
   }
   for (int64_t n = n0; n < count; ++n) {
-    const T hn = a[n] * h[n] + dtu * Bt[n];
+    const T hn = fmadd(a[n], h[n], dtu * Bt[n]);
     h[n] = hn;
     if (kStore) h_out[n] = hn;
-    part[n - n0] = part[n - n0] + Ct[n] * hn;
+    part[n - n0] = fmadd(Ct[n], hn, part[n - n0]);
   }
+  for (int j = 0; j < kLanes; ++j) lanes[j] = part[j];
+}
+
+// state_step_lanes followed by the sum: returns Σ C·h.
+template <int kN, bool kStore, typename T>
+GNNLAB_HD T state_step(T* __restrict__ h, const T* __restrict__ a, const T* __restrict__ Bt,
+                       const T* __restrict__ Ct, T dtu, int64_t count_runtime, T* __restrict__ h_out) {
+  T part[Lanes<T>::value];
+  state_step_lanes<kN, kStore, T>(h, a, Bt, Ct, dtu, count_runtime, h_out, part);
   return finish_sum(part);
 }
 
@@ -218,9 +268,9 @@ GNNLAB_HD T output_sum(const T* __restrict__ h, const T* __restrict__ Ct, int64_
   for (int j = 0; j < kLanes; ++j) part[j] = T(0);
   int64_t n0 = 0;
   for (; n0 + kLanes <= count; n0 += kLanes) {
-    for (int j = 0; j < kLanes; ++j) part[j] = part[j] + Ct[n0 + j] * h[n0 + j];
+    for (int j = 0; j < kLanes; ++j) part[j] = fmadd(Ct[n0 + j], h[n0 + j], part[j]);
   }
-  for (int64_t n = n0; n < count; ++n) part[n - n0] = part[n - n0] + Ct[n] * h[n];
+  for (int64_t n = n0; n < count; ++n) part[n - n0] = fmadd(Ct[n], h[n], part[n - n0]);
   return finish_sum(part);
 }
 
@@ -234,12 +284,16 @@ struct ReverseSums {
 // One reverse step for state entries [0, count). In: gh = d loss / d h[t] from the later steps,
 // gy = d loss / d y[t], a = exp(dt·A), h_in = the state entering step t (already times keep),
 // h_out = h[t]. Out: gh <- d loss / d h[t-1]·keep (the caller zeroes it at a restart), gA += g·h_in·a·dt,
-// gB_t[n] = g·dtu and gC_t[n] = gy·h_out (the caller adds them where B and C live).
-template <int kN, typename T>
-GNNLAB_HD ReverseSums<T> reverse_step(T* __restrict__ gh, const T* __restrict__ A, const T* __restrict__ Bt,
-                                      const T* __restrict__ Ct, const T* __restrict__ a, const T* __restrict__ h_in,
-                                      const T* __restrict__ h_out, T gy, T dt, T dtu, T* __restrict__ gA,
-                                      T* __restrict__ gB_t, T* __restrict__ gC_t, int64_t count_runtime) {
+// gB_t[n] = g·dtu and gC_t[n] = gy·h_out (the caller adds them where B and C live; with kAdd, they
+// are added to gB_t and gC_t here, gB_t[n] + g·dtu, the same sum), and the kLanes
+// partial sums of Σ_n g·h_in·a·A[n] (d loss / d dt through the transitions) in lanes_a and of
+// Σ_n g·B[n] (d loss / d (dt·u) through the inputs) in lanes_b.
+template <int kN, typename T, bool kAdd = false>
+GNNLAB_HD void reverse_step_lanes(T* __restrict__ gh, const T* __restrict__ A, const T* __restrict__ Bt,
+                                  const T* __restrict__ Ct, const T* __restrict__ a, const T* __restrict__ h_in,
+                                  const T* __restrict__ h_out, T gy, T dt, T dtu, T* __restrict__ gA,
+                                  T* __restrict__ gB_t, T* __restrict__ gC_t, int64_t count_runtime,
+                                  T* __restrict__ lanes_a, T* __restrict__ lanes_b) {
   constexpr int kLanes = Lanes<T>::value;
   const int64_t count = kN > 0 ? kN : count_runtime;
   T part_a[kLanes], part_b[kLanes];
@@ -248,29 +302,45 @@ GNNLAB_HD ReverseSums<T> reverse_step(T* __restrict__ gh, const T* __restrict__ 
   for (; n0 + kLanes <= count; n0 += kLanes) {
 #if defined(__CUDA_ARCH__)
 #pragma unroll
+#else
+#pragma omp simd
 #endif
     for (int j = 0; j < kLanes; ++j) {
       const int64_t n = n0 + j;
-      const T g = gh[n] + Ct[n] * gy;
+      const T g = fmadd(Ct[n], gy, gh[n]);
       const T ga = g * h_in[n] * a[n];
-      part_a[j] = part_a[j] + ga * A[n];
-      part_b[j] = part_b[j] + g * Bt[n];
-      gA[n] = gA[n] + ga * dt;
-      gB_t[n] = g * dtu;
-      gC_t[n] = gy * h_out[n];
+      part_a[j] = fmadd(ga, A[n], part_a[j]);
+      part_b[j] = fmadd(g, Bt[n], part_b[j]);
+      gA[n] = fmadd(ga, dt, gA[n]);
+      gB_t[n] = kAdd ? gB_t[n] + g * dtu : g * dtu;
+      gC_t[n] = kAdd ? gC_t[n] + gy * h_out[n] : gy * h_out[n];
       gh[n] = g * a[n];
     }
   }
   for (int64_t n = n0; n < count; ++n) {
-    const T g = gh[n] + Ct[n] * gy;
+    const T g = fmadd(Ct[n], gy, gh[n]);
     const T ga = g * h_in[n] * a[n];
-    part_a[n - n0] = part_a[n - n0] + ga * A[n];
-    part_b[n - n0] = part_b[n - n0] + g * Bt[n];
-    gA[n] = gA[n] + ga * dt;
-    gB_t[n] = g * dtu;
-    gC_t[n] = gy * h_out[n];
+    part_a[n - n0] = fmadd(ga, A[n], part_a[n - n0]);
+    part_b[n - n0] = fmadd(g, Bt[n], part_b[n - n0]);
+    gA[n] = fmadd(ga, dt, gA[n]);
+    gB_t[n] = kAdd ? gB_t[n] + g * dtu : g * dtu;
+    gC_t[n] = kAdd ? gC_t[n] + gy * h_out[n] : gy * h_out[n];
     gh[n] = g * a[n];
   }
+  for (int j = 0; j < kLanes; ++j) {
+    lanes_a[j] = part_a[j];
+    lanes_b[j] = part_b[j];
+  }
+}
+
+// reverse_step_lanes followed by the two sums.
+template <int kN, typename T>
+GNNLAB_HD ReverseSums<T> reverse_step(T* __restrict__ gh, const T* __restrict__ A, const T* __restrict__ Bt,
+                                      const T* __restrict__ Ct, const T* __restrict__ a, const T* __restrict__ h_in,
+                                      const T* __restrict__ h_out, T gy, T dt, T dtu, T* __restrict__ gA,
+                                      T* __restrict__ gB_t, T* __restrict__ gC_t, int64_t count_runtime) {
+  T part_a[Lanes<T>::value], part_b[Lanes<T>::value];
+  reverse_step_lanes<kN, T>(gh, A, Bt, Ct, a, h_in, h_out, gy, dt, dtu, gA, gB_t, gC_t, count_runtime, part_a, part_b);
   return {finish_sum(part_a), finish_sum(part_b)};
 }
 

@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <cstring>
 #include <vector>
 
 #include "ops/common/selective_scan.h"
@@ -73,21 +74,28 @@ struct ScanArgs {
   bool restarts(int64_t t) const { return reset != nullptr && reset[t] != 0; }
 };
 
-// Per-thread scratch: the per-step scalars of one chunk and the chunk's transitions and states.
+// Per-thread scratch: the per-step scalars of one chunk, the chunk's transitions and states, and the
+// partial sums (scan::Lanes of them per step) of the chunk's reductions over N.
 template <typename T>
 struct Scratch {
+  static constexpr int kLanes = scan::Lanes<T>::value;
   std::vector<T> buf;
-  T *dt, *dtu, *y, *gy, *sum_a, *sum_b, *a, *h, *state, *grad_state, *gA, *gB_t, *gC_t, *gB_acc, *gC_acc, *tmp;
-  Scratch(int64_t chunk, int64_t n) : buf(6 * chunk + 2 * chunk * n + 9 * n) {
+  T *dt, *dtu, *dt_grad, *y, *gy, *sum_a, *sum_b, *a, *h, *lanes_a, *lanes_b, *state, *grad_state, *gA, *gB_t, *gC_t, *gB_acc,
+      *gC_acc, *tmp;
+  Scratch(int64_t chunk, int64_t n) : buf(7 * chunk + 2 * chunk * n + 2 * chunk * kLanes + 9 * n) {
     T* p = buf.data();
-    for (T** q : {&dt, &dtu, &y, &gy, &sum_a, &sum_b}) {
+    for (T** q : {&dt, &dtu, &dt_grad, &y, &gy, &sum_a, &sum_b}) {
       *q = p;
       p += chunk;
     }
-    a = p;
-    p += chunk * n;
-    h = p;
-    p += chunk * n;
+    for (T** q : {&a, &h}) {
+      *q = p;
+      p += chunk * n;
+    }
+    for (T** q : {&lanes_a, &lanes_b}) {
+      *q = p;
+      p += chunk * kLanes;
+    }
     for (T** q : {&state, &grad_state, &gA, &gB_t, &gC_t, &gB_acc, &gC_acc, &tmp}) {
       *q = p;
       p += n;
@@ -95,16 +103,51 @@ struct Scratch {
   }
 };
 
-// Step sizes dt and dt·u of steps [t0, t0 + len) of row `row` (channel d).
+// out[i] = the sum of the kLanes partial sums of step i, for the len steps of a chunk, in
+// scan::finish_sum's halving order (so the same bits): the upper half of the lanes added to the lower
+// half, and again, in registers (GCC vector extensions) rather than through memory.
+GNNLAB_HD void finish_sums(const float* lanes, float* out, int64_t len) {
+  typedef float v8 __attribute__((vector_size(32)));
+  typedef float v4 __attribute__((vector_size(16)));
+  static_assert(scan::Lanes<float>::value == 8, "8 float lanes");
+  for (int64_t i = 0; i < len; ++i) {
+    v8 v;
+    std::memcpy(&v, lanes + i * 8, sizeof(v));
+    const v4 q = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+    const v4 r = q + __builtin_shufflevector(q, q, 2, 3, 2, 3);
+    out[i] = r[0] + r[1];
+  }
+}
+GNNLAB_HD void finish_sums(const double* lanes, double* out, int64_t len) {
+  typedef double v4 __attribute__((vector_size(32)));
+  typedef double v2 __attribute__((vector_size(16)));
+  static_assert(scan::Lanes<double>::value == 4, "4 double lanes");
+  for (int64_t i = 0; i < len; ++i) {
+    v4 v;
+    std::memcpy(&v, lanes + i * 4, sizeof(v));
+    const v2 q = __builtin_shufflevector(v, v, 0, 1) + __builtin_shufflevector(v, v, 2, 3);
+    out[i] = q[0] + q[1];
+  }
+}
+
+// Step sizes dt and dt·u of steps [t0, t0 + len) of row `row` (channel d), and with `grad` the
+// derivative of dt with respect to delta (the backward's).
 template <typename T>
-GNNLAB_HD void step_sizes(const ScanArgs<T>& s, int64_t row, int64_t d, int64_t t0, int64_t len, T* dt, T* dtu) {
+GNNLAB_HD void step_sizes(const ScanArgs<T>& s, int64_t row, int64_t d, int64_t t0, int64_t len, T* dt, T* dtu,
+                          T* grad = nullptr) {
   const T bias = s.bias != nullptr ? s.bias[d] : T(0);
   const T* delta = s.delta + row + t0;
   const T* u = s.u + row + t0;
-  if (s.softplus_delta) {
+  if (s.softplus_delta && grad != nullptr) {
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i) dt[i] = scan::softplus_with_grad(delta[i] + bias, grad + i);
+  } else if (s.softplus_delta) {
 #pragma omp simd
     for (int64_t i = 0; i < len; ++i) dt[i] = scan::softplus(delta[i] + bias);
   } else {
+    if (grad != nullptr) {
+      for (int64_t i = 0; i < len; ++i) grad[i] = T(1);
+    }
 #pragma omp simd
     for (int64_t i = 0; i < len; ++i) dt[i] = delta[i] + bias;
   }
@@ -120,7 +163,7 @@ GNNLAB_HD void zero_times(T* v, int64_t n) {
 template <int kN, typename T>
 GNNLAB_HD void forward_items(const ScanArgs<T>& s, T* out, T* last, T* ckpt, int64_t begin, int64_t end,
                              Scratch<T>& w) {
-  const int64_t N = s.state, L = s.length;
+  const int64_t N = kN > 0 ? kN : s.state, L = s.length;  // a compile-time N keeps h in registers
   T h_local[kN > 0 ? kN : 1];
   T* h = kN > 0 ? h_local : w.state;
   for (int64_t item = begin; item < end; ++item) {
@@ -134,12 +177,18 @@ GNNLAB_HD void forward_items(const ScanArgs<T>& s, T* out, T* last, T* ckpt, int
       T* saved = ckpt + (item * s.chunks + c) * N;
       for (int64_t n = 0; n < N; ++n) saved[n] = h[n];
       step_sizes(s, row, d, t0, len, w.dt, w.dtu);
-      for (int64_t i = 0; i < len; ++i) scan::transitions<kN, T>(w.a + i * N, Ad, w.dt[i], N);
+      // The transitions of a step are computed in the step (exp's throughput-bound work beside the
+      // latency-bound recurrence) and never stored.
       for (int64_t i = 0; i < len; ++i) {
         const int64_t t = t0 + i;
+        T a_local[kN > 0 ? kN : 1];
+        T* a = kN > 0 ? a_local : w.a;
+        scan::transitions<kN, T>(a, Ad, w.dt[i], N);
         if (s.restarts(t)) zero_times(h, N);
-        w.y[i] = scan::state_step<kN, false, T>(h, w.a + i * N, Bb + t * s.sb_t, Cb + t * s.sc_t, w.dtu[i], N, nullptr);
+        scan::state_step_lanes<kN, false, T>(h, a, Bb + t * s.sb_t, Cb + t * s.sc_t, w.dtu[i], N, nullptr,
+                                             w.lanes_a + i * Scratch<T>::kLanes);
       }
+      finish_sums(w.lanes_a, w.y, len);
       const T* u = s.u + row + t0;
       T* o = out + row + t0;
       if (s.D != nullptr) {
@@ -170,7 +219,7 @@ struct Grads {
 template <int kN, typename T>
 GNNLAB_HD void backward_tasks(const ScanArgs<T>& s, const T* ckpt, const T* grad_out, const Grads<T>& g,
                               int64_t groups, int64_t begin, int64_t end, Scratch<T>& w) {
-  const int64_t N = s.state, L = s.length, per_task = s.dim / groups;
+  const int64_t N = kN > 0 ? kN : s.state, L = s.length, per_task = s.dim / groups;
   T h_local[kN > 0 ? kN : 1], gh_local[kN > 0 ? kN : 1], gA_local[kN > 0 ? kN : 1];
   T* h = kN > 0 ? h_local : w.state;
   T* gh = kN > 0 ? gh_local : w.grad_state;
@@ -190,16 +239,17 @@ GNNLAB_HD void backward_tasks(const ScanArgs<T>& s, const T* ckpt, const T* grad
       for (int64_t c = s.chunks - 1; c >= 0; --c) {
         const int64_t t0 = c * s.chunk, len = std::min(s.chunk, L - t0);
         const T* h0 = ckpt + (item * s.chunks + c) * N;
-        step_sizes(s, row, d, t0, len, w.dt, w.dtu);
+        step_sizes(s, row, d, t0, len, w.dt, w.dtu, w.dt_grad);
         // Recompute the chunk: w.a[i] = exp(dt·A), w.h[i] = h(t0 + i), w.y[i] = Σ C·h.
-        for (int64_t i = 0; i < len; ++i) scan::transitions<kN, T>(w.a + i * N, Ad, w.dt[i], N);
         for (int64_t n = 0; n < N; ++n) h[n] = h0[n];
         for (int64_t i = 0; i < len; ++i) {
           const int64_t t = t0 + i;
+          scan::transitions<kN, T>(w.a + i * N, Ad, w.dt[i], N);
           if (s.restarts(t)) zero_times(h, N);
-          w.y[i] = scan::state_step<kN, true, T>(h, w.a + i * N, Bb + t * s.sb_t, Cb + t * s.sc_t, w.dtu[i], N,
-                                                 w.h + i * N);
+          scan::state_step_lanes<kN, true, T>(h, w.a + i * N, Bb + t * s.sb_t, Cb + t * s.sc_t, w.dtu[i], N,
+                                              w.h + i * N, w.lanes_a + i * Scratch<T>::kLanes);
         }
+        if (s.z != nullptr) finish_sums(w.lanes_a, w.y, len);  // y is only needed for the gate's gradient
         // d loss / d y, through the gate.
         const T* go = grad_out + row + t0;
         const T* u = s.u + row + t0;
@@ -213,8 +263,9 @@ GNNLAB_HD void backward_tasks(const ScanArgs<T>& s, const T* ckpt, const T* grad
           }
 #pragma omp simd
           for (int64_t i = 0; i < len; ++i) {
-            gz[i] = go[i] * w.y[i] * scan::silu_grad(z[i]);
-            w.gy[i] = go[i] * scan::silu(z[i]);
+            const T sz = scan::sigmoid(z[i]);
+            gz[i] = go[i] * w.y[i] * scan::silu_grad_from(z[i], sz);
+            w.gy[i] = go[i] * (z[i] * sz);
           }
         } else {
           for (int64_t i = 0; i < len; ++i) w.gy[i] = go[i];
@@ -228,25 +279,21 @@ GNNLAB_HD void backward_tasks(const ScanArgs<T>& s, const T* ckpt, const T* grad
             for (int64_t n = 0; n < N; ++n) w.tmp[n] = h_in[n] * T(0);
             h_in = w.tmp;
           }
-          const auto sums = scan::reverse_step<kN, T>(gh, Ad, Bb + t * s.sb_t, Cb + t * s.sc_t, w.a + i * N, h_in,
-                                                      w.h + i * N, w.gy[i], w.dt[i], w.dtu[i], gA, w.gB_t, w.gC_t, N);
-          if (restart) zero_times(gh, N);
           T* gBt = g.b_fixed ? w.gB_acc : gB_rows + t * N;
           T* gCt = g.c_fixed ? w.gC_acc : gC_rows + t * N;
-          for (int64_t n = 0; n < N; ++n) gBt[n] = gBt[n] + w.gB_t[n];
-          for (int64_t n = 0; n < N; ++n) gCt[n] = gCt[n] + w.gC_t[n];
-          w.sum_a[i] = sums.a_dA;
-          w.sum_b[i] = sums.gB;
+          scan::reverse_step_lanes<kN, T, true>(gh, Ad, Bb + t * s.sb_t, Cb + t * s.sc_t, w.a + i * N, h_in,
+                                                w.h + i * N, w.gy[i], w.dt[i], w.dtu[i], gA, gBt, gCt, N,
+                                                w.lanes_a + i * Scratch<T>::kLanes, w.lanes_b + i * Scratch<T>::kLanes);
+          if (restart) zero_times(gh, N);
         }
+        finish_sums(w.lanes_a, w.sum_a, len);
+        finish_sums(w.lanes_b, w.sum_b, len);
         // Input gradients of the chunk's steps: d loss / d dt = Σ g·h_in·a·A + u·Σ g·B, d loss / d u = dt·Σ g·B + gy·D.
         T* gdelta = g.gdelta + row + t0;
         T* gu = g.gu + row + t0;
-        const T bias = s.bias != nullptr ? s.bias[d] : T(0);
-        const T* delta = s.delta + row + t0;
-        const bool softplus_delta = s.softplus_delta;
 #pragma omp simd
         for (int64_t i = 0; i < len; ++i) {
-          gdelta[i] = (w.sum_a[i] + u[i] * w.sum_b[i]) * scan::step_size_grad(delta[i] + bias, softplus_delta);
+          gdelta[i] = (w.sum_a[i] + u[i] * w.sum_b[i]) * w.dt_grad[i];
           gu[i] = w.dt[i] * w.sum_b[i];
         }
         if (s.D != nullptr) {
