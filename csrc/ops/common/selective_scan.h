@@ -93,7 +93,7 @@ GNNLAB_HD float exp_approx(float x) {
   constexpr float kRound = 12582912.0f;  // 1.5 · 2^23: adding it rounds to an integer
   float xc = x < kLo ? kLo : x;  // a NaN x stays NaN
   xc = xc > kHi ? kHi : xc;
-  const float shifted = xc * kLog2e + kRound;
+  const float shifted = fmadd(xc, kLog2e, kRound);  // the exact product, rounded once to an integer
   const float kf = shifted - kRound;
   const int32_t k = float_bits(shifted) - float_bits(kRound);  // round(xc / ln 2) in [-150, 128]
   float r = fmadd(-kf, kLn2Hi, xc);

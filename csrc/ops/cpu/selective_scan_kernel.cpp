@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <type_traits>
 #include <cstring>
+#include <initializer_list>
 #include <vector>
 
 #include "ops/common/selective_scan.h"
@@ -155,6 +156,21 @@ GNNLAB_HD void step_sizes(const ScanArgs<T>& s, int64_t row, int64_t d, int64_t 
   for (int64_t i = 0; i < len; ++i) dtu[i] = dt[i] * u[i];
 }
 
+// Prefetches `len` consecutive values from each non-null pointer: `reads` to be read, `writes` to be
+// written.
+template <typename T>
+GNNLAB_HD void prefetch_rows(int64_t len, std::initializer_list<const T*> reads, std::initializer_list<T*> writes) {
+  constexpr int64_t kLine = 64 / sizeof(T);
+  for (const T* p : reads) {
+    if (p == nullptr) continue;
+    for (int64_t i = 0; i < len; i += kLine) __builtin_prefetch(p + i, 0, 3);
+  }
+  for (T* p : writes) {
+    if (p == nullptr) continue;
+    for (int64_t i = 0; i < len; i += kLine) __builtin_prefetch(p + i, 1, 3);
+  }
+}
+
 template <typename T>
 GNNLAB_HD void zero_times(T* v, int64_t n) {
   for (int64_t k = 0; k < n; ++k) v[k] = v[k] * T(0);  // keeps a NaN or inf state NaN across a restart
@@ -235,10 +251,19 @@ GNNLAB_HD void backward_tasks(const ScanArgs<T>& s, const T* ckpt, const T* grad
       T* gB_rows = g.b_fixed ? nullptr : g.gB + (b * s.groups_b + gb) * L * N;  // time-varying layout
       T* gC_rows = g.c_fixed ? nullptr : g.gC + (b * s.groups_c + gc) * L * N;
       for (int64_t n = 0; n < N; ++n) gh[n] = gA[n] = w.gB_acc[n] = w.gC_acc[n] = T(0);
-      T gD_acc = 0, gbias_acc = 0;
+      constexpr int kLanes = Scratch<T>::kLanes;
+      T gD_lanes[kLanes], gbias_lanes[kLanes];
+      for (int j = 0; j < kLanes; ++j) gD_lanes[j] = gbias_lanes[j] = T(0);
       for (int64_t c = s.chunks - 1; c >= 0; --c) {
         const int64_t t0 = c * s.chunk, len = std::min(s.chunk, L - t0);
         const T* h0 = ckpt + (item * s.chunks + c) * N;
+        if (c > 0) {
+          // The chunks are walked from the last, which the hardware prefetchers do not anticipate:
+          // ask for the next chunk's per-step rows while this one runs.
+          const int64_t at = row + t0 - s.chunk;
+          prefetch_rows(s.chunk, {s.u + at, s.delta + at, grad_out + at, s.z != nullptr ? s.z + at : nullptr},
+                        {g.gu + at, g.gdelta + at, g.gz != nullptr ? g.gz + at : nullptr});
+        }
         step_sizes(s, row, d, t0, len, w.dt, w.dtu, w.dt_grad);
         // Recompute the chunk: w.a[i] = exp(dt·A), w.h[i] = h(t0 + i), w.y[i] = Σ C·h.
         for (int64_t n = 0; n < N; ++n) h[n] = h0[n];
@@ -301,10 +326,13 @@ GNNLAB_HD void backward_tasks(const ScanArgs<T>& s, const T* ckpt, const T* grad
 #pragma omp simd
           for (int64_t i = 0; i < len; ++i) gu[i] = gu[i] + w.gy[i] * Dd;
         }
-        // In time order, so every ISA variant adds the same way.
-        for (int64_t i = len - 1; i >= 0; --i) {
-          gD_acc += w.gy[i] * u[i];
-          gbias_acc += gdelta[i];
+        // Step i adds to lane i % kLanes (a fixed order, so every ISA variant adds the same way).
+        for (int64_t i0 = 0; i0 < len; i0 += kLanes) {
+          const int64_t m = std::min<int64_t>(kLanes, len - i0);
+          for (int64_t j = 0; j < m; ++j) {
+            gD_lanes[j] = gD_lanes[j] + w.gy[i0 + j] * u[i0 + j];
+            gbias_lanes[j] = gbias_lanes[j] + gdelta[i0 + j];
+          }
         }
       }
       for (int64_t n = 0; n < N; ++n) g.gA[item * N + n] = gA[n];
@@ -314,8 +342,8 @@ GNNLAB_HD void backward_tasks(const ScanArgs<T>& s, const T* ckpt, const T* grad
       if (g.c_fixed) {
         for (int64_t n = 0; n < N; ++n) g.gC[item * N + n] = w.gC_acc[n];
       }
-      g.gD[item] = gD_acc;
-      g.gbias[item] = gbias_acc;
+      g.gD[item] = scan::finish_sum(gD_lanes);
+      g.gbias[item] = scan::finish_sum(gbias_lanes);
     }
   }
 }
