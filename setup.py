@@ -53,8 +53,9 @@ def _extensions():
     from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
     sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/ops/*.cpp") + glob.glob("csrc/ops/cpu/*.cpp"))
-    # -ffp-contract=off: no fused multiply-adds, so the baseline and AVX2 variants of a kernel
-    # (which run the same operations in the same order) give bit-identical results.
+    # -ffp-contract=off: no implicit fused multiply-adds, so the baseline and AVX2 variants of a kernel
+    # (which run the same operations in the same order) give bit-identical results; a kernel that
+    # wants one writes it (scan::fmadd), and then every variant fuses it.
     # -fno-trapping-math: nothing reads the floating-point exception flags; without it gcc keeps the
     # selects of a branch-free function (the selective scan's exp) as branches and cannot vectorise
     # it. No result changes.

@@ -4,19 +4,21 @@
 //
 // Time is walked in chunks of `chunk` steps. Per chunk, the per-step scalars (step size with its
 // softplus, dt·u, the gate) are computed in loops over time that vectorise, and the recurrence runs
-// over N with exp evaluated in vector registers (scan::exp_approx for float32). The forward stores
-// the state entering every chunk ([batch, D, chunks, N]); the backward walks the chunks from the
-// last, recomputes one chunk's transitions exp(dt·A) and states from its checkpoint into two
-// [chunk, N] buffers (one exp per element in the whole backward) and runs the reverse scan over them,
-// so no [batch, D, L, N] tensor is ever stored.
+// over N with exp evaluated in vector registers (scan::exp_approx for float32) inside the step, where
+// its throughput-bound work overlaps the recurrence's latency. The sums over N of each step are kept
+// as scan::Lanes partial sums and finished after the chunk, off the recurrence's critical path. The
+// forward stores the state entering every chunk ([batch, D, chunks, N]); the backward walks the
+// chunks from the last (prefetching the next chunk's rows), recomputes one chunk's transitions
+// exp(dt·A) and states from its checkpoint into two [chunk, N] buffers (one exp per element in the
+// whole backward) and runs the reverse scan over them, so no [batch, D, L, N] tensor is ever stored.
 //
 // B and C arrive as 4-D strided views [batch, G, N, L] (time-invariant [D, N] as a view with zero
 // batch and time strides and G = D; per-step [batch, N, L] with G = 1); channel d reads group
 // d / (D / G). `reset` ([L] uint8, optional) marks the first step of every packed sequence.
 //
 // Every kernel is compiled for the baseline ISA and, on x86-64, for AVX2 (cpu_isa() picks); both
-// run the same operations in the same order (fixed-lane sums, -ffp-contract=off) and give the same
-// bits. Compile-time state sizes 8, 16, 32 and 64 keep the state in registers; other sizes run
+// run the same operations in the same order (fixed-lane sums, multiply-adds fused only where written
+// as scan::fmadd, -ffp-contract=off elsewhere) and give the same bits. Compile-time state sizes 8, 16, 32 and 64 keep the state in registers; other sizes run
 // the same code with a run-time size.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
