@@ -117,6 +117,33 @@ def test_initialisation_as_mamba_ssm():
     assert block.dt_rank == math.ceil(16 / 16)
 
 
+@pytest.mark.parametrize("bias", [False, True])
+def test_order_equals_gathering_the_rows_first(bias):
+    """forward(h, cu, order) == forward(h[order], cu), values and gradients (input and weights)."""
+    block = _block(2, bias=bias)
+    hidden = torch.randn(9, 6, dtype=torch.float64, requires_grad=True)
+    order = torch.tensor([3, 0, 8, 1, 5, 2, 7, 4, 6, 0])  # a repeated row too (K orderings laid end to end)
+    cu = torch.tensor([0, 4, 10])
+    cot = torch.randn(10, 6, dtype=torch.float64)
+    runs = []
+    for gathered in (False, True):
+        block.zero_grad(set_to_none=True)
+        out = block(hidden[order], cu) if gathered else block(hidden, cu, order=order)
+        grads = torch.autograd.grad((out * cot).sum(), [hidden, *block.parameters()])
+        runs.append((out, grads))
+    torch.testing.assert_close(runs[0][0], runs[1][0])
+    for a, b in zip(runs[0][1], runs[1][1]):
+        torch.testing.assert_close(a, b)
+
+
+def test_bad_order():
+    block = Mamba(8)
+    with pytest.raises(ValueError, match="packed input"):
+        block(torch.randn(1, 5, 8), order=torch.arange(5))
+    with pytest.raises(ValueError, match="1-D int64"):
+        block(torch.randn(5, 8), torch.tensor([0, 5]), order=torch.arange(5, dtype=torch.int32))
+
+
 def test_bad_input():
     block = Mamba(8)
     with pytest.raises(ValueError, match="batch, L, 8"):

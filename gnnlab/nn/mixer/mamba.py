@@ -206,7 +206,7 @@ class GraphMambaMixer(GlobalMixer):
         starts = (offsets[:-1].unsqueeze(0) + num_nodes * torch.arange(count, device=x.device).unsqueeze(1))
         cu_seqlens = torch.cat([starts.reshape(-1), offsets.new_full((1,), count * num_nodes)])
         flat = orders.reshape(-1)  # (K·N,)
-        y = self.mamba(x.index_select(0, flat), cu_seqlens)  # (K·N, dim), scan order
+        y = self.mamba(x, cu_seqlens, order=flat)  # (K·N, dim), scan order
         out = x.new_zeros(num_nodes, self.dim).index_add(0, flat, y)  # back to x's rows, summed over K
         return out if count == 1 else out / count
 

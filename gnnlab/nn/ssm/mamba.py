@@ -98,31 +98,54 @@ class Mamba(nn.Module):
             self.D.fill_(1.0)
 
     def _conv_packed(self, x: Tensor, cu_seqlens: Tensor) -> Tensor:
-        """Causal depthwise convolution of ``x`` ``(d_inner, total)`` that never reads a previous sequence."""
-        total, k = x.size(1), self.d_conv
-        position = positions_in_sequence(cu_seqlens, total)
-        weight = self.conv1d.weight.squeeze(1)  # (d_inner, k); tap k-1 reads the current element
-        out = x * weight[:, k - 1 : k]
-        for shift in range(1, k):
-            shifted = F.pad(x, (shift, 0))[:, :total]  # x[t - shift]
-            out = out + shifted * weight[:, k - 1 - shift : k - shift] * (position >= shift).to(x.dtype)
-        if self.conv1d.bias is not None:
-            out = out + self.conv1d.bias.unsqueeze(-1)
-        return out
+        """Causal depthwise convolution of ``x`` ``(d_inner, total)`` that never reads a previous sequence.
 
-    def forward(self, hidden: Tensor, cu_seqlens: Tensor | None = None) -> Tensor:
-        """Apply the block to ``[batch, L, d_model]``, or to packed ``[total_L, d_model]`` with ``cu_seqlens``."""
+        Each sequence is laid out after ``d_conv - 1`` zeros (its own causal padding), one ``conv1d``
+        runs over the whole layout, and each element's output is read back: autograd keeps only the
+        laid-out input for the backward.
+        """
+        total, k = x.size(1), self.d_conv
+        lengths = cu_seqlens.diff()
+        sequence = torch.repeat_interleave(torch.arange(lengths.numel(), device=x.device), lengths, output_size=total)
+        at = torch.arange(total, device=x.device) + (sequence + 1) * (k - 1)  # column of each element
+        width = max(total + lengths.numel() * (k - 1), k)  # at least one window (empty input)
+        laid_out = x.new_zeros(x.size(0), width).index_copy(1, at, x)
+        out = F.conv1d(laid_out.unsqueeze(0), self.conv1d.weight, self.conv1d.bias, groups=self.d_inner)[0]
+        return out.index_select(1, at - (k - 1))  # the window ending at each element
+
+    def forward(self, hidden: Tensor, cu_seqlens: Tensor | None = None, order: Tensor | None = None) -> Tensor:
+        """Apply the block to ``[batch, L, d_model]``, or to packed ``[total_L, d_model]`` with ``cu_seqlens``.
+
+        Packed input may come with ``order`` (``[total_L]`` row indices into ``hidden``): the packed
+        sequences are then ``hidden[order]`` and the output is in that order, as from
+        ``forward(hidden[order], cu_seqlens)``, but the rows are gathered after the input projection
+        (which acts on each row alone), so the gathered copy of ``hidden`` is never made or kept.
+        """
         packed = cu_seqlens is not None
         if packed:
             if hidden.dim() != 2 or hidden.size(-1) != self.d_model:
                 raise ValueError(f"Mamba: packed input must be [total_L, {self.d_model}], got {list(hidden.shape)}")
-            hidden = hidden.unsqueeze(0)
         elif hidden.dim() != 3 or hidden.size(-1) != self.d_model:
             raise ValueError(f"Mamba: input must be [batch, L, {self.d_model}] (or packed with cu_seqlens), got "
                              f"{list(hidden.shape)}")
-        batch, length, _ = hidden.shape
-        xz = self.in_proj(hidden).transpose(1, 2)  # (B, 2·d_inner, L)
-        x, z = xz.chunk(2, dim=1)  # (B, d_inner, L) each
+        if order is not None and not packed:
+            raise ValueError("Mamba: order applies to packed input (give cu_seqlens)")
+        if order is not None and (order.dim() != 1 or order.dtype != torch.long):
+            raise ValueError(f"Mamba: order must be a 1-D int64 tensor of row indices, got {order.dtype} "
+                             f"{list(order.shape)}")
+        # in_proj as its two halves, so that the gate z (kept by the scan for the backward) does not
+        # keep the x half alive with it.
+        weight, bias = self.in_proj.weight, self.in_proj.bias
+        halves = []
+        for part in (slice(0, self.d_inner), slice(self.d_inner, 2 * self.d_inner)):
+            h = F.linear(hidden, weight[part], None if bias is None else bias[part])
+            if order is not None:
+                h = h.index_select(0, order)
+            if packed:
+                h = h.unsqueeze(0)
+            halves.append(h.transpose(1, 2))  # (B, d_inner, L)
+        x, z = halves
+        length = x.size(-1)
         if packed:
             x = self._conv_packed(x[0], cu_seqlens).unsqueeze(0)
         else:
