@@ -17,7 +17,7 @@ scan on ``[1, L, d_inner, N]`` tensors). Modes:
 
 * ``fwd``: forward under ``torch.no_grad()`` in training mode (one ordering for Graph-Mamba);
 * ``fwd_eval_K5``: Graph-Mamba only, evaluation-mode forward averaging 5 orderings, as the authors
-  evaluate (one packed call over 5 copies of the graph);
+  evaluate (under ``no_grad`` the mixer scans them one at a time into a running sum);
 * ``fwd+bwd``: forward with autograd, ``out.square().mean().backward()``.
 
 Time: median over --repeat calls after the memory-measuring call. Memory, two ways. "live": the

@@ -202,6 +202,13 @@ class GraphMambaMixer(GlobalMixer):
         orders = self.node_orders(num_nodes, batch, edge_index, device=x.device)  # (K, N)
         count = orders.size(0)
         offsets = sequence_offsets(batch, num_nodes).to(x.device)  # (S + 1,)
+        if count > 1 and not torch.is_grad_enabled():
+            # Without autograd, one ordering at a time into a running sum: the same sums as the
+            # packed call below, with a K-th of its transient memory.
+            out = x.new_zeros(num_nodes, self.dim)
+            for order in orders:
+                out.index_add_(0, order, self.mamba(x, offsets, order=order))
+            return out / count
         # The K orderings laid end to end: copy r of every graph is one more packed sequence.
         starts = (offsets[:-1].unsqueeze(0) + num_nodes * torch.arange(count, device=x.device).unsqueeze(1))
         cu_seqlens = torch.cat([starts.reshape(-1), offsets.new_full((1,), count * num_nodes)])

@@ -204,6 +204,21 @@ def test_evaluation_is_deterministic_and_leaves_the_global_rng_alone():
     assert not torch.allclose(other(x, batch, edge_index=edge_index), first)
 
 
+def test_evaluation_without_autograd_sums_orderings_one_at_a_time_to_the_same_value():
+    """Under no_grad the K orderings run one by one into a running sum: the value of the packed call,
+    and that of the mean of K single-ordering scans built from node_orders."""
+    x, edge_index, batch = _graphs((10, 13, 1), seed=8)
+    mixer = _mixer("degree_noise", eval_orderings=5, eval_seed=2)
+    packed = mixer(x, batch, edge_index=edge_index)  # autograd on: the packed path
+    with torch.no_grad():
+        sequential = mixer(x, batch, edge_index=edge_index)
+        orders = mixer.node_orders(x.size(0), batch, edge_index)
+        offsets = torch.tensor([0, 10, 23, 24])
+        oracle = sum(torch.empty_like(x).index_copy(0, o, mixer.mamba(x[o], offsets)) for o in orders) / 5
+    assert_close(sequential, packed)
+    assert_close(sequential, oracle)
+
+
 def test_training_draws_new_orderings_and_follows_the_global_seed():
     x, edge_index, batch = _graphs((10, 13), seed=7)
     for ordering in ("degree_noise", "random"):
