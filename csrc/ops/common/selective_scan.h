@@ -61,14 +61,14 @@ GNNLAB_HD float fmadd(float a, float b, float c) {
 #if defined(__CUDA_ARCH__)
   return __fmaf_rn(a, b, c);
 #else
-  return __builtin_fmaf(a, b, c);
+  return std::fma(a, b, c);
 #endif
 }
 GNNLAB_HD double fmadd(double a, double b, double c) {
 #if defined(__CUDA_ARCH__)
   return __fma_rn(a, b, c);
 #else
-  return __builtin_fma(a, b, c);
+  return std::fma(a, b, c);
 #endif
 }
 
