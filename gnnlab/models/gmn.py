@@ -8,21 +8,22 @@ import torch
 from torch import Tensor
 
 from gnnlab.models.gnn import GNN, EncoderFactory, MLPReadout, input_encoders
-from gnnlab.nn.tokenizers import RandomWalkTokenizer
+from gnnlab.nn.tokenizers import NeighborhoodTokens, RandomWalkTokenizer, node_tokens
 from gnnlab.ops import cached_csr
 
 __all__ = ["GMN", "build_gmn"]
 
 
 class GMN(GNN):
-    r"""A Graph Mamba Network: the recipe of the paper's abstract and Figure 1, with parts passed in.
+    r"""A Graph Mamba Network (the paper's section 4 and Algorithms 1-2), with parts passed in.
 
     .. code-block:: text
 
         h = cat(node_encoder(x), *[pe(data) for pe in pe_encoders])   # (N, D); optional PE/SE (step 5)
         e = edge_encoder(edge_attr)                                    # (E, D)
         tokens = tokenizer(edge_index, N, batch)      # step 1 (+ step 2, ordering): sampled once per pass
-        for layer in layers: h, e = layer(h, edge_index, e, tokens=tokens)   # steps 3-4 in each layer
+        node_order = node_tokens(edge_index, N, batch)   # degree order, for layers with a node-level scan
+        for layer in layers: h, e = layer(h, edge_index, e, tokens=tokens, node_order=node_order)
         h = pool(h, batch)      # graph tasks only: (B, D)
         out = head(h)
 
@@ -51,9 +52,15 @@ class GMN(GNN):
         batch = getattr(data, "batch", None)
         num_graphs = getattr(data, "num_graphs", None) if batch is not None else None
         tokens = self.tokenizer(data.edge_index, h.size(0), batch, num_graphs)
+        node_order = None
+        if isinstance(tokens, NeighborhoodTokens) and any(getattr(layer, "node_ssm", None) is not None
+                                                          for layer in self.layers):
+            node_order = node_tokens(data.edge_index, h.size(0), batch, num_graphs)  # degree order per graph
         graph = cached_csr(data.edge_index, h.size(0)) if any(self._takes_graph) else None
         for layer, takes_graph in zip(self.layers, self._takes_graph):
             kwargs = {"graph": graph} if takes_graph else {}
+            if node_order is not None:
+                kwargs["node_order"] = node_order
             h, edge_attr = layer(h, data.edge_index, edge_attr, tokens=tokens, batch=batch, **kwargs)
         return [h]
 

@@ -81,21 +81,32 @@ class GMNLayer(torch.nn.Module):
         subgraph tokens (m >= 1):  t = TokenEncoder(x, e, tokens)                 # (T, D), local encoding
                                    y = BiMamba(LayerNorm(t), tokens.cu_seqlens)     # each node's sequence
                                    h_ssm = y[tokens.last]                           # last (most local) token; or readout="mean"
+                                   h_ssm = unpermute(NodeBiMamba(LayerNorm(h_ssm[perm]), cu_seqlens), perm)  # with node_ssm
         node tokens (m = 0):       h_ssm = unpermute(BiMamba(LayerNorm(x[perm]), cu_seqlens), perm)
         X_S = Norm(x + Dropout(h_ssm))
         X_M = Norm(x + Dropout(MPNN(x, e)))                                         # optional branch
         X'  = Norm(X_S + X_M + FFN(X_S + X_M))
 
-    The paper's recipe (abstract and Figure 1) names the parts — tokenization, optional PE/SE, local
-    encoding, token ordering, a stack of bidirectional Mamba — and an MPNN that may be added; how the
-    parts are joined in one layer (pre-norm before the scan, residuals, FFN, the sum with the MPNN
-    branch as in GPS) is this implementation's choice, since the method section's text could not be
-    consulted offline. The node's output is the scan's output at its last token (its own ``{v}``).
+    From the paper (arXiv 2402.08678v2; section 4, Appendix C, Algorithms 1 and 2): each node's
+    subgraph tokens, encoded by a local encoder ``ϕ`` (an MPNN such as GatedGCN), are read by a
+    bidirectional Mamba (Algorithm 2: per direction LayerNorm → in-projection → causal conv → SiLU →
+    selective SSM, gated by SiLU of a second projection of the LayerNorm'd input, out-projection;
+    ``W_out`` after the sum of the forward and the re-reversed backward outputs), whose last state
+    (the node's own token, walk length 0) is the node's encoding (§4.2); then "we treat each node as a
+    token and pass the encoding to another bidirectional Mamba", the nodes ordered by degree (Appendix
+    C, Algorithm 1 lines 16-18), and the optional MPNN ``Ψ(G, X ∥ P)`` is added to its output. With
+    ``m = 0`` the token-level scan degenerates to a projection and only the node-level scan remains
+    (§4.3), which is the node-token path here. The paper's algorithm shows one layer with no
+    residuals, normalisation or FFN and says layers are stacked; the GPS-style residuals, norms and
+    FFN around the branches are this implementation's choice.
 
     Args:
         dim (int): width of node features (input and output).
         ssm (Module): sequence block ``(packed (L, D), cu_seqlens) -> (L, D)``, e.g.
             :class:`~gnnlab.nn.ssm.BiMamba`.
+        node_ssm (Module, optional): with subgraph tokens, a second sequence block over each graph's
+            nodes in degree order (``node_order`` in :meth:`forward`), read after the token-level
+            scan, as the paper's Algorithm 1 does. (default: :obj:`None`)
         token_encoder (TokenEncoder, optional): local encoding of subgraph tokens; required for
             :class:`~gnnlab.nn.tokenizers.NeighborhoodTokens`, unused for node tokens.
         conv (Module, optional): message-passing branch ``dim → dim`` on the whole graph.
@@ -117,7 +128,7 @@ class GMNLayer(torch.nn.Module):
 
     def __init__(self, dim: int, ssm: torch.nn.Module, token_encoder: TokenEncoder | None = None,
                  conv: torch.nn.Module | None = None, dropout: float = 0.0, norm: str = "batch", ffn_ratio: int = 2,
-                 local_residual: bool = True, readout: str = "last"):
+                 local_residual: bool = True, readout: str = "last", node_ssm: torch.nn.Module | None = None):
         super().__init__()
         if readout not in ("last", "mean"):
             raise ValueError(f"GMNLayer: readout must be 'last' or 'mean', got {readout!r}")
@@ -131,6 +142,8 @@ class GMNLayer(torch.nn.Module):
         self.dim, self.dropout, self.local_residual = dim, dropout, local_residual
         self.ssm, self.token_encoder, self.conv = ssm, token_encoder, conv
         self.norm_in = torch.nn.LayerNorm(dim)
+        self.node_ssm = node_ssm
+        self.norm_node = torch.nn.LayerNorm(dim) if node_ssm is not None else None
         self.norm_ssm = _norm(norm, dim)
         self.norm_local = _norm(norm, dim) if conv is not None else None
         self.ffn1 = torch.nn.Linear(dim, ffn_ratio * dim) if ffn_ratio else None
@@ -141,11 +154,12 @@ class GMNLayer(torch.nn.Module):
     def reset_parameters(self) -> None:
         """Re-initialise every part."""
         for module in (self.ssm, self.token_encoder, self.conv, self.norm_in, self.norm_ssm, self.norm_local,
-                       self.ffn1, self.ffn2, self.norm_out):
+                       self.ffn1, self.ffn2, self.norm_out, self.node_ssm, self.norm_node):
             if module is not None and hasattr(module, "reset_parameters"):
                 module.reset_parameters()
 
-    def scan(self, x: Tensor, edge_attr: Tensor | None, tokens: NeighborhoodTokens | NodeTokens) -> Tensor:
+    def scan(self, x: Tensor, edge_attr: Tensor | None, tokens: NeighborhoodTokens | NodeTokens,
+             node_order: NodeTokens | None = None) -> Tensor:
         """The SSM branch before its residual: ``(N, D)``, one row per node."""
         if isinstance(tokens, NodeTokens):
             seq = self.norm_in(x.index_select(0, tokens.perm))  # (N, D) graph by graph, degree order
@@ -159,20 +173,28 @@ class GMNLayer(torch.nn.Module):
         seq = self.norm_in(self.token_encoder(x, edge_attr, tokens))  # (T, D) in scan order
         out = self.ssm(seq, tokens.cu_seqlens)  # (T, D)
         if self.readout == "last":
-            return out.index_select(0, tokens.last)  # (N, D)
-        lengths = tokens.cu_seqlens.diff()
-        owner = torch.repeat_interleave(torch.arange(x.size(0), device=x.device), lengths, output_size=out.size(0))
-        return out.new_zeros(x.size(0), out.size(1)).index_add_(0, owner, out) / lengths.clamp(min=1).unsqueeze(1)
+            nodes = out.index_select(0, tokens.last)  # (N, D)
+        else:
+            lengths = tokens.cu_seqlens.diff()
+            owner = torch.repeat_interleave(torch.arange(x.size(0), device=x.device), lengths,
+                                            output_size=out.size(0))
+            nodes = out.new_zeros(x.size(0), out.size(1)).index_add_(0, owner, out) / lengths.clamp(min=1).unsqueeze(1)
+        if self.node_ssm is None:
+            return nodes
+        if not isinstance(node_order, NodeTokens):
+            raise ValueError("GMNLayer: a node_ssm needs node_order (NodeTokens: each graph's nodes in degree order)")
+        return unpermute(self.node_ssm(self.norm_node(nodes.index_select(0, node_order.perm)), node_order.cu_seqlens),
+                         node_order.perm)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None,
                 tokens: NeighborhoodTokens | NodeTokens | None = None, graph=None,
-                batch: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+                batch: Tensor | None = None, node_order: NodeTokens | None = None) -> tuple[Tensor, Tensor | None]:
         """Apply the layer; returns ``(x_out, edge_attr_out)`` (edges updated only by an MPNN that does so)."""
         if x.dim() != 2 or x.size(1) != self.dim:
             raise ValueError(f"GMNLayer: expected x of shape [N, {self.dim}], got {list(x.shape)}")
         if tokens is None:
             raise ValueError("GMNLayer: tokens are required (see gnnlab.nn.tokenizers.RandomWalkTokenizer)")
-        h_ssm = F.dropout(self.scan(x, edge_attr, tokens), p=self.dropout, training=self.training)
+        h_ssm = F.dropout(self.scan(x, edge_attr, tokens, node_order), p=self.dropout, training=self.training)
         h = self.norm_ssm(x + h_ssm)
         if self.conv is not None:
             h_local, edge_attr = _call_conv(self.conv, x, edge_index, edge_attr, graph)
@@ -199,12 +221,15 @@ def gmn_layer(
     token_pool: str = "mean",
     conv: Callable[[int, int], torch.nn.Module] | None = None,
     subgraph_tokens: bool = True,
+    node_ssm: Callable[[int], torch.nn.Module] | None = None,
     **kwargs,
 ) -> GMNLayer:
     """Layer factory for :func:`gnnlab.models.build_gmn` (Hydra passes ``ssm``, ``token_conv``, ``conv`` as partials).
 
     Args:
         ssm: ``ssm(dim)``, e.g. a :class:`~gnnlab.nn.ssm.BiMamba` partial.
+        node_ssm: ``node_ssm(dim)``, the node-level scan after the token-level one (subgraph tokens
+            only; ignored for node tokens, where ``ssm`` already reads the nodes).
         token_conv: ``token_conv(dim, dim)``, the local GNN of the token encoder (``token_layers`` of them).
         conv: optional MPNN branch ``conv(dim, dim)``.
         subgraph_tokens: build the token encoder (``m >= 1``); :func:`~gnnlab.models.build_gmn` sets it.
@@ -219,4 +244,4 @@ def gmn_layer(
             raise ValueError("gmn_layer: subgraph tokens (m >= 1) need a token_conv and token_layers >= 1")
         encoder = TokenEncoder([token_conv(dim, dim) for _ in range(token_layers)], pool=token_pool)
     return GMNLayer(dim, ssm=ssm(dim), token_encoder=encoder, conv=conv(dim, dim) if conv is not None else None,
-                    **kwargs)
+                    node_ssm=node_ssm(dim) if node_ssm is not None and subgraph_tokens else None, **kwargs)

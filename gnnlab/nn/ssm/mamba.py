@@ -170,14 +170,12 @@ class BiMamba(nn.Module):
     own weights, the second reading each sequence (each packed sequence on its own) in reverse;
     with ``out_proj=True`` a linear map ``W_out`` follows the sum.
 
-    GMN (Behrouz & Hashemi, KDD 2024, arXiv:2402.08678) scans each node's token sequence in both
-    directions (the "bidirectional selective SSM encoder" of its abstract and Figure 1): a forward
-    Mamba on the sequence and a second Mamba on the reversed sequence, whose outputs (put back in
-    forward order) are added, as in Vision Mamba's bidirectional block. Whether a projection follows
-    the sum could not be checked against the paper's text offline; it is offered as ``out_proj``
-    (off by default). A linear map after the sum of two blocks that each end in their own linear
-    ``out_proj`` adds parameters but no expressive power, so both choices describe the same function
-    class.
+    GMN (Behrouz & Hashemi, KDD 2024, arXiv:2402.08678, Algorithm 2) scans each node's token sequence
+    in both directions: a forward Mamba on the sequence and a second Mamba (own weights) on the
+    reversed sequence, whose outputs (put back in forward order) are added and mapped by ``W_out``
+    (Algorithm 2, line 21: ``y = W_out(Y_f + Reverse(Y_b))``), as in Vision Mamba's bidirectional
+    block; ``out_proj=True`` gives that map (GMN's configs set it). The paper's per-direction
+    LayerNorm is the caller's (GMN's layer normalises the sequence before this block).
 
     Args:
         d_model: width; every other keyword goes to both :class:`Mamba` blocks.

@@ -1,23 +1,24 @@
 r"""Random-walk neighbourhood tokens of GMN (Behrouz & Hashemi, "Graph Mamba: Towards Learning on
 Graphs with State Space Models", KDD 2024, arXiv:2402.08678).
 
-The paper's recipe (abstract and Figure 1) starts with *neighbourhood tokenization*: with ``m >= 1``
-each node ``v`` is described by a sequence of subgraph tokens, and with ``m = 0`` every node is its
-own token and the nodes of a graph are put in order (by degree). A subgraph token is the subgraph
-induced by the nodes that ``M`` random walks of length ``m̂`` started at ``v`` visit, for
-``m̂ = m, …, 1``, each sampled ``s`` times; the per-node cost ``O(M·s·(m + 1))`` quoted for the paper
-(by a summary of it; not read in the paper itself) counts ``m + 1`` walk lengths, the last
-(``m̂ = 0``) being taken here as the node itself. Tokens are ordered from
-the largest walk length to the smallest, so the node's most local token is last, where a forward scan
-reads its output. The paper's text beyond the abstract and Figure 1 could not be consulted offline
-when this was written, so the layout below is one reading of it:
+The paper's first step (section 4.1, "Neighborhood Sampling"; Algorithm 1) is *neighbourhood
+tokenization*: for a node ``v`` and each walk length ``0 <= m̂ <= m``, ``M`` random walks of length
+``m̂`` start at ``v``; the token ``T_m̂(v)`` is the union of the nodes they visit and the token's graph
+is the induced subgraph ``G[T_m̂(v)]``; the sampling is repeated ``s`` times ("Why Not More
+Subgraphs?"). Token ordering (section 4.1): the sequence is read in the reverse of the initial
+order, from the largest walk length down, so that "the last state of the output corresponds to the
+walk with length m̂ = 0, i.e., the node itself" (section 4.2). With ``m = 0`` every node is its own
+token and the nodes of a graph are ordered by degree (section 4.3). The paper shuffles the ``s``
+tokens of one walk length to make the model robust to their order; here they are ``s`` independent
+draws already, so their order carries nothing to shuffle away. Layout:
 
 .. code-block:: text
 
     sequence(v) = [ G[T_m^(1)(v)], …, G[T_m^(s)(v)],  G[T_{m-1}^(1)(v)], …,  G[T_1^(s)(v)],  G[{v}] ]
     T_m̂^(r)(v) = ∪_{i=1..M} nodes of walk i (length m̂, started at v) of repetition r
 
-so every node has ``L = s·m + 1`` tokens (one ``{v}`` token rather than ``s`` identical ones).
+so every node has ``L = s·m + 1`` tokens (one ``{v}`` token rather than ``s`` identical ones: a walk
+of length 0 visits ``v`` alone).
 
 Walks are sampled from a CSR of ``edge_index`` (rows = sources): each step picks one outgoing edge
 uniformly; a node without outgoing edges stays where it is. Two sources of randomness:
