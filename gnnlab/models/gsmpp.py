@@ -33,7 +33,9 @@ section or equation numbers beyond those are cited, and every item below is a *c
    projected, concatenated (or added) to the node encoding as any ``pe=`` encoding.
 4. Local encoding: one MPNN per layer before the global encoder (default GatedGCN, as GPS).
 5. Hybrid encoder: ``num_ssm_layers`` Mamba blocks then one Transformer block, pre-norm residual,
-   shared by the tokenizations; per-node read-out at the node's own (last) token.
+   shared by the tokenizations; per-node read-out at the node's own (last) token. The configs use two
+   Mamba blocks: two summaries of the paper describe its Figure 2 encoder as "two SSM layers followed
+   by a Transformer block" (the method text itself was not available).
 6. MoT: tokenizations ``node`` (graph sequence in tree order), ``hop`` (k-hop summaries) and
    ``hierarchical``; a linear router on the locally encoded node, top-k softmax gating, no
    auxiliary load-balancing loss; every tokenization is computed for every node (the router saves
