@@ -299,9 +299,21 @@ class SBMDataset(InMemoryDataset):
         return SBM_PARAMS[self.name]
 
     def process(self) -> None:
-        """Generate the graphs and write the cache file."""
+        """Generate the graphs and write the cache file.
+
+        The file is written under a temporary name and renamed into place, so a concurrent run that
+        finds the cache file never reads a half-written one (two runs may both generate; the last
+        rename wins, with the same content).
+        """
         graphs = generate_sbm(self.name, self.num_graphs, self.seed, self.split, progress=self.progress)
-        self.save(graphs, self.processed_paths[0])
+        path = self.processed_paths[0]
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            self.save(graphs, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
     def __repr__(self) -> str:
         return f"SBMDataset({self.name}, split={self.split!r}, num_graphs={self.num_graphs}, seed={self.seed})"
