@@ -31,16 +31,17 @@ TORCH_LIBRARY(gnnlab, m) {
       "Tensor grad_out, "
       "Tensor? weight, int num_src) -> Tensor");
   // Selective scan (Mamba) on [batch, D, L] inputs; B, C as [batch, G, N, L] views; reset [L] uint8 marks
-  // the first step of each packed sequence. fwd -> (out, last_state [batch, D, N], checkpoints
-  // [batch, D, chunks, N]); bwd -> (du, ddelta, dA, dB, dC, dD, dz, ddelta_bias), dB/dC as [batch, D, N]
-  // for a time-invariant B/C (to be summed over batch) and [batch, G, N, L] otherwise.
+  // the first step of each packed sequence; h0 [batch, D, N] (optional) is the state before step 0. fwd ->
+  // (out, last_state [batch, D, N], checkpoints [batch, D, chunks, N]); bwd (grad_last: optional
+  // gradient of last_state) -> (du, ddelta, dA, dB, dC, dD, dz, ddelta_bias, dh0), dB/dC as
+  // [batch, D, N] for a time-invariant B/C (to be summed over batch) and [batch, G, N, L] otherwise.
   m.def(
       "selective_scan_fwd(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, "
-      "Tensor? delta_bias, bool delta_softplus, Tensor? reset, int chunk) -> (Tensor, Tensor, Tensor)");
+      "Tensor? delta_bias, bool delta_softplus, Tensor? reset, int chunk, Tensor? h0=None) -> (Tensor, Tensor, Tensor)");
   m.def(
       "selective_scan_bwd(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, "
-      "Tensor? delta_bias, bool delta_softplus, Tensor? reset, int chunk, Tensor checkpoints, Tensor grad_out) -> "
-      "Tensor[]");
+      "Tensor? delta_bias, bool delta_softplus, Tensor? reset, int chunk, Tensor checkpoints, Tensor grad_out, "
+      "Tensor? grad_last=None) -> Tensor[]");
   // Common neighbours over a sorted, duplicate-free CSR adjacency, for query pairs (src[p], dst[p]);
   // mode 0: N(src) & N(dst), 1: N(src) \ N(dst), 2: N(dst) \ N(src); edge_mask (0 = absent) hides entries.
   // count -> (count [B] int64, sum of node_weight over the set [B] or [0]).

@@ -48,17 +48,28 @@ at::Tensor time_major(const at::Tensor& m) {
 ScanInputs::ScanInputs(const at::Tensor& u_in, const at::Tensor& delta_in, const at::Tensor& A_in,
                        const at::Tensor& B_in, const at::Tensor& C_in, const c10::optional<at::Tensor>& D_in,
                        const c10::optional<at::Tensor>& z_in, const c10::optional<at::Tensor>& bias_in,
-                       const c10::optional<at::Tensor>& reset_in)
+                       const c10::optional<at::Tensor>& reset_in, const c10::optional<at::Tensor>& h0_in)
     : u(u_in.contiguous()), delta(delta_in.contiguous()), A(A_in.contiguous()) {
   const auto dtype = u.scalar_type();
   D = D_in.has_value() ? D_in->contiguous().to(dtype) : at::Tensor();
   z = z_in.has_value() ? z_in->contiguous().to(dtype) : at::Tensor();
   bias = bias_in.has_value() ? bias_in->contiguous().to(dtype) : at::Tensor();
   reset = reset_in.has_value() ? reset_in->contiguous() : at::Tensor();
+  h0 = h0_in.has_value() ? h0_in->contiguous().to(dtype) : at::Tensor();
   b_fixed = B_in.stride(0) == 0 && B_in.stride(3) == 0;
   c_fixed = C_in.stride(0) == 0 && C_in.stride(3) == 0;
   B = time_major(B_in);
   C = time_major(C_in);
+}
+
+void check_scan_state(const c10::optional<at::Tensor>& state, const at::Tensor& u, const at::Tensor& A,
+                      const char* name, const char* op) {
+  if (!state.has_value()) return;
+  TORCH_CHECK_VALUE(state->sizes() == at::IntArrayRef({u.size(0), u.size(1), A.size(1)}) &&
+                        state->scalar_type() == u.scalar_type(),
+                    op, ": ", name, " must be [batch, channels, N] = [", u.size(0), ", ", u.size(1), ", ", A.size(1),
+                    "] of u's dtype, got ", state->sizes(), " ", state->scalar_type());
+  TORCH_CHECK_VALUE(state->device() == u.device(), op, ": ", name, " must be on u's device ", u.device());
 }
 
 void check_scan_backward(const at::Tensor& u, const at::Tensor& A, int64_t chunk, const at::Tensor& checkpoints,

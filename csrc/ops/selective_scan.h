@@ -19,13 +19,19 @@ void check_scan_inputs(const at::Tensor& u, const at::Tensor& delta, const at::T
 // optional ones undefined); B and C as time-major [batch, G, L, N] views with the N entries of a step
 // contiguous (a copy for per-step B/C, free for the time-invariant form, whose batch and time
 // strides stay 0).
+// h0 (optional, [batch, D, N]) is the state before step 0, contiguous in u's dtype.
 struct ScanInputs {
-  at::Tensor u, delta, A, D, z, bias, reset, B, C;
+  at::Tensor u, delta, A, D, z, bias, reset, B, C, h0;
   bool b_fixed, c_fixed;  // time-invariant B / C (zero batch and time strides)
   ScanInputs(const at::Tensor& u_in, const at::Tensor& delta_in, const at::Tensor& A_in, const at::Tensor& B_in,
              const at::Tensor& C_in, const c10::optional<at::Tensor>& D_in, const c10::optional<at::Tensor>& z_in,
-             const c10::optional<at::Tensor>& bias_in, const c10::optional<at::Tensor>& reset_in);
+             const c10::optional<at::Tensor>& bias_in, const c10::optional<at::Tensor>& reset_in,
+             const c10::optional<at::Tensor>& h0_in = c10::nullopt);
 };
+
+// Checks an optional per-(batch, channel) state argument (h0, grad_last): [batch, D, N] of u's dtype.
+void check_scan_state(const c10::optional<at::Tensor>& state, const at::Tensor& u, const at::Tensor& A,
+                      const char* name, const char* op);
 
 // Checks the backward's checkpoints [batch, D, chunks, N] and grad_out (u's shape).
 void check_scan_backward(const at::Tensor& u, const at::Tensor& A, int64_t chunk, const at::Tensor& checkpoints,

@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 
 from gnnlab.data._offline import prepare_root
 from gnnlab.errors import ConfigError
+from gnnlab.files import write_atomically
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -306,14 +307,7 @@ class SBMDataset(InMemoryDataset):
         rename wins, with the same content).
         """
         graphs = generate_sbm(self.name, self.num_graphs, self.seed, self.split, progress=self.progress)
-        path = self.processed_paths[0]
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            self.save(graphs, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        write_atomically(self.processed_paths[0], lambda tmp: self.save(graphs, tmp))
 
     def __repr__(self) -> str:
         return f"SBMDataset({self.name}, split={self.split!r}, num_graphs={self.num_graphs}, seed={self.seed})"

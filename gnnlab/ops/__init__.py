@@ -9,7 +9,7 @@ from gnnlab.ops.graph import CSRGraph, cached_csr, csr_targets, resolve_graph
 from gnnlab.ops.aggregate import aggregate, aggregate_csr, reduce_messages
 from gnnlab.ops.gather import gather_dst, gather_src, reduce_by_source
 from gnnlab.ops.scatter import scatter, segment_csr
-from gnnlab.ops.selective_scan import selective_scan
+from gnnlab.ops.selective_scan import selective_scan, selective_scan_carry
 from gnnlab.ops.common_neighbors import (
     Adjacency,
     PairSets,
@@ -44,6 +44,7 @@ __all__ = [
     "resolve_graph",
     "scatter",
     "selective_scan",
+    "selective_scan_carry",
     "segment_csr",
     "extension_error",
     "set_backend",

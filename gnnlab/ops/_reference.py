@@ -289,6 +289,7 @@ def selective_scan(
     delta_softplus: bool = False,
     return_last_state: bool = False,
     cu_seqlens: Tensor | None = None,
+    initial_state: Tensor | None = None,
 ):
     """Mamba's selective scan, one step at a time (the specification; ``mamba_ssm``'s semantics).
 
@@ -304,7 +305,8 @@ def selective_scan(
     ``cu_seqlens`` (``[S + 1]`` offsets along ``L``, batch 1) the input holds ``S`` packed sequences
     and the state restarts at zero at each offset. Computes in float32 (float64 for float64 input)
     and returns ``u``'s dtype; the last state ``[batch, channels, N]`` (packed: ``[S, channels, N]``,
-    one per sequence) in the compute dtype.
+    one per sequence) in the compute dtype. ``initial_state`` ``[batch, channels, N]`` replaces
+    ``h[-1] = 0``; packed, the first sequence continues from it and the others start at zero.
     """
     dtype_in = u.dtype
     compute = torch.float64 if u.dtype == torch.float64 else torch.float32
@@ -333,6 +335,10 @@ def selective_scan(
         starts = cu_seqlens[:-1].long()
         keep[starts[starts < length]] = 0  # the state restarts at every sequence
     h = u.new_zeros(batch, dim, A.size(1))
+    if initial_state is not None:
+        h = initial_state.to(compute)
+        if length:
+            keep[0] = 1  # the first sequence continues from initial_state
     ys, finals = [], {}
     offsets = [] if cu_seqlens is None else cu_seqlens.tolist()
     ends = {e - 1: k for k, (s, e) in enumerate(zip(offsets[:-1], offsets[1:])) if e > s}  # non-empty sequences

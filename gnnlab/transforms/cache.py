@@ -6,7 +6,6 @@ import importlib
 import json
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -17,6 +16,8 @@ from torch import Tensor
 from torch_geometric.data import Data, Dataset, InMemoryDataset
 from torch_geometric.io import fs
 from tqdm.auto import tqdm
+
+from gnnlab.files import write_atomically
 
 __all__ = ["CACHE_FORMAT", "PrecomputedDataset", "dataset_fingerprint", "precompute"]
 
@@ -190,19 +191,11 @@ def _data_class(name: str) -> type:
 
 
 def _save(path: Path, keys: list[str], fingerprint: dict, data: Data, slices: dict | None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": CACHE_FORMAT, "keys": keys, "fingerprint": fingerprint,
                "data": data.to_dict(), "slices": slices,
                "data_cls": f"{type(data).__module__}:{type(data).__qualname__}"}
-    # Write then rename, so a reader never sees a partial file (several jobs may share a data root).
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        fs.torch_save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    # Several jobs may share a data root: a reader must never see a partial file.
+    write_atomically(path, lambda tmp: fs.torch_save(payload, tmp))
 
 
 def precompute(

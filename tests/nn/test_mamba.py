@@ -170,3 +170,75 @@ def test_bidirectional_packed_ragged_is_forward_plus_reversed_backward(out_proj)
         if out_proj:
             want = bi.out_proj(want)
         torch.testing.assert_close(out[s:e], want)
+
+
+# ----- chunk_size: pieces recomputed in the backward ------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 7, 16, 100])
+@pytest.mark.parametrize("with_order", [False, True])
+def test_chunked_equals_whole(chunk_size, with_order):
+    """Values and gradients (input and every weight) equal the unchunked block, with pieces that cut
+    sequences anywhere, an empty sequence, and an order with a repeated row."""
+    whole = _block(4, bias=True)
+    chunked = _block(4, bias=True, chunk_size=chunk_size)
+    chunked.load_state_dict(whole.state_dict())
+    hidden = torch.randn(20, 6, dtype=torch.float64, requires_grad=True)
+    order = torch.cat([torch.randperm(20, generator=torch.Generator().manual_seed(1)), torch.tensor([3, 3])])
+    cu = torch.tensor([0, 2, 9, 9, 15, 22]) if with_order else torch.tensor([0, 2, 9, 9, 20])
+    rows = order.numel() if with_order else 20
+    cot = torch.randn(rows, 6, dtype=torch.float64)
+    results = []
+    for block in (whole, chunked):
+        out = block(hidden, cu, order=order if with_order else None)
+        results.append((out, torch.autograd.grad((out * cot).sum(), [hidden, *block.parameters()])))
+    torch.testing.assert_close(results[1][0], results[0][0])
+    for got, want in zip(results[1][1], results[0][1]):
+        torch.testing.assert_close(got, want)
+
+
+def test_chunked_padded_input_no_grad_and_frozen_weights():
+    whole = _block(5)
+    chunked = _block(5, chunk_size=4)
+    chunked.load_state_dict(whole.state_dict())
+    hidden = torch.randn(3, 10, 6, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(chunked(hidden), whole(hidden))
+    with torch.no_grad():
+        torch.testing.assert_close(chunked(hidden), whole(hidden))
+    for block in (whole, chunked):
+        block.in_proj.weight.requires_grad_(False)
+        block.A_log.requires_grad_(False)
+    cot = torch.randn(3, 10, 6, dtype=torch.float64)
+    want = torch.autograd.grad((whole(hidden) * cot).sum(), [hidden, whole.D, whole.out_proj.weight])
+    got = torch.autograd.grad((chunked(hidden) * cot).sum(), [hidden, chunked.D, chunked.out_proj.weight])
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
+def test_chunked_float32_close_to_whole():
+    torch.manual_seed(0)
+    whole = Mamba(16)
+    chunked = Mamba(16, chunk_size=64)
+    chunked.load_state_dict(whole.state_dict())
+    hidden = torch.randn(300, 16, requires_grad=True)
+    cu = torch.tensor([0, 130, 300])
+    a, b = whole(hidden, cu), chunked(hidden, cu)
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    (ga,) = torch.autograd.grad(a.square().sum(), hidden)
+    (gb,) = torch.autograd.grad(b.square().sum(), hidden)
+    torch.testing.assert_close(gb, ga, rtol=1e-4, atol=1e-5)
+
+
+def test_chunked_double_backward_is_a_clear_error():
+    block = _block(6, chunk_size=4)
+    hidden = torch.randn(10, 6, dtype=torch.float64, requires_grad=True)
+    out = block(hidden, torch.tensor([0, 10]))
+    with pytest.raises(RuntimeError, match="first-order gradients only"):
+        (g,) = torch.autograd.grad(out.square().sum(), hidden, create_graph=True)
+        g.sum().backward()
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "64"])
+def test_bad_chunk_size(bad):
+    with pytest.raises(ValueError, match="chunk_size"):
+        Mamba(8, chunk_size=bad)

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from gnnlab.ops import selective_scan
+from gnnlab.ops import selective_scan, selective_scan_carry
 from tests.ops.isa import cpu_isa
 
 
@@ -342,3 +342,95 @@ def test_cpu_variants_give_the_same_bits(dtype, state):
     assert torch.equal(out0, out1)
     for a, b in zip(grads0, grads1):
         assert torch.equal(a, b)
+
+
+# ----- pieces of a scan: initial_state in, last state out (selective_scan_carry) -------------------------
+
+
+def _naive_from(h0, u, delta, A, B, C, D, z, bias, starts=()):
+    """Step-by-step oracle (softplus step sizes, per-step B/C, skip and gate) started from state ``h0``
+    instead of zero; the state restarts at zero at the steps in ``starts``."""
+    batch, dim, length = u.shape
+    dt = torch.nn.functional.softplus(delta + bias.view(1, -1, 1))
+    out = torch.zeros(batch, dim, length, dtype=torch.float64)
+    last = torch.zeros(batch, dim, A.size(1), dtype=torch.float64)
+    for b in range(batch):
+        for d in range(dim):
+            h = h0[b, d].clone()
+            for t in range(length):
+                if t in starts:
+                    h = torch.zeros_like(h)
+                h = torch.exp(dt[b, d, t] * A[d]) * h + dt[b, d, t] * B[b, :, t] * u[b, d, t]
+                y = (C[b, :, t] * h).sum() + D[d] * u[b, d, t]
+                out[b, d, t] = y * torch.nn.functional.silu(z[b, d, t])
+            last[b, d] = h
+    return out, last
+
+
+@pytest.mark.parametrize("backend", ["torch", pytest.param("extension", marks=needs_extension)])
+def test_carry_matches_oracle_from_an_initial_state(backend):
+    u, delta, A, B, C, D, z, bias = _inputs(batch=1, length=9)
+    h0 = torch.randn(1, 4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    with gnnlab.ops.backend_scope(backend):
+        out, last = selective_scan_carry(u, delta, A, B, C, D, z, bias, True, torch.tensor([0, 4, 9]), h0)
+    want_out, want_last = _naive_from(h0, u, delta, A, B, C, D, z, bias, starts={4})
+    torch.testing.assert_close(out, want_out)
+    torch.testing.assert_close(last, want_last)
+    # unpacked, batch 2: the state runs through every step
+    u, delta, A, B, C, D, z, bias = _inputs(batch=2, length=6)
+    h0 = torch.randn(2, 4, 3, dtype=torch.float64)
+    with gnnlab.ops.backend_scope(backend):
+        out, last = selective_scan_carry(u, delta, A, B, C, D, z, bias, True, initial_state=h0)
+    want_out, want_last = _naive_from(h0, u, delta, A, B, C, D, z, bias)
+    torch.testing.assert_close(out, want_out)
+    torch.testing.assert_close(last, want_last)
+
+
+@pytest.mark.parametrize("backend", ["torch", pytest.param("extension", marks=needs_extension)])
+@pytest.mark.parametrize("cut", [40, 64, 100])  # inside a sequence, on a kernel chunk edge, inside the second
+def test_pieces_carrying_the_state_equal_one_scan(backend, cut):
+    """Values and gradients (including through the carried state) of two pieces equal one packed scan."""
+    length = 150
+    args = [t.requires_grad_() for t in _inputs(batch=1, length=length)]
+    cu = torch.tensor([0, 30, 90, length])
+    cot = torch.randn(1, 4, length, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    with gnnlab.ops.backend_scope(backend):
+        full = selective_scan(*args[:5], D=args[5], z=args[6], delta_bias=args[7], delta_softplus=True, cu_seqlens=cu)
+        u, delta, A, B, C, D, z, bias = args
+        first = [0] + [int(o) for o in cu if 0 < o < cut] + [cut]
+        second = [0] + [int(o) - cut for o in cu if cut < o < length] + [length - cut]
+        o1, s1 = selective_scan_carry(u[..., :cut], delta[..., :cut], A, B[..., :cut], C[..., :cut], D, z[..., :cut],
+                                      bias, True, torch.tensor(first))
+        o2, _ = selective_scan_carry(u[..., cut:], delta[..., cut:], A, B[..., cut:], C[..., cut:], D, z[..., cut:],
+                                     bias, True, torch.tensor(second), initial_state=s1)
+    pieces = torch.cat([o1, o2], -1)
+    torch.testing.assert_close(pieces, full)
+    for got, want in zip(torch.autograd.grad((pieces * cot).sum(), args), torch.autograd.grad((full * cot).sum(), args)):
+        torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("backend", ["torch", pytest.param("extension", marks=needs_extension)])
+def test_carry_gradcheck_through_both_states(backend):
+    u, delta, A, B, C, D, z, bias = [t.requires_grad_() for t in _inputs(batch=1, dim=2, state=3, length=12)]
+    h0 = torch.randn(1, 2, 3, dtype=torch.float64, requires_grad=True)
+    cu = torch.tensor([0, 5, 12])
+
+    def f(*a):
+        with gnnlab.ops.backend_scope(backend):
+            return selective_scan_carry(*a[:8], True, cu, initial_state=a[8])
+
+    assert torch.autograd.gradcheck(f, (u, delta, A, B, C, D, z, bias, h0))
+
+
+def test_carry_bad_initial_state():
+    u, delta, A, B, C, *_ = _inputs(batch=1, length=5)
+    with pytest.raises(ValueError, match="initial_state must be"):
+        selective_scan_carry(u, delta, A, B, C, initial_state=torch.zeros(1, 4, 2, dtype=torch.float64))
+
+
+@needs_extension
+def test_compiled_forward_opcheck_with_initial_state():
+    u, delta, A, B, C, D, z, bias = _inputs(length=9, dtype=torch.float32)
+    h0 = torch.randn(2, 4, 3)
+    torch.library.opcheck(torch.ops.gnnlab.selective_scan_fwd.default,
+                          (u, delta, A, B.unsqueeze(1), C.unsqueeze(1), D, z, bias, True, None, 4, h0))

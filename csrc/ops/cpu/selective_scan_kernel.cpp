@@ -14,7 +14,10 @@
 //
 // B and C arrive as 4-D strided views [batch, G, N, L] (time-invariant [D, N] as a view with zero
 // batch and time strides and G = D; per-step [batch, N, L] with G = 1); channel d reads group
-// d / (D / G). `reset` ([L] uint8, optional) marks the first step of every packed sequence.
+// d / (D / G). `reset` ([L] uint8, optional) marks the first step of every packed sequence. `h0`
+// ([batch, D, N], optional) is the state before step 0 (zero without it); the backward takes the
+// gradient of the last state (optional) and returns the gradient of h0, so a long sequence can be
+// scanned in pieces, each starting from the previous one's last state.
 //
 // Every kernel is compiled for the baseline ISA and, on x86-64, for AVX2 (cpu_isa() picks); both
 // run the same operations in the same order (fixed-lane sums, multiply-adds fused only where written
@@ -42,7 +45,7 @@ namespace {
 // b·sb_b + g·sb_g + t·sb_t, its N entries contiguous.
 template <typename T>
 struct ScanArgs {
-  const T *u, *delta, *A, *D, *z, *bias, *B, *C;
+  const T *u, *delta, *A, *D, *z, *bias, *B, *C, *h0;
   const uint8_t* reset;
   bool softplus_delta;
   int64_t batch, dim, length, state, chunk, chunks, groups_b, groups_c;
@@ -57,6 +60,7 @@ struct ScanArgs {
         bias(in.bias.defined() ? in.bias.data_ptr<T>() : nullptr),
         B(in.B.data_ptr<T>()),
         C(in.C.data_ptr<T>()),
+        h0(in.h0.defined() ? in.h0.data_ptr<T>() : nullptr),
         reset(in.reset.defined() ? in.reset.data_ptr<uint8_t>() : nullptr),
         softplus_delta(softplus_delta_),
         batch(in.u.size(0)),
@@ -189,7 +193,7 @@ GNNLAB_HD void forward_items(const ScanArgs<T>& s, T* out, T* last, T* ckpt, int
     const T* Ad = s.A + d * N;
     const T* Bb = s.B + b * s.sb_b + (d / (s.dim / s.groups_b)) * s.sb_g;
     const T* Cb = s.C + b * s.sc_b + (d / (s.dim / s.groups_c)) * s.sc_g;
-    for (int64_t n = 0; n < N; ++n) h[n] = T(0);
+    for (int64_t n = 0; n < N; ++n) h[n] = s.h0 != nullptr ? s.h0[item * N + n] : T(0);
     for (int64_t c = 0; c < s.chunks; ++c) {
       const int64_t t0 = c * s.chunk, len = std::min(s.chunk, L - t0);
       T* saved = ckpt + (item * s.chunks + c) * N;
@@ -227,11 +231,14 @@ GNNLAB_HD void forward_items(const ScanArgs<T>& s, T* out, T* last, T* ckpt, int
 }
 
 // Output pointers of the backward; gB/gC are [batch, D, N] when time-invariant, else time-major
-// [batch, G, L, N].
+// [batch, G, L, N]. grad_last (the incoming gradient of the last state, [batch, D, N]) seeds the
+// reverse scan; gh0 receives the gradient of the state before step 0. Either may be null.
 template <typename T>
 struct Grads {
   T *gu, *gdelta, *gA, *gB, *gC, *gD, *gbias, *gz;
   bool b_fixed, c_fixed;
+  const T* grad_last;
+  T* gh0;
 };
 
 template <int kN, typename T>
@@ -252,7 +259,8 @@ GNNLAB_HD void backward_tasks(const ScanArgs<T>& s, const T* ckpt, const T* grad
       const T* Cb = s.C + b * s.sc_b + gc * s.sc_g;
       T* gB_rows = g.b_fixed ? nullptr : g.gB + (b * s.groups_b + gb) * L * N;  // time-varying layout
       T* gC_rows = g.c_fixed ? nullptr : g.gC + (b * s.groups_c + gc) * L * N;
-      for (int64_t n = 0; n < N; ++n) gh[n] = gA[n] = w.gB_acc[n] = w.gC_acc[n] = T(0);
+      for (int64_t n = 0; n < N; ++n) gA[n] = w.gB_acc[n] = w.gC_acc[n] = T(0);
+      for (int64_t n = 0; n < N; ++n) gh[n] = g.grad_last != nullptr ? g.grad_last[item * N + n] : T(0);
       constexpr int kLanes = Scratch<T>::kLanes;
       T gD_lanes[kLanes], gbias_lanes[kLanes];
       for (int j = 0; j < kLanes; ++j) gD_lanes[j] = gbias_lanes[j] = T(0);
@@ -338,6 +346,9 @@ GNNLAB_HD void backward_tasks(const ScanArgs<T>& s, const T* ckpt, const T* grad
         }
       }
       for (int64_t n = 0; n < N; ++n) g.gA[item * N + n] = gA[n];
+      if (g.gh0 != nullptr) {
+        for (int64_t n = 0; n < N; ++n) g.gh0[item * N + n] = gh[n];
+      }
       if (g.b_fixed) {
         for (int64_t n = 0; n < N; ++n) g.gB[item * N + n] = w.gB_acc[n];
       }
@@ -380,12 +391,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> selective_scan_fwd_cpu(
     const at::Tensor& u_in, const at::Tensor& delta_in, const at::Tensor& A_in, const at::Tensor& B_in,
     const at::Tensor& C_in, const c10::optional<at::Tensor>& D_in, const c10::optional<at::Tensor>& z_in,
     const c10::optional<at::Tensor>& bias_in, bool softplus_delta, const c10::optional<at::Tensor>& reset_in,
-    int64_t chunk) {
+    int64_t chunk, const c10::optional<at::Tensor>& h0_in) {
   check_scan_inputs(u_in, delta_in, A_in, B_in, C_in, D_in, z_in, bias_in, reset_in, chunk, "selective_scan_fwd");
   for (const auto* t : {&u_in, &delta_in, &A_in, &B_in, &C_in}) {
     TORCH_CHECK_VALUE(t->device().is_cpu(), "selective_scan_fwd: CPU tensors only");
   }
-  const ScanInputs in(u_in, delta_in, A_in, B_in, C_in, D_in, z_in, bias_in, reset_in);
+  check_scan_state(h0_in, u_in, A_in, "h0", "selective_scan_fwd");
+  const ScanInputs in(u_in, delta_in, A_in, B_in, C_in, D_in, z_in, bias_in, reset_in, h0_in);
   const int64_t batch = in.u.size(0), dim = in.u.size(1), length = in.u.size(2), state = in.A.size(1);
   const int64_t chunks = (length + chunk - 1) / chunk;
   auto out = at::empty_like(in.u);
@@ -419,12 +431,14 @@ std::vector<at::Tensor> selective_scan_bwd_cpu(
     const at::Tensor& u_in, const at::Tensor& delta_in, const at::Tensor& A_in, const at::Tensor& B_in,
     const at::Tensor& C_in, const c10::optional<at::Tensor>& D_in, const c10::optional<at::Tensor>& z_in,
     const c10::optional<at::Tensor>& bias_in, bool softplus_delta, const c10::optional<at::Tensor>& reset_in,
-    int64_t chunk, const at::Tensor& checkpoints_in, const at::Tensor& grad_out_in) {
+    int64_t chunk, const at::Tensor& checkpoints_in, const at::Tensor& grad_out_in,
+    const c10::optional<at::Tensor>& grad_last_in) {
   check_scan_inputs(u_in, delta_in, A_in, B_in, C_in, D_in, z_in, bias_in, reset_in, chunk, "selective_scan_bwd");
   for (const auto* t : {&u_in, &delta_in, &A_in, &B_in, &C_in, &checkpoints_in, &grad_out_in}) {
     TORCH_CHECK_VALUE(t->device().is_cpu(), "selective_scan_bwd: CPU tensors only");
   }
   check_scan_backward(u_in, A_in, chunk, checkpoints_in, grad_out_in);
+  check_scan_state(grad_last_in, u_in, A_in, "grad_last", "selective_scan_bwd");
   const ScanInputs in(u_in, delta_in, A_in, B_in, C_in, D_in, z_in, bias_in, reset_in);
   const auto& u = in.u;
   const auto ckpt = checkpoints_in.contiguous().to(u.scalar_type());
@@ -438,13 +452,17 @@ std::vector<at::Tensor> selective_scan_bwd_cpu(
   auto gC = in.c_fixed ? at::empty({batch, dim, state}, u.options()) : at::zeros({batch, groups_c, length, state}, u.options());
   auto gD = at::empty({batch, dim}, u.options()), gbias = at::empty({batch, dim}, u.options());
   auto gz = in.z.defined() ? at::empty_like(u) : at::Tensor();
+  auto gh0 = at::empty({batch, dim, state}, u.options());
+  const auto grad_last = grad_last_in.has_value() ? grad_last_in->contiguous() : at::Tensor();
   const bool avx2 = cpu_isa() == CpuIsa::kAvx2;
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_bwd_cpu", [&] {
     const ScanArgs<scalar_t> s(in, softplus_delta, chunk);
     const Grads<scalar_t> g{gu.data_ptr<scalar_t>(),     gdelta.data_ptr<scalar_t>(), gA.data_ptr<scalar_t>(),
                             gB.data_ptr<scalar_t>(),     gC.data_ptr<scalar_t>(),     gD.data_ptr<scalar_t>(),
                             gbias.data_ptr<scalar_t>(),  gz.defined() ? gz.data_ptr<scalar_t>() : nullptr,
-                            in.b_fixed,                  in.c_fixed};
+                            in.b_fixed,                  in.c_fixed,
+                            grad_last.defined() ? grad_last.data_ptr<scalar_t>() : nullptr,
+                            gh0.data_ptr<scalar_t>()};
     const scalar_t *kp = ckpt.data_ptr<scalar_t>(), *gop = go.data_ptr<scalar_t>();
     scan::with_state_size(state, [&](auto width) {
       constexpr int kN = decltype(width)::value;
@@ -464,7 +482,8 @@ std::vector<at::Tensor> selective_scan_bwd_cpu(
   // Time-varying B/C gradients back to the [batch, G, N, L] layout of the inputs.
   if (!in.b_fixed) gB = gB.transpose(2, 3).contiguous();
   if (!in.c_fixed) gC = gC.transpose(2, 3).contiguous();
-  return {gu, gdelta, gA.sum(0), gB, gC, gD.sum(0), gz.defined() ? gz : at::zeros({0}, u.options()), gbias.sum(0)};
+  return {gu, gdelta, gA.sum(0), gB, gC, gD.sum(0), gz.defined() ? gz : at::zeros({0}, u.options()), gbias.sum(0),
+          gh0};
 }
 
 TORCH_LIBRARY_IMPL(gnnlab, CPU, m) {

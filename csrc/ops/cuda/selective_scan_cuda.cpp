@@ -31,7 +31,7 @@ template <typename T>
 cuda::ScanData<T> scan_data(const ScanInputs& in, bool softplus_delta) {
   auto ptr = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
   return {ptr(in.u),   ptr(in.delta), ptr(in.A), ptr(in.D), ptr(in.z), ptr(in.bias), ptr(in.B), ptr(in.C),
-          in.reset.defined() ? in.reset.data_ptr<uint8_t>() : nullptr, softplus_delta};
+          in.reset.defined() ? in.reset.data_ptr<uint8_t>() : nullptr, softplus_delta, ptr(in.h0)};
 }
 
 cuda::ScanShape scan_shape(const ScanInputs& in, int64_t chunk) {
@@ -47,14 +47,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> selective_scan_fwd_cuda(
     const at::Tensor& u_in, const at::Tensor& delta_in, const at::Tensor& A_in, const at::Tensor& B_in,
     const at::Tensor& C_in, const c10::optional<at::Tensor>& D_in, const c10::optional<at::Tensor>& z_in,
     const c10::optional<at::Tensor>& bias_in, bool softplus_delta, const c10::optional<at::Tensor>& reset_in,
-    int64_t chunk) {
+    int64_t chunk, const c10::optional<at::Tensor>& h0_in) {
   check_scan_inputs(u_in, delta_in, A_in, B_in, C_in, D_in, z_in, bias_in, reset_in, chunk, "selective_scan_fwd");
   check_cuda({&delta_in, &A_in, &B_in, &C_in}, {&D_in, &z_in, &bias_in, &reset_in}, u_in, "selective_scan_fwd");
   TORCH_CHECK_VALUE(A_in.size(1) <= cuda::kScanMaxState, "selective_scan_fwd: the CUDA kernel takes N <= ",
                     cuda::kScanMaxState, ", got ", A_in.size(1));
   const c10::cuda::CUDAGuard guard(u_in.device());
   const auto stream = c10::cuda::getCurrentCUDAStream().stream();
-  const ScanInputs in(u_in, delta_in, A_in, B_in, C_in, D_in, z_in, bias_in, reset_in);
+  check_scan_state(h0_in, u_in, A_in, "h0", "selective_scan_fwd");
+  const ScanInputs in(u_in, delta_in, A_in, B_in, C_in, D_in, z_in, bias_in, reset_in, h0_in);
   const auto shape = scan_shape(in, chunk);
   auto out = at::empty_like(in.u);
   auto last = at::zeros({shape.batch, shape.dim, shape.state}, in.u.options());
@@ -71,13 +72,15 @@ std::vector<at::Tensor> selective_scan_bwd_cuda(
     const at::Tensor& u_in, const at::Tensor& delta_in, const at::Tensor& A_in, const at::Tensor& B_in,
     const at::Tensor& C_in, const c10::optional<at::Tensor>& D_in, const c10::optional<at::Tensor>& z_in,
     const c10::optional<at::Tensor>& bias_in, bool softplus_delta, const c10::optional<at::Tensor>& reset_in,
-    int64_t chunk, const at::Tensor& checkpoints_in, const at::Tensor& grad_out_in) {
+    int64_t chunk, const at::Tensor& checkpoints_in, const at::Tensor& grad_out_in,
+    const c10::optional<at::Tensor>& grad_last_in) {
   check_scan_inputs(u_in, delta_in, A_in, B_in, C_in, D_in, z_in, bias_in, reset_in, chunk, "selective_scan_bwd");
   check_cuda({&delta_in, &A_in, &B_in, &C_in, &checkpoints_in, &grad_out_in}, {&D_in, &z_in, &bias_in, &reset_in}, u_in,
              "selective_scan_bwd");
   TORCH_CHECK_VALUE(A_in.size(1) <= cuda::kScanMaxState, "selective_scan_bwd: the CUDA kernel takes N <= ",
                     cuda::kScanMaxState, ", got ", A_in.size(1));
   check_scan_backward(u_in, A_in, chunk, checkpoints_in, grad_out_in);
+  check_scan_state(grad_last_in, u_in, A_in, "grad_last", "selective_scan_bwd");
   const c10::cuda::CUDAGuard guard(u_in.device());
   const auto stream = c10::cuda::getCurrentCUDAStream().stream();
   const ScanInputs in(u_in, delta_in, A_in, B_in, C_in, D_in, z_in, bias_in, reset_in);
@@ -94,19 +97,24 @@ std::vector<at::Tensor> selective_scan_bwd_cuda(
                        : at::zeros({batch, shape.groups_c, length, state}, u.options());
   auto gD = at::empty({batch, dim}, u.options()), gbias = at::empty({batch, dim}, u.options());
   auto gz = in.z.defined() ? at::empty_like(u) : at::Tensor();
+  auto gh0 = at::empty({batch, dim, state}, u.options());
+  const auto grad_last = grad_last_in.has_value() ? grad_last_in->contiguous() : at::Tensor();
   auto scratch = at::empty({cuda::selective_scan_backward_scratch(shape)}, u.options());
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_bwd_cuda", [&] {
     const cuda::ScanGrads<scalar_t> g{gu.data_ptr<scalar_t>(),    gdelta.data_ptr<scalar_t>(), gA.data_ptr<scalar_t>(),
                                       gB.data_ptr<scalar_t>(),    gC.data_ptr<scalar_t>(),     gD.data_ptr<scalar_t>(),
                                       gbias.data_ptr<scalar_t>(), gz.defined() ? gz.data_ptr<scalar_t>() : nullptr,
-                                      in.b_fixed,                 in.c_fixed};
+                                      in.b_fixed,                 in.c_fixed,
+                                      grad_last.defined() ? grad_last.data_ptr<scalar_t>() : nullptr,
+                                      gh0.data_ptr<scalar_t>()};
     C10_CUDA_CHECK(cuda::selective_scan_backward<scalar_t>(scan_data<scalar_t>(in, softplus_delta), shape,
                                                            ckpt.data_ptr<scalar_t>(), go.data_ptr<scalar_t>(), g,
                                                            scratch.data_ptr<scalar_t>(), stream));
   });
   if (!in.b_fixed) gB = gB.transpose(2, 3).contiguous();
   if (!in.c_fixed) gC = gC.transpose(2, 3).contiguous();
-  return {gu, gdelta, gA.sum(0), gB, gC, gD.sum(0), gz.defined() ? gz : at::zeros({0}, u.options()), gbias.sum(0)};
+  return {gu, gdelta, gA.sum(0), gB, gC, gD.sum(0), gz.defined() ? gz : at::zeros({0}, u.options()), gbias.sum(0),
+          gh0};
 }
 
 TORCH_LIBRARY_IMPL(gnnlab, CUDA, m) {

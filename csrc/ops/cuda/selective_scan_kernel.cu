@@ -38,7 +38,7 @@ __global__ void scan_forward_kernel(ScanData<T> in, ScanShape s, T* out, T* last
     T h[kCap], A[kCap];
 #pragma unroll
     for (int n = 0; n < kCap; ++n) {
-      h[n] = T(0);
+      h[n] = n < N && in.h0 != nullptr ? in.h0[item * N + n] : T(0);
       A[n] = n < N ? in.A[d * N + n] : T(0);
     }
     const T bias = in.bias != nullptr ? in.bias[d] : T(0);
@@ -88,7 +88,8 @@ __global__ void scan_backward_kernel(ScanData<T> in, ScanShape s, const T* check
 #pragma unroll
     for (int n = 0; n < kCap; ++n) {
       A[n] = n < N ? in.A[d * N + n] : T(0);
-      gh[n] = gA[n] = gB_acc[n] = gC_acc[n] = T(0);
+      gA[n] = gB_acc[n] = gC_acc[n] = T(0);
+      gh[n] = n < N && g.grad_last != nullptr ? g.grad_last[item * N + n] : T(0);
     }
     const T bias = in.bias != nullptr ? in.bias[d] : T(0);
     const T Dd = in.D != nullptr ? in.D[d] : T(0);
@@ -161,6 +162,7 @@ __global__ void scan_backward_kernel(ScanData<T> in, ScanShape s, const T* check
     }
     for (int64_t n = 0; n < N; ++n) {
       g.gA[item * N + n] = gA[n];
+      g.gh0[item * N + n] = gh[n];
       if (g.b_fixed) g.gB[item * N + n] = gB_acc[n];
       if (g.c_fixed) g.gC[item * N + n] = gC_acc[n];
     }

@@ -23,12 +23,13 @@ struct ScanShape {
 };
 
 // Inputs: u, delta, z [batch, D, L]; A [D, N]; D, delta_bias [D]; reset [L] (1 = a packed sequence
-// starts); the optional ones may be null.
+// starts); h0 [batch, D, N] the state before step 0; the optional ones may be null.
 template <typename T>
 struct ScanData {
   const T *u, *delta, *A, *D, *z, *bias, *B, *C;
   const uint8_t* reset;
   bool softplus_delta;
+  const T* h0;
 };
 
 // out [batch, D, L], last [batch, D, N], checkpoints [batch, D, chunks, N]. One thread per
@@ -40,10 +41,14 @@ cudaError_t selective_scan_forward(const ScanData<T>& in, const ScanShape& s, T*
 // Gradient outputs. gA, gD, gbias per (batch, channel) ([batch, D, N], [batch, D], [batch, D]; the
 // caller sums over batch); gB/gC [batch, D, N] when time-invariant, else time-major [batch, G, L, N],
 // zeroed by the caller (channels of a group add into it atomically); gz null without a gate.
+// grad_last [batch, D, N] (may be null) seeds the reverse scan; gh0 [batch, D, N] receives the
+// gradient of the state before step 0.
 template <typename T>
 struct ScanGrads {
   T *gu, *gdelta, *gA, *gB, *gC, *gD, *gbias, *gz;
   bool b_fixed, c_fixed;
+  const T* grad_last;
+  T* gh0;
 };
 
 // Scratch elements selective_scan_backward needs: a chunk of transitions, states and outputs per thread.

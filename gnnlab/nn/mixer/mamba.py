@@ -91,6 +91,11 @@ class GraphMambaMixer(GlobalMixer):
         eval_orderings (int, optional): Number :math:`K` of random orderings averaged in
             evaluation mode (random orderings only). (default: :obj:`5`)
         eval_seed (int, optional): Seed of the evaluation noise. (default: :obj:`0`)
+        chunk_size (int, optional): Scan the packed rows in pieces of this many, recomputing each
+            piece in the backward (:class:`~gnnlab.nn.ssm.Mamba`): same values, first-order gradients
+            only, memory that grows with the input alone, at most about 2x the time. For graphs of
+            thousands of nodes, where it keeps less than full attention does
+            (``results/mixer_memory_cpu.txt``). (default: :obj:`None`, the whole sequence at once)
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, \mathrm{dim})`, graph ids
@@ -108,6 +113,7 @@ class GraphMambaMixer(GlobalMixer):
         ordering: str = "degree_noise",
         eval_orderings: int = 5,
         eval_seed: int = 0,
+        chunk_size: int | None = None,
     ):
         super().__init__()
         name = type(self).__name__
@@ -121,7 +127,7 @@ class GraphMambaMixer(GlobalMixer):
         self.ordering = ordering
         self.eval_orderings = eval_orderings
         self.eval_seed = eval_seed
-        self.mamba = Mamba(dim, d_state=d_state, d_conv=d_conv, expand=expand)
+        self.mamba = Mamba(dim, d_state=d_state, d_conv=d_conv, expand=expand, chunk_size=chunk_size)
 
     @property
     def needs_degree(self) -> bool:
@@ -221,5 +227,6 @@ class GraphMambaMixer(GlobalMixer):
         m = self.mamba
         return (
             f"{type(self).__name__}({self.dim}, d_state={m.d_state}, d_conv={m.d_conv}, expand={m.expand}, "
-            f"ordering={self.ordering!r}, eval_orderings={self.eval_orderings})"
+            f"ordering={self.ordering!r}, eval_orderings={self.eval_orderings}"
+            + (f", chunk_size={m.chunk_size})" if m.chunk_size is not None else ")")
         )

@@ -5,6 +5,14 @@ state dict loads either way. Besides the padded ``[batch, L, d_model]`` layout t
 packed sequences ``[total_L, d_model]`` with offsets ``cu_seqlens`` (graphs laid end to end): the
 causal convolution never reads across a boundary and the scan state restarts at each one, so a packed
 batch gives exactly what each sequence gives on its own, without padding every graph to the largest.
+
+With ``chunk_size`` the block runs over the packed rows in pieces of that many rows, each starting from
+the scan state the previous piece ended with (:func:`gnnlab.ops.selective_scan_carry`) and re-reading
+the ``d_conv - 1`` rows before it for the convolution. For the backward only the input and one state per
+piece are kept; each piece is recomputed in turn, from the last, with the gradient of its final state
+carried to the piece before. The memory of a long sequence then grows with the input alone (about one
+``[L, d_model]`` tensor) instead of with the half-dozen ``[L, d_inner]`` activations autograd keeps, for
+about one more forward pass of time.
 """
 from __future__ import annotations
 
@@ -14,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gnnlab.ops import selective_scan
+from gnnlab.ops import selective_scan, selective_scan_carry
 
 __all__ = ["Mamba", "BiMamba", "positions_in_sequence"]
 
@@ -48,6 +56,9 @@ class Mamba(nn.Module):
         dt_rank: rank of the ``Δ`` projection; ``"auto"`` is ``ceil(d_model / 16)``.
         dt_min, dt_max, dt_init, dt_scale, dt_init_floor: ``Δ`` initialisation, as upstream.
         conv_bias: bias of the convolution (True); bias: biases of ``in_proj`` and ``out_proj`` (False).
+        chunk_size: run sequences longer than this many rows in pieces, recomputing each piece in the
+            backward (see the module docstring); ``None`` (the default) runs them whole. The result
+            is the same either way; the chunked backward is first-order only.
 
     Shapes:
         - input: ``[batch, L, d_model]``, or packed ``[total_L, d_model]`` with ``cu_seqlens`` ``[S + 1]``
@@ -56,11 +67,16 @@ class Mamba(nn.Module):
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, dt_rank="auto",
                  dt_min: float = 0.001, dt_max: float = 0.1, dt_init: str = "random", dt_scale: float = 1.0,
-                 dt_init_floor: float = 1e-4, conv_bias: bool = True, bias: bool = False):
+                 dt_init_floor: float = 1e-4, conv_bias: bool = True, bias: bool = False,
+                 chunk_size: int | None = None):
         super().__init__()
         if d_model < 1 or d_state < 1 or d_conv < 1 or expand < 1:
             raise ValueError(f"Mamba: d_model, d_state, d_conv and expand must be positive, got "
                              f"{d_model}, {d_state}, {d_conv}, {expand}")
+        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
+                                       or chunk_size < 1):
+            raise ValueError(f"Mamba: chunk_size must be a positive integer or None, got {chunk_size!r}")
+        self.chunk_size = chunk_size
         if dt_init not in ("random", "constant"):
             raise ValueError(f"Mamba: dt_init must be 'random' or 'constant', got {dt_init!r}")
         self.d_model, self.d_state, self.d_conv, self.expand = d_model, d_state, d_conv, expand
@@ -133,6 +149,16 @@ class Mamba(nn.Module):
         if order is not None and (order.dim() != 1 or order.dtype != torch.long):
             raise ValueError(f"Mamba: order must be a 1-D int64 tensor of row indices, got {order.dtype} "
                              f"{list(order.shape)}")
+        if self.chunk_size is not None:
+            rows = hidden.size(0) * hidden.size(1) if not packed else (order.numel() if order is not None
+                                                                        else hidden.size(0))
+            if rows > self.chunk_size:
+                if packed:
+                    return self._forward_chunked(hidden, cu_seqlens, order)
+                batch, length = hidden.shape[:2]  # padded: each row of the batch is one packed sequence
+                offsets = torch.arange(0, batch * length + 1, length, device=hidden.device)
+                flat = self._forward_chunked(hidden.reshape(batch * length, -1), offsets, None)
+                return flat.view(batch, length, -1)
         # in_proj as its two halves, so that the gate z (kept by the scan for the backward) does not
         # keep the x half alive with it.
         weight, bias = self.in_proj.weight, self.in_proj.bias
@@ -163,6 +189,125 @@ class Mamba(nn.Module):
                            z=z, delta_bias=wide(self.dt_proj.bias), delta_softplus=True, cu_seqlens=cu_seqlens)
         out = self.out_proj(y.transpose(1, 2))  # (B, L, d_model)
         return out[0] if packed else out
+
+
+    # ----- the chunked path ------------------------------------------------------------------------------
+
+    def _forward_chunked(self, hidden: Tensor, cu_seqlens: Tensor, order: Tensor | None) -> Tensor:
+        params = tuple(p for p in self.parameters())
+        if not (torch.is_grad_enabled() and (hidden.requires_grad or any(p.requires_grad for p in params))):
+            with torch.no_grad():
+                return _chunked_pieces(self, hidden, cu_seqlens, order)[0]
+        return _ChunkedMamba.apply(self, hidden, cu_seqlens, order, *params)
+
+    def _piece(self, rows: Tensor, before: int, cu_conv: Tensor, cu_scan: Tensor,
+               initial_state: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Output rows and final scan state of one piece of a packed sequence.
+
+        ``rows`` are the piece's input rows preceded by ``before`` (< ``d_conv``) earlier rows that only
+        feed the convolution; ``cu_conv`` are the sequence offsets within ``rows``, ``cu_scan`` within
+        the piece; ``initial_state`` continues the piece's first sequence (``None``: it starts here).
+        """
+        weight, bias = self.in_proj.weight, self.in_proj.bias
+        x = F.linear(rows, weight[: self.d_inner], None if bias is None else bias[: self.d_inner])
+        z = F.linear(rows[before:], weight[self.d_inner:], None if bias is None else bias[self.d_inner:])
+        x = F.silu(self._conv_packed(x.t(), cu_conv)[:, before:]).unsqueeze(0)  # (1, d_inner, n)
+        x_dbl = self.x_proj(x.transpose(1, 2))
+        dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
+        dt = (dt @ self.dt_proj.weight.t()).transpose(1, 2)
+
+        def wide(p: Tensor) -> Tensor:
+            return p.to(torch.promote_types(p.dtype, torch.float32))
+
+        y, last = selective_scan_carry(
+            x, dt, -torch.exp(wide(self.A_log)), B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(),
+            wide(self.D), z=z.t().unsqueeze(0), delta_bias=wide(self.dt_proj.bias), delta_softplus=True,
+            cu_seqlens=cu_scan, initial_state=initial_state,
+        )
+        return self.out_proj(y[0].t()), last
+
+
+def _pieces(block: Mamba, cu_seqlens: Tensor, total: int) -> list[tuple[int, int, int, Tensor, Tensor, bool]]:
+    """``(start, end, before, cu_conv, cu_scan, continues)`` of each piece of ``block.chunk_size`` rows."""
+    offsets = cu_seqlens.tolist()
+    starts = set(offsets)
+    out = []
+    for start in range(0, total, block.chunk_size):
+        end = min(start + block.chunk_size, total)
+        low = max(0, start - (block.d_conv - 1))
+        inside = [o for o in offsets if low < o < end]
+        cu_conv = torch.tensor([0] + [o - low for o in inside] + [end - low], device=cu_seqlens.device)
+        inside = [o for o in offsets if start < o < end]
+        cu_scan = torch.tensor([0] + [o - start for o in inside] + [end - start], device=cu_seqlens.device)
+        out.append((start, end, start - low, cu_conv, cu_scan, start not in starts))
+    return out
+
+
+def _rows(hidden: Tensor, order: Tensor | None, low: int, end: int) -> Tensor:
+    return hidden[low:end] if order is None else hidden.index_select(0, order[low:end])
+
+
+def _chunked_pieces(block: Mamba, hidden: Tensor, cu_seqlens: Tensor, order: Tensor | None):
+    """Forward of every piece in turn (no autograd graph): the output and the state entering each piece."""
+    total = order.numel() if order is not None else hidden.size(0)
+    pieces = _pieces(block, cu_seqlens, total)
+    out = hidden.new_empty(total, block.d_model)
+    entering, state = [], None
+    for start, end, before, cu_conv, cu_scan, continues in pieces:
+        initial = state if continues else None
+        entering.append(initial)
+        piece, state = block._piece(_rows(hidden, order, start - before, end), before, cu_conv, cu_scan, initial)
+        out[start:end] = piece
+    return out, pieces, entering
+
+
+class _ChunkedMamba(torch.autograd.Function):
+    """Mamba over packed rows in pieces, keeping only the input and the states between pieces."""
+
+    @staticmethod
+    def forward(ctx, block, hidden, cu_seqlens, order, *params):
+        out, pieces, entering = _chunked_pieces(block, hidden, cu_seqlens, order)
+        ctx.block, ctx.pieces, ctx.entering = block, pieces, entering
+        ctx.save_for_backward(hidden, order)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        if torch.is_grad_enabled():
+            raise RuntimeError("Mamba: the chunked path (chunk_size) has first-order gradients only; for a double "
+                               "backward build the block with chunk_size=None")
+        block, (hidden, order) = ctx.block, ctx.saved_tensors
+        params = tuple(block.parameters())
+        trained = [k for k, p in enumerate(params) if ctx.needs_input_grad[4 + k]]
+        want_hidden = ctx.needs_input_grad[1]
+        grad_hidden = torch.zeros_like(hidden) if want_hidden else None
+        grad_params = [None] * len(params)
+        carry = None  # gradient of the state leaving the current piece
+        for (start, end, before, cu_conv, cu_scan, _), initial in zip(reversed(ctx.pieces), reversed(ctx.entering)):
+            low = start - before
+            with torch.enable_grad():
+                rows = _rows(hidden, order, low, end).detach().requires_grad_(want_hidden)
+                state = None if initial is None else initial.detach().requires_grad_()
+                piece, last = block._piece(rows, before, cu_conv, cu_scan, state)
+                outputs, grads = [piece], [grad_out[start:end]]
+                if carry is not None:
+                    outputs.append(last)
+                    grads.append(carry)
+                inputs = ([rows] if want_hidden else []) + ([state] if state is not None else [])
+                inputs += [params[k] for k in trained]
+                found = torch.autograd.grad(outputs, inputs, grads, allow_unused=True)
+            found = list(found)
+            if want_hidden:
+                g_rows = found.pop(0)
+                if order is None:
+                    grad_hidden[low:end] += g_rows
+                else:
+                    grad_hidden.index_add_(0, order[low:end], g_rows)
+            carry = found.pop(0) if state is not None else None
+            for k, g in zip(trained, found):
+                if g is not None:
+                    grad_params[k] = g if grad_params[k] is None else grad_params[k] + g
+        return (None, grad_hidden, None, None, *grad_params)
 
 
 class BiMamba(nn.Module):

@@ -219,6 +219,23 @@ def test_evaluation_without_autograd_sums_orderings_one_at_a_time_to_the_same_va
     assert_close(sequential, oracle)
 
 
+@pytest.mark.parametrize("train", [False, True])
+def test_chunk_size_gives_the_same_values_and_gradients(train):
+    """chunk_size=5 cuts the graphs' packed sequences (and the K orderings laid end to end) into pieces:
+    same output and gradients as the whole scan, in training (one ordering) and evaluation (K = 3)."""
+    x, edge_index, batch = _graphs((10, 13, 1), seed=9)
+    x.requires_grad_()
+    runs = []
+    for chunk in (None, 5):
+        mixer = _mixer("degree_noise", seed=3, train=train, eval_orderings=3, chunk_size=chunk)
+        torch.manual_seed(11)  # the same training ordering for both
+        out = mixer(x, batch, edge_index=edge_index)
+        runs.append((out, torch.autograd.grad(out.square().sum(), [x, *mixer.parameters()])))
+    assert_close(runs[1][0], runs[0][0])
+    for got, want in zip(runs[1][1], runs[0][1]):
+        assert_close(got, want)
+
+
 def test_training_draws_new_orderings_and_follows_the_global_seed():
     x, edge_index, batch = _graphs((10, 13), seed=7)
     for ordering in ("degree_noise", "random"):
