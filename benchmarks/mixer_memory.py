@@ -63,7 +63,9 @@ import time
 from pathlib import Path
 
 SIZES = (1000, 2000, 5000, 10000)
-MIXERS = ("mamba", "attention", "performer", "mambapy")
+MIXERS = ("mamba", "mamba_chunked", "attention", "performer", "mambapy")
+#: Rows per piece of the ``mamba_chunked`` row (``GraphMambaMixer(chunk_size=...)``).
+CHUNK_SIZE = int(os.environ.get("GNNLAB_BENCH_CHUNK", 1024))
 MODES = ("fwd", "fwd_eval_K5", "fwd+bwd")
 DIM, HEADS, AVG_DEGREE = 96, 4, 4
 
@@ -116,8 +118,9 @@ def _child(mixer_name: str, num_nodes: int, mode: str, repeat: int, threads: int
     from gnnlab.nn.mixer import GraphMambaMixer, MultiheadAttentionMixer, PerformerMixer
 
     torch.manual_seed(0)
-    if mixer_name == "mamba":
-        mixer = GraphMambaMixer(DIM, d_state=16, d_conv=4, expand=1, eval_orderings=5)
+    if mixer_name in ("mamba", "mamba_chunked"):
+        chunk = CHUNK_SIZE if mixer_name == "mamba_chunked" else None
+        mixer = GraphMambaMixer(DIM, d_state=16, d_conv=4, expand=1, eval_orderings=5, chunk_size=chunk)
     elif mixer_name == "attention":
         mixer = MultiheadAttentionMixer(DIM, HEADS, dropout=0.0)
     elif mixer_name == "performer":
@@ -125,7 +128,7 @@ def _child(mixer_name: str, num_nodes: int, mode: str, repeat: int, threads: int
     else:
         mixer = _MambapyMixer()
     mixer.train(mode != "fwd_eval_K5")
-    takes_edges = mixer_name in ("mamba", "mambapy")
+    takes_edges = mixer_name in ("mamba", "mamba_chunked", "mambapy")
 
     def graph(n: int, seed: int):
         g = torch.Generator().manual_seed(seed)
@@ -232,7 +235,7 @@ def main() -> None:
         repeat = args.repeat if nodes <= 2000 else min(args.repeat, 3)
         for mode in MODES:
             for mixer in mixers:
-                if mode == "fwd_eval_K5" and mixer != "mamba":
+                if mode == "fwd_eval_K5" and not mixer.startswith("mamba_") and mixer != "mamba":
                     continue
                 rows.append(_run_child(mixer, nodes, mode, repeat, args.threads))
                 print(f"  {mixer:9s} N={nodes:6d} {mode:11s} {rows[-1]['ms']:10.1f} ms {rows[-1]['heap_mib']:9.1f} "

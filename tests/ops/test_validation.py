@@ -316,6 +316,9 @@ SELECTIVE_SCAN = [
     ("bwd_checkpoints_shape", "torch.ops.gnnlab.selective_scan_bwd(*ssb(checkpoints=torch.zeros(2, 4, 1, 3)))", r"\bcheckpoints\b"),
     ("bwd_grad_out_shape", "torch.ops.gnnlab.selective_scan_bwd(*ssb(grad_out=torch.ones(2, 4, 3)))", r"\bgrad_out\b"),
     ("bwd_B_length", "torch.ops.gnnlab.selective_scan_bwd(*ssb(B=torch.randn(2, 1, 3, 2)))", r"\bB\b"),
+    ("h0_shape", "torch.ops.gnnlab.selective_scan_fwd(*ssf(), torch.zeros(2, 4, 2))", r"\bh0\b"),
+    ("h0_dtype", "torch.ops.gnnlab.selective_scan_fwd(*ssf(), torch.zeros(2, 4, 3, dtype=torch.float64))", r"\bh0\b"),
+    ("bwd_grad_last_shape", "torch.ops.gnnlab.selective_scan_bwd(*ssb(), torch.zeros(4, 3))", r"\bgrad_last\b"),
 ]
 
 PUBLIC = [
