@@ -40,6 +40,17 @@ section or equation numbers beyond those are cited, and every item below is a *c
    ``hierarchical``; a linear router on the locally encoded node, top-k softmax gating, no
    auxiliary load-balancing loss; every tokenization is computed for every node (the router saves
    no compute).
+
+What secondary summaries of the paper add (its method text is still not available offline, so none of
+this is confirmed): the HAC tree is built with Borůvka-style affinity clustering (as item 1); a DFS
+path from the root to a leaf is one sequence, the hierarchy of clusters containing that node (as
+item 2), and BFS traversal gives one sequence per level of granularity (not built here); the
+hierarchical PE is derived from shortest paths between clusters at the tree's granularities, as
+multi-scale *relative* encodings (item 3 is an absolute per-node code instead); the hybrid encoder
+is a two-layer Mamba + Transformer block (item 5 with ``num_ssm_layers=1``; the configs use 2, after
+the other summaries); MoT scores tokenizations with a linear router ``S = σ(X W_r)``, keeps the top 2
+per node and concatenates their sequences as the encoder input (item 6 mixes the encoded outputs with
+softmax weights instead). These are the known differences to revisit when the text can be read.
 """
 from __future__ import annotations
 
