@@ -9,7 +9,6 @@ from torch import Tensor
 
 from gnnlab.models.gnn import GNN, EncoderFactory, MLPReadout, input_encoders
 from gnnlab.nn.tokenizers import NeighborhoodTokens, RandomWalkTokenizer, node_tokens
-from gnnlab.ops import cached_csr
 
 __all__ = ["GMN", "build_gmn"]
 
@@ -19,7 +18,7 @@ class GMN(GNN):
 
     .. code-block:: text
 
-        h = cat(node_encoder(x), *[pe(data) for pe in pe_encoders])   # (N, D); optional PE/SE (step 5)
+        h = cat(node_encoder(x), *[pe(data, graph) for pe in pe_encoders])   # (N, D); optional PE/SE (step 5)
         e = edge_encoder(edge_attr)                                    # (E, D)
         tokens = tokenizer(edge_index, N, batch)      # step 1 (+ step 2, ordering): sampled once per pass
         node_order = node_tokens(edge_index, N, batch)   # degree order, for layers with a node-level scan
@@ -48,7 +47,8 @@ class GMN(GNN):
     def _embed(self, data, every_layer: bool) -> list[Tensor]:
         if every_layer:
             raise ValueError("GMN: only readout='last' is supported")
-        h, edge_attr = self._encode_inputs(data)
+        graph = self._graph(data)
+        h, edge_attr = self._encode_inputs(data, graph)
         batch = getattr(data, "batch", None)
         num_graphs = getattr(data, "num_graphs", None) if batch is not None else None
         tokens = self.tokenizer(data.edge_index, h.size(0), batch, num_graphs)
@@ -56,7 +56,6 @@ class GMN(GNN):
         if isinstance(tokens, NeighborhoodTokens) and any(getattr(layer, "node_ssm", None) is not None
                                                           for layer in self.layers):
             node_order = node_tokens(data.edge_index, h.size(0), batch, num_graphs)  # degree order per graph
-        graph = cached_csr(data.edge_index, h.size(0)) if any(self._takes_graph) else None
         for layer, takes_graph in zip(self.layers, self._takes_graph):
             kwargs = {"graph": graph} if takes_graph else {}
             if node_order is not None:

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gnnlab.nn.layers import accepts_argument, accepts_graph
-from gnnlab.ops import cached_csr
+from gnnlab.ops import CSRGraph
 
 LayerFactory = Callable[[int, int], torch.nn.Module]
 EncoderFactory = Callable[..., torch.nn.Module]
@@ -101,7 +101,8 @@ class GNN(torch.nn.Module):
 
     .. code-block:: text
 
-        h = cat(node_encoder(x), *[pe(data) for pe in pe_encoders])   # (N, D); pe_combine="add": a sum
+        graph = CSRGraph.from_edge_index(edge_index, N)       # once per pass, shared by PEs and layers
+        h = cat(node_encoder(x), *[pe(data, graph) for pe in pe_encoders])   # (N, D); pe_combine="add": a sum
         e = edge_encoder(edge_attr)
         for layer in layers: h, e = layer(h, edge_index, e)     # each (N, D)
         h = pool(h, batch)      # graph tasks only: (B, D)
@@ -123,7 +124,7 @@ class GNN(torch.nn.Module):
             for node-level outputs.
         input_dropout (float, optional): Dropout on the encoded node features. (default: :obj:`0.0`)
         pe_encoders (Mapping[str, Module], optional): Positional/structural encoders
-            (:mod:`gnnlab.nn.pe`), each ``encoder(data) -> (N, D_pe)``; their outputs are
+            (:mod:`gnnlab.nn.pe`), each ``encoder(data, graph) -> (N, D_pe)``; their outputs are
             concatenated to the node encoding, so ``node_encoder`` outputs ``D - Σ D_pe``.
         pe_combine (str, optional): ``"concat"`` concatenates the PE encodings to the node encoding
             (GraphGPS); ``"add"`` adds them to it, every encoder then being ``D`` wide (Benchmarking-GNNs'
@@ -165,14 +166,18 @@ class GNN(torch.nn.Module):
         """Encoders and layers only (no pooling, no head): ``(N, D)``; link-level models use this."""
         return self._embed(data, every_layer=False)[-1]
 
-    def _encode_inputs(self, data) -> tuple[Tensor, Tensor | None]:
-        """Encoded node features ``(N, D)`` (with PE, after input dropout) and edge features ``(E, D)`` or None."""
+    def _graph(self, data) -> CSRGraph:
+        """The batch's graph structure, built once per forward pass and handed to encoders and layers."""
         if getattr(data, "x", None) is None:
             raise ValueError(f"{type(self).__name__}: the graph has no node features `x`")
+        return CSRGraph.from_edge_index(data.edge_index, data.x.size(0))
+
+    def _encode_inputs(self, data, graph: CSRGraph) -> tuple[Tensor, Tensor | None]:
+        """Encoded node features ``(N, D)`` (with PE, after input dropout) and edge features ``(E, D)`` or None."""
         h = self.node_encoder(data.x)  # (N, D - sum of PE widths) to concatenate, (N, D) to add
         if self.pe_encoders is not None:
             # Each PE encoder reads its own precomputed attributes: (N, D_pe) each.
-            encodings = [encoder(data) for encoder in self.pe_encoders.values()]
+            encodings = [encoder(data, graph) for encoder in self.pe_encoders.values()]
             if self.pe_combine == "concat":
                 h = torch.cat([h, *encodings], dim=-1)  # (N, D)
             else:
@@ -188,9 +193,9 @@ class GNN(torch.nn.Module):
 
     def _embed(self, data, every_layer: bool) -> list[Tensor]:
         """``[h_0, …, h_L]`` (encoded input, then every layer's output) or just ``[h_L]``."""
-        h, edge_attr = self._encode_inputs(data)
+        graph = self._graph(data)
+        h, edge_attr = self._encode_inputs(data, graph)
         batch = getattr(data, "batch", None)
-        graph = cached_csr(data.edge_index, h.size(0)) if any(self._takes_graph) else None
         hs = [h] if every_layer else []
         for layer, takes_graph, takes_batch in zip(self.layers, self._takes_graph, self._takes_batch):
             kwargs = {"graph": graph} if takes_graph else {}
@@ -356,7 +361,7 @@ class ConvStack(torch.nn.Module):
         h = data.x
         if not h.is_floating_point():
             h = h.to(next(self.parameters()).dtype)
-        graph = cached_csr(data.edge_index, h.size(0)) if any(self._takes_graph) else None
+        graph = CSRGraph.from_edge_index(data.edge_index, h.size(0)) if any(self._takes_graph) else None
         for i, conv in enumerate(self.convs):
             h = F.dropout(h, p=self.dropout, training=self.training)
             h = conv(h, data.edge_index, graph=graph) if self._takes_graph[i] else conv(h, data.edge_index)

@@ -61,7 +61,6 @@ from torch import Tensor
 
 from gnnlab.models.gnn import GNN, build_gnn
 from gnnlab.nn.tokenizers.hac import hac_tokens
-from gnnlab.ops import cached_csr
 
 __all__ = ["GSMPlusPlus", "build_gsmpp"]
 
@@ -91,8 +90,8 @@ class GSMPlusPlus(GNN):
                              "gnnlab.transforms.HACTree (the `pe=hac` config)")
         batch = getattr(data, "batch", None)
         tokens = hac_tokens(levels, batch, getattr(data, "num_graphs", None) if batch is not None else None)
-        h, edge_attr = self._encode_inputs(data)  # (N, D), (E, D) or None
-        graph = cached_csr(data.edge_index, h.size(0)) if any(self._takes_graph) else None
+        graph = self._graph(data)
+        h, edge_attr = self._encode_inputs(data, graph)  # (N, D), (E, D) or None
         hs = [h] if every_layer else []
         for layer, takes_graph in zip(self.layers, self._takes_graph):
             kwargs = {"graph": graph} if takes_graph else {}

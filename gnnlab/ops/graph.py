@@ -1,4 +1,8 @@
-"""The graph-structure cache: CSR, transposed CSR and degrees, computed once per graph/batch."""
+"""The graph structure layers aggregate over: both CSR orientations and degrees, built once per batch.
+
+A model builds one :class:`CSRGraph` per batch at its entry and hands it to every encoder and layer;
+there is no module-level cache.
+"""
 from __future__ import annotations
 
 from dataclasses import InitVar, dataclass, field
@@ -158,36 +162,6 @@ class CSRGraph:
         return torch.stack([self.col.long(), dst])
 
 
-#: Most recently used graphs, newest last: ``(edge_index, version, num_nodes, graph)``.
-_CACHE: list[tuple[Tensor, int, int, CSRGraph]] = []
-#: How many graphs :func:`cached_csr` keeps. A forward pass needs one (or a few, e.g. a link
-#: model's message graph and its masked copy); every entry pins its ``edge_index`` and CSR arrays.
-CACHE_SIZE = 4
-
-
-def cached_csr(edge_index: Tensor, num_nodes: int, remove_self_loops: bool = False) -> CSRGraph:
-    """:meth:`CSRGraph.from_edge_index`, reusing a recent result for the same ``edge_index`` tensor.
-
-    All layers of one forward pass receive the same ``edge_index`` object, so only the first sorts.
-    The cache keeps the :data:`CACHE_SIZE` most recently used graphs; each entry holds a reference
-    to its tensor (so its memory cannot be reused by another) and the tensor's version counter (so
-    an in-place edit invalidates the entry). Its size is bounded: a training run sees a new
-    ``edge_index`` (and node count) every batch.
-
-    Args:
-        remove_self_loops: build the graph without edges ``i -> i`` (layers that add their own loop).
-    """
-    for i, (tensor, version, nodes, graph) in enumerate(_CACHE):
-        if tensor is edge_index and version == edge_index._version and nodes == num_nodes:
-            _CACHE.append(_CACHE.pop(i))  # most recently used last
-            break
-    else:
-        graph = CSRGraph.from_edge_index(edge_index, num_nodes)
-        _CACHE.append((edge_index, edge_index._version, num_nodes, graph))
-        del _CACHE[:-CACHE_SIZE]
-    return graph.without_self_loops() if remove_self_loops else graph
-
-
 def csr_targets(graph: CSRGraph) -> Tensor:
     """``[E]`` target node of each CSR position (computed once per graph)."""
     return graph.derive(
@@ -200,14 +174,14 @@ def resolve_graph(layer: str, edge_index: Tensor, num_nodes: int, graph: CSRGrap
     """The :class:`CSRGraph` a layer should aggregate over.
 
     Models build one graph per batch and pass it to every layer (``conv(x, edge_index, graph=g)``);
-    a layer called on its own gets :func:`cached_csr` of its ``edge_index`` instead.
+    a layer called on its own without ``graph`` builds it from ``edge_index`` (each call sorts again).
 
     Raises:
         TypeError: ``graph`` is not a :class:`CSRGraph`.
         ValueError: ``graph`` does not describe ``edge_index`` over ``num_nodes`` nodes.
     """
     if graph is None:
-        return cached_csr(edge_index, num_nodes)
+        return CSRGraph.from_edge_index(edge_index, num_nodes)
     if not isinstance(graph, CSRGraph):
         raise TypeError(f"{layer}: graph must be a gnnlab.ops.CSRGraph, got {type(graph).__name__}")
     if graph.num_edges != edge_index.size(1) or graph.num_src != num_nodes or graph.num_dst != num_nodes:

@@ -95,8 +95,10 @@ class GCNConv(torch.nn.Module):
             :math:`\mathbf{\hat{D}}^{-1/2} \cdot \mathbf{\hat{D}}^{-1/2}`; if :obj:`False` the output is
             :math:`\mathbf{\hat{A}} \mathbf{X} \mathbf{\Theta} + \mathbf{b}`. (default: :obj:`True`)
         add_self_loops (bool, optional): Give every node a single unit self loop. (default: :obj:`True`)
-        cached (bool, optional): Cache the normalised graph after the first call (only valid when
-            the same graph is used in every call, as in transductive training). (default: :obj:`False`)
+
+    The normalised edge weights are computed once per graph structure (:meth:`CSRGraph.derive`) and
+    shared by every GCN layer that receives the same ``graph``; there is no per-layer cache (PyG's
+    ``cached=True``), so a layer always aggregates over the graph it is given.
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
@@ -113,7 +115,6 @@ class GCNConv(torch.nn.Module):
         bias: bool = True,
         normalize: bool = True,
         add_self_loops: bool = True,
-        cached: bool = False,
     ):
         super().__init__()
         self.in_channels = in_channels
@@ -123,7 +124,6 @@ class GCNConv(torch.nn.Module):
         self.conv = _PyGGCNConv(
             in_channels,
             out_channels,
-            cached=cached,
             add_self_loops=add_self_loops and normalize,
             normalize=normalize,
             bias=bias,
@@ -141,9 +141,8 @@ class GCNConv(torch.nn.Module):
         return self.conv.bias
 
     def reset_parameters(self) -> None:
-        """Re-initialise the weights (Glorot) and the bias (zeros), and drop any cached graph."""
+        """Re-initialise the weights (Glorot) and the bias (zeros)."""
         self.conv.reset_parameters()
-        self._csr_cache = None
 
     def forward(
         self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph: CSRGraph | None = None
@@ -152,21 +151,16 @@ class GCNConv(torch.nn.Module):
         check_conv_inputs(type(self).__name__, x, edge_index, self.in_channels)
         reject_edge_attr(type(self).__name__, edge_attr)
         h = self.conv.lin(x)  # (N, out)
-        if self.conv.cached and self._csr_cache is not None:
-            graph, weight, loop_weight = self._csr_cache
-        else:
-            graph = resolve_graph(type(self).__name__, edge_index, x.size(0), graph)
-            # Self loops are not stored: existing ones are dropped and one unit loop per node is
-            # added analytically below (the term h_i / deg_i), as add_remaining_self_loops would.
-            if self.add_self_loops:
-                graph = graph.without_self_loops()
-            weight = loop_weight = None
-            if self.normalize:
-                # Computed once per graph and shared by every GCN layer of the forward pass.
-                key = ("gcn_norm", self.add_self_loops, h.dtype)
-                weight, loop_weight = graph.derive(key, lambda: _gcn_norm(graph, self.add_self_loops, h.dtype))
-            if self.conv.cached:
-                self._csr_cache = (graph, weight, loop_weight)
+        graph = resolve_graph(type(self).__name__, edge_index, x.size(0), graph)
+        # Self loops are not stored: existing ones are dropped and one unit loop per node is
+        # added analytically below (the term h_i / deg_i), as add_remaining_self_loops would.
+        if self.add_self_loops:
+            graph = graph.without_self_loops()
+        weight = loop_weight = None
+        if self.normalize:
+            # Computed once per graph and shared by every GCN layer of the forward pass.
+            key = ("gcn_norm", self.add_self_loops, h.dtype)
+            weight, loop_weight = graph.derive(key, lambda: _gcn_norm(graph, self.add_self_loops, h.dtype))
         out, _ = aggregate_csr(graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t, h, weight, "sum")
         if self.add_self_loops:
             out = out + (h * loop_weight if self.normalize else h)

@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from gnnlab.nn.pe.base import mlp, read_eigenpairs
-from gnnlab.ops import aggregate, cached_csr
+from gnnlab.ops import CSRGraph, aggregate, resolve_graph
 
 __all__ = ["SignNetEncoder"]
 
@@ -90,10 +90,11 @@ class SignNetEncoder(torch.nn.Module):
                 h = torch.relu(h)
         return h
 
-    def forward(self, data) -> Tensor:
-        """Encode the stored eigenpairs over ``data.edge_index``; returns ``(N, out_channels)``."""
+    def forward(self, data, graph: CSRGraph | None = None) -> Tensor:
+        """Encode the stored eigenpairs over the batch's ``graph`` (built from ``data.edge_index`` when not
+        given); returns ``(N, out_channels)``."""
         vec, val, valid = read_eigenpairs(data, self.attr, self.k, type(self).__name__)  # (N, k) each
-        graph = cached_csr(data.edge_index, vec.size(0))
+        graph = resolve_graph(type(self).__name__, data.edge_index, vec.size(0), graph)
         pos = torch.stack([vec, val], -1) if self.use_eigvals else vec.unsqueeze(-1)  # (N, k, 2)
         neg = torch.stack([-vec, val], -1) if self.use_eigvals else -vec.unsqueeze(-1)
         h = self._phi(pos, graph) + self._phi(neg, graph)  # (N, k, H), invariant to each sign

@@ -6,7 +6,7 @@ from torch import Tensor
 
 from gnnlab.nn.conv.gine import GINEConv
 from gnnlab.nn.pe.base import mlp, read_eigenpairs
-from gnnlab.ops import cached_csr
+from gnnlab.ops import CSRGraph, resolve_graph
 
 __all__ = ["SPEEncoder", "spectral_edge_weights"]
 
@@ -141,10 +141,11 @@ class SPEEncoder(torch.nn.Module):
         filt = self.phi(val.unsqueeze(-1)) * valid.unsqueeze(-1)  # (N, k, m)
         return spectral_edge_weights(vec, filt, data.edge_index)
 
-    def forward(self, data) -> Tensor:
-        """Encode the stored eigenpairs over ``data.edge_index``; returns ``(N, out_channels)``."""
+    def forward(self, data, graph: CSRGraph | None = None) -> Tensor:
+        """Encode the stored eigenpairs over the batch's ``graph`` (built from ``data.edge_index`` when not
+        given); returns ``(N, out_channels)``."""
         diag, edge = self.spectral_weights(data)
-        graph = cached_csr(data.edge_index, diag.size(0))
+        graph = resolve_graph(type(self).__name__, data.edge_index, diag.size(0), graph)
         h = diag
         for i, conv in enumerate(self.rho):
             h = conv(h, data.edge_index, edge, graph=graph)

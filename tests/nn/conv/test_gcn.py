@@ -54,15 +54,20 @@ def test_duplicates_count_and_self_loops_are_replaced():
     assert_close(out, expected)
 
 
-def test_cached_reuses_normalisation():
+def test_normalisation_is_computed_once_per_graph_and_follows_the_graph():
+    from gnnlab.ops import CSRGraph
+
     x, edge_index = _setup(0)
-    layer = GCNConv(5, 7, cached=True).to(DTYPE)
-    first = layer(x, edge_index)
-    # With caching the second graph is ignored, as documented for transductive use.
-    second = layer(x, edge_index[:, :3])
-    assert_close(first, second)
-    layer.reset_parameters()
-    assert not torch.allclose(layer(x, edge_index[:, :3]), first)
+    graph = CSRGraph.from_edge_index(edge_index, x.size(0))
+    first, second = GCNConv(5, 7).to(DTYPE), GCNConv(5, 7).to(DTYPE)
+    first(x, edge_index, graph=graph)
+    loops_removed = graph.without_self_loops()
+    stored = dict(loops_removed._derived)
+    assert ("gcn_norm", True, DTYPE) in stored  # the normalised weights of this graph
+    second(x, edge_index, graph=graph)
+    assert all(loops_removed._derived[k] is v for k, v in stored.items())  # reused, not recomputed
+    # Another graph gives another result: no layer keeps an old graph.
+    assert not torch.allclose(first(x, edge_index[:, :3]), first(x, edge_index))
 
 
 def test_gradients_reach_all_parameters():
