@@ -13,7 +13,10 @@ d_state 16, d_conv 4, expand 1, the compiled selective-scan kernel), :class:`Mul
 (4 heads, PyTorch's CPU ``scaled_dot_product_attention``), :class:`PerformerMixer` (4 heads,
 default number of random features) and mambapy's ``MambaBlock`` with the Graph-Mamba mixer's
 configuration over the same degree-with-noise ordering (its selective scan is mambapy's parallel
-scan on ``[1, L, d_inner, N]`` tensors). Modes:
+scan on ``[1, L, d_inner, N]`` tensors). ``mamba_chunked`` is :class:`GraphMambaMixer` with
+``chunk_size=1024`` (``$GNNLAB_BENCH_CHUNK``): sequences longer than that run in pieces recomputed in
+the backward, so autograd keeps the input and one scan state per piece; graphs of up to 1024 nodes
+run whole, as in the ``mamba`` row. Modes:
 
 * ``fwd``: forward under ``torch.no_grad()`` in training mode (one ordering for Graph-Mamba);
 * ``fwd_eval_K5``: Graph-Mamba only, evaluation-mode forward averaging 5 orderings, as the authors
@@ -238,7 +241,7 @@ def main() -> None:
                 if mode == "fwd_eval_K5" and not mixer.startswith("mamba_") and mixer != "mamba":
                     continue
                 rows.append(_run_child(mixer, nodes, mode, repeat, args.threads))
-                print(f"  {mixer:9s} N={nodes:6d} {mode:11s} {rows[-1]['ms']:10.1f} ms {rows[-1]['heap_mib']:9.1f} "
+                print(f"  {mixer:13s} N={nodes:6d} {mode:11s} {rows[-1]['ms']:10.1f} ms {rows[-1]['heap_mib']:9.1f} "
                       f"MiB live {rows[-1]['peak_mib']:9.1f} MiB RSS", file=sys.stderr, flush=True)
 
     attention = {(r["nodes"], r["mode"]): r for r in rows if r["mixer"] == "attention"}
@@ -252,7 +255,7 @@ def main() -> None:
         "RSS = resident high-water increase (also allocator slack and pages touched by kernels; noisier)",
         "ratios are mixer / attention in the same mode (fwd_eval_K5 vs attention fwd)",
         "",
-        f"{'mixer':10s} {'nodes':>6s} {'mode':11s} {'ms':>10s} {'live MiB':>9s} {'RSS MiB':>9s} {'time/attn':>9s} "
+        f"{'mixer':13s} {'nodes':>6s} {'mode':11s} {'ms':>10s} {'live MiB':>9s} {'RSS MiB':>9s} {'time/attn':>9s} "
         f"{'live/attn':>9s}",
     ]
     for r in rows:
@@ -260,7 +263,7 @@ def main() -> None:
         r["time_vs_attention"] = r["ms"] / ref["ms"] if ref else None
         r["mem_vs_attention"] = r["heap_mib"] / ref["heap_mib"] if ref and ref["heap_mib"] > 0 else None
         fmt = lambda v: f"{v:8.2f}x" if v is not None else f"{'-':>9s}"  # noqa: E731
-        lines.append(f"{r['mixer']:10s} {r['nodes']:6d} {r['mode']:11s} {r['ms']:10.1f} {r['heap_mib']:9.1f} "
+        lines.append(f"{r['mixer']:13s} {r['nodes']:6d} {r['mode']:11s} {r['ms']:10.1f} {r['heap_mib']:9.1f} "
                      f"{r['peak_mib']:9.1f} {fmt(r['time_vs_attention'])} {fmt(r['mem_vs_attention'])} "
                      f"{r['flag']}".rstrip())
     text = "\n".join(lines)
