@@ -19,7 +19,7 @@ import torch
 from _timing import median_ms
 
 import gnnlab.ops
-from gnnlab.ops import CSRGraph, aggregate
+from gnnlab.ops import Graph, aggregate
 
 SHAPES = [(100_000, 1_000_000, 64), (100_000, 2_000_000, 128), (20_000, 200_000, 64)]
 
@@ -77,7 +77,7 @@ def peers(edge_index, n, x, reduce):
 
 def run_case(label, edge_index, n, feat, reduce, backward, repeat, bandwidth, rows):
     x = torch.randn(n, feat, requires_grad=backward)
-    graph = CSRGraph.from_edge_index(edge_index, n)
+    graph = Graph.from_edge_index(edge_index, n)
     grad = torch.randn(n, feat)
 
     def timed(f):

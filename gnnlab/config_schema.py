@@ -75,7 +75,6 @@ KEYS: dict[str, Rule] = {
     "trainer.scheduler_monitor": Rule(str),
     "trainer.eval_test_every_epoch": _BOOL,
     "trainer.progress": _BOOL,
-    "trainer.release_memory_every": Rule(int, optional=True, low=1),
     "trainer.resume": Rule(str, optional=True),
     "trainer.target_link_removal": _BOOL,
     "optim.lr": Rule(float, low=0, low_exclusive=True),

@@ -75,7 +75,7 @@ def test_type_error_in_a_user_layer_gives_the_full_traceback(tmp_path):
                 super().__init__()
                 self.lin = torch.nn.Linear(in_channels, out_channels)
 
-            def forward(self, x, edge_index, edge_attr=None):
+            def forward(self, x, graph, edge_attr=None):
                 return combine_user_messages(self.lin(x), edge_attr), edge_attr
     '''))
     out = _train([*TINY, "model.layer._target_=userlayers.BrokenLayer"], tmp_path)

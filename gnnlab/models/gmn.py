@@ -22,7 +22,7 @@ class GMN(GNN):
         e = edge_encoder(edge_attr)                                    # (E, D)
         tokens = tokenizer(edge_index, N, batch)      # step 1 (+ step 2, ordering): sampled once per pass
         node_order = node_tokens(edge_index, N, batch)   # degree order, for layers with a node-level scan
-        for layer in layers: h, e = layer(h, edge_index, e, tokens=tokens, node_order=node_order)
+        for layer in layers: h, e = layer(h, graph, e, tokens=tokens, node_order=node_order)
         h = pool(h, batch)      # graph tasks only: (B, D)
         out = head(h)
 
@@ -33,7 +33,7 @@ class GMN(GNN):
     Args:
         node_encoder, layers, head, edge_encoder, pool, input_dropout, pe_encoders, pe_combine: as in
             :class:`~gnnlab.models.GNN`; each layer is called as
-            ``layer(h, edge_index, edge_attr, tokens=, graph=, batch=)`` (a :class:`~gnnlab.nn.layers.GMNLayer`).
+            ``layer(h, graph, edge_attr, tokens=, node_order=)`` (a :class:`~gnnlab.nn.layers.GMNLayer`).
         tokenizer (RandomWalkTokenizer): the tokenization (``m``, ``M``, ``s``, evaluation seed).
     """
 
@@ -56,11 +56,8 @@ class GMN(GNN):
         if isinstance(tokens, NeighborhoodTokens) and any(getattr(layer, "node_ssm", None) is not None
                                                           for layer in self.layers):
             node_order = node_tokens(data.edge_index, h.size(0), batch, num_graphs)  # degree order per graph
-        for layer, takes_graph in zip(self.layers, self._takes_graph):
-            kwargs = {"graph": graph} if takes_graph else {}
-            if node_order is not None:
-                kwargs["node_order"] = node_order
-            h, edge_attr = layer(h, data.edge_index, edge_attr, tokens=tokens, batch=batch, **kwargs)
+        for layer in self.layers:
+            h, edge_attr = layer(h, graph, edge_attr, tokens=tokens, node_order=node_order)
         return [h]
 
 

@@ -7,8 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.layers import accepts_argument, accepts_graph
-from gnnlab.ops import CSRGraph
+from gnnlab.ops import Graph
 
 LayerFactory = Callable[[int, int], torch.nn.Module]
 EncoderFactory = Callable[..., torch.nn.Module]
@@ -101,18 +100,18 @@ class GNN(torch.nn.Module):
 
     .. code-block:: text
 
-        graph = CSRGraph.from_edge_index(edge_index, N)       # once per pass, shared by PEs and layers
+        graph = Graph.from_data(data)                # once per pass, shared by PEs and layers
         h = cat(node_encoder(x), *[pe(data, graph) for pe in pe_encoders])   # (N, D); pe_combine="add": a sum
         e = edge_encoder(edge_attr)
-        for layer in layers: h, e = layer(h, edge_index, e)     # each (N, D)
+        for layer in layers: h, e = layer(h, graph, e)          # each (N, D)
         h = pool(h, batch)      # graph tasks only: (B, D)
         out = head(h)           # (N or B, out); readout="every_layer": head([h_0, …, h_L])
 
     Every part is passed in, so any layer with the signature
-    ``layer(x, edge_index, edge_attr) -> (x, edge_attr)`` can be used; see :func:`build_gnn`.
-    The edges are sorted once per forward pass into a :class:`gnnlab.ops.CSRGraph`, handed as
-    ``graph=`` to every layer whose ``forward`` takes that argument; layers whose ``forward`` takes
-    ``batch`` (graph transformers, GPS) also get the graph index of every node.
+    ``layer(x, graph, edge_attr) -> (x, edge_attr)`` (the layer contract, :mod:`gnnlab.nn.conv.base`)
+    can be used; see :func:`build_gnn`.
+    The edges are sorted once per forward pass into a :class:`gnnlab.ops.Graph` (with the batch's
+    graph index of every node), handed to every PE encoder and layer.
 
     Args:
         node_encoder (Module): Maps ``data.x`` to ``(N, D)``.
@@ -159,20 +158,18 @@ class GNN(torch.nn.Module):
         self.pool = pool
         self.input_dropout = input_dropout
         self.pe_encoders = torch.nn.ModuleDict(pe_encoders) if pe_encoders else None
-        self._takes_graph = [accepts_graph(layer) for layer in self.layers]
-        self._takes_batch = [accepts_argument(layer, "batch") for layer in self.layers]
 
     def node_embeddings(self, data) -> Tensor:
         """Encoders and layers only (no pooling, no head): ``(N, D)``; link-level models use this."""
         return self._embed(data, every_layer=False)[-1]
 
-    def _graph(self, data) -> CSRGraph:
+    def _graph(self, data) -> Graph:
         """The batch's graph structure, built once per forward pass and handed to encoders and layers."""
         if getattr(data, "x", None) is None:
             raise ValueError(f"{type(self).__name__}: the graph has no node features `x`")
-        return CSRGraph.from_edge_index(data.edge_index, data.x.size(0))
+        return Graph.from_data(data)
 
-    def _encode_inputs(self, data, graph: CSRGraph) -> tuple[Tensor, Tensor | None]:
+    def _encode_inputs(self, data, graph: Graph) -> tuple[Tensor, Tensor | None]:
         """Encoded node features ``(N, D)`` (with PE, after input dropout) and edge features ``(E, D)`` or None."""
         h = self.node_encoder(data.x)  # (N, D - sum of PE widths) to concatenate, (N, D) to add
         if self.pe_encoders is not None:
@@ -195,13 +192,9 @@ class GNN(torch.nn.Module):
         """``[h_0, …, h_L]`` (encoded input, then every layer's output) or just ``[h_L]``."""
         graph = self._graph(data)
         h, edge_attr = self._encode_inputs(data, graph)
-        batch = getattr(data, "batch", None)
         hs = [h] if every_layer else []
-        for layer, takes_graph, takes_batch in zip(self.layers, self._takes_graph, self._takes_batch):
-            kwargs = {"graph": graph} if takes_graph else {}
-            if takes_batch:
-                kwargs["batch"] = batch
-            h, edge_attr = layer(h, data.edge_index, edge_attr, **kwargs)
+        for layer in self.layers:
+            h, edge_attr = layer(h, graph, edge_attr)
             if every_layer:
                 hs.append(h)
         return hs if every_layer else [h]
@@ -313,8 +306,8 @@ class ConvStack(torch.nn.Module):
     .. code-block:: text
 
         h = x
-        for conv in convs[:-1]: h = act(conv(dropout(h), edge_index))
-        out = convs[-1](dropout(h), edge_index)
+        for conv in convs[:-1]: h = act(conv(dropout(h), graph)[0])
+        out = convs[-1](dropout(h), graph)[0]
 
     With ``conv=GCNConv``, 2 layers, 16 hidden units and dropout 0.5 this is Kipf & Welling's
     Cora model.
@@ -350,7 +343,6 @@ class ConvStack(torch.nn.Module):
         self.convs = torch.nn.ModuleList(f(a, b) for f, a, b in zip(factories, widths[:-1], widths[1:]))
         self.act = act()
         self.dropout = dropout
-        self._takes_graph = [accepts_graph(conv) for conv in self.convs]
 
     def forward(self, data) -> Tensor:
         """Run on a PyG ``Data``; returns ``(N, out_channels)`` logits in the dtype of float ``data.x``.
@@ -361,10 +353,10 @@ class ConvStack(torch.nn.Module):
         h = data.x
         if not h.is_floating_point():
             h = h.to(next(self.parameters()).dtype)
-        graph = CSRGraph.from_edge_index(data.edge_index, h.size(0)) if any(self._takes_graph) else None
+        graph = Graph.from_edge_index(data.edge_index, h.size(0))
         for i, conv in enumerate(self.convs):
             h = F.dropout(h, p=self.dropout, training=self.training)
-            h = conv(h, data.edge_index, graph=graph) if self._takes_graph[i] else conv(h, data.edge_index)
+            h, _ = conv(h, graph)
             if i < len(self.convs) - 1:
                 h = self.act(h)
         return h

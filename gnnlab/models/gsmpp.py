@@ -93,9 +93,8 @@ class GSMPlusPlus(GNN):
         graph = self._graph(data)
         h, edge_attr = self._encode_inputs(data, graph)  # (N, D), (E, D) or None
         hs = [h] if every_layer else []
-        for layer, takes_graph in zip(self.layers, self._takes_graph):
-            kwargs = {"graph": graph} if takes_graph else {}
-            h, edge_attr = layer(h, data.edge_index, edge_attr, tokens=tokens, **kwargs)
+        for layer in self.layers:
+            h, edge_attr = layer(h, graph, edge_attr, tokens=tokens)
             if every_layer:
                 hs.append(h)
         return hs if every_layer else [h]

@@ -21,7 +21,7 @@ from torch_geometric.data import Data
 
 from gnnlab.models.gnn import GNN
 from gnnlab.nn.conv import GCNConv
-from gnnlab.ops import Adjacency, CSRGraph, aggregate
+from gnnlab.ops import Adjacency, Graph, aggregate
 
 __all__ = ["PropagationEncoder", "GCNEncoder", "LinkPredictionModel"]
 
@@ -197,13 +197,12 @@ class GCNEncoder(nn.Module):
             edge_mask = keep if edge_mask is None else keep & edge_mask.bool()
         if edge_mask is None:
             graph = adj.message_graph()
-            edge_index = adj.edge_index().flip(0)
         else:
             edge_index = adj.edge_index().flip(0)[:, edge_mask.bool()]
-            graph = CSRGraph.from_edge_index(edge_index, adj.num_nodes)  # once per batch, shared by the layers
+            graph = Graph.from_edge_index(edge_index, adj.num_nodes)  # once per batch, shared by the layers
         h = self.input_dropout(x)
         for i, conv in enumerate(self.convs):
-            out = conv(h, edge_index, graph=graph)
+            out, _ = conv(h, graph)
             if i < len(self.norms):
                 out = self.dropout(self.norms[i](out)).relu()
             h = out + h if self.residual and out.shape == h.shape else out

@@ -5,7 +5,7 @@ never the extension directly.
 """
 from gnnlab.ops._loader import backend, backend_scope, extension_available, extension_error, set_backend
 from gnnlab.ops.csr import coo_to_csr, validate_edge_index
-from gnnlab.ops.graph import CSRGraph, csr_targets, resolve_graph
+from gnnlab.ops.graph import Graph, csr_targets, resolve_graph
 from gnnlab.ops.aggregate import aggregate, aggregate_csr, reduce_messages
 from gnnlab.ops.gather import gather_dst, gather_src, reduce_by_source
 from gnnlab.ops.scatter import scatter, segment_csr
@@ -28,7 +28,7 @@ __all__ = [
     "common_neighbor_count",
     "common_neighbor_sets",
     "resource_allocation",
-    "CSRGraph",
+    "Graph",
     "aggregate",
     "aggregate_csr",
     "csr_targets",

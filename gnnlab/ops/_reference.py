@@ -133,7 +133,7 @@ def check_transposed_csr(rowptr: Tensor, col: Tensor, rowptr_t: Tensor, col_t: T
     """Raise ``ValueError`` naming the argument unless the transposed CSR that the backward walks fits the
     forward CSR: ``rowptr_t`` ``[num_src + 1]`` offsets ending at ``E``, ``col_t`` ``[E]`` rows of the CSR in
     ``[0, R)``, ``perm_t`` ``[E]`` int64 CSR positions in ``[0, E)``. Ranges only; that the arrays are the
-    exact transpose is the caller's contract (:class:`~gnnlab.ops.CSRGraph` builds them). Run after
+    exact transpose is the caller's contract (:class:`~gnnlab.ops.Graph` builds them). Run after
     :func:`check_aggregate` (same checks as the C++ ``check_transposed_csr``)."""
     num_rows, num_edges = rowptr.numel() - 1, col.numel()
     if not isinstance(rowptr_t, Tensor) or rowptr_t.dim() != 1 or rowptr_t.numel() != num_src + 1:

@@ -3,7 +3,7 @@
 ``aggregate(x, graph, edge_weight, reduce)`` computes, for every target ``i``,
 ``out[i] = reduce_{j -> i} w_ji · x[j]`` with ``reduce`` in ``sum | mean | max | min``.
 The compiled kernels (``torch.ops.gnnlab.aggregate``) run row-parallel with no atomics; the
-backward uses the transposed CSR held by :class:`~gnnlab.ops.graph.CSRGraph` (built once per
+backward uses the transposed CSR held by :class:`~gnnlab.ops.graph.Graph` (built once per
 graph), so gradients are deterministic, and every derivative is again one of the registered ops,
 so gradients of any order are exact (gradient penalties, Hessian-vector products). For
 ``max``/``min`` the gradient goes to the winning edge, the first in CSR order (edges grouped by
@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from gnnlab.ops import _loader, _reference
-from gnnlab.ops.graph import CSRGraph
+from gnnlab.ops.graph import Graph
 
 if _loader.extension_available():
 
@@ -204,12 +204,12 @@ def aggregate_csr(
     return out
 
 
-def aggregate(x: Tensor, graph: CSRGraph, edge_weight: Tensor | None = None, reduce: str = "sum") -> Tensor:
+def aggregate(x: Tensor, graph: Graph, edge_weight: Tensor | None = None, reduce: str = "sum") -> Tensor:
     """Aggregate source features into targets: ``out[i] = reduce_{j -> i} w_ji · x[j]``.
 
     Args:
         x: ``[num_src, F]`` (or ``[num_src, *]``, flattened and restored) node features.
-        graph: the cached structure of the graph (:meth:`CSRGraph.from_edge_index`).
+        graph: the cached structure of the graph (:meth:`Graph.from_edge_index`).
         edge_weight: optional ``[E]`` per-edge weights in the ORIGINAL edge order.
         reduce: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``.
 
@@ -219,8 +219,8 @@ def aggregate(x: Tensor, graph: CSRGraph, edge_weight: Tensor | None = None, red
     Raises:
         ValueError: wrong shapes, dtypes, or a graph that does not fit ``x``.
     """
-    if not isinstance(graph, CSRGraph):
-        raise TypeError(f"aggregate: graph must be a CSRGraph, got {type(graph).__name__}")
+    if not isinstance(graph, Graph):
+        raise TypeError(f"aggregate: graph must be a Graph, got {type(graph).__name__}")
     if x.size(0) != graph.num_src:
         raise ValueError(f"aggregate: x has {x.size(0)} rows but the graph has {graph.num_src} source nodes")
     trailing = x.shape[1:]
@@ -234,7 +234,7 @@ def aggregate(x: Tensor, graph: CSRGraph, edge_weight: Tensor | None = None, red
     return out.reshape(graph.num_dst, *trailing)
 
 
-def reduce_messages(messages: Tensor, graph: CSRGraph, edge_index: Tensor, reduce: str = "sum") -> Tensor:
+def reduce_messages(messages: Tensor, graph: Graph, edge_index: Tensor, reduce: str = "sum") -> Tensor:
     """Reduce per-edge messages into their targets without sorting or copying them.
 
     For layers whose messages cannot be formed inside the kernel (they mix edge features, gates…):
@@ -243,7 +243,7 @@ def reduce_messages(messages: Tensor, graph: CSRGraph, edge_index: Tensor, reduc
 
     Args:
         messages: ``[E, *]`` per-edge messages.
-        graph: :class:`CSRGraph` of ``edge_index``.
+        graph: :class:`Graph` of ``edge_index``.
         edge_index: the ``[2, E]`` edges the messages belong to (for the backward pass).
         reduce: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``.
     """

@@ -25,7 +25,7 @@ from torch import Tensor
 from gnnlab.ops import _loader, _reference
 from gnnlab.ops.aggregate import aggregate_csr
 from gnnlab.ops.csr import coo_to_csr
-from gnnlab.ops.graph import CSRGraph
+from gnnlab.ops.graph import Graph
 
 MODES = _reference.CN_MODES
 
@@ -187,15 +187,15 @@ class Adjacency:
             mask[pos[keys[pos] == query]] = False
         return mask
 
-    def message_graph(self) -> CSRGraph:
-        """The same entries as a :class:`CSRGraph` for message passing ``out[u] = Σ_{v ∈ N(u)} w_uv · x[v]``.
+    def message_graph(self) -> Graph:
+        """The same entries as a :class:`Graph` for message passing ``out[u] = Σ_{v ∈ N(u)} w_uv · x[v]``.
 
         Edge ``e`` of the graph is entry ``e`` of the adjacency, so an ``edge_mask`` (or any
         per-entry weight) passes to :func:`gnnlab.ops.aggregate` as ``edge_weight`` unchanged.
         Built once and cached.
         """
         if "message_graph" not in self._derived:
-            self._derived["message_graph"] = CSRGraph.from_edge_index(self.edge_index().flip(0), self.num_nodes)
+            self._derived["message_graph"] = Graph.from_edge_index(self.edge_index().flip(0), self.num_nodes)
         return self._derived["message_graph"]
 
     def to(self, device) -> "Adjacency":

@@ -13,13 +13,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gnnlab.ops.aggregate import aggregate_csr, reduce_messages
-from gnnlab.ops.graph import CSRGraph
+from gnnlab.ops.aggregate import aggregate_csr
+from gnnlab.ops.graph import Graph
 
 __all__ = ["gather_src", "gather_dst", "reduce_by_source"]
 
 
-def _by_source(graph: CSRGraph, edge_index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def _by_source(graph: Graph, edge_index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """CSR grouped by source whose entries are original edge ids, and its inverse."""
 
     def build():
@@ -31,7 +31,7 @@ def _by_source(graph: CSRGraph, edge_index: Tensor) -> tuple[Tensor, Tensor, Ten
     return graph.derive("gather_by_source", build)
 
 
-def reduce_by_source(messages: Tensor, graph: CSRGraph, edge_index: Tensor) -> Tensor:
+def reduce_by_source(messages: Tensor, graph: Graph, edge_index: Tensor) -> Tensor:
     """``out[j] = Σ_{e: source(e) = j} messages[e]`` (messages in the original edge order): ``[num_src, *]``."""
     if messages.size(0) != graph.num_edges:
         raise ValueError(f"reduce_by_source: {messages.size(0)} messages for {graph.num_edges} edges")
@@ -42,27 +42,38 @@ def reduce_by_source(messages: Tensor, graph: CSRGraph, edge_index: Tensor) -> T
     return out.reshape(graph.num_src, *trailing)
 
 
+def _reduction(graph: Graph, edge_index: Tensor, side: str) -> tuple[Tensor, ...]:
+    """The CSR arrays (``aggregate_csr``'s first five arguments) that sum per-edge rows, in the original
+    edge order, into the nodes of one side: targets (``"dst"``) or sources (``"src"``)."""
+    if side == "dst":
+        ones = graph.derive("edge_offsets", lambda: torch.arange(graph.num_edges + 1, device=graph.perm.device))
+        return graph.rowptr, graph.perm, ones, edge_index[1], graph.position
+    edge_ids, position, ones = _by_source(graph, edge_index)
+    return graph.rowptr_t, edge_ids, ones, edge_index[0], position
+
+
 class _Gather(torch.autograd.Function):
+    # Everything the backward needs is a tensor input: no Python object is kept on ctx, so the
+    # function traces under torch.compile without side effects.
     @staticmethod
-    def forward(ctx, x: Tensor, index: Tensor, graph: CSRGraph, edge_index: Tensor, side: str) -> Tensor:
-        ctx.graph, ctx.side = graph, side
-        ctx.save_for_backward(edge_index)
+    def forward(ctx, x: Tensor, index: Tensor, rowptr: Tensor, col: Tensor, rowptr_t: Tensor, col_t: Tensor,
+                perm_t: Tensor) -> Tensor:
+        ctx.save_for_backward(rowptr, col, rowptr_t, col_t, perm_t)
         return x.index_select(0, index)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        (edge_index,) = ctx.saved_tensors
+        rowptr, col, rowptr_t, col_t, perm_t = ctx.saved_tensors
         grad = grad.contiguous()
-        if ctx.side == "dst":
-            grad_x = reduce_messages(grad, ctx.graph, edge_index)
-        else:
-            grad_x = reduce_by_source(grad, ctx.graph, edge_index)
-        return grad_x, None, None, None, None
+        trailing = grad.shape[1:]
+        out, _ = aggregate_csr(rowptr, col, rowptr_t, col_t, perm_t, grad.reshape(grad.size(0), trailing.numel()),
+                               None, "sum")
+        return out.reshape(rowptr.numel() - 1, *trailing), None, None, None, None, None, None
 
 
-def _check(name: str, x: Tensor, graph: CSRGraph, edge_index: Tensor, side: str) -> None:
-    if not isinstance(graph, CSRGraph):
-        raise TypeError(f"{name}: graph must be a CSRGraph, got {type(graph).__name__}")
+def _check(name: str, x: Tensor, graph: Graph, edge_index: Tensor, side: str) -> None:
+    if not isinstance(graph, Graph):
+        raise TypeError(f"{name}: graph must be a Graph, got {type(graph).__name__}")
     num_rows = graph.num_src if side == "src" else graph.num_dst
     if edge_index.dim() != 2 or edge_index.size(0) != 2 or edge_index.size(1) != graph.num_edges:
         raise ValueError(f"{name}: edge_index must be the graph's [2, {graph.num_edges}] edges, got {list(edge_index.shape)}")
@@ -70,17 +81,17 @@ def _check(name: str, x: Tensor, graph: CSRGraph, edge_index: Tensor, side: str)
         raise ValueError(f"{name}: x has {x.size(0)} rows, the graph has {num_rows} nodes on that side")
 
 
-def gather_src(x: Tensor, graph: CSRGraph, edge_index: Tensor) -> Tensor:
+def gather_src(x: Tensor, graph: Graph, edge_index: Tensor) -> Tensor:
     """``x[edge_index[0]]`` (``[E, *]``), with a CSR reduction by source as its backward."""
     _check("gather_src", x, graph, edge_index, "src")
     if not (torch.is_grad_enabled() and x.requires_grad):
         return x.index_select(0, edge_index[0])
-    return _Gather.apply(x, edge_index[0], graph, edge_index, "src")
+    return _Gather.apply(x, edge_index[0], *_reduction(graph, edge_index, "src"))
 
 
-def gather_dst(x: Tensor, graph: CSRGraph, edge_index: Tensor) -> Tensor:
+def gather_dst(x: Tensor, graph: Graph, edge_index: Tensor) -> Tensor:
     """``x[edge_index[1]]`` (``[E, *]``), with a CSR reduction by target as its backward."""
     _check("gather_dst", x, graph, edge_index, "dst")
     if not (torch.is_grad_enabled() and x.requires_grad):
         return x.index_select(0, edge_index[1])
-    return _Gather.apply(x, edge_index[1], graph, edge_index, "dst")
+    return _Gather.apply(x, edge_index[1], *_reduction(graph, edge_index, "dst"))

@@ -1,7 +1,9 @@
-"""The graph structure layers aggregate over: both CSR orientations and degrees, built once per batch.
+"""The one graph object: the structure every encoder and layer of gnnlab reads, built once per batch.
 
-A model builds one :class:`CSRGraph` per batch at its entry and hands it to every encoder and layer;
-there is no module-level cache.
+A model builds one :class:`Graph` per batch at its entry (:meth:`Graph.from_data`) and hands it to
+every encoder and layer as an argument; there is no module-level cache. Everything a layer derives
+from the structure (a self-loop-free copy, normalised edge weights) is memoised on the graph
+(:meth:`Graph.derive`), so the layers of one forward pass share it.
 """
 from __future__ import annotations
 
@@ -18,13 +20,15 @@ _T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
-class CSRGraph:
-    """Both CSR orientations of a directed graph, for message passing ``j -> i``.
+class Graph:
+    """The structure of a graph or a batch of graphs: its edges in both CSR orientations, for message
+    passing ``j -> i``, the original ``edge_index`` and, for a batch, the graph of every node.
 
-    Build it once per graph or batch (:meth:`from_edge_index`) and hand it to every layer: no layer
-    sorts edges again. Rows of the forward CSR are targets ``i = edge_index[1]`` (what aggregation
-    reduces over); rows of the transposed CSR are sources ``j = edge_index[0]`` (what the backward
-    pass of an aggregation reduces over).
+    Build it once per graph or batch (:meth:`from_data`, :meth:`from_edge_index`) and hand it to every
+    layer: no layer sorts edges again. Rows of the forward CSR are targets ``i = edge_index[1]`` (what
+    aggregation reduces over); rows of the transposed CSR are sources ``j = edge_index[0]`` (what the
+    backward pass of an aggregation reduces over). Per-edge tensors (``edge_attr``) stay in the order
+    of :attr:`edge_index`; ``perm`` and ``position`` map between that order and the CSR order.
 
     Attributes:
         rowptr: ``[num_dst + 1]`` int64 offsets of each target's incoming edges.
@@ -35,6 +39,8 @@ class CSRGraph:
         perm_t: ``[E]`` int64, CSR position of each transposed position.
         num_src, num_dst: node counts of the two sides (equal for ordinary graphs).
         position: ``[E]`` int64, CSR position of each original edge (the inverse of ``perm``).
+        batch: ``[num_dst]`` int64 graph of every node, sorted (``None``: one graph).
+        num_graphs: number of graphs (1 without ``batch``).
 
     Layers that need more than the two orientations (a self-loop-free copy, normalised edge
     weights) derive it once through :meth:`derive`, so every layer of a forward pass shares it.
@@ -55,6 +61,8 @@ class CSRGraph:
     num_src: int
     num_dst: int
     position: Tensor
+    batch: Tensor | None = None
+    num_graphs: int = 1
     _derived: dict = field(default_factory=dict, compare=False, repr=False)
     #: ``False`` only where the arrays come from a checked build (:meth:`from_edge_index`, :meth:`to`).
     validate: InitVar[bool] = True
@@ -62,7 +70,7 @@ class CSRGraph:
     def __post_init__(self, validate: bool):
         if not validate:
             return
-        op = "CSRGraph"
+        op = "Graph"
         for name in ("num_src", "num_dst"):
             _reference.check_count(getattr(self, name), name, op)
         if not isinstance(self.col, Tensor) or self.col.dim() != 1:
@@ -78,18 +86,37 @@ class CSRGraph:
         _reference.check_indices(self.col_t, num_edges, self.num_dst, "col_t", "num_dst", op)
         for name in ("perm", "perm_t", "position"):
             _reference.check_indices(getattr(self, name), num_edges, num_edges, name, "edges", op, allow_int32=False)
+        _check_batch(self.batch, self.num_graphs, self.num_dst, op)
 
     @classmethod
-    def from_edge_index(cls, edge_index: Tensor, num_nodes: int | None = None, num_dst: int | None = None) -> "CSRGraph":
+    def from_data(cls, data) -> "Graph":
+        """The graph of a PyG ``Data`` or ``Batch``: its ``edge_index`` over ``num_nodes`` nodes and, for a
+        batch, its ``batch`` vector and ``num_graphs``."""
+        edge_index = getattr(data, "edge_index", None)
+        if not isinstance(edge_index, Tensor):
+            raise ValueError(f"Graph.from_data: the graph has no edge_index tensor (got {type(edge_index).__name__})")
+        x = getattr(data, "x", None)
+        num_nodes = x.size(0) if isinstance(x, Tensor) else data.num_nodes
+        batch = getattr(data, "batch", None)
+        num_graphs = int(data.num_graphs) if batch is not None else 1
+        return cls.from_edge_index(edge_index, num_nodes, batch=batch, num_graphs=num_graphs)
+
+    @classmethod
+    def from_edge_index(cls, edge_index: Tensor, num_nodes: int | None = None, num_dst: int | None = None,
+                        batch: Tensor | None = None, num_graphs: int | None = None) -> "Graph":
         """Build both orientations from a ``[2, E]`` COO ``edge_index`` (source row 0, target row 1).
 
         Args:
             num_nodes: number of source nodes (default ``max index + 1``).
             num_dst: number of target nodes (default ``num_nodes``).
+            batch: optional ``[num_dst]`` sorted graph id of every node; num_graphs: their number
+                (default ``batch.max() + 1``, or 1 without ``batch``).
 
         Raises:
-            ValueError: malformed ``edge_index`` or entries out of range.
+            ValueError: malformed ``edge_index``, entries out of range, or a ``batch`` that does not fit.
         """
+        if not isinstance(edge_index, Tensor):
+            raise ValueError(f"edge_index must be a [2, num_edges] tensor, got {type(edge_index).__name__}")
         if num_nodes is None:
             num_nodes = int(edge_index.max()) + 1 if edge_index.numel() else 0
         num_dst = num_nodes if num_dst is None else num_dst
@@ -110,8 +137,25 @@ class CSRGraph:
             rowptr_t, col_t, perm_src = coo_to_csr(edge_index, num_nodes)
         position = torch.empty_like(perm)
         position[perm] = torch.arange(perm.numel(), device=perm.device)
+        if num_graphs is None:
+            num_graphs = int(batch.max()) + 1 if batch is not None and batch.numel() else 1
+        _check_batch(batch, num_graphs, num_dst, "Graph")
         # coo_to_csr checked edge_index, and the arrays it returns are in range by construction.
-        return cls(rowptr, col, perm, rowptr_t, col_t, position[perm_src], num_nodes, num_dst, position, validate=False)
+        graph = cls(rowptr, col, perm, rowptr_t, col_t, position[perm_src], num_nodes, num_dst, position,
+                    None if batch is None else batch.long(), num_graphs, validate=False)
+        # A copy: the graph must not change when the caller edits its tensor in place afterwards.
+        graph._derived["edge_index"] = edge_index.clone()
+        return graph
+
+    @property
+    def num_nodes(self) -> int:
+        """Number of nodes (of the target side; the two sides agree for ordinary graphs)."""
+        return self.num_dst
+
+    @property
+    def edge_index(self) -> Tensor:
+        """The ``[2, E]`` edges in their original order (the order of ``edge_attr`` rows)."""
+        return self.derive("edge_index", lambda: self.csr_edge_index().index_select(1, self.position))
 
     @property
     def num_edges(self) -> int:
@@ -135,55 +179,70 @@ class CSRGraph:
             self._derived[key] = build()
         return self._derived[key]
 
-    def without_self_loops(self) -> "CSRGraph":
+    def without_self_loops(self) -> "Graph":
         """This graph with every edge ``i -> i`` removed (computed once, then shared).
 
         Edge ids of the result (``perm``, ``position``) number the kept edges in their original
         order: per-edge tensors for it are ``t[edge_index[0] != edge_index[1]]``.
         """
 
-        def build() -> CSRGraph:
-            ei = self.edge_index().index_select(1, self.position)  # original edge order
+        def build() -> Graph:
+            ei = self.edge_index
             keep = ei[0] != ei[1]
             if bool(keep.all()):
                 return self
-            return CSRGraph.from_edge_index(ei[:, keep], self.num_src, self.num_dst)
+            return Graph.from_edge_index(ei[:, keep], self.num_src, self.num_dst, self.batch, self.num_graphs)
 
         return self.derive("without_self_loops", build)
 
-    def to(self, device) -> "CSRGraph":
+    def to(self, device) -> "Graph":
         """Copy to ``device``."""
         moved = (t.to(device) for t in (self.rowptr, self.col, self.perm, self.rowptr_t, self.col_t, self.perm_t))
-        return CSRGraph(*moved, self.num_src, self.num_dst, self.position.to(device), validate=False)
+        batch = None if self.batch is None else self.batch.to(device)
+        return Graph(*moved, self.num_src, self.num_dst, self.position.to(device), batch, self.num_graphs,
+                     validate=False)
 
-    def edge_index(self) -> Tensor:
+    def csr_edge_index(self) -> Tensor:
         """The ``[2, E]`` COO edges in CSR order (source row 0, target row 1)."""
         dst = torch.repeat_interleave(torch.arange(self.num_dst, device=self.rowptr.device), self.in_degree())
         return torch.stack([self.col.long(), dst])
 
 
-def csr_targets(graph: CSRGraph) -> Tensor:
-    """``[E]`` target node of each CSR position (computed once per graph)."""
-    return graph.derive(
-        "csr_targets",
-        lambda: torch.repeat_interleave(torch.arange(graph.num_dst, device=graph.rowptr.device), graph.in_degree()),
-    )
+def _check_batch(batch: Tensor | None, num_graphs: int, num_nodes: int, op: str) -> None:
+    if isinstance(num_graphs, bool) or not isinstance(num_graphs, int) or num_graphs < 0:
+        raise ValueError(f"{op}: num_graphs must be a non-negative int, got {num_graphs!r}")
+    if batch is None:
+        return
+    if not isinstance(batch, Tensor) or batch.dim() != 1 or batch.numel() != num_nodes:
+        shape = list(batch.shape) if isinstance(batch, Tensor) else type(batch).__name__
+        raise ValueError(f"{op}: batch must be a 1-D tensor with one graph id per node ({num_nodes}), got {shape}")
+    if batch.dtype.is_floating_point or batch.dtype == torch.bool:
+        raise ValueError(f"{op}: batch must hold integer graph ids, got {batch.dtype}")
+    if batch.numel() and (int(batch.min()) < 0 or int(batch.max()) >= num_graphs):
+        raise ValueError(f"{op}: batch holds graph ids outside [0, {num_graphs})")
+    if batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
+        raise ValueError(f"{op}: batch must be sorted (the nodes of each graph contiguous, as PyG batches them)")
 
 
-def resolve_graph(layer: str, edge_index: Tensor, num_nodes: int, graph: CSRGraph | None = None) -> CSRGraph:
-    """The :class:`CSRGraph` a layer should aggregate over.
+def csr_targets(graph: Graph) -> Tensor:
+    """``[E]`` int64 target node of each CSR position (computed once per graph, with static shapes)."""
+    return graph.derive("csr_targets", lambda: graph.edge_index[1].long().index_select(0, graph.perm))
 
-    Models build one graph per batch and pass it to every layer (``conv(x, edge_index, graph=g)``);
-    a layer called on its own without ``graph`` builds it from ``edge_index`` (each call sorts again).
+
+def resolve_graph(layer: str, edge_index: Tensor, num_nodes: int, graph: Graph | None = None) -> Graph:
+    """``graph`` checked against ``edge_index`` over ``num_nodes`` nodes, or built from them when ``None``.
+
+    For modules that read a PyG ``Data`` and may be called on their own (the SignNet and SPE
+    encoders); models pass the batch's graph.
 
     Raises:
-        TypeError: ``graph`` is not a :class:`CSRGraph`.
+        TypeError: ``graph`` is not a :class:`Graph`.
         ValueError: ``graph`` does not describe ``edge_index`` over ``num_nodes`` nodes.
     """
     if graph is None:
-        return CSRGraph.from_edge_index(edge_index, num_nodes)
-    if not isinstance(graph, CSRGraph):
-        raise TypeError(f"{layer}: graph must be a gnnlab.ops.CSRGraph, got {type(graph).__name__}")
+        return Graph.from_edge_index(edge_index, num_nodes)
+    if not isinstance(graph, Graph):
+        raise TypeError(f"{layer}: graph must be a gnnlab.ops.Graph, got {type(graph).__name__}")
     if graph.num_edges != edge_index.size(1) or graph.num_src != num_nodes or graph.num_dst != num_nodes:
         raise ValueError(
             f"{layer}: graph has {graph.num_src}/{graph.num_dst} nodes and {graph.num_edges} edges, but the input "

@@ -109,6 +109,10 @@ def _resumed_config(cfg: DictConfig, overrides: list[str] = ()) -> DictConfig:
         old.trainer.resume = str(run_dir)
         old.paths.output_dir = str(run_dir)
         old.trainer.output_dir = str(run_dir)
+        if "release_memory_every" in old.trainer:  # saved before this option became a batch callback
+            every = old.trainer.pop("release_memory_every")
+            old.trainer.batch_callbacks = [] if every is None else [
+                {"_target_": "gnnlab.cli.ReleaseFreeMemory", "every": int(every)}]
         for name in old.get("logger") or {}:
             if "save_dir" in old.logger[name]:
                 old.logger[name].save_dir = str(run_dir)

@@ -5,7 +5,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 from rich.console import Console
@@ -14,7 +14,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gnnlab.errors import ConfigError, DataError, GnnlabError
 from gnnlab.train.checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from gnnlab.train.jsonio import write_json
-from gnnlab.train.memory import release_free_memory
 from gnnlab.train.tasks import Task
 
 SPLITS = ("train", "val", "test")
@@ -101,8 +100,8 @@ class Trainer:
         scheduler_monitor: metric a ``ReduceLROnPlateau`` scheduler steps on (e.g. ``"val/loss"``).
         eval_test_every_epoch: score the test split every epoch (printed and logged).
         progress: show a progress bar over the batches.
-        release_memory_every: every this many batches, hand freed heap pages back to the OS
-            (:func:`gnnlab.train.memory.release_free_memory`); ``None`` never does.
+        batch_callbacks: callables run before every batch with the batch's index in its split (the
+            command line adds :class:`gnnlab.cli.ReleaseFreeMemory` there); none by default.
         max_loss: a training loss above this counts as divergence, like a non-finite one
             (:class:`DivergenceError`); :obj:`None` stops only on non-finite losses. The default,
             ``1e20``, is far above any loss of a run that still learns.
@@ -123,8 +122,8 @@ class Trainer:
         scheduler_monitor: str = "val/loss",
         eval_test_every_epoch: bool = True,
         progress: bool = True,
-        release_memory_every: int | None = 50,
         max_loss: float | None = 1e20,
+        batch_callbacks: Sequence[Callable[[int], None]] = (),
     ):
         if max_epochs < 0:
             raise ConfigError(f"Trainer: max_epochs must be >= 0, got {max_epochs}")
@@ -141,9 +140,9 @@ class Trainer:
         self.scheduler_monitor = scheduler_monitor
         self.eval_test_every_epoch = eval_test_every_epoch
         self.progress = progress
-        if release_memory_every is not None and release_memory_every < 1:
-            raise ConfigError(f"Trainer: release_memory_every must be >= 1 or None, got {release_memory_every}")
-        self.release_memory_every = release_memory_every
+        if not all(callable(c) for c in batch_callbacks):
+            raise ConfigError(f"Trainer: every batch callback must be callable, got {list(batch_callbacks)!r}")
+        self.batch_callbacks = tuple(batch_callbacks)
         if max_loss is not None and not max_loss > 0:
             raise ConfigError(f"trainer.max_loss must be > 0 or null, got {max_loss}")
         self.max_loss = max_loss
@@ -199,8 +198,8 @@ class Trainer:
         loss_sum, weight_sum = 0.0, 0
         with torch.set_grad_enabled(train):
             for index, batch in enumerate(loader):
-                if self.release_memory_every and index % self.release_memory_every == 0:
-                    release_free_memory()  # bounds the resident size of long runs (gnnlab.train.memory)
+                for callback in self.batch_callbacks:
+                    callback(index)
                 batch = batch.to(self.device)
                 out = model(batch)
                 pred, target = task.select(out, batch, split)

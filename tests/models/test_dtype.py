@@ -13,6 +13,7 @@ from torch_geometric.data import Batch, Data
 from gnnlab.cli import config_dir
 from gnnlab.models import ConvStack
 from gnnlab.nn.conv import GCNConv
+from gnnlab.ops import Graph
 
 CONF = config_dir()
 # Every node- and graph-level model config (the link-prediction models score pairs, not graphs).
@@ -111,8 +112,9 @@ def test_gcn_conv_gradcheck_float64():
     torch.manual_seed(0)
     conv = GCNConv(3, 4).double()
     data = _graph(6, 5, torch.randn(6, 3, dtype=torch.float64))
+    graph = Graph.from_edge_index(data.edge_index, data.num_nodes)
     x = data.x.clone().requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda x: conv(x, data.edge_index), (x,), eps=1e-6, atol=1e-5)
+    assert torch.autograd.gradcheck(lambda x: conv(x, graph)[0], (x,), eps=1e-6, atol=1e-5)
 
 
 def test_conv_stack_casts_integer_features_to_its_dtype():

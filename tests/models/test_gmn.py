@@ -13,6 +13,7 @@ from gnnlab.nn.encoders import EmbeddingEncoder
 from gnnlab.nn.layers import GMNLayer, TokenEncoder, gmn_layer
 from gnnlab.nn.ssm import BiMamba
 from gnnlab.nn.tokenizers import neighborhood_tokens, node_tokens
+from gnnlab.ops import Graph
 
 
 def _graph(num_nodes: int, seed: int, vocab: int = 4) -> Data:
@@ -67,7 +68,7 @@ def test_token_encoder_is_a_local_gnn_on_each_induced_subgraph():
         keep = torch.tensor([int(a) in local and int(b) in local for a, b in ei.t()], dtype=torch.bool)
         sub = torch.tensor([[local[int(a)] for a in ei[0, keep]], [local[int(b)] for b in ei[1, keep]]],
                            dtype=torch.long).view(2, -1)
-        want = conv(x[members], sub, e[keep]).mean(0)
+        want = conv(x[members], Graph.from_edge_index(sub, members.numel()), e[keep])[0].mean(0)
         torch.testing.assert_close(out[t], want, rtol=1e-5, atol=1e-5)
 
 
@@ -192,18 +193,19 @@ def test_bad_inputs_raise_value_error():
     data = _graph(6, 0)
     layer = GMNLayer(8, ssm=BiMamba(8, d_state=4), token_encoder=TokenEncoder([GatedGCNConv(8, 8)]))
     x, e = torch.randn(6, 8), torch.randn(data.edge_index.size(1), 8)
+    graph = Graph.from_edge_index(data.edge_index, 6)
     with pytest.raises(ValueError, match="tokens are required"):
-        layer(x, data.edge_index, e)
+        layer(x, graph, e)
     with pytest.raises(ValueError, match="expected x"):
-        layer(torch.randn(6, 5), data.edge_index, e, tokens=node_tokens(data.edge_index, 6))
+        layer(torch.randn(6, 5), graph, e, tokens=node_tokens(data.edge_index, 6))
     tokens = neighborhood_tokens(data.edge_index, 6, 1, 1, seed=0)
     with pytest.raises(ValueError, match="tokens describe"):
-        layer(torch.randn(7, 8), data.edge_index, e, tokens=tokens)
+        layer(torch.randn(7, 8), graph, e, tokens=tokens)
     no_encoder = GMNLayer(8, ssm=BiMamba(8, d_state=4))
     with pytest.raises(ValueError, match="token_encoder"):
-        no_encoder(x, data.edge_index, e, tokens=tokens)
+        no_encoder(x, graph, e, tokens=tokens)
     with pytest.raises(ValueError, match="tokens must be"):
-        no_encoder(x, data.edge_index, e, tokens=(1, 2))
+        no_encoder(x, graph, e, tokens=(1, 2))
     with pytest.raises(ValueError, match="norm"):
         GMNLayer(8, ssm=BiMamba(8), norm="group")
     with pytest.raises(ValueError, match="dropout"):

@@ -6,7 +6,7 @@ import torch
 from torch_geometric.data import Data
 
 from gnnlab.models import GNN
-from gnnlab.ops import CSRGraph
+from gnnlab.ops import Graph
 
 
 class _SpyLayer(torch.nn.Module):
@@ -14,7 +14,7 @@ class _SpyLayer(torch.nn.Module):
         super().__init__()
         self.seen = seen
 
-    def forward(self, x, edge_index, edge_attr=None, graph=None):
+    def forward(self, x, graph, edge_attr=None):
         self.seen.append(graph)
         return x, edge_attr
 
@@ -39,7 +39,7 @@ def test_one_graph_per_forward_shared_by_pe_and_layers():
     data = Data(x=torch.randn(3, 3), edge_index=edge_index)
     model(data)
     assert len(seen) == 3 and all(g is seen[0] for g in seen)
-    assert isinstance(seen[0], CSRGraph) and seen[0].num_src == 3 and seen[0].num_edges == 4
+    assert isinstance(seen[0], Graph) and seen[0].num_src == 3 and seen[0].num_edges == 4
     model(data)  # the next pass builds its own
     assert seen[3] is not seen[0]
     torch.testing.assert_close(seen[3].rowptr, seen[0].rowptr)

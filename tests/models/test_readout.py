@@ -13,6 +13,7 @@ from gnnlab.models import GNN, LayerSumReadout, MLPReadout, build_gnn
 from gnnlab.nn.conv import GINConv
 from gnnlab.nn.encoders import EmbeddingEncoder
 from gnnlab.nn.layers import ConvLayer
+from gnnlab.ops import Graph
 
 
 def graph(n: int, seed: int) -> Data:
@@ -38,8 +39,9 @@ def reference(model: GNN, data) -> torch.Tensor:
     """Xu et al.'s readout written out: Σ_k W_k · pool(h_k) + b_k over the input and every layer."""
     h = model.node_encoder(data.x)
     hs = [h]
+    graph = Graph.from_data(data)
     for layer in model.layers:
-        h, _ = layer(h, data.edge_index, None)
+        h, _ = layer(h, graph, None)
         hs.append(h)
     if model.pool is not None:
         hs = [model.pool(x, data.batch) for x in hs]

@@ -20,6 +20,7 @@ def test_backends_agree(conv_cls):
     if len(BACKENDS) < 2:
         pytest.skip("gnnlab._C not built")
     x, edge_index = _graph()
+    graph = gnnlab.ops.Graph.from_edge_index(edge_index, x.size(0))
     torch.manual_seed(0)
     conv = conv_cls(8, 16, heads=4) if conv_cls is GATConv else conv_cls(8, 16)
     results = []
@@ -27,7 +28,7 @@ def test_backends_agree(conv_cls):
         xr = x.clone().requires_grad_()
         conv.zero_grad()
         with gnnlab.ops.backend_scope(backend):
-            out = conv(xr, edge_index)
+            out, _ = conv(xr, graph)
         out.square().sum().backward()
         results.append((out.detach(), xr.grad, [p.grad.clone() for p in conv.parameters()]))
     torch.testing.assert_close(results[0][0], results[1][0])
@@ -36,28 +37,29 @@ def test_backends_agree(conv_cls):
         torch.testing.assert_close(a, b)
 
 
-def test_graph_is_sorted_once_per_edge_index(monkeypatch):
+def test_graph_is_sorted_once_and_shared_by_the_layers(monkeypatch):
     from gnnlab.ops import graph as graph_mod
 
     calls = []
-    original = graph_mod.CSRGraph.from_edge_index.__func__
-    monkeypatch.setattr(graph_mod.CSRGraph, "from_edge_index",
+    original = graph_mod.Graph.from_edge_index.__func__
+    monkeypatch.setattr(graph_mod.Graph, "from_edge_index",
                         classmethod(lambda cls, *a, **k: calls.append(1) or original(cls, *a, **k)))
-    x, edge_index = _graph(1)
-    convs = [GINConv(8, 8) for _ in range(3)]
-    h = x
-    for conv in convs:
-        h = conv(h, edge_index)
+    x, edge_index = _with_self_loops(1)
+    graph = graph_mod.Graph.from_edge_index(edge_index, x.size(0))
     assert len(calls) == 1
-    edge_index.add_(0)  # an in-place edit bumps the version: the cache must not be trusted
-    convs[0](x, edge_index)
-    assert len(calls) == 2
+    h = x
+    for conv in [GINConv(8, 8) for _ in range(3)]:
+        h, _ = conv(h, graph)
+    assert len(calls) == 1  # the convs read the graph they are given, and sort nothing
+    for conv in [GCNConv(8, 8), GATConv(8, 8, heads=2), GCNConv(8, 8), GATConv(8, 8, heads=2)]:
+        h, _ = conv(h, graph)
+    assert len(calls) == 1  # self loops are masked on the graph, never copied out
 
 
 @pytest.mark.skipif(not gnnlab.ops.extension_available(), reason="gnnlab._C not built")
 def test_gcn_compiles_without_graph_breaks():
     x, edge_index = _graph(2)
-    graph = gnnlab.ops.CSRGraph.from_edge_index(edge_index, x.size(0))
+    graph = gnnlab.ops.Graph.from_edge_index(edge_index, x.size(0))
     lin = torch.nn.Linear(8, 8)
 
     def gcn_step(x, rowptr, col, rowptr_t, col_t, perm_t):
@@ -93,23 +95,41 @@ def _convs():
 
 
 @pytest.mark.parametrize("index", range(6))
-def test_shared_graph_gives_the_same_output(index):
+def test_conv_uses_the_graph_it_is_given(index):
     torch.manual_seed(index)
     conv, with_edges = _convs()[index]
     conv.eval()
     x, edge_index = _with_self_loops()
+    n = x.size(0)
     edge_attr = torch.randn(edge_index.size(1), 8) if with_edges else None
-    args = (x, edge_index, edge_attr) if with_edges else (x, edge_index)
-    expected = conv(*args)
-    graph = gnnlab.ops.CSRGraph.from_edge_index(edge_index.clone(), x.size(0))
-    got = conv(*args, graph=graph)
-    for a, b in zip(expected if isinstance(expected, tuple) else [expected], got if isinstance(got, tuple) else [got]):
+    expected = conv(x, gnnlab.ops.Graph.from_edge_index(edge_index, n), edge_attr)
+    # A graph already used (and its derived state memoised) by other layers gives the same output.
+    shared = gnnlab.ops.Graph.from_edge_index(edge_index.clone(), n)
+    for other, other_edges in _convs():
+        other(x, shared, torch.randn(edge_index.size(1), 8) if other_edges else None)
+    got = conv(x, shared, edge_attr)
+    assert isinstance(got, tuple) and len(got) == 2
+    for a, b in zip(expected, got):
         torch.testing.assert_close(a, b)
-    wrong = gnnlab.ops.CSRGraph.from_edge_index(edge_index[:, 1:], x.size(0))
-    with pytest.raises(ValueError, match="build it from the same edge_index"):
-        conv(*args, graph=wrong)
-    with pytest.raises(TypeError, match="CSRGraph"):
-        conv(*args, graph=edge_index)
+    assert (got[1] is None) is (not with_edges)
+    # Without one (non-loop) edge: the output follows the graph passed, not some other structure.
+    drop = int((edge_index[0] != edge_index[1]).nonzero()[0])
+    keep = torch.arange(edge_index.size(1)) != drop
+    fewer = gnnlab.ops.Graph.from_edge_index(edge_index[:, keep], n)
+    fewer_attr = edge_attr[keep] if with_edges else None
+    out, _ = conv(x, fewer, fewer_attr)
+    torch.testing.assert_close(out, conv(x, gnnlab.ops.Graph.from_edge_index(edge_index[:, keep].clone(), n),
+                                         fewer_attr)[0])
+    target = int(edge_index[1, drop])
+    assert not torch.allclose(out[target], expected[0][target])
+    # A graph that does not fit the inputs is rejected.
+    if with_edges:
+        with pytest.raises(ValueError, match="edge_attr must have shape"):
+            conv(x, fewer, edge_attr)
+    with pytest.raises(ValueError, match="nodes but the graph has"):
+        conv(x, gnnlab.ops.Graph.from_edge_index(edge_index, n + 1), edge_attr)
+    with pytest.raises(ValueError, match="graph must be a gnnlab.ops.Graph"):
+        conv(x, edge_index, edge_attr)
 
 
 def test_model_sorts_once_per_forward_for_every_layer_kind(monkeypatch):
@@ -122,8 +142,8 @@ def test_model_sorts_once_per_forward_for_every_layer_kind(monkeypatch):
     from gnnlab.ops import graph as graph_mod
 
     calls = []
-    original = graph_mod.CSRGraph.from_edge_index.__func__
-    monkeypatch.setattr(graph_mod.CSRGraph, "from_edge_index",
+    original = graph_mod.Graph.from_edge_index.__func__
+    monkeypatch.setattr(graph_mod.Graph, "from_edge_index",
                         classmethod(lambda cls, *a, **k: calls.append(1) or original(cls, *a, **k)))
     x, edge_index = _with_self_loops()
     for conv in (partial(GATConv, heads=2), GCNConv, GINConv):
@@ -133,13 +153,13 @@ def test_model_sorts_once_per_forward_for_every_layer_kind(monkeypatch):
         )
         calls.clear()
         model(Data(x=x, edge_index=edge_index.clone()))
-        # One sort of the batch, plus one for the self-loop-free copy GAT/GCN share across layers.
-        assert len(calls) == (1 if conv is GINConv else 2), conv
+        # One sort of the batch, shared by every layer (GAT and GCN mask self loops in place).
+        assert len(calls) == 1, conv
 
 
 def test_without_self_loops_numbers_kept_edges_in_original_order(op_backend):
     x, edge_index = _with_self_loops()
-    graph = gnnlab.ops.CSRGraph.from_edge_index(edge_index, x.size(0)).without_self_loops()
+    graph = gnnlab.ops.Graph.from_edge_index(edge_index, x.size(0)).without_self_loops()
     keep = edge_index[0] != edge_index[1]
     w = torch.rand(int(keep.sum()))
     got = gnnlab.ops.aggregate(x, graph, w, "sum")

@@ -274,12 +274,12 @@ def test_gcn_encoder_options_follow_ncn_layout():
     adj = Adjacency.from_edge_index(ei, n)
     x = torch.randn(n, 16, generator=g, dtype=torch.float64)
     enc = GCNEncoder(16, 16, 16, num_layers=2, layer_norm=True, residual=True, activate_last=True).double().eval()
-    h1 = enc.norms[0](enc.convs[0](x, adj.edge_index())).relu() + x
-    h2 = enc.norms[1](enc.convs[1](h1, adj.edge_index())).relu() + h1
+    h1 = enc.norms[0](enc.convs[0](x, adj.message_graph())[0]).relu() + x
+    h2 = enc.norms[1](enc.convs[1](h1, adj.message_graph())[0]).relu() + h1
     torch.testing.assert_close(enc(x, adj), h2)
     plain = GCNEncoder(16, 8, 8, num_layers=2, layer_norm=True, residual=True).double().eval()
     assert len(plain.norms) == 1  # the last layer stays linear; the first changes the width: no residual there
-    h1 = plain.norms[0](plain.convs[0](x, adj.edge_index())).relu()
-    torch.testing.assert_close(plain(x, adj), plain.convs[1](h1, adj.edge_index()) + h1)
+    h1 = plain.norms[0](plain.convs[0](x, adj.message_graph())[0]).relu()
+    torch.testing.assert_close(plain(x, adj), plain.convs[1](h1, adj.message_graph())[0] + h1)
     with pytest.raises(ValueError, match="edge_dropout"):
         GCNEncoder(4, 4, 4, edge_dropout=1.5)

@@ -12,7 +12,7 @@ from gnnlab.nn.tokenizers import (
     node_tokens,
     random_walks,
 )
-from gnnlab.ops import coo_to_csr
+from gnnlab.ops import Graph, coo_to_csr
 
 
 def _graph(num_nodes: int, num_edges: int, seed: int, isolated: int = 0) -> torch.Tensor:
@@ -102,6 +102,12 @@ def test_token_sets_and_induced_edges_equal_oracles(m, M, s):
         assert got == want, t
     # Walks of the tokens start at their node and follow edges.
     assert (tokens.walks[..., 0] == torch.arange(num_nodes).view(-1, 1, 1)).all()
+    # The Graph of the induced edges over the member positions, edges in the order of tokens.edge_index.
+    graph = tokens.graph
+    assert isinstance(graph, Graph) and graph.batch is None
+    assert graph.num_src == graph.num_dst == tokens.node.numel()
+    assert torch.equal(graph.edge_index, tokens.edge_index)
+    assert torch.equal(graph.in_degree(), torch.bincount(tokens.edge_index[1], minlength=tokens.node.numel()))
 
 
 def test_tokens_ordered_from_largest_walk_length_to_the_node_itself():
@@ -153,6 +159,7 @@ def test_tokenizer_module_fresh_in_training_fixed_in_eval():
     tok.train()
     a, b = tok(ei, 12), tok(ei, 12)
     assert not torch.equal(a.walks, b.walks)
+    assert a.graph.num_nodes == a.node.numel() and torch.equal(a.graph.edge_index, a.edge_index)
     tok.eval()
     assert torch.equal(tok(ei, 12).walks, tok(ei, 12).walks)
     assert torch.equal(tok(ei, 12).walks, neighborhood_tokens(ei, 12, 2, 2, 1, seed=1).walks)

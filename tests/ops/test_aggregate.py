@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gnnlab.ops
-from gnnlab.ops import CSRGraph, _reference, aggregate, aggregate_csr
+from gnnlab.ops import Graph, _reference, aggregate, aggregate_csr
 from tests.ops.isa import cpu_isa
 
 REDUCES = ["sum", "mean", "max", "min"]
@@ -67,7 +67,7 @@ def test_forward_matches_oracle(seed, num_nodes, num_edges, feat, reduce, weight
     edge_index = _random_graph(g, num_nodes, num_edges).to(index_dtype)
     x = torch.randn(num_nodes, feat, generator=g, dtype=torch.float64)
     w = torch.randn(edge_index.size(1), generator=g, dtype=torch.float64) if weighted else None
-    graph = CSRGraph.from_edge_index(edge_index, num_nodes)
+    graph = Graph.from_edge_index(edge_index, num_nodes)
     expected = _dense_oracle(edge_index.long(), x, w, reduce, num_nodes)
     for backend in BACKENDS:
         for isa in ISAS if backend == "extension" else ["auto"]:
@@ -84,7 +84,7 @@ def test_dtypes_extension_vs_reference(op_backend, isa, reduce, dtype, feat):
     edge_index = _random_graph(g, 50, 400)
     x = torch.randn(50, feat, generator=g).to(dtype)
     w = torch.rand(edge_index.size(1), generator=g).to(dtype)
-    graph = CSRGraph.from_edge_index(edge_index, 50)
+    graph = Graph.from_edge_index(edge_index, 50)
     out = aggregate(x, graph, w, reduce)
     ref = _dense_oracle(edge_index, x.double(), w.double(), reduce, 50)
     tol = {torch.float32: 1e-5, torch.float64: 1e-10, torch.bfloat16: 3e-2, torch.float16: 3e-3}[dtype]
@@ -98,7 +98,7 @@ def test_noncontiguous_input(op_backend):
     base = torch.randn(16, 40, generator=g)
     x = base.t()  # (40, 16), not contiguous
     assert not x.is_contiguous()
-    graph = CSRGraph.from_edge_index(edge_index, 40)
+    graph = Graph.from_edge_index(edge_index, 40)
     for reduce in REDUCES:
         torch.testing.assert_close(aggregate(x, graph, reduce=reduce), aggregate(x.contiguous(), graph, reduce=reduce))
 
@@ -111,7 +111,7 @@ def test_gradcheck(op_backend, reduce, weighted):
     edge_index = _random_graph(g, 12, 50, duplicates=False)
     x = torch.randn(12, 5, generator=g, dtype=torch.float64, requires_grad=True)
     w = torch.rand(edge_index.size(1), generator=g, dtype=torch.float64).add(0.5).requires_grad_(weighted)
-    graph = CSRGraph.from_edge_index(edge_index, 12)
+    graph = Graph.from_edge_index(edge_index, 12)
     inputs = (x, w) if weighted else (x,)
 
     def f(*args):
@@ -126,7 +126,7 @@ def test_tie_rule_first_edge_in_csr_order(op_backend, isa, reduce, feat):
     # Target 0 receives from 1, 2, 3 with equal values: the first edge in CSR (= input) order wins.
     edge_index = torch.tensor([[2, 1, 3], [0, 0, 0]])
     x = torch.tensor([[0.0], [5.0], [5.0], [5.0]]).repeat(1, feat).requires_grad_()
-    graph = CSRGraph.from_edge_index(edge_index, 4)
+    graph = Graph.from_edge_index(edge_index, 4)
     aggregate(x, graph, reduce=reduce).sum().backward()
     assert x.grad.tolist() == [[0.0] * feat, [0.0] * feat, [1.0] * feat, [0.0] * feat]
 
@@ -136,7 +136,7 @@ def test_backends_agree_on_gradients():
         pytest.skip("gnnlab._C not built")
     g = torch.Generator().manual_seed(4)
     edge_index = _random_graph(g, 60, 500)
-    graph = CSRGraph.from_edge_index(edge_index, 60)
+    graph = Graph.from_edge_index(edge_index, 60)
     for reduce in REDUCES:
         grads = []
         for backend in BACKENDS:
@@ -151,7 +151,7 @@ def test_backends_agree_on_gradients():
 
 
 def test_empty_graph_and_isolated_nodes(op_backend):
-    graph = CSRGraph.from_edge_index(torch.empty(2, 0, dtype=torch.long), 5)
+    graph = Graph.from_edge_index(torch.empty(2, 0, dtype=torch.long), 5)
     x = torch.randn(5, 3, requires_grad=True)
     for reduce in REDUCES:
         out = aggregate(x, graph, reduce=reduce)
@@ -191,14 +191,14 @@ def test_bad_input_raises_value_error(op_backend, kwargs, match):
 def test_graph_cache_orientations():
     g = torch.Generator().manual_seed(7)
     edge_index = _random_graph(g, 20, 80)
-    graph = CSRGraph.from_edge_index(edge_index, 20)
+    graph = Graph.from_edge_index(edge_index, 20)
     assert torch.equal(graph.col.long(), edge_index[0, graph.perm])
     assert torch.equal(graph.in_degree(), torch.bincount(edge_index[1], minlength=20))
     assert torch.equal(graph.out_degree(), torch.bincount(edge_index[0], minlength=20))
     # perm_t maps transposed positions to CSR positions of the same edge.
     src_sorted = torch.repeat_interleave(torch.arange(20), graph.out_degree())
     assert torch.equal(graph.col.long()[graph.perm_t], src_sorted)
-    assert torch.equal(graph.edge_index()[1], torch.repeat_interleave(torch.arange(20), graph.in_degree()))
+    assert torch.equal(graph.csr_edge_index()[1], torch.repeat_interleave(torch.arange(20), graph.in_degree()))
 
 
 @pytest.mark.skipif(not gnnlab.ops.extension_available(), reason="gnnlab._C not built")
@@ -206,7 +206,7 @@ def test_graph_cache_orientations():
 def test_opcheck(reduce):
     g = torch.Generator().manual_seed(8)
     edge_index = _random_graph(g, 15, 60, duplicates=False)
-    graph = CSRGraph.from_edge_index(edge_index, 15)
+    graph = Graph.from_edge_index(edge_index, 15)
     x = torch.randn(15, 4, generator=g, requires_grad=True)
     w = torch.rand(graph.num_edges, generator=g, requires_grad=True)
     args = (graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t, x, w, reduce)
@@ -226,7 +226,7 @@ def test_reference_is_the_spec_for_ties():
 def test_reduce_messages(op_backend, reduce):
     g = torch.Generator().manual_seed(9)
     edge_index = _random_graph(g, 25, 120)
-    graph = CSRGraph.from_edge_index(edge_index, 25)
+    graph = Graph.from_edge_index(edge_index, 25)
     messages = torch.randn(edge_index.size(1), 2, 3, generator=g, dtype=torch.float64, requires_grad=True)
     out = gnnlab.ops.reduce_messages(messages, graph, edge_index, reduce)
     name = {"sum": "sum", "mean": "mean", "max": "amax", "min": "amin"}[reduce]
@@ -246,7 +246,7 @@ def _smooth_case(seed, num_nodes=9, num_edges=40, feat=3):
     edge_index = _random_graph(g, num_nodes, num_edges, duplicates=False)
     x = torch.randn(num_nodes, feat, generator=g, dtype=torch.float64)
     w = torch.rand(edge_index.size(1), generator=g, dtype=torch.float64).add(0.5)
-    return CSRGraph.from_edge_index(edge_index, num_nodes), x, w
+    return Graph.from_edge_index(edge_index, num_nodes), x, w
 
 
 @pytest.mark.parametrize("reduce", REDUCES)
@@ -343,7 +343,7 @@ def test_nan_propagates_in_any_edge_order(op_backend, isa, reduce, feat):
     for trial in range(6):
         order = sources[torch.randperm(6, generator=g)]
         edge_index = torch.stack([order, torch.zeros(6, dtype=torch.long)])
-        graph = CSRGraph.from_edge_index(edge_index, 6)
+        graph = Graph.from_edge_index(edge_index, 6)
         out = aggregate(x, graph, reduce=reduce)
         expected = torch.zeros(6, feat).scatter_reduce(
             0, edge_index[1].view(-1, 1).expand(-1, feat), x[order], name, include_self=False
@@ -356,7 +356,7 @@ def test_nan_propagates_in_any_edge_order(op_backend, isa, reduce, feat):
 def test_nan_gradient_goes_to_the_first_nan_edge(op_backend, reduce):
     x = torch.tensor([[1.0], [float("nan")], [float("nan")], [5.0]], requires_grad=True)
     edge_index = torch.tensor([[3, 2, 0, 1], [0, 0, 0, 0]])
-    aggregate(x, CSRGraph.from_edge_index(edge_index, 4), reduce=reduce).sum().backward()
+    aggregate(x, Graph.from_edge_index(edge_index, 4), reduce=reduce).sum().backward()
     assert x.grad.view(-1).tolist() == [0.0, 0.0, 1.0, 0.0]
 
 
@@ -378,7 +378,7 @@ def _all_results(graph, x0, w0):
 def test_same_bits_for_any_thread_count(op_backend, dtype):
     g = torch.Generator().manual_seed(12)
     edge_index = _random_graph(g, 2000, 40000)
-    graph = CSRGraph.from_edge_index(edge_index, 2000)
+    graph = Graph.from_edge_index(edge_index, 2000)
     x0 = torch.randn(2000, 48, generator=g).to(dtype)
     w0 = torch.rand(edge_index.size(1), generator=g).to(dtype)
     threads = torch.get_num_threads()
@@ -403,7 +403,7 @@ def test_same_bits_for_any_thread_count(op_backend, dtype):
 def test_baseline_and_avx2_variants_give_the_same_bits(dtype):
     g = torch.Generator().manual_seed(13)
     edge_index = _random_graph(g, 500, 8000)
-    graph = CSRGraph.from_edge_index(edge_index, 500)
+    graph = Graph.from_edge_index(edge_index, 500)
     x0 = torch.randn(500, 70, generator=g).to(dtype)
     w0 = torch.rand(edge_index.size(1), generator=g).to(dtype)
     with gnnlab.ops.backend_scope("extension"):
@@ -423,7 +423,7 @@ def test_baseline_and_avx2_variants_give_the_same_bits(dtype):
 @pytest.mark.parametrize("reduce", REDUCES)
 @pytest.mark.parametrize("num_nodes", [0, 4])
 def test_zero_edges(op_backend, reduce, num_nodes):
-    graph = CSRGraph.from_edge_index(torch.empty(2, 0, dtype=torch.long), num_nodes)
+    graph = Graph.from_edge_index(torch.empty(2, 0, dtype=torch.long), num_nodes)
     x = torch.randn(num_nodes, 3, dtype=torch.float64, requires_grad=True)
     w = torch.empty(0, dtype=torch.float64, requires_grad=True)
     out = aggregate(x, graph, w, reduce)
@@ -441,7 +441,7 @@ def test_extension_forward_equals_reference_bits(isa, dtype):
     """Both sum a row in CSR order with the same accumulator type and no FMA: identical bits."""
     g = torch.Generator().manual_seed(14)
     edge_index = _random_graph(g, 400, 6000)
-    graph = CSRGraph.from_edge_index(edge_index, 400)
+    graph = Graph.from_edge_index(edge_index, 400)
     x = torch.randn(400, 37, generator=g).to(dtype)
     w = torch.rand(edge_index.size(1), generator=g).to(dtype)
     for reduce in REDUCES:

@@ -5,14 +5,14 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from gnnlab.ops import CSRGraph, gather_dst, gather_src, reduce_by_source
+from gnnlab.ops import Graph, gather_dst, gather_src, reduce_by_source
 
 
 def graph(seed: int, n: int = 40, e: int = 300):
     g = torch.Generator().manual_seed(seed)
     edge_index = torch.randint(0, n, (2, e), generator=g)
     edge_index[:, :5] = edge_index[:, :1]  # duplicates
-    return edge_index, CSRGraph.from_edge_index(edge_index, n)
+    return edge_index, Graph.from_edge_index(edge_index, n)
 
 
 @pytest.mark.parametrize("fn,row", [(gather_src, 0), (gather_dst, 1)])
@@ -48,7 +48,7 @@ def test_bad_input():
         gather_src(torch.randn(39, 2), g, edge_index)
     with pytest.raises(ValueError, match=r"edge_index must be the graph's \[2, 300\] edges"):
         gather_dst(torch.randn(40, 2), g, edge_index[:, :10])
-    with pytest.raises(TypeError, match="CSRGraph"):
+    with pytest.raises(TypeError, match="Graph"):
         gather_src(torch.randn(40, 2), edge_index, edge_index)
     with pytest.raises(ValueError, match="299 messages for 300 edges"):
         reduce_by_source(torch.randn(299, 2), g, edge_index)

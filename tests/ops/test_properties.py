@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gnnlab.ops
-from gnnlab.ops import CSRGraph, aggregate, coo_to_csr, gather_dst, gather_src, reduce_by_source, scatter, segment_csr
+from gnnlab.ops import Graph, aggregate, coo_to_csr, gather_dst, gather_src, reduce_by_source, scatter, segment_csr
 
 REDUCES = ["sum", "mean", "max", "min"]
 BACKENDS = ["torch"] + (["extension"] if gnnlab.ops.extension_available() else [])
@@ -79,7 +79,7 @@ def _close(actual, expected, dtype, msg):
 def _check_aggregate(case):
     edge_index, x, w, reduce = case
     num_nodes, dtype = x.size(0), x.dtype
-    graph = CSRGraph.from_edge_index(edge_index, num_nodes)
+    graph = Graph.from_edge_index(edge_index, num_nodes)
     expected = _oracle(edge_index, x.double(), None if w is None else w.double(), reduce, num_nodes)
     # The upstream gradient is representable in x's dtype, so the oracle sees the same one.
     gen = torch.Generator().manual_seed(num_nodes * 1000 + edge_index.size(1))
@@ -187,7 +187,7 @@ def _check_scatter(case):
 def _check_gather(case):
     edge_index, x, _, _ = case
     x = x.detach()
-    graph = CSRGraph.from_edge_index(edge_index, x.size(0))
+    graph = Graph.from_edge_index(edge_index, x.size(0))
     ei = edge_index.long()
     cot = torch.randn(ei.size(1), x.size(1), generator=torch.Generator().manual_seed(ei.size(1)), dtype=torch.float64)
     cot = cot.to(x.dtype)

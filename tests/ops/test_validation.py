@@ -27,13 +27,13 @@ import gnnlab.ops
 PRELUDE = r"""
 import torch
 import gnnlab.ops as ops
-from gnnlab.ops import _reference, Adjacency, PairSets, CSRGraph
+from gnnlab.ops import _reference, Adjacency, PairSets, Graph
 
 L = lambda *v: torch.tensor(v, dtype=torch.long)
 I = lambda *v: torch.tensor(v, dtype=torch.int32)
 
 # Aggregation graph: 4 sources, 3 targets (rows), 5 edges; row 2 has no edge.
-G = CSRGraph.from_edge_index(torch.tensor([[1, 2, 0, 3, 2], [0, 0, 1, 1, 1]]), 4, 3)
+G = Graph.from_edge_index(torch.tensor([[1, 2, 0, 3, 2], [0, 0, 1, 1, 1]]), 4, 3)
 X = torch.randn(4, 2)
 ARG = I([0, 1], [2, 0], [-1, -1])  # winning slot per row and feature; -1 for the empty row
 
@@ -283,19 +283,19 @@ PYTHON = [
     ("pairsets_ptr_decreasing", "PairSets(L(0, 2, 1, 2), L(0, 1), 6)", V, r"\bptr\b"),
     ("pairsets_ptr_int32", "PairSets(I(0, 1, 2), L(0, 1), 6)", V, r"\bptr\b"),
     ("pairsets_nodes_float", "PairSets(L(0, 1, 2), torch.zeros(2), 6)", V, r"\bnodes\b"),
-    # CSRGraph built by hand
+    # Graph built by hand
     ("csrgraph_col_past_num_src",
-     "CSRGraph(G.rowptr, L(1, 2, 0, 3, 9), G.perm, G.rowptr_t, G.col_t, G.perm_t, 4, 3, G.position)", V, r"\bcol\b"),
+     "Graph(G.rowptr, L(1, 2, 0, 3, 9), G.perm, G.rowptr_t, G.col_t, G.perm_t, 4, 3, G.position)", V, r"\bcol\b"),
     ("csrgraph_perm_t_past_E",
-     "CSRGraph(G.rowptr, G.col, G.perm, G.rowptr_t, G.col_t, L(2, 0, 1, 3, 7), 4, 3, G.position)", V, r"\bperm_t\b"),
+     "Graph(G.rowptr, G.col, G.perm, G.rowptr_t, G.col_t, L(2, 0, 1, 3, 7), 4, 3, G.position)", V, r"\bperm_t\b"),
     ("csrgraph_col_t_past_num_dst",
-     "CSRGraph(G.rowptr, G.col, G.perm, G.rowptr_t, L(1, 0, 0, 1, 3), G.perm_t, 4, 3, G.position)", V, r"\bcol_t\b"),
+     "Graph(G.rowptr, G.col, G.perm, G.rowptr_t, L(1, 0, 0, 1, 3), G.perm_t, 4, 3, G.position)", V, r"\bcol_t\b"),
     ("csrgraph_rowptr_t_length",
-     "CSRGraph(G.rowptr, G.col, G.perm, G.rowptr_t[:-1], G.col_t, G.perm_t, 4, 3, G.position)", V, r"\browptr_t\b"),
+     "Graph(G.rowptr, G.col, G.perm, G.rowptr_t[:-1], G.col_t, G.perm_t, 4, 3, G.position)", V, r"\browptr_t\b"),
     ("csrgraph_position_negative",
-     "CSRGraph(G.rowptr, G.col, G.perm, G.rowptr_t, G.col_t, G.perm_t, 4, 3, L(0, 1, 2, 3, -1))", V, r"\bposition\b"),
+     "Graph(G.rowptr, G.col, G.perm, G.rowptr_t, G.col_t, G.perm_t, 4, 3, L(0, 1, 2, 3, -1))", V, r"\bposition\b"),
     ("csrgraph_perm_past_E",
-     "CSRGraph(G.rowptr, G.col, L(0, 1, 2, 3, 5), G.rowptr_t, G.col_t, G.perm_t, 4, 3, G.position)", V, r"\bperm\b"),
+     "Graph(G.rowptr, G.col, L(0, 1, 2, 3, 5), G.rowptr_t, G.col_t, G.perm_t, 4, 3, G.position)", V, r"\bperm\b"),
 ]
 
 # Public functions that validate in Python before any kernel runs, on both backends.
@@ -436,7 +436,7 @@ def test_valid_inputs_pass():
         "_reference.common_neighbor_sets(*cn_sets())",
         "torch.ops.gnnlab.common_neighbor_count(*cn()) if ops.extension_available() else None",
         "PairSets(L(0, 1, 2), L(0, 5), 6).aggregate(torch.randn(6, 2))",
-        "CSRGraph(G.rowptr, G.col, G.perm, G.rowptr_t, G.col_t, G.perm_t, 4, 3, G.position)",
+        "Graph(G.rowptr, G.col, G.perm, G.rowptr_t, G.col_t, G.perm_t, 4, 3, G.position)",
         "ADJ.target_link_mask(L([0], [1]))",
         "torch.ops.gnnlab.selective_scan_fwd(*ssf()) if ops.extension_available() else None",
         "torch.ops.gnnlab.selective_scan_bwd(*ssb()) if ops.extension_available() else None",

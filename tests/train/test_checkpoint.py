@@ -16,7 +16,7 @@ from tests.train.toy import ToyData, ToyModel, toy_task
 def _train(tmp_path, epochs=1, resume=None, model=None):
     torch.manual_seed(0)
     model = model or ToyModel()
-    trainer = Trainer(max_epochs=epochs, output_dir=str(tmp_path), progress=False, release_memory_every=None)
+    trainer = Trainer(max_epochs=epochs, output_dir=str(tmp_path), progress=False)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
     return trainer.fit(model, toy_task(), ToyData(), optimizer, scheduler, resume=resume)

@@ -38,7 +38,7 @@ def _strict_loads(text: str):
 
 def _fit(tmp_path, model, optimizer, max_epochs=20, logger=None, **trainer_kwargs):
     trainer = Trainer(max_epochs=max_epochs, output_dir=str(tmp_path), progress=False, min_lr=None,
-                      release_memory_every=None, **trainer_kwargs)
+                      **trainer_kwargs)
     return trainer, trainer.fit(model, toy_task(), ToyData(), optimizer, logger=logger)
 
 

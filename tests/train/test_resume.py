@@ -17,7 +17,7 @@ from tests.train.toy import ToyData, ToyModel, toy_task
 def _fit(run_dir, epochs, resume=None):
     torch.manual_seed(0)
     model = ToyModel()
-    trainer = Trainer(max_epochs=epochs, output_dir=str(run_dir), progress=False, release_memory_every=None)
+    trainer = Trainer(max_epochs=epochs, output_dir=str(run_dir), progress=False)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     logger = LoggerCollection([CSVLogger(run_dir)])
     return trainer.fit(model, toy_task(), ToyData(), optimizer, logger=logger, resume=resume)
@@ -96,3 +96,26 @@ def test_cli_resume_continues_in_its_folder_and_refuses_ignored_overrides(tmp_pa
     assert list((tmp_path / "outputs" / "runs").iterdir()) == [run]  # no stray folder from either call
     assert [int(r["epoch"]) for r in _rows(run / "metrics.csv")] == [1, 2]
     assert (run / ".hydra" / "config.yaml").read_text() == started_with
+
+
+def test_resuming_a_run_saved_with_release_memory_every_maps_it_to_the_batch_callback(tmp_path):
+    """Run folders written before the heap trimming became a batch callback still resume."""
+    from hydra.utils import instantiate
+
+    from gnnlab.cli import ReleaseFreeMemory
+    from gnnlab.train.run import _resumed_config
+    from tests.conf.test_configs import compose_cfg
+
+    run_dir = tmp_path / "run"
+    _fake_finished_run(tmp_path, run_dir)
+    saved = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    del saved.trainer["batch_callbacks"]
+    saved.trainer.release_memory_every = 7
+    OmegaConf.save(saved, run_dir / ".hydra" / "config.yaml")
+    cfg = compose_cfg([*TINY, f"trainer.resume={run_dir}"], tmp_path)
+    old = _resumed_config(cfg)
+    assert "release_memory_every" not in old.trainer
+    trainer_cfg = OmegaConf.to_container(old.trainer, resolve=True)
+    trainer_cfg.pop("resume")
+    trainer = instantiate(trainer_cfg)
+    assert [type(c) for c in trainer.batch_callbacks] == [ReleaseFreeMemory] and trainer.batch_callbacks[0].every == 7

@@ -1,11 +1,10 @@
-"""Message-passing convolutions with a uniform interface.
+"""Message-passing convolutions, all following one layer contract (:mod:`gnnlab.nn.conv.base`).
 
-Every layer is built as ``Conv(in_channels, out_channels, **options)`` and called as
-``conv(x, edge_index, edge_attr=None)``, with messages flowing from ``edge_index[0]`` (source)
-to ``edge_index[1]`` (target). ``supports_edge_attr`` tells whether a layer uses edge features.
-:class:`GatedGCNConv` is a complete layer and returns ``(h, e)``; :class:`GraphTransformerAttention`
-also returns ``(h_hat, e_hat)`` (its layer is :class:`gnnlab.nn.layers.GraphTransformerLayer`); the
-others return node features.
+Every convolution is built as ``Conv(in_channels, out_channels, **options)`` and called as
+``x_out, edge_out = conv(x, graph, edge_attr=None)`` with ``graph`` the batch's
+:class:`gnnlab.ops.Graph`, messages flowing from ``graph.edge_index[0]`` (source) to
+``graph.edge_index[1]`` (target). ``supports_edge_attr`` tells whether a convolution reads edge
+features; :class:`GatedGCNConv` and :class:`GraphTransformerAttention` also update them.
 """
 from gnnlab.nn.conv.gat import GATConv
 from gnnlab.nn.conv.gated_gcn import GatedGCNConv

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import GATConv as _PyGGATConv
 
-from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr, reject_edge_attr
-from gnnlab.ops import CSRGraph, aggregate, reduce_messages, resolve_graph
+from gnnlab.nn.conv.base import check_conv_inputs, check_edge_attr, reject_edge_attr
+from gnnlab.ops import Graph, aggregate, reduce_messages
 
 
 class GATConv(torch.nn.Module):
@@ -28,7 +28,7 @@ class GATConv(torch.nn.Module):
 
     (with ``concat=False`` the heads are averaged instead of concatenated). The softmax runs over
     the edges :math:`j \to i`, so a duplicate edge takes its share once per copy. With
-    ``add_self_loops``, self loops already in ``edge_index`` are dropped and each node gets one self
+    ``add_self_loops``, self loops already in ``graph.edge_index`` are dropped and each node gets one self
     loop whose edge feature is the mean of the features of its incoming edges (zero if it has none).
     A node with no incoming edge and no self loop receives only the bias.
 
@@ -51,10 +51,11 @@ class GATConv(torch.nn.Module):
         bias (bool, optional): Add a learnable bias :math:`\mathbf{b}`. (default: :obj:`True`)
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
-          edge indices :math:`(2, |\mathcal{E}|)`,
-          edge features :math:`(|\mathcal{E}|, D)` when ``edge_dim`` is set
-        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, the batch's :class:`~gnnlab.ops.Graph`,
+          edge features :math:`(|\mathcal{E}|, D)` in ``graph.edge_index`` order when ``edge_dim`` is set
+        - **output:** ``(node features, edge_attr)``: :math:`(|\mathcal{V}|, F_{out})` and the given
+          ``edge_attr`` unchanged (``None`` without ``edge_dim``) (the layer contract,
+          :mod:`gnnlab.nn.conv.base`)
     """
 
     supports_edge_attr: bool = False
@@ -104,33 +105,34 @@ class GATConv(torch.nn.Module):
         """Re-initialise weights and attention vectors (Glorot) and the bias (zeros)."""
         self.conv.reset_parameters()
 
-    def forward(
-        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph: CSRGraph | None = None
-    ) -> Tensor:
-        """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` is required exactly when ``edge_dim`` is set."""
+    def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` is required exactly when ``edge_dim`` is set.
+
+        Returns:
+            ``(out, edge_attr)``: node features ``[N, out_channels]`` and the given ``edge_attr``, unchanged
+            (``None`` for a layer built without ``edge_dim``).
+        """
         name = type(self).__name__
-        check_conv_inputs(name, x, edge_index, self.in_channels)
+        check_conv_inputs(name, x, graph, self.in_channels)
         if self.edge_dim is None:
             reject_edge_attr(f"{name} (built without edge_dim)", edge_attr)
-        else:
-            edge_attr = check_edge_attr(name, edge_attr, edge_index.size(1), self.edge_dim)
-        return self._attend(x, edge_index, edge_attr, resolve_graph(name, edge_index, x.size(0), graph))
+            return self._attend(x, None, graph), None
+        checked = check_edge_attr(name, edge_attr, graph.num_edges, self.edge_dim)
+        return self._attend(x, checked, graph), edge_attr
 
-    def _attend(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None, graph: CSRGraph) -> Tensor:
+    def _attend(self, x: Tensor, edge_attr: Tensor | None, graph: Graph) -> Tensor:
         # Attention through gnnlab.ops: scores per edge and head, a softmax over each target's
         # incoming edges plus (optionally) one self loop handled analytically, then one weighted
-        # aggregation per head. Existing self loops are dropped, as PyG's layer does.
+        # aggregation per head. Existing self loops are dropped, as PyG's layer does: they stay in
+        # the graph with weight 0 (no new graph is built, so every shape is static).
         conv, num_nodes = self.conv, x.size(0)
+        edge_index = graph.edge_index
         heads, channels = conv.heads, conv.out_channels
         h = conv.lin(x).view(num_nodes, heads, channels)  # (N, H, C)
         a_src = (h * conv.att_src).sum(-1)  # (N, H)
         a_dst = (h * conv.att_dst).sum(-1)
-        if conv.add_self_loops:
-            keep = edge_index[0] != edge_index[1]
-            edge_index = edge_index[:, keep]
-            edge_attr = edge_attr[keep] if edge_attr is not None else None
-            graph = graph.without_self_loops()
         src, dst = edge_index[0].long(), edge_index[1].long()
+        keep = (src != dst).unsqueeze(-1) if conv.add_self_loops else None  # (E, 1) in the original order
         alpha = a_src.index_select(0, src) + a_dst.index_select(0, dst)  # (E, H)
         loop_alpha = a_src + a_dst if conv.add_self_loops else None  # (N, H)
         if edge_attr is not None:
@@ -140,15 +142,21 @@ class GATConv(torch.nn.Module):
                 return (conv.lin_edge(attr).view(-1, heads, channels) * att_edge).sum(-1)
 
             alpha = alpha + edge_score(edge_attr)
-            if loop_alpha is not None:  # the loop's feature is the mean of the node's incoming edge features
-                loop_alpha = loop_alpha + edge_score(reduce_messages(edge_attr, graph, edge_index, "mean"))
+            if loop_alpha is not None:  # the loop's feature is the mean of the node's incoming non-loop edge features
+                kept = keep.to(edge_attr.dtype)
+                total = reduce_messages(edge_attr * kept, graph, edge_index, "sum")
+                count = reduce_messages(kept, graph, edge_index, "sum").clamp_min(1.0)
+                loop_alpha = loop_alpha + edge_score(total / count)
         alpha = F.leaky_relu(alpha, conv.negative_slope)
         # A per-target shift keeps exp() finite; any shift >= the scores gives the same softmax.
-        shift = reduce_messages(alpha.detach(), graph, edge_index, "max")  # (N, H), 0 for nodes without edges
+        scores = alpha.detach() if keep is None else alpha.detach().masked_fill(~keep, float("-inf"))
+        shift = reduce_messages(scores, graph, edge_index, "max")  # (N, H), 0 for nodes without edges
         if loop_alpha is not None:
             loop_alpha = F.leaky_relu(loop_alpha, conv.negative_slope)
             shift = torch.maximum(shift, loop_alpha.detach())
         ex = torch.exp(alpha - shift.index_select(0, dst))
+        if keep is not None:
+            ex = ex * keep  # the graph's own self loops take no part
         denom = reduce_messages(ex, graph, edge_index, "sum")
         if loop_alpha is not None:
             loop_ex = torch.exp(loop_alpha - shift)

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr
-from gnnlab.ops import CSRGraph, gather_dst, gather_src, reduce_messages, resolve_graph
+from gnnlab.nn.conv.base import check_conv_inputs, check_edge_attr
+from gnnlab.ops import Graph, gather_dst, gather_src, reduce_messages
 
 
 class GatedGCNConv(torch.nn.Module):
@@ -17,7 +17,7 @@ class GatedGCNConv(torch.nn.Module):
     features, normalised gates and batch norm of `"Benchmarking Graph Neural Networks"
     <https://arxiv.org/abs/2003.00982>`_ (Dwivedi et al., JMLR 2023).
 
-    For an edge :math:`j \to i` (:math:`j` = ``edge_index[0]``, :math:`i` = ``edge_index[1]``):
+    For an edge :math:`j \to i` (:math:`j` = ``graph.edge_index[0]``, :math:`i` = ``graph.edge_index[1]``):
 
     .. math::
         \hat{\mathbf{e}}_{ij} &= \mathbf{C} \mathbf{e}_{ij} + \mathbf{D} \mathbf{h}_i
@@ -50,10 +50,10 @@ class GatedGCNConv(torch.nn.Module):
             :obj:`None` for none. (default: :class:`torch.nn.ReLU`)
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
-          edge indices :math:`(2, |\mathcal{E}|)`, edge features :math:`(|\mathcal{E}|, F_{in})`
-        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`,
-          edge features :math:`(|\mathcal{E}|, F_{out})`
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, the batch's :class:`~gnnlab.ops.Graph`,
+          edge features :math:`(|\mathcal{E}|, F_{in})` in ``graph.edge_index`` order
+        - **output:** ``(node features, edge features)``: :math:`(|\mathcal{V}|, F_{out})` and
+          :math:`(|\mathcal{E}|, F_{out})` (the layer contract, :mod:`gnnlab.nn.conv.base`)
     """
 
     supports_edge_attr: bool = True
@@ -96,22 +96,19 @@ class GatedGCNConv(torch.nn.Module):
             if bn is not None:
                 bn.reset_parameters()
 
-    def forward(
-        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph: CSRGraph | None = None
-    ) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Update node and edge features; ``edge_attr`` ``[E, in_channels]`` is required.
 
         Returns:
             ``(h, e)``: node features ``[N, out_channels]`` and edge features ``[E, out_channels]``,
-            the latter in the order of the columns of ``edge_index``.
+            the latter in the order of the columns of ``graph.edge_index``.
         """
         name = type(self).__name__
-        check_conv_inputs(name, x, edge_index, self.in_channels)
-        edge_attr = check_edge_attr(name, edge_attr, edge_index.size(1), self.in_channels)
-        num_nodes = x.size(0)
+        check_conv_inputs(name, x, graph, self.in_channels)
+        edge_attr = check_edge_attr(name, edge_attr, graph.num_edges, self.in_channels)
+        edge_index = graph.edge_index
 
         Ah, Bh, Dh, Eh = self.A(x), self.B(x), self.D(x), self.E(x)
-        graph = resolve_graph(name, edge_index, num_nodes, graph)
         # Gathers whose backward is a CSR reduction (not an atomic index_add): see gnnlab.ops.gather.
         e_hat = self.C(edge_attr) + gather_dst(Dh, graph, edge_index) + gather_src(Eh, graph, edge_index)
         gate = torch.sigmoid(e_hat)

@@ -1,74 +1,35 @@
-"""Graph convolution of Kipf & Welling, and the input checks shared by the gnnlab convolutions."""
+"""Graph convolution of Kipf & Welling."""
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 from torch_geometric.nn import GCNConv as _PyGGCNConv
-from gnnlab.ops import CSRGraph, aggregate_csr, csr_targets, resolve_graph, validate_edge_index
+
+from gnnlab.nn.conv.base import check_conv_inputs, reject_edge_attr
+from gnnlab.ops import Graph, aggregate_csr, csr_targets
 
 
-def check_conv_inputs(layer: str, x: Tensor, edge_index: Tensor, in_channels: int) -> None:
-    """Raise ``ValueError`` unless ``x`` is ``[N, in_channels]`` and ``edge_index`` a valid ``[2, E]`` index into it.
+def _loop_mask(graph: Graph, dtype: torch.dtype) -> Tensor:
+    """``[E]`` in CSR order: 1 for an edge ``j -> i`` with ``j != i``, 0 for a self loop."""
+    return graph.derive(("gcn_loop_mask", dtype), lambda: (graph.col.long() != csr_targets(graph)).to(dtype))
 
-    Args:
-        layer: name of the calling layer, used in the messages.
-        x: node features.
-        edge_index: ``[2, E]`` integer tensor, sources in row 0 and targets in row 1.
-        in_channels: feature width the layer was built for.
+
+def _gcn_norm(graph: Graph, add_self_loops: bool, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """Edge weights ``d_i^-1/2 d_j^-1/2`` in CSR order and the self loop's ``1 / d_i`` as ``(N, 1)``.
+
+    With ``add_self_loops`` the graph's own self loops get weight 0 and do not count in the degree:
+    the single unit loop per node is added by the caller (``add_remaining_self_loops``).
     """
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{layer}: x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 2:
-        raise ValueError(f"{layer}: x must be 2-D [num_nodes, {in_channels}], got shape {list(x.shape)}")
-    if x.size(1) != in_channels:
-        raise ValueError(
-            f"{layer}: x has {x.size(1)} features per node but the layer was built with in_channels={in_channels}"
-        )
-    try:
-        validate_edge_index(edge_index, x.size(0))
-    except (ValueError, TypeError) as err:
-        # A non-tensor edge_index is an input error of the same kind as a bad shape for the caller.
-        raise ValueError(f"{layer}: invalid edge_index: {err}") from err
-
-
-def check_edge_attr(layer: str, edge_attr: Tensor | None, num_edges: int, width: int) -> Tensor:
-    """Return ``edge_attr`` as ``[E, width]``, raising ``ValueError`` if it is missing or has another shape.
-
-    A 1-D ``edge_attr`` is accepted when ``width == 1``.
-
-    Args:
-        layer: name of the calling layer, used in the messages.
-        edge_attr: edge features, one row per column of ``edge_index``.
-        num_edges: ``E``, the number of columns of ``edge_index``.
-        width: the feature width the layer expects.
-    """
-    if edge_attr is None:
-        raise ValueError(f"{layer} requires edge_attr of shape [num_edges, {width}], got None")
-    if not isinstance(edge_attr, Tensor):
-        raise ValueError(f"{layer}: edge_attr must be a torch.Tensor, got {type(edge_attr).__name__}")
-    if edge_attr.dim() == 1 and width == 1:
-        edge_attr = edge_attr.unsqueeze(-1)
-    if edge_attr.dim() != 2 or edge_attr.size(0) != num_edges or edge_attr.size(1) != width:
-        raise ValueError(
-            f"{layer}: edge_attr must have shape [num_edges={num_edges}, {width}], got {list(edge_attr.shape)}"
-        )
-    return edge_attr
-
-
-def reject_edge_attr(layer: str, edge_attr: Tensor | None) -> None:
-    """Raise ``ValueError`` if edge features were passed to a layer that would silently ignore them."""
-    if edge_attr is not None:
-        raise ValueError(
-            f"{layer} does not use edge features; pass edge_attr=None "
-            "(ConvLayer does this for layers whose supports_edge_attr is False)"
-        )
-
-
-def _gcn_norm(graph: CSRGraph, add_self_loops: bool, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """Edge weights ``d_i^-1/2 d_j^-1/2`` in CSR order and the self loop's ``1 / d_i`` as ``(N, 1)``."""
-    deg = graph.in_degree().to(dtype) + (1.0 if add_self_loops else 0.0)
+    targets = csr_targets(graph)
+    if add_self_loops:
+        keep = _loop_mask(graph, dtype)
+        deg = torch.zeros(graph.num_dst, dtype=dtype, device=keep.device).index_add_(0, targets, keep) + 1.0
+    else:
+        deg = graph.in_degree().to(dtype)
     dinv = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
-    weight = dinv[graph.col.long()] * dinv[csr_targets(graph)]
+    weight = dinv[graph.col.long()] * dinv[targets]
+    if add_self_loops:
+        weight = weight * keep
     return weight, dinv.pow(2).unsqueeze(-1)
 
 
@@ -96,14 +57,14 @@ class GCNConv(torch.nn.Module):
             :math:`\mathbf{\hat{A}} \mathbf{X} \mathbf{\Theta} + \mathbf{b}`. (default: :obj:`True`)
         add_self_loops (bool, optional): Give every node a single unit self loop. (default: :obj:`True`)
 
-    The normalised edge weights are computed once per graph structure (:meth:`CSRGraph.derive`) and
+    The normalised edge weights are computed once per graph structure (:meth:`Graph.derive`) and
     shared by every GCN layer that receives the same ``graph``; there is no per-layer cache (PyG's
     ``cached=True``), so a layer always aggregates over the graph it is given.
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
-          edge indices :math:`(2, |\mathcal{E}|)`
-        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, the batch's :class:`~gnnlab.ops.Graph`
+        - **output:** ``(node features, None)``: :math:`(|\mathcal{V}|, F_{out})` (the layer contract,
+          :mod:`gnnlab.nn.conv.base`)
     """
 
     supports_edge_attr: bool = False
@@ -144,29 +105,27 @@ class GCNConv(torch.nn.Module):
         """Re-initialise the weights (Glorot) and the bias (zeros)."""
         self.conv.reset_parameters()
 
-    def forward(
-        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph: CSRGraph | None = None
-    ) -> Tensor:
+    def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, None]:
         """Apply the convolution; ``edge_attr`` must be ``None`` (this layer has no edge features)."""
-        check_conv_inputs(type(self).__name__, x, edge_index, self.in_channels)
+        check_conv_inputs(type(self).__name__, x, graph, self.in_channels)
         reject_edge_attr(type(self).__name__, edge_attr)
         h = self.conv.lin(x)  # (N, out)
-        graph = resolve_graph(type(self).__name__, edge_index, x.size(0), graph)
-        # Self loops are not stored: existing ones are dropped and one unit loop per node is
-        # added analytically below (the term h_i / deg_i), as add_remaining_self_loops would.
-        if self.add_self_loops:
-            graph = graph.without_self_loops()
+        # Existing self loops get weight 0 (no new graph is built, so shapes stay static) and one
+        # unit loop per node is added analytically below (the term h_i / deg_i), as
+        # add_remaining_self_loops would.
         weight = loop_weight = None
         if self.normalize:
             # Computed once per graph and shared by every GCN layer of the forward pass.
             key = ("gcn_norm", self.add_self_loops, h.dtype)
             weight, loop_weight = graph.derive(key, lambda: _gcn_norm(graph, self.add_self_loops, h.dtype))
+        elif self.add_self_loops:
+            weight = _loop_mask(graph, h.dtype)
         out, _ = aggregate_csr(graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t, h, weight, "sum")
         if self.add_self_loops:
             out = out + (h * loop_weight if self.normalize else h)
         if self.conv.bias is not None:
             out = out + self.conv.bias
-        return out
+        return out, None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels})"

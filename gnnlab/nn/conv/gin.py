@@ -5,8 +5,8 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import GINConv as _PyGGINConv
 
-from gnnlab.nn.conv.gcn import check_conv_inputs, reject_edge_attr
-from gnnlab.ops import CSRGraph, aggregate_csr, resolve_graph
+from gnnlab.nn.conv.base import check_conv_inputs, reject_edge_attr
+from gnnlab.ops import Graph, aggregate_csr
 
 
 def default_gin_mlp(in_channels: int, out_channels: int, batch_norm: bool = True) -> torch.nn.Sequential:
@@ -33,7 +33,7 @@ class GINConv(torch.nn.Module):
         \mathbf{x}_i + \sum_{j \in \mathcal{N}(i)} \mathbf{x}_j \right)
 
     The sum runs over the edges :math:`j \to i`: a duplicate edge contributes once per copy and a
-    self loop in ``edge_index`` adds :math:`\mathbf{x}_i` on top of the :math:`(1 + \epsilon)` term.
+    self loop in the graph adds :math:`\mathbf{x}_i` on top of the :math:`(1 + \epsilon)` term.
     The propagation is :class:`torch_geometric.nn.GINConv`, held as ``self.conv``.
 
     Args:
@@ -46,9 +46,9 @@ class GINConv(torch.nn.Module):
             :func:`default_gin_mlp` is used. (default: :obj:`None`)
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
-          edge indices :math:`(2, |\mathcal{E}|)`
-        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, the batch's :class:`~gnnlab.ops.Graph`
+        - **output:** ``(node features, None)``: :math:`(|\mathcal{V}|, F_{out})` (the layer contract,
+          :mod:`gnnlab.nn.conv.base`)
     """
 
     supports_edge_attr: bool = False
@@ -83,15 +83,13 @@ class GINConv(torch.nn.Module):
         """Re-initialise the MLP and reset :math:`\\epsilon` to its initial value."""
         self.conv.reset_parameters()
 
-    def forward(
-        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph: CSRGraph | None = None
-    ) -> Tensor:
+    def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, None]:
         """Apply the convolution; ``edge_attr`` must be ``None`` (use :class:`GINEConv` for edge features)."""
-        check_conv_inputs(type(self).__name__, x, edge_index, self.in_channels)
-        reject_edge_attr(type(self).__name__, edge_attr)
-        graph = resolve_graph(type(self).__name__, edge_index, x.size(0), graph)
+        name = type(self).__name__
+        check_conv_inputs(name, x, graph, self.in_channels)
+        reject_edge_attr(name, edge_attr)
         out, _ = aggregate_csr(graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t, x, None, "sum")
-        return self.conv.nn((1 + self.conv.eps) * x + out)
+        return self.conv.nn((1 + self.conv.eps) * x + out), None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, eps={float(self.conv.initial_eps)})"

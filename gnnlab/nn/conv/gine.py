@@ -5,9 +5,9 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import GINEConv as _PyGGINEConv
 
-from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr
+from gnnlab.nn.conv.base import check_conv_inputs, check_edge_attr
 from gnnlab.nn.conv.gin import default_gin_mlp
-from gnnlab.ops import CSRGraph, gather_src, reduce_messages, resolve_graph
+from gnnlab.ops import Graph, gather_src, reduce_messages
 
 
 class GINEConv(torch.nn.Module):
@@ -19,9 +19,10 @@ class GINEConv(torch.nn.Module):
         \mathbf{x}_i + \sum_{j \in \mathcal{N}(i)} \mathrm{ReLU}
         ( \mathbf{x}_j + \mathbf{e}_{j,i} ) \right)
 
-    :math:`\mathbf{e}_{j,i}` is the feature of edge :math:`j \to i`, first mapped by a learnable
-    linear layer (``self.edge_lin``) when ``edge_dim`` differs from ``in_channels``. The propagation is
-    :class:`torch_geometric.nn.GINEConv`, held as ``self.conv``.
+    :math:`\mathbf{e}_{j,i}` is the feature of edge :math:`j \to i` (``edge_attr`` rows follow the order
+    of ``graph.edge_index``), first mapped by a learnable linear layer (``self.edge_lin``) when
+    ``edge_dim`` differs from ``in_channels``. The propagation is :class:`torch_geometric.nn.GINEConv`,
+    held as ``self.conv``.
 
     Args:
         in_channels (int): Size of each input node feature.
@@ -37,10 +38,10 @@ class GINEConv(torch.nn.Module):
             ReLU -> Linear``, GraphGPS's GINE). Ignored when ``mlp`` is given. (default: :obj:`True`)
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
-          edge indices :math:`(2, |\mathcal{E}|)`,
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, the batch's :class:`~gnnlab.ops.Graph`,
           edge features :math:`(|\mathcal{E}|, D)` with :math:`D` = ``edge_dim`` or :math:`F_{in}`
-        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+        - **output:** ``(node features, edge features)``: :math:`(|\mathcal{V}|, F_{out})` and the given
+          ``edge_attr``, unchanged (the layer contract, :mod:`gnnlab.nn.conv.base`)
     """
 
     supports_edge_attr: bool = True
@@ -83,18 +84,17 @@ class GINEConv(torch.nn.Module):
         if self.edge_lin is not None:
             self.edge_lin.reset_parameters()
 
-    def forward(
-        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph: CSRGraph | None = None
-    ) -> Tensor:
-        """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` is required."""
+    def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` is required and returned unchanged."""
         name = type(self).__name__
-        check_conv_inputs(name, x, edge_index, self.in_channels)
-        edge_attr = check_edge_attr(name, edge_attr, edge_index.size(1), self.edge_dim)
+        check_conv_inputs(name, x, graph, self.in_channels)
+        edge_feats = check_edge_attr(name, edge_attr, graph.num_edges, self.edge_dim)
         if self.edge_lin is not None:
-            edge_attr = self.edge_lin(edge_attr)
-        graph = resolve_graph(name, edge_index, x.size(0), graph)
-        messages = torch.relu(gather_src(x, graph, edge_index) + edge_attr)  # (E, F)
-        return self.conv.nn((1 + self.conv.eps) * x + reduce_messages(messages, graph, edge_index))
+            edge_feats = self.edge_lin(edge_feats)
+        edge_index = graph.edge_index  # the order of the edge_attr rows
+        messages = torch.relu(gather_src(x, graph, edge_index) + edge_feats)  # (E, F)
+        out = self.conv.nn((1 + self.conv.eps) * x + reduce_messages(messages, graph, edge_index))
+        return out, edge_attr
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, edge_dim={self.edge_dim})"

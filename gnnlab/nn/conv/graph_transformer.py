@@ -6,8 +6,8 @@ import math
 import torch
 from torch import Tensor
 
-from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr
-from gnnlab.ops import CSRGraph, aggregate, gather_dst, gather_src, reduce_messages, resolve_graph
+from gnnlab.nn.conv.base import check_conv_inputs, check_edge_attr, reject_edge_attr
+from gnnlab.ops import Graph, aggregate, gather_dst, gather_src, reduce_messages
 
 
 class GraphTransformerAttention(torch.nn.Module):
@@ -16,7 +16,7 @@ class GraphTransformerAttention(torch.nn.Module):
     AAAI-21 DLG workshop), in the version with edge features.
 
     For each head :math:`k` of width :math:`d = F_{out} / H` and an edge :math:`j \to i`
-    (:math:`j` = ``edge_index[0]``, :math:`i` = ``edge_index[1]``):
+    (:math:`j` = ``graph.edge_index[0]``, :math:`i` = ``graph.edge_index[1]``):
 
     .. math::
         \hat{\mathbf{w}}^k_{ij} &= \frac{\mathbf{Q}^k \mathbf{h}_i \odot \mathbf{K}^k \mathbf{h}_j}
@@ -34,7 +34,8 @@ class GraphTransformerAttention(torch.nn.Module):
     A duplicate edge takes its share once per copy. The output projections
     :math:`\mathbf{O}_h, \mathbf{O}_e` belong to :class:`gnnlab.nn.layers.GraphTransformerLayer`.
     With ``use_edges=False`` the factor :math:`\mathbf{E}^k \mathbf{e}_{ij}` is dropped (the
-    paper's layer without edge features) and no edge output is returned.
+    paper's layer without edge features), no edge output is returned and passing ``edge_attr``
+    raises ``ValueError``.
 
     The per-edge scores :math:`\hat{\mathbf{w}}` are formed as an :math:`(|\mathcal{E}|, F_{out})`
     tensor, since they are the updated edge features; the weighted sum of values runs through
@@ -51,12 +52,12 @@ class GraphTransformerAttention(torch.nn.Module):
             \mathbf{E}` (the authors' default is without). (default: :obj:`False`)
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
-          edge indices :math:`(2, |\mathcal{E}|)`, edge features :math:`(|\mathcal{E}|, F_{in})`
-          when ``use_edges``
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, the batch's :class:`~gnnlab.ops.Graph`,
+          edge features :math:`(|\mathcal{E}|, F_{in})` in the order of ``graph.edge_index`` (required
+          with ``use_edges``, :obj:`None` without)
         - **output:** ``(node features, edge features)``: :math:`(|\mathcal{V}|, F_{out})` and
-          :math:`(|\mathcal{E}|, F_{out})` in the column order of ``edge_index`` (:obj:`None`
-          without ``use_edges``)
+          :math:`(|\mathcal{E}|, F_{out})` in the order of ``graph.edge_index`` (:obj:`None`
+          without ``use_edges``) (the layer contract, :mod:`gnnlab.nn.conv.base`)
     """
 
     supports_edge_attr: bool = True
@@ -100,25 +101,24 @@ class GraphTransformerAttention(torch.nn.Module):
             if lin is not None:
                 lin.reset_parameters()
 
-    def forward(
-        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph: CSRGraph | None = None
-    ) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Attend over incoming edges; returns ``(h_hat, e_hat)`` (``e_hat`` is :obj:`None` without ``use_edges``)."""
         name = type(self).__name__
-        check_conv_inputs(name, x, edge_index, self.in_channels)
+        check_conv_inputs(name, x, graph, self.in_channels)
         if self.use_edges:
-            edge_attr = check_edge_attr(name, edge_attr, edge_index.size(1), self.in_channels)
-        return self._attend(x, edge_index, edge_attr, resolve_graph(name, edge_index, x.size(0), graph))
+            edge_attr = check_edge_attr(name, edge_attr, graph.num_edges, self.in_channels)
+        else:
+            reject_edge_attr(name, edge_attr)
+        return self._attend(x, edge_attr, graph)
 
-    def _attend(
-        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None, graph: CSRGraph
-    ) -> tuple[Tensor, Tensor | None]:
+    def _attend(self, x: Tensor, edge_attr: Tensor | None, graph: Graph) -> tuple[Tensor, Tensor | None]:
         # Inputs already checked; edge_attr is [E, in_channels] exactly when use_edges.
         num_nodes, heads, channels = x.size(0), self.num_heads, self.head_channels
 
         q = self.Q(x).view(num_nodes, heads, channels)  # (N, H, d)
         k = self.K(x).view(num_nodes, heads, channels)
         v = self.V(x).view(num_nodes, heads, channels)
+        edge_index = graph.edge_index  # the order of edge_attr rows
         score = gather_dst(q, graph, edge_index) * gather_src(k, graph, edge_index) / math.sqrt(channels)  # (E, H, d)
         e_hat = None
         if self.E is not None:

@@ -7,8 +7,8 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
-from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr, reject_edge_attr
-from gnnlab.ops import CSRGraph, aggregate, reduce_messages, resolve_graph
+from gnnlab.nn.conv.base import check_conv_inputs, check_edge_attr, reject_edge_attr
+from gnnlab.ops import Graph, aggregate, reduce_messages
 
 PNA_AGGREGATORS = ("mean", "min", "max", "std", "var", "sum")
 PNA_SCALERS = ("identity", "amplification", "attenuation", "linear", "inverse_linear")
@@ -208,10 +208,12 @@ class PNAConv(torch.nn.Module):
         train_norm (bool, optional): Learn :math:`\delta` and :math:`\bar d`. (default: :obj:`False`)
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
-          edge indices :math:`(2, |\mathcal{E}|)`,
-          edge features :math:`(|\mathcal{E}|, D)` when ``edge_dim`` is set
-        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, the batch's :class:`~gnnlab.ops.Graph`,
+          edge features :math:`(|\mathcal{E}|, D)` in the order of ``graph.edge_index`` when
+          ``edge_dim`` is set (``None`` otherwise)
+        - **output:** ``(node features, edge features)``: :math:`(|\mathcal{V}|, F_{out})` and the given
+          ``edge_attr`` unchanged (``None`` without ``edge_dim``) (the layer contract,
+          :mod:`gnnlab.nn.conv.base`)
     """
 
     supports_edge_attr: bool = False
@@ -325,17 +327,16 @@ class PNAConv(torch.nn.Module):
             if isinstance(module, torch.nn.Linear) and module is not self.edge_encoder:
                 module.reset_parameters()
 
-    def forward(
-        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph: CSRGraph | None = None
-    ) -> Tensor:
-        """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` is required exactly when ``edge_dim`` is set."""
+    def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` (rows in ``graph.edge_index`` order) is
+        required exactly when ``edge_dim`` is set, and is returned unchanged next to the node features."""
         name = type(self).__name__
-        check_conv_inputs(name, x, edge_index, self.in_channels)
+        check_conv_inputs(name, x, graph, self.in_channels)
+        edge_out = edge_attr
         if self.edge_dim is None:
             reject_edge_attr(f"{name} (built without edge_dim)", edge_attr)
         else:
-            edge_attr = check_edge_attr(name, edge_attr, edge_index.size(1), self.edge_dim)
-        graph = resolve_graph(name, edge_index, x.size(0), graph)
+            edge_attr = check_edge_attr(name, edge_attr, graph.num_edges, self.edge_dim)
 
         n, towers, f = x.size(0), self.towers, self.F_in
         xt = x.reshape(n, towers, f) if self.divide_input else x.unsqueeze(1).expand(n, towers, f)  # (N, T, F)
@@ -353,6 +354,7 @@ class PNAConv(torch.nn.Module):
         if self.pre_layers == 1 and edge_attr is None:
             aggs = self._aggregate_shifted(a, p, graph, deg)
         else:
+            edge_index = graph.edge_index  # original order, the order of edge_attr rows
             messages = a.index_select(0, edge_index[1].long()) + p.index_select(0, edge_index[0].long())  # (E, T, F)
             if edge_attr is not None:
                 c = self.edge_encoder(edge_attr)  # (E, F), shared by the towers
@@ -365,9 +367,9 @@ class PNAConv(torch.nn.Module):
         out = torch.cat([out * self._scale(scaler, deg) for scaler in self.scalers], dim=-1)  # (N, T, S * A * F)
         out = torch.cat([xt, out], dim=-1)
         out = torch.cat([nn(out[:, t]) for t, nn in enumerate(self.post_nns)], dim=1)  # (N, out)
-        return self.lin(out)
+        return self.lin(out), edge_out
 
-    def _aggregate_shifted(self, a: Tensor, p: Tensor, graph: CSRGraph, deg: Tensor) -> dict[str, Tensor]:
+    def _aggregate_shifted(self, a: Tensor, p: Tensor, graph: Graph, deg: Tensor) -> dict[str, Tensor]:
         """Aggregators of the messages ``a_i + p_j`` from fused aggregations of ``p`` alone."""
         n, towers, f = p.shape
         wanted = set(self.aggregators)
@@ -393,7 +395,7 @@ class PNAConv(torch.nn.Module):
         return aggs
 
     def _aggregate_messages(
-        self, messages: Tensor, graph: CSRGraph, edge_index: Tensor, deg: Tensor
+        self, messages: Tensor, graph: Graph, edge_index: Tensor, deg: Tensor
     ) -> dict[str, Tensor]:
         """Aggregators of materialised messages ``[E, T, F]``."""
         num_edges, towers, f = messages.shape

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.conv.gcn import check_conv_inputs, reject_edge_attr
-from gnnlab.ops import CSRGraph, aggregate, resolve_graph
+from gnnlab.nn.conv.base import check_conv_inputs, reject_edge_attr
+from gnnlab.ops import Graph, aggregate
 
 SAGE_AGGREGATIONS = ("mean", "max", "min", "sum")
 
@@ -43,9 +43,9 @@ class SAGEConv(torch.nn.Module):
         bias (bool, optional): Add a learnable bias :math:`\mathbf{b}`. (default: :obj:`True`)
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
-          edge indices :math:`(2, |\mathcal{E}|)`
-        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, the batch's :class:`~gnnlab.ops.Graph`
+        - **output:** ``(node features, None)``: :math:`(|\mathcal{V}|, F_{out})` (the layer contract,
+          :mod:`gnnlab.nn.conv.base`)
     """
 
     supports_edge_attr: bool = False
@@ -78,14 +78,11 @@ class SAGEConv(torch.nn.Module):
         if self.lin_r is not None:
             self.lin_r.reset_parameters()
 
-    def forward(
-        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph: CSRGraph | None = None
-    ) -> Tensor:
+    def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, None]:
         """Apply the convolution; ``edge_attr`` must be ``None`` (this layer has no edge features)."""
         name = type(self).__name__
-        check_conv_inputs(name, x, edge_index, self.in_channels)
+        check_conv_inputs(name, x, graph, self.in_channels)
         reject_edge_attr(name, edge_attr)
-        graph = resolve_graph(name, edge_index, x.size(0), graph)
         if self.aggr in ("mean", "sum") and self.out_channels < self.in_channels:
             # W (sum_j x_j) = sum_j W x_j: transform first, aggregate the narrower features.
             out = aggregate(F.linear(x, self.lin_l.weight), graph, reduce=self.aggr)
@@ -97,7 +94,7 @@ class SAGEConv(torch.nn.Module):
             out = out + self.lin_r(x)
         if self.normalize:
             out = F.normalize(out, p=2.0, dim=-1)
-        return out
+        return out, None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, aggr={self.aggr})"

@@ -1,7 +1,6 @@
 """A convolution wrapped as a Benchmarking-GNNs layer: conv, batch norm, activation, dropout, residual."""
 from __future__ import annotations
 
-import inspect
 from typing import Callable
 
 import torch
@@ -19,17 +18,17 @@ class ConvLayer(torch.nn.Module):
 
     The residual term :math:`\mathbf{X}` is kept only with ``residual=True`` and
     ``in_channels == out_channels``; the batch norm only with ``batch_norm=True``. Edge features are
-    handed to the convolution only if its ``supports_edge_attr`` is :obj:`True`, and are returned
-    unchanged. A shared :class:`gnnlab.ops.CSRGraph` (``graph=``) is handed on to convolutions whose
-    ``forward`` takes a ``graph`` argument, so a model sorts its edges once for all layers. :class:`gnnlab.nn.conv.GatedGCNConv` updates edge features itself and is used as a
-    layer directly, not through this class.
+    handed to the convolution only if its ``supports_edge_attr`` is :obj:`True` (the conv's updated
+    edge features are returned), and carried past it unchanged otherwise. Any convolution that
+    follows the layer contract (:mod:`gnnlab.nn.conv.base`) fits.
+    :class:`gnnlab.nn.conv.GatedGCNConv` has its own normalisation and residual and is used as a
+    layer directly.
 
     Args:
         in_channels (int): Size of each input node feature.
         out_channels (int): Size of each output node feature.
         conv (callable): Factory ``conv(in_channels, out_channels) -> module``, e.g.
-            ``functools.partial(GCNConv, bias=False)``; the module must return a tensor
-            ``[N, out_channels]``.
+            ``functools.partial(GCNConv, bias=False)``, a module following the layer contract.
         batch_norm (bool, optional): Apply :class:`torch.nn.BatchNorm1d` to the conv output.
             (default: :obj:`True`)
         residual (bool, optional): Add the input (only when the widths match). (default: :obj:`True`)
@@ -38,10 +37,10 @@ class ConvLayer(torch.nn.Module):
             :obj:`None` for none. (default: :class:`torch.nn.ReLU`)
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
-          edge indices :math:`(2, |\mathcal{E}|)`, optional edge features :math:`(|\mathcal{E}|, D)`
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, the batch's
+          :class:`~gnnlab.ops.Graph`, optional edge features :math:`(|\mathcal{E}|, D)`
         - **output:** ``(node features, edge features)``: :math:`(|\mathcal{V}|, F_{out})` and the
-          edge features as given (or :obj:`None`)
+          edge features (as given, or as the conv updated them)
     """
 
     def __init__(
@@ -62,7 +61,6 @@ class ConvLayer(torch.nn.Module):
         self.dropout = dropout
         self.residual = residual and in_channels == out_channels
         self.conv = conv(in_channels, out_channels)
-        self.takes_graph = accepts_graph(self.conv)
         self.norm = torch.nn.BatchNorm1d(out_channels) if batch_norm else None
         self.act = act() if act is not None else torch.nn.Identity()
         self.reset_parameters()
@@ -79,20 +77,12 @@ class ConvLayer(torch.nn.Module):
         if self.norm is not None:
             self.norm.reset_parameters()
 
-    def forward(
-        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph=None
-    ) -> tuple[Tensor, Tensor | None]:
-        """Apply the layer; returns ``(x_out, edge_attr)`` with ``edge_attr`` passed through."""
-        kwargs = {"graph": graph} if self.takes_graph and graph is not None else {}
+    def forward(self, x: Tensor, graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Apply the layer; returns ``(x_out, edge_attr)``."""
         if self.uses_edge_attr:
-            out = self.conv(x, edge_index, edge_attr, **kwargs)
+            out, edge_attr = self.conv(x, graph, edge_attr)
         else:
-            out = self.conv(x, edge_index, **kwargs)
-        if not isinstance(out, Tensor):
-            raise TypeError(
-                f"ConvLayer: {type(self.conv).__name__} returned {type(out).__name__}, expected a Tensor; "
-                "layers that also update edge features (such as GatedGCNConv) are used without ConvLayer"
-            )
+            out, _ = self.conv(x, graph)
         if self.norm is not None:
             out = self.norm(out)
         out = F.dropout(self.act(out), p=self.dropout, training=self.training)
@@ -102,17 +92,3 @@ class ConvLayer(torch.nn.Module):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.conv!r}, residual={self.residual})"
-
-
-def accepts_argument(module: torch.nn.Module, name: str) -> bool:
-    """Whether ``module.forward`` takes an argument called ``name``."""
-    try:
-        params = inspect.signature(module.forward).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params
-
-
-def accepts_graph(module: torch.nn.Module) -> bool:
-    """Whether ``module.forward`` takes a ``graph`` argument (a shared :class:`gnnlab.ops.CSRGraph`)."""
-    return accepts_argument(module, "graph")

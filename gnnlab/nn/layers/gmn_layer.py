@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.layers.conv_layer import accepts_graph
 from gnnlab.nn.layers.gps import _NORMS, _norm
 from gnnlab.nn.ssm.sequence import unpermute
 from gnnlab.nn.tokenizers.random_walk import NeighborhoodTokens, NodeTokens
@@ -16,14 +15,12 @@ from gnnlab.nn.tokenizers.random_walk import NeighborhoodTokens, NodeTokens
 __all__ = ["GMNLayer", "TokenEncoder", "gmn_layer"]
 
 
-def _call_conv(conv: torch.nn.Module, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None, graph=None):
-    """``conv(x, edge_index[, edge_attr][, graph=])`` as :class:`~gnnlab.nn.layers.GPSLayer` calls it → ``(x, e)``."""
-    kwargs = {"graph": graph} if graph is not None and accepts_graph(conv) else {}
+def _call_conv(conv: torch.nn.Module, x: Tensor, graph, edge_attr: Tensor | None):
+    """``conv(x, graph[, edge_attr])`` as :class:`~gnnlab.nn.layers.GPSLayer` calls it → ``(x, e)``: edge
+    features go to a conv that reads them and are carried past one that does not."""
     if getattr(conv, "supports_edge_attr", False):
-        out = conv(x, edge_index, edge_attr, **kwargs)
-    else:
-        out = conv(x, edge_index, **kwargs)
-    return out if isinstance(out, tuple) else (out, edge_attr)
+        return conv(x, graph, edge_attr)
+    return conv(x, graph)[0], edge_attr
 
 
 class TokenEncoder(torch.nn.Module):
@@ -37,7 +34,7 @@ class TokenEncoder(torch.nn.Module):
     .. code-block:: text
 
         h = x[tokens.node]; e = edge_attr[tokens.edge_id]        # (P, D), (F, D)
-        for conv in convs: h, e = conv(h, tokens.edge_index, e)
+        for conv in convs: h, e = conv(h, tokens.graph, e)
         out[t] = mean of h over token t's members                # (T, D)
 
     Args:
@@ -64,7 +61,7 @@ class TokenEncoder(torch.nn.Module):
         h = x.index_select(0, tokens.node)  # (P, D)
         e = edge_attr.index_select(0, tokens.edge_id) if edge_attr is not None else None  # (F, D)
         for conv in self.convs:
-            h, e = _call_conv(conv, h, tokens.edge_index, e)
+            h, e = _call_conv(conv, h, tokens.graph, e)
         out = h.new_zeros(tokens.num_tokens, h.size(1)).index_add_(0, tokens.token, h)  # (T, D)
         if self.pool == "mean":
             counts = tokens.token_ptr.diff().clamp(min=1).to(h.dtype)
@@ -121,8 +118,8 @@ class GMNLayer(torch.nn.Module):
             (default: ``"last"``)
 
     Shapes:
-        - **input:** ``x`` :math:`(N, D)`, ``edge_index`` :math:`(2, E)`, ``edge_attr`` :math:`(E, D)` or
-          :obj:`None`, ``tokens`` from :class:`~gnnlab.nn.tokenizers.RandomWalkTokenizer`
+        - **input:** ``x`` :math:`(N, D)`, the batch's :class:`~gnnlab.ops.Graph`, ``edge_attr``
+          :math:`(E, D)` or :obj:`None`, ``tokens`` from :class:`~gnnlab.nn.tokenizers.RandomWalkTokenizer`
         - **output:** ``(x (N, D), edge_attr)``
     """
 
@@ -186,9 +183,9 @@ class GMNLayer(torch.nn.Module):
         return unpermute(self.node_ssm(self.norm_node(nodes.index_select(0, node_order.perm)), node_order.cu_seqlens),
                          node_order.perm)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None,
-                tokens: NeighborhoodTokens | NodeTokens | None = None, graph=None,
-                batch: Tensor | None = None, node_order: NodeTokens | None = None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor, graph, edge_attr: Tensor | None = None,
+                tokens: NeighborhoodTokens | NodeTokens | None = None,
+                node_order: NodeTokens | None = None) -> tuple[Tensor, Tensor | None]:
         """Apply the layer; returns ``(x_out, edge_attr_out)`` (edges updated only by an MPNN that does so)."""
         if x.dim() != 2 or x.size(1) != self.dim:
             raise ValueError(f"GMNLayer: expected x of shape [N, {self.dim}], got {list(x.shape)}")
@@ -197,7 +194,7 @@ class GMNLayer(torch.nn.Module):
         h_ssm = F.dropout(self.scan(x, edge_attr, tokens, node_order), p=self.dropout, training=self.training)
         h = self.norm_ssm(x + h_ssm)
         if self.conv is not None:
-            h_local, edge_attr = _call_conv(self.conv, x, edge_index, edge_attr, graph)
+            h_local, edge_attr = _call_conv(self.conv, x, graph, edge_attr)
             h_local = F.dropout(h_local, p=self.dropout, training=self.training)
             if self.local_residual:
                 h_local = x + h_local

@@ -7,8 +7,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.layers.conv_layer import accepts_argument, accepts_graph
-
 __all__ = ["GPSLayer", "gps_layer"]
 
 _NORMS = ("batch", "layer", "none")
@@ -37,13 +35,13 @@ class GPSLayer(torch.nn.Module):
 
     with :math:`\mathbf{W}_1` of width ``ffn_ratio · dim``, and dropout after :math:`\mathbf{W}_2`.
     Either branch may be :obj:`None` (GPS without MPNN, or an MPNN with an FFN). The local layer
-    is called as ``conv(x, edge_index, edge_attr[, graph=])``; it may return a tensor or
-    ``(x, edge_attr)`` (as :class:`~gnnlab.nn.conv.GatedGCNConv` does, which then also updates
-    the edge features). A local layer that already adds its own residual (GatedGCN with
-    ``residual=True``, as in GraphGPS) is used with ``local_residual=False`` so the input is not
-    added twice. The mixer is called as ``mixer(x, batch)``, with ``edge_index=edge_index`` added
-    when its ``forward`` takes that argument (e.g. :class:`~gnnlab.nn.mixer.GraphMambaMixer`,
-    which orders nodes by degree).
+    follows the layer contract (:mod:`gnnlab.nn.conv.base`): ``conv(x, graph[, edge_attr])`` returns
+    ``(x, edge_attr)``, edge features going only to a conv whose ``supports_edge_attr`` is set (a
+    conv that updates them, as :class:`~gnnlab.nn.conv.GatedGCNConv`, hands them on). A local
+    layer that already adds its own residual (GatedGCN with ``residual=True``, as in GraphGPS) is
+    used with ``local_residual=False`` so the input is not added twice. The mixer is called as
+    ``mixer(x, graph.batch)``, with ``edge_index=graph.edge_index`` added when its ``reads_edges``
+    is set (e.g. :class:`~gnnlab.nn.mixer.GraphMambaMixer`, which orders nodes by degree).
 
     Args:
         dim (int): Width of the node features (input and output).
@@ -58,8 +56,8 @@ class GPSLayer(torch.nn.Module):
             GatedGCN). (default: :obj:`None`, i.e. ``dropout``)
 
     Shapes:
-        - **input:** node features :math:`(N, D)`, edge indices :math:`(2, E)`, optional edge
-          features :math:`(E, D)`, graph index ``batch`` :math:`(N,)` (:obj:`None` = one graph)
+        - **input:** node features :math:`(N, D)`, the batch's :class:`~gnnlab.ops.Graph` (its
+          ``batch`` tells the mixer which graph each node is in), optional edge features :math:`(E, D)`
         - **output:** ``(node features (N, D), edge features)``
     """
 
@@ -87,9 +85,7 @@ class GPSLayer(torch.nn.Module):
         self.dim, self.dropout, self.local_residual = dim, dropout, local_residual
         self.local_dropout = local_dropout
         self.conv, self.mixer = conv, mixer
-        self.conv_takes_graph = conv is not None and accepts_graph(conv)
         self.conv_uses_edges = conv is not None and bool(getattr(conv, "supports_edge_attr", False))
-        self.mixer_takes_edges = mixer is not None and accepts_argument(mixer, "edge_index")
         self.norm_local = _norm(norm, dim) if conv is not None else None
         self.norm_mixer = _norm(norm, dim) if mixer is not None else None
         self.ffn1 = torch.nn.Linear(dim, ffn_ratio * dim)
@@ -103,33 +99,23 @@ class GPSLayer(torch.nn.Module):
             if module is not None and hasattr(module, "reset_parameters"):
                 module.reset_parameters()
 
-    def forward(
-        self,
-        x: Tensor,
-        edge_index: Tensor,
-        edge_attr: Tensor | None = None,
-        graph=None,
-        batch: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor, graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Apply the layer; returns ``(x_out, edge_attr_out)``."""
         if x.dim() != 2 or x.size(1) != self.dim:
             raise ValueError(f"GPSLayer: expected x of shape [N, {self.dim}], got {list(x.shape)}")
         branches = []
         if self.conv is not None:
-            kwargs = {"graph": graph} if self.conv_takes_graph and graph is not None else {}
-            args = (x, edge_index, edge_attr) if self.conv_uses_edges else (x, edge_index)
-            out = self.conv(*args, **kwargs)
-            if isinstance(out, tuple):
-                h_local, edge_attr = out
+            if self.conv_uses_edges:
+                h_local, edge_attr = self.conv(x, graph, edge_attr)
             else:
-                h_local = out
+                h_local, _ = self.conv(x, graph)
             h_local = F.dropout(h_local, p=self.local_dropout, training=self.training)
             if self.local_residual:
                 h_local = x + h_local
             branches.append(self.norm_local(h_local))
         if self.mixer is not None:
-            kwargs = {"edge_index": edge_index} if self.mixer_takes_edges else {}
-            h_global = F.dropout(self.mixer(x, batch, **kwargs), p=self.dropout, training=self.training)
+            kwargs = {"edge_index": graph.edge_index} if getattr(self.mixer, "reads_edges", False) else {}
+            h_global = F.dropout(self.mixer(x, graph.batch, **kwargs), p=self.dropout, training=self.training)
             branches.append(self.norm_mixer(x + h_global))
         h = branches[0] if len(branches) == 1 else branches[0] + branches[1]
         ffn = self.ffn2(F.dropout(F.relu(self.ffn1(h)), p=self.dropout, training=self.training))

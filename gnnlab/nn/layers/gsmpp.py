@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.layers.conv_layer import accepts_graph
 from gnnlab.nn.layers.gps import _NORMS, _norm
 from gnnlab.nn.ssm.sequence import unpermute
 from gnnlab.nn.tokenizers.hac import HACTokens, hierarchical_sequences, node_sequence
@@ -132,8 +131,8 @@ class GSMPlusPlusLayer(torch.nn.Module):
 
     Args:
         dim (int): Node feature width.
-        conv (Module, optional): Local message-passing layer ``dim → dim``; called as
-            ``conv(x, edge_index[, edge_attr][, graph=])``; may return ``(x, edge_attr)``.
+        conv (Module, optional): Local message-passing layer ``dim → dim`` following the layer contract
+            (:mod:`gnnlab.nn.conv.base`): ``conv(x, graph[, edge_attr]) -> (x, edge_attr)``.
         encoder (HybridSequenceEncoder): The global encoder.
         tokenizations (Sequence[str], optional): Tokenizations read. (default: ``('hierarchical',)``)
         num_levels (int, optional): Levels ``L`` of the HAC tree (size of the level embedding).
@@ -148,7 +147,7 @@ class GSMPlusPlusLayer(torch.nn.Module):
             with its own residual, such as GatedGCN). (default: :obj:`True`)
 
     Shapes:
-        - **input:** node features :math:`(N, D)`, edge indices :math:`(2, E)`, optional edge
+        - **input:** node features :math:`(N, D)`, the batch's :class:`~gnnlab.ops.Graph`, optional edge
           features, the batch's :class:`~gnnlab.nn.tokenizers.HACTokens`
         - **output:** ``(node features (N, D), edge features)``
     """
@@ -191,7 +190,6 @@ class GSMPlusPlusLayer(torch.nn.Module):
         self.num_levels, self.num_hops = num_levels, num_hops
         self.dropout, self.local_residual = dropout, local_residual
         self.conv, self.encoder = conv, encoder
-        self.conv_takes_graph = conv is not None and accepts_graph(conv)
         self.conv_uses_edges = conv is not None and bool(getattr(conv, "supports_edge_attr", False))
         self.level_embedding = torch.nn.Embedding(num_levels + 1, dim) if "hierarchical" in tokenizations else None
         self.hop_embedding = torch.nn.Embedding(num_hops + 1, dim) if "hop" in tokenizations else None
@@ -234,10 +232,9 @@ class GSMPlusPlusLayer(torch.nn.Module):
     def forward(
         self,
         x: Tensor,
-        edge_index: Tensor,
+        graph,
         edge_attr: Tensor | None = None,
         tokens: HACTokens | None = None,
-        graph=None,
     ) -> tuple[Tensor, Tensor | None]:
         """Apply the layer; returns ``(x_out, edge_attr_out)``."""
         name = type(self).__name__
@@ -252,16 +249,16 @@ class GSMPlusPlusLayer(torch.nn.Module):
                              f"{self.num_levels} (set num_levels to the HACTree transform's num_levels)")
         h = x
         if self.conv is not None:
-            kwargs = {"graph": graph} if self.conv_takes_graph and graph is not None else {}
-            args = (x, edge_index, edge_attr) if self.conv_uses_edges else (x, edge_index)
-            out = self.conv(*args, **kwargs)
-            h, edge_attr = out if isinstance(out, tuple) else (out, edge_attr)
+            if self.conv_uses_edges:
+                h, edge_attr = self.conv(x, graph, edge_attr)
+            else:
+                h, _ = self.conv(x, graph)
             h = F.dropout(h, p=self.dropout, training=self.training)
             h = self.norm_local(x + h if self.local_residual else h)
         gates = self.gates(h)  # (N, |T|)
         mixed = None
         for i, kind in enumerate(self.tokenizations):
-            out = gates[:, i : i + 1] * self._read(kind, h, edge_index, tokens)  # (N, D)
+            out = gates[:, i : i + 1] * self._read(kind, h, graph.edge_index, tokens)  # (N, D)
             mixed = out if mixed is None else mixed + out
         h = self.norm_global(h + F.dropout(mixed, p=self.dropout, training=self.training))
         ffn = self.ffn2(F.dropout(F.relu(self.ffn1(h)), p=self.dropout, training=self.training))

@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.conv.gcn import check_conv_inputs, check_edge_attr
+from gnnlab.nn.conv.base import check_conv_inputs, check_edge_attr
 from gnnlab.nn.conv.graph_transformer import GraphTransformerAttention
-from gnnlab.ops import CSRGraph, resolve_graph
+from gnnlab.ops import Graph
 
 
 class _FeedForward(torch.nn.Module):
@@ -93,12 +93,12 @@ class GraphTransformerLayer(torch.nn.Module):
             \mathbf{V}, \mathbf{E}`. (default: :obj:`False`)
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
-          edge indices :math:`(2, |\mathcal{E}|)`, edge features :math:`(|\mathcal{E}|, F_{in})`
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, the batch's :class:`~gnnlab.ops.Graph`,
+          edge features :math:`(|\mathcal{E}|, F_{in})` in the order of ``graph.edge_index``
           (required with ``use_edges``)
         - **output:** ``(node features, edge features)``: :math:`(|\mathcal{V}|, F_{out})` and
-          :math:`(|\mathcal{E}|, F_{out})` in the column order of ``edge_index`` (or the edge
-          features as given, without ``use_edges``)
+          :math:`(|\mathcal{E}|, F_{out})` in the order of ``graph.edge_index`` (or the edge
+          features as given, without ``use_edges``) (the layer contract, :mod:`gnnlab.nn.conv.base`)
     """
 
     def __init__(
@@ -153,15 +153,12 @@ class GraphTransformerLayer(torch.nn.Module):
         out = out + update if self.residual else update
         return norm2(out)
 
-    def forward(
-        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None, graph: CSRGraph | None = None
-    ) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Update node (and edge) features; ``edge_attr`` ``[E, in_channels]`` is required with ``use_edges``."""
         name = type(self).__name__
-        check_conv_inputs(name, x, edge_index, self.in_channels)
-        attr = check_edge_attr(name, edge_attr, edge_index.size(1), self.in_channels) if self.use_edges else None
-        graph = resolve_graph(name, edge_index, x.size(0), graph)
-        h_hat, e_hat = self.attention._attend(x, edge_index, attr, graph)
+        check_conv_inputs(name, x, graph, self.in_channels)
+        attr = check_edge_attr(name, edge_attr, graph.num_edges, self.in_channels) if self.use_edges else None
+        h_hat, e_hat = self.attention._attend(x, attr, graph)
         h = self._update(x, h_hat, self.O_h, self.norm1_h, self.ffn_h, self.norm2_h)
         if not self.use_edges:
             return h, edge_attr

@@ -15,8 +15,9 @@ class GlobalMixer(torch.nn.Module):
     * it is built with its width first, ``Mixer(dim, ...)``, and exposes it as ``self.dim``;
     * ``forward(x, batch=None)`` maps node features ``(N, dim)`` to ``(N, dim)``, where ``batch``
       is the ``(N,)`` integer graph id of each node, sorted ascending as in a PyG ``Batch``
-      (:obj:`None` for a single graph); a mixer that reads the graph structure takes it as a further
-      ``edge_index`` argument, which :class:`~gnnlab.nn.layers.GPSLayer` then passes;
+      (:obj:`None` for a single graph); a mixer that reads the graph structure sets ``reads_edges``
+      and takes it as a further ``edge_index`` argument, which :class:`~gnnlab.nn.layers.GPSLayer`
+      then passes;
     * nodes of different graphs never interact: the output of a graph depends on that graph's
       nodes only, and is the same whether the graph is run alone or batched with others;
     * ``reset_parameters()`` re-initialises the learnable parameters;
@@ -33,6 +34,8 @@ class GlobalMixer(torch.nn.Module):
     """
 
     dim: int
+    #: Whether ``forward`` needs the graph's ``edge_index`` (``forward(x, batch, edge_index=...)``).
+    reads_edges: bool = False
 
     def forward(self, x: Tensor, batch: Tensor | None = None) -> Tensor:  # pragma: no cover - abstract
         """Mix ``x`` ``(N, dim)`` within each graph of ``batch`` ``(N,)``; returns ``(N, dim)``."""

@@ -130,6 +130,11 @@ class GraphMambaMixer(GlobalMixer):
         self.mamba = Mamba(dim, d_state=d_state, d_conv=d_conv, expand=expand, chunk_size=chunk_size)
 
     @property
+    def reads_edges(self) -> bool:
+        """Whether ``forward`` needs ``edge_index`` (the degree orderings read node degrees)."""
+        return self.needs_degree
+
+    @property
     def needs_degree(self) -> bool:
         """Whether the ordering reads node degrees (and so needs ``edge_index``)."""
         return self.ordering.startswith("degree")

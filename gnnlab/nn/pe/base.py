@@ -3,7 +3,7 @@
 A PE encoder is a module with an ``out_channels`` attribute whose ``forward(data, graph)`` reads the
 attributes its precompute transform wrote (``data.lappe_vec``, ``data.rwse``, ...; see
 :mod:`gnnlab.transforms`) and returns one row per node, ``(N, out_channels)``. ``graph`` is the
-batch's :class:`gnnlab.ops.CSRGraph`, built once by the model and shared with its layers; encoders
+batch's :class:`gnnlab.ops.Graph`, built once by the model and shared with its layers; encoders
 that propagate over edges (SignNet, SPE) aggregate over it, the others ignore it. The model
 concatenates the rows to the encoded node features, so a PE never needs to know the model.
 """

@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from gnnlab.nn.pe.base import graph_index, mlp, random_sign_flip, read_eigenpairs
-from gnnlab.ops import CSRGraph
+from gnnlab.ops import Graph
 
 __all__ = ["LapPEEncoder"]
 
@@ -111,7 +111,7 @@ class LapPEEncoder(torch.nn.Module):
             if module is not self and hasattr(module, "reset_parameters"):
                 module.reset_parameters()
 
-    def forward(self, data, graph: CSRGraph | None = None) -> Tensor:
+    def forward(self, data, graph: Graph | None = None) -> Tensor:
         """Encode ``data.{attr}_vec`` / ``data.{attr}_val``; returns ``(N, out_channels)``."""
         vec, val, valid = read_eigenpairs(data, self.attr, self.k, type(self).__name__)  # (N, k) each
         if self.sign_flip and self.training:

@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from gnnlab.nn.pe.base import mlp, nan_mask, read_attr
-from gnnlab.ops import CSRGraph
+from gnnlab.ops import Graph
 
 __all__ = ["MLPPEEncoder"]
 
@@ -68,7 +68,7 @@ class MLPPEEncoder(torch.nn.Module):
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
 
-    def forward(self, data, graph: CSRGraph | None = None) -> Tensor:
+    def forward(self, data, graph: Graph | None = None) -> Tensor:
         """Encode ``data.{attr}``; returns ``(N, out_channels)``."""
         value = read_attr(data, self.attr, type(self).__name__, self.transform)
         if value.dim() == 1:

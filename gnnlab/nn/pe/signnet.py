@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from gnnlab.nn.pe.base import mlp, read_eigenpairs
-from gnnlab.ops import CSRGraph, aggregate, resolve_graph
+from gnnlab.ops import Graph, aggregate, resolve_graph
 
 __all__ = ["SignNetEncoder"]
 
@@ -90,7 +90,7 @@ class SignNetEncoder(torch.nn.Module):
                 h = torch.relu(h)
         return h
 
-    def forward(self, data, graph: CSRGraph | None = None) -> Tensor:
+    def forward(self, data, graph: Graph | None = None) -> Tensor:
         """Encode the stored eigenpairs over the batch's ``graph`` (built from ``data.edge_index`` when not
         given); returns ``(N, out_channels)``."""
         vec, val, valid = read_eigenpairs(data, self.attr, self.k, type(self).__name__)  # (N, k) each

@@ -6,7 +6,7 @@ from torch import Tensor
 
 from gnnlab.nn.conv.gine import GINEConv
 from gnnlab.nn.pe.base import mlp, read_eigenpairs
-from gnnlab.ops import CSRGraph, resolve_graph
+from gnnlab.ops import Graph, resolve_graph
 
 __all__ = ["SPEEncoder", "spectral_edge_weights"]
 
@@ -134,21 +134,27 @@ class SPEEncoder(torch.nn.Module):
             conv.reset_parameters()
         self.out.reset_parameters()
 
-    def spectral_weights(self, data) -> tuple[Tensor, Tensor]:
-        r"""The diagonal ``(N, m)`` and edge ``(E, m)`` entries of :math:`\mathbf{W}^{(1..m)}`."""
+    def spectral_weights(self, data, graph: Graph | None = None) -> tuple[Tensor, Tensor]:
+        r"""The diagonal ``(N, m)`` and edge ``(E, m)`` entries of :math:`\mathbf{W}^{(1..m)}`, the edge rows
+        in the order of ``graph.edge_index`` (of ``data.edge_index`` when no ``graph`` is given)."""
         vec, val, valid = read_eigenpairs(data, self.attr, self.k, type(self).__name__)  # (N, k) each
+        return self._weights(vec, val, valid, data.edge_index if graph is None else graph.edge_index)
+
+    def _weights(self, vec: Tensor, val: Tensor, valid: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
         # phi_l(lambda_j) for every node row (eigenvalues are repeated on the rows of a graph).
         filt = self.phi(val.unsqueeze(-1)) * valid.unsqueeze(-1)  # (N, k, m)
-        return spectral_edge_weights(vec, filt, data.edge_index)
+        return spectral_edge_weights(vec, filt, edge_index)
 
-    def forward(self, data, graph: CSRGraph | None = None) -> Tensor:
+    def forward(self, data, graph: Graph | None = None) -> Tensor:
         """Encode the stored eigenpairs over the batch's ``graph`` (built from ``data.edge_index`` when not
         given); returns ``(N, out_channels)``."""
-        diag, edge = self.spectral_weights(data)
-        graph = resolve_graph(type(self).__name__, data.edge_index, diag.size(0), graph)
-        h = diag
+        name = type(self).__name__
+        vec, val, valid = read_eigenpairs(data, self.attr, self.k, name)  # (N, k) each
+        graph = resolve_graph(name, data.edge_index, vec.size(0), graph)
+        # Edge weights in graph.edge_index order: the order in which the rho convs read edge_attr rows.
+        h, edge = self._weights(vec, val, valid, graph.edge_index)
         for i, conv in enumerate(self.rho):
-            h = conv(h, data.edge_index, edge, graph=graph)
+            h, _ = conv(h, graph, edge)
             if i < len(self.rho) - 1:
                 h = torch.relu(h)
         return self.out(h)

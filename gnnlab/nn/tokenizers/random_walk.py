@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from gnnlab.nn.ssm.sequence import node_degree, order_within_graphs, sequence_offsets
-from gnnlab.ops import coo_to_csr
+from gnnlab.ops import Graph, coo_to_csr
 
 __all__ = [
     "NeighborhoodTokens",
@@ -129,6 +129,8 @@ class NeighborhoodTokens(NamedTuple):
         walk_length: ``(T,)`` the walk length ``m̂`` of each token (``0`` for ``{v}``).
         walks: ``(N, s·m, M, m + 1)`` the sampled walks: ``walks[v, j, i]`` is walk ``i`` of node ``v``'s
             token ``j``, of which the first ``walk_length[v·(s·m + 1) + j] + 1`` entries count.
+        graph: the :class:`~gnnlab.ops.Graph` of ``edge_index`` over the ``P`` member positions, built
+            once with the tokens and read by the local GNN of every layer.
     """
 
     node: Tensor
@@ -139,6 +141,7 @@ class NeighborhoodTokens(NamedTuple):
     cu_seqlens: Tensor
     walk_length: Tensor
     walks: Tensor
+    graph: Graph
 
     @property
     def num_tokens(self) -> int:
@@ -234,7 +237,7 @@ def neighborhood_tokens(edge_index: Tensor, num_nodes: int, m: int, M: int, s: i
     walk_length = torch.cat([walk_length.view(num_nodes, slots), walk_length.new_zeros(num_nodes, 1)], 1).view(-1)
     cu_seqlens = torch.arange(num_nodes + 1, device=device) * per_node
     return NeighborhoodTokens(node, token, token_ptr, sub_edge_index, edge_id, cu_seqlens, walk_length,
-                              walks.view(num_nodes, slots, M, m + 1))
+                              walks.view(num_nodes, slots, M, m + 1), Graph.from_edge_index(sub_edge_index, node.numel()))
 
 
 class NodeTokens(NamedTuple):

@@ -9,6 +9,12 @@ from hypothesis import strategies as st
 from torch.testing import assert_close
 
 from gnnlab.nn.conv import GatedGCNConv
+from gnnlab.ops import Graph
+
+
+def _run(layer: GatedGCNConv, x, edge_index, edge_attr):
+    # The layer contract: conv(x, graph, edge_attr) -> (x_out, edge_out); GatedGCN updates both.
+    return layer(x, Graph.from_edge_index(edge_index, x.size(0)), edge_attr)
 
 
 def _graph(seed: int, num_nodes: int, num_edges: int, in_ch: int, num_isolated: int = 1):
@@ -54,7 +60,7 @@ def test_matches_dense_reference(num_nodes, density, num_isolated, widths, batch
     layer = GatedGCNConv(in_ch, out_ch, batch_norm=batch_norm, residual=residual).to(DTYPE)
     _perturb_batch_norms(layer, seed)
     layer.train(training)
-    h, e = layer(x, edge_index, edge_attr)
+    h, e = _run(layer, x, edge_index, edge_attr)
     expected_h, expected_e = gated_gcn(
         x,
         edge_index,
@@ -75,7 +81,7 @@ def test_target_and_source_roles():
     x = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=DTYPE)
     edge_attr = torch.tensor([[0.5, -0.5]], dtype=DTYPE)
     layer = GatedGCNConv(2, 2, batch_norm=False, residual=False, act=None).to(DTYPE)
-    h, e = layer(x, edge_index, edge_attr)
+    h, e = _run(layer, x, edge_index, edge_attr)
     e_hat = linear(edge_attr, layer.C) + linear(x[1:], layer.D) + linear(x[:1], layer.E)
     assert_close(e, e_hat)
     gate = torch.sigmoid(e_hat)
@@ -87,7 +93,7 @@ def test_target_and_source_roles():
 def test_isolated_nodes_get_a_h():
     x, edge_index, edge_attr = _graph(3, 8, 20, 4, num_isolated=3)
     layer = GatedGCNConv(4, 4, batch_norm=False, residual=False, act=None).to(DTYPE)
-    h, _ = layer(x, edge_index, edge_attr)
+    h, _ = _run(layer, x, edge_index, edge_attr)
     no_in_edges = torch.ones(8, dtype=torch.bool)
     no_in_edges[edge_index[1]] = False
     assert no_in_edges.sum() >= 3
@@ -107,13 +113,13 @@ def test_dropout_only_in_training():
     layer = GatedGCNConv(4, 4, dropout=0.5).to(DTYPE)
     _perturb_batch_norms(layer, 4)
     layer.eval()
-    h, e = layer(x, edge_index, edge_attr)
+    h, e = _run(layer, x, edge_index, edge_attr)
     ref_h, ref_e = gated_gcn(x, edge_index, edge_attr, layer, training=False, batch_norm=True, residual=True)
     assert_close(h, ref_h)
     assert_close(e, ref_e)
     layer.train()
     torch.manual_seed(0)
-    h_drop, e_drop = layer(x, edge_index, edge_attr)
+    h_drop, e_drop = _run(layer, x, edge_index, edge_attr)
     ref_h, ref_e = gated_gcn(x, edge_index, edge_attr, layer, training=True, batch_norm=True, residual=False)
     # Dropout acts before the residual: each entry is the input plus either 0 or twice the update.
     for out, inp, update in ((h_drop, x, ref_h), (e_drop, edge_attr, ref_e)):
@@ -132,7 +138,7 @@ def test_gradients_reach_all_parameters():
     _perturb_batch_norms(layer, 5)
     # Eval mode: batch statistics would cancel the biases of A, C, D and E exactly.
     layer.eval()
-    h, e = layer(x, edge_index, edge_attr)
+    h, e = _run(layer, x, edge_index, edge_attr)
     (h.pow(2).sum() + e.pow(2).sum()).backward()
     assert x.grad.abs().sum() > 0 and edge_attr.grad.abs().sum() > 0
     for name, p in layer.named_parameters():
@@ -143,7 +149,7 @@ def test_gradients_reach_all_parameters():
 def test_gradients_in_training_mode():
     x, edge_index, edge_attr = _graph(6, 10, 30, 4)
     layer = GatedGCNConv(4, 4).to(DTYPE).train()
-    h, e = layer(x, edge_index, edge_attr)
+    h, e = _run(layer, x, edge_index, edge_attr)
     (h.pow(2).sum() + e.pow(2).sum()).backward()
     for name, p in layer.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
@@ -157,24 +163,34 @@ def test_permutation_equivariance(training):
     _perturb_batch_norms(layer, 7)
     perm = torch.randperm(11, generator=torch.Generator().manual_seed(1))
     xp, eip = permute_graph(perm, x, edge_index)
-    h, e = layer(x, edge_index, edge_attr)
-    hp, ep = layer(xp, eip, edge_attr)
+    h, e = _run(layer, x, edge_index, edge_attr)
+    hp, ep = _run(layer, xp, eip, edge_attr)
     assert_close(hp, h[perm])
     # Edges keep their order, so edge outputs are unchanged.
     assert_close(ep, e)
 
 
+def _g(edge_index, num_nodes=10):
+    return Graph.from_edge_index(edge_index, num_nodes)
+
+
 @pytest.mark.parametrize(
     "make_input, match",
     [
-        (lambda x, ei, ea: (x, ei), "requires edge_attr"),
-        (lambda x, ei, ea: (x, ei, ea[:, :3]), r"edge_attr must have shape \[num_edges=\d+, 4\]"),
-        (lambda x, ei, ea: (x, ei, ea[1:]), "edge_attr must have shape"),
-        (lambda x, ei, ea: (x, torch.tensor([[0, 1], [2, 10]]), ea[:2]), "out of range"),
-        (lambda x, ei, ea: (x, torch.tensor([[-1, 1], [2, 3]]), ea[:2]), "negative"),
-        (lambda x, ei, ea: (x[:, :2], ei, ea), "in_channels=4"),
-        (lambda x, ei, ea: (x[None], ei, ea), "2-D"),
-        (lambda x, ei, ea: (x, ei[:1], ea), r"\[2, num_edges\]"),
+        (lambda x, ei, ea: (x, _g(ei)), "requires edge_attr"),
+        (lambda x, ei, ea: (x, _g(ei), ea[:, :3]), r"edge_attr must have shape \[num_edges=\d+, 4\]"),
+        (lambda x, ei, ea: (x, _g(ei), ea[1:]), "edge_attr must have shape"),
+        # edge_attr rows must match the edges of the graph it is given.
+        (lambda x, ei, ea: (x, _g(ei[:, 1:]), ea), "edge_attr must have shape"),
+        # A malformed edge_index is refused when the graph is built, before any layer sees it.
+        (lambda x, ei, ea: (x, _g(torch.tensor([[0, 1], [2, 10]])), ea[:2]), "out of range"),
+        (lambda x, ei, ea: (x, _g(torch.tensor([[-1, 1], [2, 3]])), ea[:2]), "entry -1"),
+        (lambda x, ei, ea: (x, _g(ei[:1]), ea), r"\[2, num_edges\]"),
+        (lambda x, ei, ea: (x[:, :2], _g(ei), ea), "in_channels=4"),
+        (lambda x, ei, ea: (x[None], _g(ei), ea), "2-D"),
+        # The old call, with an edge_index where the graph goes, names the graph argument.
+        (lambda x, ei, ea: (x, ei, ea), "graph must be a gnnlab.ops.Graph"),
+        (lambda x, ei, ea: (x, _g(ei, 11), ea), "x has 10 nodes but the graph has 11"),
     ],
 )
 def test_bad_inputs_raise(make_input, match):
@@ -182,6 +198,20 @@ def test_bad_inputs_raise(make_input, match):
     layer = GatedGCNConv(4, 4).to(DTYPE)
     with pytest.raises(ValueError, match=match):
         layer(*make_input(x, edge_index, edge_attr))
+
+
+def test_reads_the_graph_it_is_given():
+    # The same layer on two graphs over the same nodes follows each graph (no cached structure).
+    x, edge_index, edge_attr = _graph(9, 10, 30, 4)
+    _, other, other_attr = _graph(10, 10, 30, 4)
+    layer = GatedGCNConv(4, 4, batch_norm=False).to(DTYPE)
+    h, e = layer(x, Graph.from_edge_index(edge_index, 10), edge_attr)
+    h2, e2 = layer(x, Graph.from_edge_index(other, 10), other_attr)
+    for (got_h, got_e), (ei, ea) in (((h, e), (edge_index, edge_attr)), ((h2, e2), (other, other_attr))):
+        ref_h, ref_e = gated_gcn(x, ei, ea, layer, training=True, batch_norm=False, residual=True)
+        assert_close(got_h, ref_h)
+        assert_close(got_e, ref_e)
+    assert not torch.allclose(h, h2)
 
 
 def test_interface():

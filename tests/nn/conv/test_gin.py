@@ -7,6 +7,9 @@ from _dense import DTYPE, adjacency, apply_batch_norm, gin_aggregate, linear, pe
 from torch.testing import assert_close
 
 from gnnlab.nn.conv import GINConv
+from gnnlab.ops import Graph
+
+N = 10
 
 
 def _setup(seed: int, num_nodes: int = 10, num_edges: int = 25, in_ch: int = 4):
@@ -14,6 +17,15 @@ def _setup(seed: int, num_nodes: int = 10, num_edges: int = 25, in_ch: int = 4):
     edge_index = random_graph(num_nodes, num_edges, generator=g, num_isolated=2, num_self_loops=2)
     x = torch.randn(num_nodes, in_ch, generator=g, dtype=DTYPE)
     return x, edge_index
+
+
+def _graph(edge_index, num_nodes: int = N) -> Graph:
+    return Graph.from_edge_index(edge_index, num_nodes)
+
+
+def run(layer, x, edge_index, edge_attr=None):
+    """The node output of ``layer`` on the graph of ``edge_index`` (the first element of the pair)."""
+    return layer(x, _graph(edge_index, x.size(0)), edge_attr)[0]
 
 
 def _default_mlp_reference(z, mlp, training):
@@ -35,7 +47,7 @@ def test_default_mlp_matches_dense_reference(seed, eps, training):
         bn.running_mean.uniform_(-1.0, 1.0)
         bn.running_var.uniform_(0.5, 2.0)
     layer.train(training)
-    out = layer(x, edge_index)
+    out = run(layer, x, edge_index)
     z = gin_aggregate(x, adjacency(edge_index, 10), eps)
     assert out.shape == (10, 6)
     assert_close(out, _default_mlp_reference(z, layer.mlp, training))
@@ -50,7 +62,7 @@ def test_custom_mlp_and_trained_eps(seed):
     assert layer.mlp is mlp
     with torch.no_grad():
         layer.eps.fill_(0.7)
-    out = layer(x, edge_index)
+    out = run(layer, x, edge_index)
     expected = linear(gin_aggregate(x, adjacency(edge_index, 10), 0.7), mlp)
     assert_close(out, expected)
     # reset_parameters restores the initial eps.
@@ -71,7 +83,7 @@ def test_gradients_reach_all_parameters():
     layer = GINConv(4, 6, train_eps=True).to(DTYPE)
     # Eval mode: with batch statistics the first bias has an exactly zero gradient (BN removes it).
     layer.eval()
-    layer(x, edge_index).pow(2).sum().backward()
+    run(layer, x, edge_index).pow(2).sum().backward()
     names = {name for name, _ in layer.named_parameters()}
     assert any(name.endswith("eps") for name in names)
     for name, p in layer.named_parameters():
@@ -87,17 +99,19 @@ def test_permutation_equivariance():
     # Batch statistics do not depend on node order, so training mode is covered too.
     for training in (True, False):
         layer.train(training)
-        assert_close(layer(xp, eip), layer(x, edge_index)[perm])
+        assert_close(run(layer, xp, eip), run(layer, x, edge_index)[perm])
 
 
 @pytest.mark.parametrize(
     "make_input, match",
     [
-        (lambda x, ei: (x, torch.tensor([[0, 10], [1, 2]])), "out of range"),
-        (lambda x, ei: (x, torch.tensor([[0, 1], [-3, 2]])), "negative"),
-        (lambda x, ei: (torch.cat([x, x], 1), ei), "in_channels=4"),
-        (lambda x, ei: (x[None], ei), "2-D"),
-        (lambda x, ei: (x, ei.t()), r"\[2, num_edges\]"),
+        (lambda x, ei: (x, _graph(torch.tensor([[0, 10], [1, 2]]))), "out of range"),
+        (lambda x, ei: (x, _graph(torch.tensor([[0, 1], [-3, 2]]))), r"entry -3 .* out of range"),
+        (lambda x, ei: (torch.cat([x, x], 1), _graph(ei)), "in_channels=4"),
+        (lambda x, ei: (x[None], _graph(ei)), "2-D"),
+        (lambda x, ei: (x, _graph(ei.t())), r"\[2, num_edges\]"),
+        (lambda x, ei: (x, ei), "graph must be a gnnlab.ops.Graph, got Tensor"),
+        (lambda x, ei: (x, _graph(ei, N + 1)), "x has 10 nodes but the graph has 11/11"),
     ],
 )
 def test_bad_inputs_raise(make_input, match):
@@ -110,7 +124,28 @@ def test_bad_inputs_raise(make_input, match):
 def test_edge_attr_is_rejected():
     x, edge_index = _setup(3)
     with pytest.raises(ValueError, match="does not use edge features"):
-        GINConv(4, 6).to(DTYPE)(x, edge_index, torch.randn(edge_index.size(1), 4, dtype=DTYPE))
+        run(GINConv(4, 6).to(DTYPE), x, edge_index, torch.randn(edge_index.size(1), 4, dtype=DTYPE))
+
+
+def test_returns_pair_without_edge_features():
+    x, edge_index = _setup(0)
+    layer = GINConv(4, 6).to(DTYPE).eval()
+    graph = _graph(edge_index)
+    result = layer(x, graph)
+    assert isinstance(result, tuple) and len(result) == 2
+    out, edge_out = result
+    assert edge_out is None
+    assert out.shape == (N, 6)
+    assert_close(out, layer(x, graph, None)[0])
+
+
+def test_reads_the_graph_it_is_given():
+    x, edge_index = _setup(1)
+    layer = GINConv(4, 6).to(DTYPE).eval()
+    graph = _graph(edge_index)
+    # The same Graph, reused, gives what a freshly built one gives; another graph gives another result.
+    assert_close(layer(x, graph)[0], run(layer, x, edge_index))
+    assert not torch.allclose(layer(x, _graph(edge_index[:, :3]))[0], layer(x, graph)[0])
 
 
 def test_interface():

@@ -1,6 +1,7 @@
 """GraphTransformerAttention and GraphTransformerLayer against a per-edge loop over the paper's equations."""
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
@@ -9,8 +10,8 @@ from _dense import DTYPE, permute_graph, random_graph
 from torch.testing import assert_close
 
 from gnnlab.nn.conv import GraphTransformerAttention
-from gnnlab.nn.layers import GraphTransformerLayer, accepts_graph
-from gnnlab.ops import CSRGraph
+from gnnlab.nn.layers import GraphTransformerLayer
+from gnnlab.ops import Graph
 
 N = 9
 
@@ -135,6 +136,7 @@ def _compare_forward_and_backward(module, run, reference, inputs):
 )
 def test_attention_matches_reference(op_backend, seed, in_ch, out_ch, heads, bias):
     x, edge_index, edge_attr = _graph(seed, in_ch)
+    graph = Graph.from_edge_index(edge_index, N)
     x.requires_grad_(True)
     edge_attr.requires_grad_(True)
     att = GraphTransformerAttention(in_ch, out_ch, heads, bias=bias).to(DTYPE)
@@ -143,26 +145,30 @@ def test_attention_matches_reference(op_backend, seed, in_ch, out_ch, heads, bia
     assert (scores.abs() > 5).any() and (scores.abs() < 5).any(), "both sides of the clamp should be exercised"
     _compare_forward_and_backward(
         att,
-        lambda: att(x, edge_index, edge_attr),
+        lambda: att(x, graph, edge_attr),
         lambda: _attention_reference(att, x, edge_index, edge_attr)[:2],
         [x, edge_attr],
     )
-    h_hat, e_hat = att(x, edge_index, edge_attr)
+    h_hat, e_hat = att(x, graph, edge_attr)
     assert h_hat.shape == (N, out_ch) and e_hat.shape == (edge_index.size(1), out_ch)
 
 
 @pytest.mark.parametrize("seed", range(2))
 def test_attention_without_edges_matches_reference(op_backend, seed):
-    x, edge_index, _ = _graph(seed, 6)
+    x, edge_index, edge_attr = _graph(seed, 6)
+    graph = Graph.from_edge_index(edge_index, N)
     x.requires_grad_(True)
     att = GraphTransformerAttention(6, 8, 2, use_edges=False).to(DTYPE)
     _randomize(att, seed)
     assert att.E is None and att.supports_edge_attr is False
-    h_hat, e_hat = att(x, edge_index)
+    h_hat, e_hat = att(x, graph)
     assert e_hat is None
     _compare_forward_and_backward(
-        att, lambda: att(x, edge_index), lambda: _attention_reference(att, x, edge_index, None)[:2], [x]
+        att, lambda: att(x, graph), lambda: _attention_reference(att, x, edge_index, None)[:2], [x]
     )
+    # Without edge channels it takes no edge features (the layer contract), rather than ignoring them.
+    with pytest.raises(ValueError, match="does not use edge features"):
+        att(x, graph, edge_attr)
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -171,6 +177,7 @@ def test_attention_without_edges_matches_reference(op_backend, seed):
 @pytest.mark.parametrize("use_edges", [True, False])
 def test_layer_matches_reference(training, batch_norm, layer_norm, residual, in_ch, use_edges):
     x, edge_index, edge_attr = _graph(3, in_ch)
+    graph = Graph.from_edge_index(edge_index, N)
     x.requires_grad_(True)
     edge_attr.requires_grad_(True)
     layer = GraphTransformerLayer(
@@ -184,13 +191,13 @@ def test_layer_matches_reference(training, batch_norm, layer_norm, residual, in_
         return _layer_reference(layer, x, edge_index, edge_attr, residual=residual, training=training)
 
     if not use_edges:
-        h, e = layer(x, edge_index, edge_attr)
+        h, e = layer(x, graph, edge_attr)
         assert e is edge_attr
         _compare_forward_and_backward(
-            layer, lambda: (layer(x, edge_index, edge_attr)[0],), lambda: (reference()[0],), inputs
+            layer, lambda: (layer(x, graph, edge_attr)[0],), lambda: (reference()[0],), inputs
         )
     else:
-        _compare_forward_and_backward(layer, lambda: layer(x, edge_index, edge_attr), reference, inputs)
+        _compare_forward_and_backward(layer, lambda: layer(x, graph, edge_attr), reference, inputs)
 
 
 def test_clamp_equalises_large_scores():
@@ -201,7 +208,7 @@ def test_clamp_equalises_large_scores():
             lin.weight.fill_(1.0)
     x = torch.tensor([[10.0], [10.0], [1.0]], dtype=DTYPE)
     edge_index = torch.tensor([[1, 2], [0, 0]])
-    h_hat, e_hat = att(x, edge_index, torch.ones(2, 1, dtype=DTYPE))
+    h_hat, e_hat = att(x, Graph.from_edge_index(edge_index, 3), torch.ones(2, 1, dtype=DTYPE))
     assert_close(e_hat, torch.tensor([[100.0], [10.0]], dtype=DTYPE))
     s = math.exp(5.0)
     assert_close(h_hat[0], torch.tensor([(10.0 + 1.0) * s / (2 * s + 1e-6)], dtype=DTYPE))
@@ -215,13 +222,13 @@ def test_isolated_nodes_get_zero_attention_output():
     att = GraphTransformerAttention(6, 8, 2).to(DTYPE)
     _randomize(att, 4)
     x.requires_grad_(True)
-    h_hat, _ = att(x, edge_index, edge_attr)
+    h_hat, _ = att(x, Graph.from_edge_index(edge_index, N), edge_attr)
     assert torch.isfinite(h_hat).all()
     assert h_hat[no_in_edges].abs().max() == 0
     h_hat.sum().backward()
     assert torch.isfinite(x.grad).all()
     # A graph without any edge: every attention output is zero, and the layer still runs.
-    empty = torch.empty(2, 0, dtype=torch.long)
+    empty = Graph.from_edge_index(torch.empty(2, 0, dtype=torch.long), N)
     h_hat, e_hat = att(x, empty, torch.empty(0, 6, dtype=DTYPE))
     assert h_hat.abs().max() == 0 and e_hat.shape == (0, 8)
     layer = GraphTransformerLayer(6, 8, num_heads=2, batch_norm=False).to(DTYPE)
@@ -235,31 +242,60 @@ def test_permutation_equivariance(training):
     layer = GraphTransformerLayer(8, 8, num_heads=2).to(DTYPE).train(training)
     _randomize(layer, 5)
     g = torch.Generator().manual_seed(5)
-    h, e = layer(x, edge_index, edge_attr)
+    h, e = layer(x, Graph.from_edge_index(edge_index, N), edge_attr)
     # Relabel the nodes: node outputs follow, edge outputs (same edge order) are unchanged.
     perm = torch.randperm(N, generator=g)
     xp, eip = permute_graph(perm, x, edge_index)
-    hp, ep = layer(xp, eip, edge_attr)
+    hp, ep = layer(xp, Graph.from_edge_index(eip, N), edge_attr)
     assert_close(hp, h[perm])
     assert_close(ep, e)
     # Reorder the edges: edge outputs follow, node outputs are unchanged.
     edge_perm = torch.randperm(edge_index.size(1), generator=g)
-    hq, eq = layer(x, edge_index[:, edge_perm], edge_attr[edge_perm])
+    hq, eq = layer(x, Graph.from_edge_index(edge_index[:, edge_perm], N), edge_attr[edge_perm])
     assert_close(hq, h)
     assert_close(eq, e[edge_perm])
 
 
-def test_shared_graph_argument():
+@pytest.mark.parametrize("module", ["attention", "layer"])
+def test_reads_the_graph_it_is_given(module):
+    # The layer contract: forward(x, graph, edge_attr); the module aggregates over exactly the graph
+    # it is handed (one graph can be shared by many layers), and an edge_index is no substitute.
     x, edge_index, edge_attr = _graph(6, 8)
-    layer = GraphTransformerLayer(8, 8, num_heads=4).to(DTYPE).eval()
-    _randomize(layer, 6)
-    assert accepts_graph(layer) and accepts_graph(layer.attention)
-    graph = CSRGraph.from_edge_index(edge_index, N)
-    expected = layer(x, edge_index, edge_attr)
-    for out, exp in zip(layer(x, edge_index, edge_attr, graph=graph), expected):
+    net = GraphTransformerAttention(8, 8, 4) if module == "attention" else GraphTransformerLayer(8, 8, num_heads=4)
+    net = net.to(DTYPE).eval()
+    _randomize(net, 6)
+    assert list(inspect.signature(net.forward).parameters) == ["x", "graph", "edge_attr"]
+    att = net if module == "attention" else net.attention
+    assert list(inspect.signature(att.forward).parameters) == ["x", "graph", "edge_attr"]
+
+    def reference(ei, ea):
+        if module == "attention":
+            return _attention_reference(net, x, ei, ea)[:2]
+        return _layer_reference(net, x, ei, ea, residual=True, training=False)
+
+    graph = Graph.from_edge_index(edge_index, N)
+    expected = reference(edge_index, edge_attr)
+    for _ in range(2):  # the same graph object, reused
+        for out, exp in zip(net(x, graph, edge_attr), expected):
+            assert_close(out, exp)
+    # A different graph (one edge fewer) gives that graph's result.
+    fewer = Graph.from_edge_index(edge_index[:, 1:], N)
+    for out, exp in zip(net(x, fewer, edge_attr[1:]), reference(edge_index[:, 1:], edge_attr[1:])):
         assert_close(out, exp)
-    with pytest.raises(ValueError, match="build it from the same edge_index"):
-        layer(x, edge_index[:, 1:], edge_attr[1:], graph=graph)
+    # The batch vector of a graph does not change the attention (it is over incoming edges only).
+    batch = torch.zeros(N, dtype=torch.long)
+    batch[N // 2 :] = 1
+    keep = batch[edge_index[0]] == batch[edge_index[1]]
+    batched = Graph.from_edge_index(edge_index[:, keep], N, batch=batch)
+    for out, exp in zip(net(x, batched, edge_attr[keep]), reference(edge_index[:, keep], edge_attr[keep])):
+        assert_close(out, exp)
+    # Rows of edge_attr must match the graph's edges; an edge_index tensor is not a graph.
+    with pytest.raises(ValueError, match="edge_attr must have shape"):
+        net(x, fewer, edge_attr)
+    with pytest.raises(ValueError, match="graph must be a gnnlab.ops.Graph"):
+        net(x, edge_index, edge_attr)
+    with pytest.raises(ValueError, match="graph"):
+        net(x, graph=edge_index, edge_attr=edge_attr)
 
 
 def test_dropout_only_in_training():
@@ -267,12 +303,13 @@ def test_dropout_only_in_training():
     layer = GraphTransformerLayer(8, 8, num_heads=2, dropout=0.5, batch_norm=False).to(DTYPE)
     _randomize(layer, 7)
     layer.eval()
+    graph = Graph.from_edge_index(edge_index, N)
     expected = _layer_reference(layer, x, edge_index, edge_attr, residual=True, training=False)
-    for out, exp in zip(layer(x, edge_index, edge_attr), expected):
+    for out, exp in zip(layer(x, graph, edge_attr), expected):
         assert_close(out, exp)
     layer.train()
     torch.manual_seed(0)
-    for out, exp in zip(layer(x, edge_index, edge_attr), expected):
+    for out, exp in zip(layer(x, graph, edge_attr), expected):
         assert not torch.allclose(out, exp)
 
 
@@ -289,17 +326,24 @@ def test_interface():
     assert GraphTransformerAttention.supports_edge_attr is True
 
 
+def _g(edge_index, num_nodes=N):
+    return Graph.from_edge_index(edge_index, num_nodes)
+
+
 @pytest.mark.parametrize(
     "make_input, match",
     [
-        (lambda x, ei, ea: (x, ei), "requires edge_attr"),
-        (lambda x, ei, ea: (x, ei, ea[:, :3]), r"edge_attr must have shape \[num_edges=\d+, 8\]"),
-        (lambda x, ei, ea: (x, ei, ea[1:]), "edge_attr must have shape"),
-        (lambda x, ei, ea: (x, torch.tensor([[0, 1], [2, N]]), ea[:2]), "out of range"),
-        (lambda x, ei, ea: (x, torch.tensor([[-1, 1], [2, 3]]), ea[:2]), "negative"),
-        (lambda x, ei, ea: (x[:, :5], ei, ea), "in_channels=8"),
-        (lambda x, ei, ea: (x[None], ei, ea), "2-D"),
-        (lambda x, ei, ea: (x, ei[:1], ea), r"\[2, num_edges\]"),
+        (lambda x, ei, ea: (x, _g(ei)), "requires edge_attr"),
+        (lambda x, ei, ea: (x, _g(ei), ea[:, :3]), r"edge_attr must have shape \[num_edges=\d+, 8\]"),
+        (lambda x, ei, ea: (x, _g(ei), ea[1:]), "edge_attr must have shape"),
+        # Malformed edges are caught where the graph is built, before any layer sees them.
+        (lambda x, ei, ea: (x, _g(torch.tensor([[0, 1], [2, N]])), ea[:2]), "out of range"),
+        (lambda x, ei, ea: (x, _g(torch.tensor([[-1, 1], [2, 3]])), ea[:2]), r"-1 .*out of range"),
+        (lambda x, ei, ea: (x, _g(ei[:1]), ea), r"\[2, num_edges\]"),
+        (lambda x, ei, ea: (x[:, :5], _g(ei), ea), "in_channels=8"),
+        (lambda x, ei, ea: (x[None], _g(ei), ea), "2-D"),
+        (lambda x, ei, ea: (x, _g(ei, N + 1), ea), f"x has {N} nodes but the graph has {N + 1}"),
+        (lambda x, ei, ea: (x, ei, ea), "graph must be a gnnlab.ops.Graph"),
     ],
 )
 @pytest.mark.parametrize("module", ["attention", "layer"])

@@ -16,7 +16,7 @@ import gnnlab.nn.conv.pna as pna_module
 from gnnlab.nn.conv import PNAConv
 from gnnlab.nn.conv.pna import PNA_AGGREGATORS, PNA_SCALERS, degree_histogram, degree_statistics
 from gnnlab.nn.layers import ConvLayer
-from gnnlab.ops import CSRGraph
+from gnnlab.ops import Graph
 
 N = 14
 IN = 4
@@ -69,12 +69,21 @@ def _pair(in_ch=IN, out_ch=OUT, seed=0, aggregators=ALL_AGGREGATORS, scalers=ALL
     return ours, theirs
 
 
+def _call(layer, x, edge_index, edge_attr=None):
+    """Our layer on a Graph built from ``edge_index`` (checking the pair it returns); PyG's on ``edge_index``."""
+    if isinstance(layer, PNAConv):
+        out, edge_out = layer(x, Graph.from_edge_index(edge_index, x.size(0)), edge_attr)
+        assert edge_out is edge_attr  # read, not updated: handed back unchanged (None without edge_dim)
+        return out
+    return layer(x, edge_index) if edge_attr is None else layer(x, edge_index, edge_attr)
+
+
 def _run(layer, x, edge_index, edge_attr=None):
     x = x.clone().requires_grad_()
     if edge_attr is not None:
         edge_attr = edge_attr.clone().requires_grad_()
     layer.zero_grad()
-    out = layer(x, edge_index) if edge_attr is None else layer(x, edge_index, edge_attr)
+    out = _call(layer, x, edge_index, edge_attr)
     weights = torch.linspace(-1.0, 2.0, out.numel(), dtype=out.dtype).view_as(out)
     (out * weights).sum().backward()
     # A parameter the output does not depend on (the first pre-layer bias when only std/var are
@@ -156,7 +165,7 @@ def test_float32_matches_pyg(op_backend, options):
     ours, theirs = _pair(**options)
     ours, theirs = ours.float(), theirs.float()
     ea = edge_attr.float() if "edge_dim" in options else None
-    assert_close(ours(x.float(), edge_index, ea), theirs(x.float(), edge_index, ea), atol=1e-5, rtol=1e-5)
+    assert_close(_call(ours, x.float(), edge_index, ea), _call(theirs, x.float(), edge_index, ea), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -174,7 +183,7 @@ def test_fused_path_forms_no_per_edge_messages(monkeypatch, options, fused):
     monkeypatch.setattr(pna_module, "reduce_messages", lambda *a, **k: calls.append(1) or real(*a, **k))
     x, edge_index, edge_attr = _setup(1, in_ch=6)
     layer = PNAConv(6, OUT, ALL_AGGREGATORS, ALL_SCALERS, deg=DEG, **options).to(DTYPE)
-    layer(x, edge_index, edge_attr if "edge_dim" in options else None)
+    layer(x, Graph.from_edge_index(edge_index, N), edge_attr if "edge_dim" in options else None)
     assert bool(calls) is not fused
 
 
@@ -185,7 +194,8 @@ def test_isolated_nodes_aggregate_to_zero(op_backend):
     post = layer.post_nns[0][0]
     # With every aggregate zero, the layer is lin(post([x_i, 0, ..., 0])).
     expected = layer.lin(x[no_in] @ post.weight[:, :IN].T + post.bias)
-    assert_close(layer(x, edge_index)[no_in], expected)
+    out, _ = layer(x, Graph.from_edge_index(edge_index, N))
+    assert_close(out[no_in], expected)
 
 
 def test_avg_log_degree_replaces_deg(op_backend):
@@ -195,7 +205,8 @@ def test_avg_log_degree_replaces_deg(op_backend):
     from_deg = PNAConv(IN, OUT, ALL_AGGREGATORS, ALL_SCALERS, deg=DEG).to(DTYPE)
     torch.manual_seed(0)
     from_avg = PNAConv(IN, OUT, ALL_AGGREGATORS, ALL_SCALERS, avg_log_degree=avg_log, avg_degree=avg_lin).to(DTYPE)
-    assert_close(from_avg(x, edge_index), from_deg(x, edge_index))
+    graph = Graph.from_edge_index(edge_index, N)
+    assert_close(from_avg(x, graph)[0], from_deg(x, graph)[0])
     # The paper's default scalers do not need the plain average degree.
     PNAConv(IN, OUT, avg_log_degree=avg_log)
 
@@ -232,32 +243,66 @@ def test_degree_histogram_forms():
         degree_histogram([3])
 
 
-def test_precomputed_graph_gives_same_output(op_backend):
+def test_shared_graph_gives_same_output(op_backend):
+    # One Graph per batch, shared by every layer and call, gives what a fresh graph of the same edges gives.
     x, edge_index, edge_attr = _setup(6)
+    graph = Graph.from_edge_index(edge_index, N)
     for options, ea in ((dict(), None), (dict(edge_dim=EDGE_DIM), edge_attr)):
         layer, _ = _pair(**options)
-        graph = CSRGraph.from_edge_index(edge_index, N)
-        assert_close(layer(x, edge_index, ea, graph=graph), layer(x, edge_index, ea))
+        first, _ = layer(x, graph, ea)
+        assert_close(layer(x, graph, ea)[0], first)
+        assert_close(layer(x, Graph.from_edge_index(edge_index.clone(), N), ea)[0], first)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(edge_dim=EDGE_DIM), dict(pre_layers=2)], ids=str)
+def test_reads_the_graph_it_is_given(op_backend, options):
+    x, edge_index, edge_attr = _setup(9)
+    ea = edge_attr if "edge_dim" in options else None
+    ours, theirs = _pair(**options)
+    # Edges in another order (edge_attr rows following graph.edge_index): the same result.
+    perm = torch.randperm(edge_index.size(1), generator=torch.Generator().manual_seed(1))
+    out, _ = ours(x, Graph.from_edge_index(edge_index, N), ea)
+    shuffled = Graph.from_edge_index(edge_index[:, perm], N)
+    assert_close(ours(x, shuffled, None if ea is None else ea[perm])[0], out)
+    # A graph whose edge_index is only derived from its CSR arrays (moved copy): the same result.
+    assert_close(ours(x, Graph.from_edge_index(edge_index, N).to("cpu"), ea)[0], out)
+    # Other edges: the result of those edges, not of any edge_index seen before.
+    reversed_edges = edge_index.flip(0)
+    reversed_out, _ = ours(x, Graph.from_edge_index(reversed_edges, N), ea)
+    assert not torch.allclose(reversed_out, out)
+    assert_close(reversed_out, theirs(x, reversed_edges) if ea is None else theirs(x, reversed_edges, ea))
 
 
 def test_mismatched_graph_raises():
-    x, edge_index, _ = _setup(6)
+    x, edge_index, edge_attr = _setup(6)
     layer, _ = _pair()
-    with pytest.raises(ValueError, match="build it from the same edge_index"):
-        layer(x, edge_index, graph=CSRGraph.from_edge_index(edge_index[:, :-3], N))
-    with pytest.raises(ValueError, match="build it from the same edge_index"):
-        layer(x, edge_index, graph=CSRGraph.from_edge_index(edge_index, N + 1))
+    with pytest.raises(ValueError, match=f"x has {N} nodes but the graph has {N + 1}"):
+        layer(x, Graph.from_edge_index(edge_index, N + 1))
+    with_edges, _ = _pair(edge_dim=EDGE_DIM)
+    with pytest.raises(ValueError, match="edge_attr must have shape"):
+        with_edges(x, Graph.from_edge_index(edge_index[:, :-3], N), edge_attr)
+    # The old call with an edge_index tensor in place of the graph.
+    for conv, ea in ((layer, None), (with_edges, edge_attr)):
+        with pytest.raises(ValueError, match="graph must be a gnnlab.ops.Graph, got Tensor"):
+            conv(x, edge_index, ea)
+
+
+def _graph(edge_index):
+    return Graph.from_edge_index(edge_index, N)
 
 
 @pytest.mark.parametrize(
     "make_input, match",
     [
-        (lambda x, ei, ea: (x, torch.tensor([[0, N], [1, 2]]), None), "out of range"),
-        (lambda x, ei, ea: (x, torch.tensor([[0, 1], [-3, 2]]), None), "negative"),
-        (lambda x, ei, ea: (torch.cat([x, x], 1), ei, None), f"in_channels={IN}"),
-        (lambda x, ei, ea: (x[None], ei, None), "2-D"),
-        (lambda x, ei, ea: (x, ei.t(), None), r"\[2, num_edges\]"),
-        (lambda x, ei, ea: (x, ei, ea), "does not use edge features"),
+        # Malformed edges are rejected where the graph is built, before the layer runs.
+        (lambda x, ei, ea: (x, _graph(torch.tensor([[0, N], [1, 2]])), None), "out of range"),
+        (lambda x, ei, ea: (x, _graph(torch.tensor([[0, 1], [-3, 2]])), None), "entry -3 .*out of range"),
+        (lambda x, ei, ea: (x, _graph(ei.t()), None), r"\[2, num_edges\]"),
+        (lambda x, ei, ea: (torch.cat([x, x], 1), _graph(ei), None), f"in_channels={IN}"),
+        (lambda x, ei, ea: (x[None], _graph(ei), None), "2-D"),
+        (lambda x, ei, ea: (x[:-1], _graph(ei), None), f"x has {N - 1} nodes"),
+        (lambda x, ei, ea: (x, ei, None), "graph must be a gnnlab.ops.Graph"),
+        (lambda x, ei, ea: (x, _graph(ei), ea), "does not use edge features"),
     ],
 )
 def test_bad_inputs_raise(make_input, match):
@@ -279,7 +324,7 @@ def test_bad_edge_attr_raises(edge_attr, match):
     x, edge_index, ea = _setup(7)
     layer, _ = _pair(edge_dim=EDGE_DIM)
     with pytest.raises(ValueError, match=match):
-        layer(x, edge_index, edge_attr(ea))
+        layer(x, Graph.from_edge_index(edge_index, N), edge_attr(ea))
 
 
 @pytest.mark.parametrize(
@@ -313,11 +358,12 @@ def test_in_conv_layer_edge_features_follow_edge_dim():
     avg_log = degree_statistics(DEG)[1]
     plain = ConvLayer(IN, OUT, functools.partial(PNAConv, avg_log_degree=avg_log)).to(DTYPE)
     assert not plain.uses_edge_attr
-    out, e = plain(x, edge_index, edge_attr)  # edge features are not handed on
+    graph = Graph.from_edge_index(edge_index, N)
+    out, e = plain(x, graph, edge_attr)  # edge features are not handed on
     assert out.shape == (N, OUT) and e is edge_attr
     with_edges = ConvLayer(IN, OUT, functools.partial(PNAConv, avg_log_degree=avg_log, edge_dim=EDGE_DIM)).to(DTYPE)
     assert with_edges.uses_edge_attr
-    out, _ = with_edges(x, edge_index, edge_attr)
+    out, _ = with_edges(x, graph, edge_attr)
     assert out.shape == (N, OUT)
 
 

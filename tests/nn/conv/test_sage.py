@@ -9,7 +9,7 @@ from torch.testing import assert_close
 
 import gnnlab.nn.conv.sage as sage_module
 from gnnlab.nn.conv import SAGEConv
-from gnnlab.ops import CSRGraph
+from gnnlab.ops import Graph
 
 N = 12
 
@@ -20,6 +20,15 @@ def _setup(seed: int, in_ch: int = 5, num_edges: int = 30):
     edge_index = random_graph(N, num_edges, generator=g, num_isolated=2, num_self_loops=2)
     x = torch.randn(N, in_ch, generator=g, dtype=DTYPE)
     return x, edge_index
+
+
+def _graph(edge_index, num_nodes: int = N) -> Graph:
+    return Graph.from_edge_index(edge_index, num_nodes)
+
+
+def run(layer, x, edge_index, edge_attr=None):
+    """The node output of ``layer`` on the graph of ``edge_index`` (the first element of the pair)."""
+    return layer(x, _graph(edge_index, x.size(0)), edge_attr)[0]
 
 
 def _pair(in_ch: int, out_ch: int, seed: int = 0, **options):
@@ -34,10 +43,11 @@ def _pair(in_ch: int, out_ch: int, seed: int = 0, **options):
     return ours, theirs
 
 
-def _run(layer, x, edge_index):
+def _run(layer, x, edge_index, pyg: bool = False):
+    """Output, input gradient and parameter gradients; PyG's layer takes ``edge_index``, ours the Graph."""
     x = x.clone().requires_grad_()
     layer.zero_grad()
-    out = layer(x, edge_index)
+    out = layer(x, edge_index) if pyg else run(layer, x, edge_index)
     # A weighted sum, so every output entry gets its own gradient.
     weights = torch.linspace(-1.0, 2.0, out.numel(), dtype=out.dtype).view_as(out)
     (out * weights).sum().backward()
@@ -62,7 +72,7 @@ def test_matches_pyg(op_backend, aggr, channels, options):
     x, edge_index = _setup(sum(channels) + len(options), in_ch)
     ours, theirs = _pair(in_ch, out_ch, aggr=aggr, **options)
     out, grad_x, grads = _run(ours, x, edge_index)
-    ref_out, ref_grad_x, ref_grads = _run(theirs, x, edge_index)
+    ref_out, ref_grad_x, ref_grads = _run(theirs, x, edge_index, pyg=True)
     assert out.shape == (N, out_ch)
     assert_close(out, ref_out)
     assert_close(grad_x, ref_grad_x)
@@ -76,7 +86,7 @@ def test_isolated_node_gets_root_and_bias(op_backend):
     edge_index = torch.tensor([[1, 2], [2, 1]])
     for aggr in ("mean", "max", "sum"):
         layer, _ = _pair(5, 3, aggr=aggr)
-        out = layer(x, edge_index)
+        out = run(layer, x, edge_index)
         expected = x[0] @ layer.lin_r.weight.detach().T + layer.lin_l.bias.detach()
         assert_close(out[0], expected)
 
@@ -95,34 +105,41 @@ def test_linear_map_moves_before_aggregation_when_narrowing(monkeypatch, aggr, c
 
     monkeypatch.setattr(sage_module, "aggregate", spy)
     x, edge_index = _setup(1, channels[0])
-    SAGEConv(*channels, aggr=aggr).to(DTYPE)(x, edge_index)
+    run(SAGEConv(*channels, aggr=aggr).to(DTYPE), x, edge_index)
     assert widths == [(channels[1] if transform_first else channels[0], aggr)]
 
 
-def test_precomputed_graph_gives_same_output(op_backend):
+def test_reads_the_graph_it_is_given(op_backend):
     x, edge_index = _setup(2)
     layer, _ = _pair(5, 4, aggr="max")
-    graph = CSRGraph.from_edge_index(edge_index, N)
-    assert_close(layer(x, edge_index, graph=graph), layer(x, edge_index))
+    graph = _graph(edge_index)
+    # A Graph reused across calls gives what a freshly built one gives ...
+    first = layer(x, graph)[0]
+    assert_close(layer(x, graph)[0], first)
+    assert_close(first, run(layer, x, edge_index))
+    # ... and another graph gives another result: the layer keeps no graph of its own.
+    assert not torch.allclose(layer(x, _graph(edge_index[:, :-3]))[0], layer(x, graph)[0])
 
 
 def test_mismatched_graph_raises():
     x, edge_index = _setup(2)
     layer = SAGEConv(5, 4).to(DTYPE)
-    with pytest.raises(ValueError, match="build it from the same edge_index"):
-        layer(x, edge_index, graph=CSRGraph.from_edge_index(edge_index[:, :-3], N))
-    with pytest.raises(ValueError, match="build it from the same edge_index"):
-        layer(x, edge_index, graph=CSRGraph.from_edge_index(edge_index, N + 1))
+    with pytest.raises(ValueError, match=f"x has {N} nodes but the graph has {N + 1}/{N + 1}"):
+        layer(x, _graph(edge_index, N + 1))
+    # The old call, with edge_index in place of the Graph, names the graph argument.
+    with pytest.raises(ValueError, match="graph must be a gnnlab.ops.Graph, got Tensor"):
+        layer(x, edge_index)
 
 
 @pytest.mark.parametrize(
     "make_input, match",
     [
-        (lambda x, ei: (x, torch.tensor([[0, N], [1, 2]])), "out of range"),
-        (lambda x, ei: (x, torch.tensor([[0, 1], [-3, 2]])), "negative"),
-        (lambda x, ei: (torch.cat([x, x], 1), ei), "in_channels=5"),
-        (lambda x, ei: (x[None], ei), "2-D"),
-        (lambda x, ei: (x, ei.t()), r"\[2, num_edges\]"),
+        (lambda x, ei: (x, _graph(torch.tensor([[0, N], [1, 2]]))), "out of range"),
+        (lambda x, ei: (x, _graph(torch.tensor([[0, 1], [-3, 2]]))), r"entry -3 .* out of range"),
+        (lambda x, ei: (torch.cat([x, x], 1), _graph(ei)), "in_channels=5"),
+        (lambda x, ei: (x[None], _graph(ei)), "2-D"),
+        (lambda x, ei: (x, _graph(ei.t())), r"\[2, num_edges\]"),
+        (lambda x, ei: (x, ei), "graph must be a gnnlab.ops.Graph, got Tensor"),
     ],
 )
 def test_bad_inputs_raise(make_input, match):
@@ -135,7 +152,19 @@ def test_bad_inputs_raise(make_input, match):
 def test_edge_attr_is_rejected():
     x, edge_index = _setup(3)
     with pytest.raises(ValueError, match="does not use edge features"):
-        SAGEConv(5, 4).to(DTYPE)(x, edge_index, torch.randn(edge_index.size(1), 2, dtype=DTYPE))
+        run(SAGEConv(5, 4).to(DTYPE), x, edge_index, torch.randn(edge_index.size(1), 2, dtype=DTYPE))
+
+
+def test_returns_pair_without_edge_features():
+    x, edge_index = _setup(0)
+    layer = SAGEConv(5, 4).to(DTYPE)
+    graph = _graph(edge_index)
+    result = layer(x, graph)
+    assert isinstance(result, tuple) and len(result) == 2
+    out, edge_out = result
+    assert edge_out is None
+    assert out.shape == (N, 4)
+    assert_close(out, layer(x, graph, None)[0])
 
 
 def test_unknown_aggregation_raises():

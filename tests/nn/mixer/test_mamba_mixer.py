@@ -322,10 +322,23 @@ def test_gps_layer_passes_edge_index_to_the_mixer():
     x, edge_index, batch = _graphs((7, 5), seed=9)
     mixer = _mixer("degree_noise", eval_orderings=3)
     layer = GPSLayer(DIM, conv=None, mixer=mixer, norm="none").to(DTYPE).eval()
-    assert layer.mixer_takes_edges
-    out, _ = layer(x, edge_index, batch=batch)
+    assert mixer.reads_edges and not _mixer("random").reads_edges
+    graph = gnnlab.ops.Graph.from_edge_index(edge_index, x.size(0), batch=batch)
+    out, _ = layer(x, graph)
     h = x + mixer(x, batch, edge_index=edge_index)
     assert_close(out, h + layer.ffn2(torch.relu(layer.ffn1(h))))
+    # A mixer that does not read edges is called as mixer(x, graph.batch), without them.
+    calls = []
+
+    class _Spy(torch.nn.Module):
+        reads_edges = False
+
+        def forward(self, x, batch, **kwargs):
+            calls.append((batch, kwargs))
+            return x
+
+    GPSLayer(DIM, conv=None, mixer=_Spy(), norm="none").to(DTYPE)(x, graph)
+    assert len(calls) == 1 and calls[0][0] is graph.batch and calls[0][1] == {}
 
 
 def test_bad_inputs():
