@@ -26,7 +26,18 @@ from torch import Tensor
 
 from gnnlab.ops import Graph
 
-__all__ = ["check_conv_inputs", "check_edge_attr", "reject_edge_attr"]
+__all__ = ["check_conv_inputs", "check_edge_attr", "check_node_features", "reject_edge_attr"]
+
+
+def check_node_features(owner: str, x: Tensor, width: int, built: str) -> None:
+    """Raise ``ValueError`` unless ``x`` is a 2-D tensor ``[N, width]``; ``built`` ends the width message
+    (e.g. ``"the layer was built with in_channels"``)."""
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{owner}: x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 2:
+        raise ValueError(f"{owner}: x must be 2-D [num_nodes, {width}], got shape {list(x.shape)}")
+    if x.size(1) != width:
+        raise ValueError(f"{owner}: x has {x.size(1)} features per node but {built}={width}")
 
 
 def check_conv_inputs(layer: str, x: Tensor, graph: Graph, in_channels: int) -> None:
@@ -39,14 +50,7 @@ def check_conv_inputs(layer: str, x: Tensor, graph: Graph, in_channels: int) -> 
         graph: the batch's graph structure.
         in_channels: feature width the layer was built for.
     """
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{layer}: x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 2:
-        raise ValueError(f"{layer}: x must be 2-D [num_nodes, {in_channels}], got shape {list(x.shape)}")
-    if x.size(1) != in_channels:
-        raise ValueError(
-            f"{layer}: x has {x.size(1)} features per node but the layer was built with in_channels={in_channels}"
-        )
+    check_node_features(layer, x, in_channels, "the layer was built with in_channels")
     if not isinstance(graph, Graph):
         hint = " (build it once per batch with gnnlab.ops.Graph.from_edge_index or Graph.from_data)" \
             if isinstance(graph, Tensor) else ""

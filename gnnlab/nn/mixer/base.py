@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gnnlab.nn.conv.base import check_node_features
+
 
 class GlobalMixer(torch.nn.Module):
     r"""Base class of the global mixers: token mixing across all nodes of each graph.
@@ -67,12 +69,7 @@ def check_mixer_inputs(name: str, x: Tensor, batch: Tensor | None, dim: int) -> 
         batch: graph id of each node; integer, non-negative and non-decreasing.
         dim: the width the mixer was built for.
     """
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{name}: x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 2:
-        raise ValueError(f"{name}: x must be 2-D [num_nodes, {dim}], got shape {list(x.shape)}")
-    if x.size(1) != dim:
-        raise ValueError(f"{name}: x has {x.size(1)} features per node but the mixer was built with dim={dim}")
+    check_node_features(name, x, dim, "the mixer was built with dim")
     if batch is None:
         return
     if not isinstance(batch, Tensor):

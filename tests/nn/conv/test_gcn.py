@@ -128,18 +128,6 @@ def test_edge_attr_is_rejected():
         run(GCNConv(5, 7).to(DTYPE), x, edge_index, torch.randn(edge_index.size(1), 5, dtype=DTYPE))
 
 
-def test_returns_pair_without_edge_features():
-    x, edge_index = _setup(0)
-    layer = GCNConv(5, 7).to(DTYPE)
-    graph = _graph(edge_index)
-    result = layer(x, graph)
-    assert isinstance(result, tuple) and len(result) == 2
-    out, edge_out = result
-    assert edge_out is None
-    assert out.shape == (N, 7)
-    assert_close(out, layer(x, graph, None)[0])
-
-
 def test_interface():
     layer = GCNConv(5, 7)
     assert GCNConv.supports_edge_attr is False

@@ -127,18 +127,6 @@ def test_edge_attr_is_rejected():
         run(GINConv(4, 6).to(DTYPE), x, edge_index, torch.randn(edge_index.size(1), 4, dtype=DTYPE))
 
 
-def test_returns_pair_without_edge_features():
-    x, edge_index = _setup(0)
-    layer = GINConv(4, 6).to(DTYPE).eval()
-    graph = _graph(edge_index)
-    result = layer(x, graph)
-    assert isinstance(result, tuple) and len(result) == 2
-    out, edge_out = result
-    assert edge_out is None
-    assert out.shape == (N, 6)
-    assert_close(out, layer(x, graph, None)[0])
-
-
 def test_reads_the_graph_it_is_given():
     x, edge_index = _setup(1)
     layer = GINConv(4, 6).to(DTYPE).eval()

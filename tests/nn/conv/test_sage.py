@@ -155,18 +155,6 @@ def test_edge_attr_is_rejected():
         run(SAGEConv(5, 4).to(DTYPE), x, edge_index, torch.randn(edge_index.size(1), 2, dtype=DTYPE))
 
 
-def test_returns_pair_without_edge_features():
-    x, edge_index = _setup(0)
-    layer = SAGEConv(5, 4).to(DTYPE)
-    graph = _graph(edge_index)
-    result = layer(x, graph)
-    assert isinstance(result, tuple) and len(result) == 2
-    out, edge_out = result
-    assert edge_out is None
-    assert out.shape == (N, 4)
-    assert_close(out, layer(x, graph, None)[0])
-
-
 def test_unknown_aggregation_raises():
     with pytest.raises(ValueError, match="aggr must be one of"):
         SAGEConv(5, 4, aggr="lstm")
