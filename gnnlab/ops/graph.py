@@ -98,8 +98,9 @@ class Graph:
         x = getattr(data, "x", None)
         num_nodes = x.size(0) if isinstance(x, Tensor) else data.num_nodes
         batch = getattr(data, "batch", None)
-        num_graphs = int(data.num_graphs) if batch is not None else 1
-        return cls.from_edge_index(edge_index, num_nodes, batch=batch, num_graphs=num_graphs)
+        num_graphs = getattr(data, "num_graphs", None) if batch is not None else 1
+        return cls.from_edge_index(edge_index, num_nodes, batch=batch,
+                                   num_graphs=None if num_graphs is None else int(num_graphs))
 
     @classmethod
     def from_edge_index(cls, edge_index: Tensor, num_nodes: int | None = None, num_dst: int | None = None,

@@ -43,3 +43,16 @@ def test_one_graph_per_forward_shared_by_pe_and_layers():
     model(data)  # the next pass builds its own
     assert seen[3] is not seen[0]
     torch.testing.assert_close(seen[3].rowptr, seen[0].rowptr)
+
+
+def test_from_data_reads_the_batch():
+    from torch_geometric.data import Batch
+
+    graphs = [Data(x=torch.randn(n, 3), edge_index=torch.tensor([[0], [n - 1]])) for n in (2, 4, 3)]
+    batch = Batch.from_data_list(graphs)
+    graph = Graph.from_data(batch)
+    assert graph.num_graphs == 3 and torch.equal(graph.batch, batch.batch) and graph.num_nodes == 9
+    torch.testing.assert_close(graph.edge_index, batch.edge_index)
+    loose = Data(x=torch.randn(3, 2), edge_index=torch.tensor([[0, 1], [1, 2]]), batch=torch.tensor([0, 0, 1]))
+    assert Graph.from_data(loose).num_graphs == 2  # a Data with a batch vector but no num_graphs
+    assert Graph.from_data(Data(x=torch.randn(3, 2), edge_index=torch.tensor([[0], [1]]))).batch is None
