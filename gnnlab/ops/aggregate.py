@@ -234,7 +234,7 @@ def aggregate(x: Tensor, graph: Graph, edge_weight: Tensor | None = None, reduce
     return out.reshape(graph.num_dst, *trailing)
 
 
-def reduce_messages(messages: Tensor, graph: Graph, edge_index: Tensor, reduce: str = "sum") -> Tensor:
+def reduce_messages(messages: Tensor, graph: Graph, reduce: str = "sum") -> Tensor:
     """Reduce per-edge messages into their targets without sorting or copying them.
 
     For layers whose messages cannot be formed inside the kernel (they mix edge features, gates…):
@@ -242,9 +242,8 @@ def reduce_messages(messages: Tensor, graph: Graph, edge_index: Tensor, reduce: 
     order. The CSR's ``perm`` addresses the message rows directly.
 
     Args:
-        messages: ``[E, *]`` per-edge messages.
-        graph: :class:`Graph` of ``edge_index``.
-        edge_index: the ``[2, E]`` edges the messages belong to (for the backward pass).
+        messages: ``[E, *]`` per-edge messages, in the order of ``graph.edge_index``.
+        graph: the :class:`Graph` the messages flow over.
         reduce: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``.
     """
     num_edges = graph.num_edges
@@ -252,6 +251,6 @@ def reduce_messages(messages: Tensor, graph: Graph, edge_index: Tensor, reduce: 
         raise ValueError(f"reduce_messages: {messages.size(0)} messages for {num_edges} edges")
     trailing = messages.shape[1:]
     flat = messages.reshape(num_edges, trailing.numel())
-    rowptr_t = torch.arange(num_edges + 1, device=graph.perm.device)
-    out, _ = aggregate_csr(graph.rowptr, graph.perm, rowptr_t, edge_index[1], graph.position, flat, None, reduce)
+    rowptr_t = graph.derive("edge_offsets", lambda: torch.arange(num_edges + 1, device=graph.perm.device))
+    out, _ = aggregate_csr(graph.rowptr, graph.perm, rowptr_t, graph.edge_index[1], graph.position, flat, None, reduce)
     return out.reshape(graph.num_dst, *trailing)

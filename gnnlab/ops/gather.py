@@ -19,7 +19,7 @@ from gnnlab.ops.graph import Graph
 __all__ = ["gather_src", "gather_dst", "reduce_by_source"]
 
 
-def _by_source(graph: Graph, edge_index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def _by_source(graph: Graph) -> tuple[Tensor, Tensor, Tensor]:
     """CSR grouped by source whose entries are original edge ids, and its inverse."""
 
     def build():
@@ -31,25 +31,25 @@ def _by_source(graph: Graph, edge_index: Tensor) -> tuple[Tensor, Tensor, Tensor
     return graph.derive("gather_by_source", build)
 
 
-def reduce_by_source(messages: Tensor, graph: Graph, edge_index: Tensor) -> Tensor:
+def reduce_by_source(messages: Tensor, graph: Graph) -> Tensor:
     """``out[j] = Σ_{e: source(e) = j} messages[e]`` (messages in the original edge order): ``[num_src, *]``."""
     if messages.size(0) != graph.num_edges:
         raise ValueError(f"reduce_by_source: {messages.size(0)} messages for {graph.num_edges} edges")
-    edge_ids, position, ones = _by_source(graph, edge_index)
+    edge_ids, position, ones = _by_source(graph)
     trailing = messages.shape[1:]
     flat = messages.reshape(graph.num_edges, trailing.numel())
-    out, _ = aggregate_csr(graph.rowptr_t, edge_ids, ones, edge_index[0], position, flat, None, "sum")
+    out, _ = aggregate_csr(graph.rowptr_t, edge_ids, ones, graph.edge_index[0], position, flat, None, "sum")
     return out.reshape(graph.num_src, *trailing)
 
 
-def _reduction(graph: Graph, edge_index: Tensor, side: str) -> tuple[Tensor, ...]:
+def _reduction(graph: Graph, side: str) -> tuple[Tensor, ...]:
     """The CSR arrays (``aggregate_csr``'s first five arguments) that sum per-edge rows, in the original
     edge order, into the nodes of one side: targets (``"dst"``) or sources (``"src"``)."""
     if side == "dst":
         ones = graph.derive("edge_offsets", lambda: torch.arange(graph.num_edges + 1, device=graph.perm.device))
-        return graph.rowptr, graph.perm, ones, edge_index[1], graph.position
-    edge_ids, position, ones = _by_source(graph, edge_index)
-    return graph.rowptr_t, edge_ids, ones, edge_index[0], position
+        return graph.rowptr, graph.perm, ones, graph.edge_index[1], graph.position
+    edge_ids, position, ones = _by_source(graph)
+    return graph.rowptr_t, edge_ids, ones, graph.edge_index[0], position
 
 
 class _Gather(torch.autograd.Function):
@@ -71,27 +71,25 @@ class _Gather(torch.autograd.Function):
         return out.reshape(rowptr.numel() - 1, *trailing), None, None, None, None, None, None
 
 
-def _check(name: str, x: Tensor, graph: Graph, edge_index: Tensor, side: str) -> None:
+def _check(name: str, x: Tensor, graph: Graph, side: str) -> None:
     if not isinstance(graph, Graph):
         raise TypeError(f"{name}: graph must be a Graph, got {type(graph).__name__}")
     num_rows = graph.num_src if side == "src" else graph.num_dst
-    if edge_index.dim() != 2 or edge_index.size(0) != 2 or edge_index.size(1) != graph.num_edges:
-        raise ValueError(f"{name}: edge_index must be the graph's [2, {graph.num_edges}] edges, got {list(edge_index.shape)}")
     if x.size(0) != num_rows:
         raise ValueError(f"{name}: x has {x.size(0)} rows, the graph has {num_rows} nodes on that side")
 
 
-def gather_src(x: Tensor, graph: Graph, edge_index: Tensor) -> Tensor:
-    """``x[edge_index[0]]`` (``[E, *]``), with a CSR reduction by source as its backward."""
-    _check("gather_src", x, graph, edge_index, "src")
+def gather_src(x: Tensor, graph: Graph) -> Tensor:
+    """``x[graph.edge_index[0]]`` (``[E, *]``), with a CSR reduction by source as its backward."""
+    _check("gather_src", x, graph, "src")
     if not (torch.is_grad_enabled() and x.requires_grad):
-        return x.index_select(0, edge_index[0])
-    return _Gather.apply(x, edge_index[0], *_reduction(graph, edge_index, "src"))
+        return x.index_select(0, graph.edge_index[0])
+    return _Gather.apply(x, graph.edge_index[0], *_reduction(graph, "src"))
 
 
-def gather_dst(x: Tensor, graph: Graph, edge_index: Tensor) -> Tensor:
-    """``x[edge_index[1]]`` (``[E, *]``), with a CSR reduction by target as its backward."""
-    _check("gather_dst", x, graph, edge_index, "dst")
+def gather_dst(x: Tensor, graph: Graph) -> Tensor:
+    """``x[graph.edge_index[1]]`` (``[E, *]``), with a CSR reduction by target as its backward."""
+    _check("gather_dst", x, graph, "dst")
     if not (torch.is_grad_enabled() and x.requires_grad):
-        return x.index_select(0, edge_index[1])
-    return _Gather.apply(x, edge_index[1], *_reduction(graph, edge_index, "dst"))
+        return x.index_select(0, graph.edge_index[1])
+    return _Gather.apply(x, graph.edge_index[1], *_reduction(graph, "dst"))

@@ -228,12 +228,12 @@ def test_reduce_messages(op_backend, reduce):
     edge_index = _random_graph(g, 25, 120)
     graph = Graph.from_edge_index(edge_index, 25)
     messages = torch.randn(edge_index.size(1), 2, 3, generator=g, dtype=torch.float64, requires_grad=True)
-    out = gnnlab.ops.reduce_messages(messages, graph, edge_index, reduce)
+    out = gnnlab.ops.reduce_messages(messages, graph, reduce)
     name = {"sum": "sum", "mean": "mean", "max": "amax", "min": "amin"}[reduce]
     index = edge_index[1].view(-1, 1, 1).expand_as(messages)
     expected = torch.zeros(25, 2, 3, dtype=torch.float64).scatter_reduce(0, index, messages.detach(), name, include_self=False)
     torch.testing.assert_close(out, expected)
-    assert torch.autograd.gradcheck(lambda m: gnnlab.ops.reduce_messages(m, graph, edge_index, reduce), (messages,))
+    assert torch.autograd.gradcheck(lambda m: gnnlab.ops.reduce_messages(m, graph, reduce), (messages,))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,7 +431,7 @@ def test_zero_edges(op_backend, reduce, num_nodes):
     gx, gw = torch.autograd.grad(out.sum(), (x, w), create_graph=True)
     assert gx.shape == x.shape and not gx.any() and gw.shape == (0,)
     messages = torch.randn(0, 2, 3, requires_grad=True)
-    out = gnnlab.ops.reduce_messages(messages, graph, torch.empty(2, 0, dtype=torch.long), reduce)
+    out = gnnlab.ops.reduce_messages(messages, graph, reduce)
     assert out.shape == (num_nodes, 2, 3) and not out.any()
 
 

@@ -195,12 +195,12 @@ def _check_gather(case):
         with gnnlab.ops.backend_scope(backend):
             for fn, row in ((gather_src, 0), (gather_dst, 1)):
                 xr = x.clone().requires_grad_()
-                out = fn(xr, graph, edge_index)
+                out = fn(xr, graph)
                 assert torch.equal(out, x.index_select(0, ei[row]))
                 (grad,) = torch.autograd.grad((out * cot).sum(), xr)
                 want = torch.zeros(x.shape, dtype=torch.float64).index_add(0, ei[row], cot.double())
                 _close(grad, want, x.dtype, f"{backend} {fn.__name__} backward")
-            summed = reduce_by_source(cot, graph, edge_index)
+            summed = reduce_by_source(cot, graph)
             want = torch.zeros(x.shape, dtype=torch.float64).index_add(0, ei[0], cot.double())
             _close(summed, want, x.dtype, f"{backend} reduce_by_source")
 

@@ -167,10 +167,6 @@ AGGREGATE = [
      "x = X.clone().requires_grad_()\n"
      "out, _ = ops.aggregate_csr(*agg(x=x, reduce='sum', col_t=L(1, 0, 0, 1, 1 << 30)))\n"
      "out.sum().backward()", V, r"\bcol_t\b"),
-    ("reduce_messages_targets_out_of_range", "both",
-     "ei = torch.tensor([[1, 2, 0, 3, 2], [0, 0, 1, 1, 1 << 30]])\n"
-     "m = torch.randn(5, 2, requires_grad=True)\n"
-     "ops.reduce_messages(m, G, ei).sum().backward()", V, r"\bcol_t\b"),
 ]
 
 WEIGHT_BACKWARD = [

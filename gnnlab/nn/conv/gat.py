@@ -144,20 +144,20 @@ class GATConv(torch.nn.Module):
             alpha = alpha + edge_score(edge_attr)
             if loop_alpha is not None:  # the loop's feature is the mean of the node's incoming non-loop edge features
                 kept = keep.to(edge_attr.dtype)
-                total = reduce_messages(edge_attr * kept, graph, edge_index, "sum")
-                count = reduce_messages(kept, graph, edge_index, "sum").clamp_min(1.0)
+                total = reduce_messages(edge_attr * kept, graph, "sum")
+                count = reduce_messages(kept, graph, "sum").clamp_min(1.0)
                 loop_alpha = loop_alpha + edge_score(total / count)
         alpha = F.leaky_relu(alpha, conv.negative_slope)
         # A per-target shift keeps exp() finite; any shift >= the scores gives the same softmax.
         scores = alpha.detach() if keep is None else alpha.detach().masked_fill(~keep, float("-inf"))
-        shift = reduce_messages(scores, graph, edge_index, "max")  # (N, H), 0 for nodes without edges
+        shift = reduce_messages(scores, graph, "max")  # (N, H), 0 for nodes without edges
         if loop_alpha is not None:
             loop_alpha = F.leaky_relu(loop_alpha, conv.negative_slope)
             shift = torch.maximum(shift, loop_alpha.detach())
         ex = torch.exp(alpha - shift.index_select(0, dst))
         if keep is not None:
             ex = ex * keep  # the graph's own self loops take no part
-        denom = reduce_messages(ex, graph, edge_index, "sum")
+        denom = reduce_messages(ex, graph, "sum")
         if loop_alpha is not None:
             loop_ex = torch.exp(loop_alpha - shift)
             denom = denom + loop_ex

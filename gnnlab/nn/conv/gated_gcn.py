@@ -106,14 +106,13 @@ class GatedGCNConv(torch.nn.Module):
         name = type(self).__name__
         check_conv_inputs(name, x, graph, self.in_channels)
         edge_attr = check_edge_attr(name, edge_attr, graph.num_edges, self.in_channels)
-        edge_index = graph.edge_index
 
         Ah, Bh, Dh, Eh = self.A(x), self.B(x), self.D(x), self.E(x)
         # Gathers whose backward is a CSR reduction (not an atomic index_add): see gnnlab.ops.gather.
-        e_hat = self.C(edge_attr) + gather_dst(Dh, graph, edge_index) + gather_src(Eh, graph, edge_index)
+        e_hat = self.C(edge_attr) + gather_dst(Dh, graph) + gather_src(Eh, graph)
         gate = torch.sigmoid(e_hat)
         # One reduction for numerator and denominator: (E, 2, F) -> (N, 2, F).
-        sums = reduce_messages(torch.stack([gate * gather_src(Bh, graph, edge_index), gate], dim=1), graph, edge_index)
+        sums = reduce_messages(torch.stack([gate * gather_src(Bh, graph), gate], dim=1), graph)
         weighted, gate_sum = sums[:, 0], sums[:, 1]
         # Without incoming edges both sums are zero, so the quotient vanishes and h = A h.
         h = Ah + weighted / (gate_sum + self.gate_eps)

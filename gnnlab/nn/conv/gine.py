@@ -91,9 +91,8 @@ class GINEConv(torch.nn.Module):
         edge_feats = check_edge_attr(name, edge_attr, graph.num_edges, self.edge_dim)
         if self.edge_lin is not None:
             edge_feats = self.edge_lin(edge_feats)
-        edge_index = graph.edge_index  # the order of the edge_attr rows
-        messages = torch.relu(gather_src(x, graph, edge_index) + edge_feats)  # (E, F)
-        out = self.conv.nn((1 + self.conv.eps) * x + reduce_messages(messages, graph, edge_index))
+        messages = torch.relu(gather_src(x, graph) + edge_feats)  # (E, F)
+        out = self.conv.nn((1 + self.conv.eps) * x + reduce_messages(messages, graph))
         return out, edge_attr
 
     def __repr__(self) -> str:

@@ -118,14 +118,13 @@ class GraphTransformerAttention(torch.nn.Module):
         q = self.Q(x).view(num_nodes, heads, channels)  # (N, H, d)
         k = self.K(x).view(num_nodes, heads, channels)
         v = self.V(x).view(num_nodes, heads, channels)
-        edge_index = graph.edge_index  # the order of edge_attr rows
-        score = gather_dst(q, graph, edge_index) * gather_src(k, graph, edge_index) / math.sqrt(channels)  # (E, H, d)
+        score = gather_dst(q, graph) * gather_src(k, graph) / math.sqrt(channels)  # (E, H, d)
         e_hat = None
         if self.E is not None:
             score = score * self.E(edge_attr).view(-1, heads, channels)
             e_hat = score.reshape(-1, self.out_channels)  # (E, F_out)
         weight = torch.exp(score.sum(-1).clamp(-self.score_clamp, self.score_clamp))  # (E, H)
-        denom = reduce_messages(weight, graph, edge_index, "sum")  # (N, H), 0 without incoming edges
+        denom = reduce_messages(weight, graph, "sum")  # (N, H), 0 without incoming edges
         weighted = torch.stack(
             [aggregate(v[:, h], graph, weight[:, h].contiguous(), "sum") for h in range(heads)], dim=1
         )  # (N, H, d)

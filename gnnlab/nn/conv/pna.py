@@ -361,7 +361,7 @@ class PNAConv(torch.nn.Module):
                 messages = messages + torch.einsum("ef,tgf->etg", c, weight[:, :, 2 * f :])
             if self.pre_layers > 1:
                 messages = torch.stack([nn[1:](messages[:, t]) for t, nn in enumerate(self.pre_nns)], dim=1)
-            aggs = self._aggregate_messages(messages, graph, edge_index, deg)
+            aggs = self._aggregate_messages(messages, graph, deg)
 
         out = torch.cat([aggs[name] for name in self.aggregators], dim=-1)  # (N, T, A * F)
         out = torch.cat([out * self._scale(scaler, deg) for scaler in self.scalers], dim=-1)  # (N, T, S * A * F)
@@ -394,9 +394,7 @@ class PNAConv(torch.nn.Module):
             aggs[reduce] = aggregate(p.reshape(n, towers * f), graph, reduce=reduce).view(n, towers, f) + has_edge * a
         return aggs
 
-    def _aggregate_messages(
-        self, messages: Tensor, graph: Graph, edge_index: Tensor, deg: Tensor
-    ) -> dict[str, Tensor]:
+    def _aggregate_messages(self, messages: Tensor, graph: Graph, deg: Tensor) -> dict[str, Tensor]:
         """Aggregators of materialised messages ``[E, T, F]``."""
         num_edges, towers, f = messages.shape
         n = deg.size(0)
@@ -408,13 +406,13 @@ class PNAConv(torch.nn.Module):
             second = bool(moments & {"std", "var"})
             if second:
                 flat = torch.cat([flat, flat * flat], dim=-1)
-            sums = reduce_messages(flat, graph, edge_index, "sum").view(n, -1, towers, f)
+            sums = reduce_messages(flat, graph, "sum").view(n, -1, towers, f)
             aggs["sum"] = sums[:, 0]
             aggs["mean"] = sums[:, 0] / deg.clamp(min=1)
             if second:
                 aggs.update(self._spread(sums[:, 1] / deg.clamp(min=1) - aggs["mean"] * aggs["mean"]))
         for reduce in wanted & {"max", "min"}:
-            aggs[reduce] = reduce_messages(messages.reshape(num_edges, towers * f), graph, edge_index, reduce).view(
+            aggs[reduce] = reduce_messages(messages.reshape(num_edges, towers * f), graph, reduce).view(
                 n, towers, f
             )
         return aggs
