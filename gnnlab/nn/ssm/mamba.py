@@ -16,6 +16,7 @@ about one more forward pass of time.
 """
 from __future__ import annotations
 
+import bisect
 import math
 
 import torch
@@ -229,16 +230,18 @@ class Mamba(nn.Module):
 
 def _pieces(block: Mamba, cu_seqlens: Tensor, total: int) -> list[tuple[int, int, int, Tensor, Tensor, bool]]:
     """``(start, end, before, cu_conv, cu_scan, continues)`` of each piece of ``block.chunk_size`` rows."""
-    offsets = cu_seqlens.tolist()
+    offsets = cu_seqlens.tolist()  # non-decreasing
     starts = set(offsets)
+
+    def within(lo: int, hi: int) -> list[int]:  # offsets o with lo < o < hi, relative to lo
+        return [o - lo for o in offsets[bisect.bisect_right(offsets, lo):bisect.bisect_left(offsets, hi)]]
+
     out = []
     for start in range(0, total, block.chunk_size):
         end = min(start + block.chunk_size, total)
         low = max(0, start - (block.d_conv - 1))
-        inside = [o for o in offsets if low < o < end]
-        cu_conv = torch.tensor([0] + [o - low for o in inside] + [end - low], device=cu_seqlens.device)
-        inside = [o for o in offsets if start < o < end]
-        cu_scan = torch.tensor([0] + [o - start for o in inside] + [end - start], device=cu_seqlens.device)
+        cu_conv = torch.tensor([0, *within(low, end), end - low], device=cu_seqlens.device)
+        cu_scan = torch.tensor([0, *within(start, end), end - start], device=cu_seqlens.device)
         out.append((start, end, start - low, cu_conv, cu_scan, start not in starts))
     return out
 
