@@ -4,7 +4,7 @@
 messages (GatedGCN, GINE, the Graph Transformer). Autograd's backward for it is ``index_add_``,
 which on CPU runs ~3x slower than the row-parallel CSR reduction (and is nondeterministic on
 GPU). :func:`gather_src` and :func:`gather_dst` gather the same rows but reduce their gradient
-with :func:`~gnnlab.ops.aggregate.aggregate_csr` over the graph's cached CSR (by source or by
+with :func:`~gnnlab.ops.aggregate.aggregate_csr` over the graph's CSR (by source or by
 target), deterministically. Double backward works: the backward is itself built from
 differentiable ops.
 """

@@ -118,7 +118,7 @@ def _compiled(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_s
         reset = torch.zeros(u.size(-1), dtype=torch.uint8, device=u.device)
         starts = cu_seqlens[:-1]
         reset[starts[starts < u.size(-1)]] = 1
-        if initial_state is not None:
+        if initial_state is not None and reset.numel():
             reset[0] = 0  # the first sequence continues from initial_state
     out, last = _CompiledScan.apply(cast(u), cast(delta), cast(A), cast(B), cast(C), cast(D), cast(z),
                                     cast(delta_bias), bool(delta_softplus), reset, cast(initial_state))

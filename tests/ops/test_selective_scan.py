@@ -434,3 +434,39 @@ def test_compiled_forward_opcheck_with_initial_state():
     h0 = torch.randn(2, 4, 3)
     torch.library.opcheck(torch.ops.gnnlab.selective_scan_fwd.default,
                           (u, delta, A, B.unsqueeze(1), C.unsqueeze(1), D, z, bias, True, None, 4, h0))
+
+
+@pytest.mark.parametrize("backend", ["torch", pytest.param("extension", marks=needs_extension)])
+@pytest.mark.parametrize("packed", [False, True])
+def test_carry_of_an_empty_piece_hands_the_state_on(backend, packed):
+    u, delta, A, B, C, *_ = _inputs(batch=1, length=0)
+    h0 = torch.randn(1, 4, 3, dtype=torch.float64)
+    with gnnlab.ops.backend_scope(backend):
+        out, last = selective_scan_carry(u, delta, A, B, C, cu_seqlens=torch.tensor([0, 0]) if packed else None,
+                                         initial_state=h0)
+    assert out.shape == (1, 4, 0)
+    torch.testing.assert_close(last, h0)
+
+
+@pytest.mark.parametrize("backend", ["torch", pytest.param("extension", marks=needs_extension)])
+def test_carry_nan_in_the_initial_state_propagates_in_its_channel(backend):
+    u, delta, A, B, C, D, z, bias = _inputs(batch=1, dim=2, length=8)
+    h0 = torch.zeros(1, 2, 3, dtype=torch.float64)
+    h0[0, 0, 1] = float("nan")
+    with gnnlab.ops.backend_scope(backend):
+        out, last = selective_scan_carry(u, delta, A, B, C, D, z, bias, True, torch.tensor([0, 3, 8]), h0)
+    # Channel 0 continues from the NaN state; a restart multiplies the state by 0, which keeps a NaN
+    # NaN (the scan never hides one), so it stays NaN; channel 1 is untouched.
+    assert bool(out[0, 0].isnan().all()) and bool(last[0, 0, 1].isnan())
+    assert bool(out[0, 1].isfinite().all()) and bool(last[0, 1].isfinite().all())
+
+
+def test_carry_double_backward_on_the_reference_path():
+    u, delta, A, B, C, D, z, bias = [t.requires_grad_() for t in _inputs(batch=1, dim=2, state=2, length=6)]
+    h0 = torch.randn(1, 2, 2, dtype=torch.float64, requires_grad=True)
+
+    def f(*a):
+        with gnnlab.ops.backend_scope("torch"):
+            return selective_scan_carry(*a[:8], True, torch.tensor([0, 2, 6]), initial_state=a[8])
+
+    assert torch.autograd.gradgradcheck(f, (u, delta, A, B, C, D, z, bias, h0))
