@@ -2,7 +2,7 @@
 
     python benchmarks/aggregate.py                 # all shapes, sum/mean/max, forward and forward+backward
     python benchmarks/aggregate.py --quick         # one shape
-    python benchmarks/aggregate.py --csv out.csv   # also write the table
+    python benchmarks/aggregate.py --out results/aggregate_cpu   # also write results/aggregate_cpu.{txt,csv}
 
 Graphs: uniform random with edges sorted by destination (the shapes below) and a Barabási–Albert
 power-law graph. The "floor" is the time to stream the bytes the op must touch at the copy
@@ -12,10 +12,10 @@ Every figure is a median over --repeat runs measured in this process; ratios are
 from __future__ import annotations
 
 import argparse
-import csv
 
 import torch
 
+from _report import report, write_csv
 from _timing import median_ms
 
 import gnnlab.ops
@@ -107,9 +107,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--csv", default=None)
+    parser.add_argument("--out", default=None, help="path prefix: writes PREFIX.txt (what is printed) and PREFIX.csv")
     parser.add_argument("--reduce", nargs="*", default=["sum", "mean", "max"])
     args = parser.parse_args()
+    with report(args.out):
+        rows = run(args)
+    write_csv(args.out, ["graph", "reduce", "mode", "impl", "median_ms", "ratio_vs_gnnlab", "floor_reuse_ms",
+                         "floor_noreuse_ms"], rows)
+
+
+def run(args) -> list[list]:
+    """Time every case, printing a line per implementation; return the CSV rows."""
     if not gnnlab.ops.extension_available():
         print("warning: gnnlab._C is not built; 'gnnlab' below is the plain-torch reference path")
     bandwidth = copy_bandwidth_gbs()
@@ -125,11 +133,7 @@ def main():
         for reduce in args.reduce:
             for backward in (False, True):
                 run_case(label, ei, n, feat, reduce, backward, args.repeat, bandwidth, rows)
-    if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["graph", "reduce", "mode", "impl", "median_ms", "ratio_vs_gnnlab", "floor_reuse_ms", "floor_noreuse_ms"])
-            w.writerows(rows)
+    return rows
 
 
 if __name__ == "__main__":

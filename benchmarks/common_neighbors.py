@@ -27,7 +27,7 @@ import torch
 from _timing import median_ms
 
 import gnnlab.ops
-from gnnlab.ops import Adjacency, adamic_adar, common_neighbor_aggregate, common_neighbor_count, resource_allocation
+from gnnlab.ops import Graph, adamic_adar, common_neighbor_aggregate, common_neighbor_count, resource_allocation
 
 
 def ba_graph(n: int, m: int, seed: int = 0) -> torch.Tensor:
@@ -38,19 +38,19 @@ def ba_graph(n: int, m: int, seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(edges.T.copy())
 
 
-def query_batch(adj: Adjacency, batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def query_batch(graph: Graph, batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    ei = adj.edge_index()
+    ei = graph.edge_index
     true = ei[:, torch.randint(0, ei.size(1), (batch // 2,), generator=g)]
-    rand = torch.randint(0, adj.num_nodes, (2, batch - batch // 2), generator=g)
+    rand = torch.randint(0, graph.num_nodes, (2, batch - batch // 2), generator=g)
     pairs = torch.cat([true, rand], dim=1)
     return pairs[0].contiguous(), pairs[1].contiguous()
 
 
-def ncn_plain_torch(adj: Adjacency, src: torch.Tensor, dst: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+def ncn_plain_torch(graph: Graph, src: torch.Tensor, dst: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     """NCN's common-neighbour product with plain torch ops (see the module docstring)."""
-    n, b = adj.num_nodes, src.numel()
-    rowptr, col = adj.rowptr, adj.col
+    n, b = graph.num_nodes, src.numel()
+    rowptr, col = graph.rowptr, graph.col
 
     def gather(nodes):
         start, deg = rowptr[nodes], rowptr[nodes + 1] - rowptr[nodes]
@@ -69,12 +69,13 @@ def ncn_plain_torch(adj: Adjacency, src: torch.Tensor, dst: torch.Tensor, h: tor
     return cn @ h
 
 
-def torch_sparse_peer(adj: Adjacency):
+def torch_sparse_peer(graph: Graph):
     try:
         from torch_sparse import SparseTensor
     except ImportError:
         return None
-    A = SparseTensor(rowptr=adj.rowptr, col=adj.col, value=torch.ones(adj.num_entries), sparse_sizes=(adj.num_nodes,) * 2)
+    A = SparseTensor(rowptr=graph.rowptr, col=graph.col, value=torch.ones(graph.num_edges),
+                     sparse_sizes=(graph.num_nodes,) * 2)
 
     def run(src, dst, h):
         return (A[src] * A[dst]) @ h  # NCN's adjoverlap + spmm
@@ -94,17 +95,17 @@ def main():
     if not gnnlab.ops.extension_available():
         print("warning: gnnlab._C is not built; 'gnnlab' below is the plain-torch reference path")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, ops backend {gnnlab.ops.backend()}")
-    adj = Adjacency.from_edge_index(ba_graph(args.nodes, args.m), args.nodes)
-    src, dst = query_batch(adj, args.batch)
+    graph = Graph.undirected(ba_graph(args.nodes, args.m), args.nodes)
+    src, dst = query_batch(graph, args.batch)
     h = torch.randn(args.nodes, args.features)
-    deg = adj.degree().float()
-    print(f"BA graph: {args.nodes} nodes, {adj.num_entries} directed entries, max degree {int(deg.max())}; "
+    deg = graph.in_degree().float()
+    print(f"BA graph: {args.nodes} nodes, {graph.num_edges} directed edges, max degree {int(deg.max())}; "
           f"batch {args.batch} pairs (half edges), F={args.features}")
-    count = common_neighbor_count(adj, src, dst)
+    count = common_neighbor_count(graph, src, dst)
     print(f"common neighbours per pair: mean {count.float().mean():.2f}, max {int(count.max())}")
 
-    ours = common_neighbor_aggregate(h, adj, src, dst)
-    torch.testing.assert_close(ncn_plain_torch(adj, src, dst, h), ours, rtol=1e-4, atol=1e-4)
+    ours = common_neighbor_aggregate(h, graph, src, dst)
+    torch.testing.assert_close(ncn_plain_torch(graph, src, dst, h), ours, rtol=1e-4, atol=1e-4)
     rows = []
 
     def report(task, name, ms, base):
@@ -114,10 +115,10 @@ def main():
         print(f"{task:28s} {name:44s} {ms:9.2f} ms{tag}")
 
     task = "CN aggregate forward"
-    t_ours = median_ms(lambda: common_neighbor_aggregate(h, adj, src, dst), args.repeat)
+    t_ours = median_ms(lambda: common_neighbor_aggregate(h, graph, src, dst), args.repeat)
     report(task, "gnnlab common_neighbor_aggregate", t_ours, t_ours)
-    report(task, "NCN approach, plain torch", median_ms(lambda: ncn_plain_torch(adj, src, dst, h), args.repeat), t_ours)
-    peer = torch_sparse_peer(adj)
+    report(task, "NCN approach, plain torch", median_ms(lambda: ncn_plain_torch(graph, src, dst, h), args.repeat), t_ours)
+    peer = torch_sparse_peer(graph)
     if peer is not None:
         torch.testing.assert_close(peer(src, dst, h), ours, rtol=1e-4, atol=1e-4)
         report(task, "torch_sparse (NCN's own path)", median_ms(lambda: peer(src, dst, h), args.repeat), t_ours)
@@ -128,10 +129,10 @@ def main():
     hg = h.clone().requires_grad_()
 
     def ours_fb():
-        common_neighbor_aggregate(hg, adj, src, dst).sum().backward()
+        common_neighbor_aggregate(hg, graph, src, dst).sum().backward()
 
     def plain_fb():
-        ncn_plain_torch(adj, src, dst, hg).sum().backward()
+        ncn_plain_torch(graph, src, dst, hg).sum().backward()
 
     t_ours = median_ms(ours_fb, args.repeat)
     report(task, "gnnlab common_neighbor_aggregate", t_ours, t_ours)
@@ -139,7 +140,7 @@ def main():
 
     import scipy.sparse as sp
 
-    ei = adj.edge_index().numpy()
+    ei = graph.edge_index.flip(0).numpy()
     A = sp.csr_matrix((np.ones(ei.shape[1]), (ei[0], ei[1])), shape=(args.nodes, args.nodes))
     s_np, d_np = src.numpy(), dst.numpy()
     inv_log = np.where(deg.numpy() > 1, 1.0 / np.log(np.maximum(deg.numpy(), 2)), 0.0)
@@ -152,11 +153,11 @@ def main():
         return np.asarray(A[s_np].multiply(A[d_np]) @ w).ravel()
 
     assert np.array_equal(scipy_cn().astype(np.int64), count.numpy())
-    np.testing.assert_allclose(scipy_weighted(inv_log), adamic_adar(adj, src, dst).numpy(), rtol=1e-6)  # ours: float32
+    np.testing.assert_allclose(scipy_weighted(inv_log), adamic_adar(graph, src, dst).numpy(), rtol=1e-6)  # ours: float32
     for task, fn, peer_fn in [
-        ("CN count", lambda: common_neighbor_count(adj, src, dst), scipy_cn),
-        ("Adamic-Adar", lambda: adamic_adar(adj, src, dst), lambda: scipy_weighted(inv_log)),
-        ("resource allocation", lambda: resource_allocation(adj, src, dst), lambda: scipy_weighted(inv)),
+        ("CN count", lambda: common_neighbor_count(graph, src, dst), scipy_cn),
+        ("Adamic-Adar", lambda: adamic_adar(graph, src, dst), lambda: scipy_weighted(inv_log)),
+        ("resource allocation", lambda: resource_allocation(graph, src, dst), lambda: scipy_weighted(inv)),
     ]:
         t_ours = median_ms(fn, args.repeat)
         report(task, "gnnlab", t_ours, t_ours)

@@ -1,6 +1,6 @@
 """One training epoch of GatedGCN on generated CLUSTER: fused ops (extension) vs the reference path.
 
-    python benchmarks/gated_gcn_epoch.py [--graphs 500] [--batch-size 32] [--repeat 3]
+    python benchmarks/gated_gcn_epoch.py [--graphs 500] [--batch-size 32] [--repeat 3] [--out PREFIX]
 
 Both paths run the same model, data and batches in this process; the ratio is reference / fused.
 """
@@ -13,6 +13,7 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
+from _report import report
 from _timing import train_epoch_seconds
 
 import gnnlab.ops
@@ -28,7 +29,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--root", default=None, help="data root (default: a temporary folder)")
+    parser.add_argument("--out", default=None, help="path prefix: also writes what is printed to PREFIX.txt")
     args = parser.parse_args()
+    with report(args.out):
+        run(args)
+
+
+def run(args) -> None:
+    """Time one epoch on each ops backend and print the times and their ratio."""
     root = args.root or tempfile.mkdtemp()
     splits = load_sbm(root, "CLUSTER", num_train=args.graphs, num_val=1, num_test=1, progress=False)
     backends = ["torch"] + (["extension"] if gnnlab.ops.extension_available() else [])

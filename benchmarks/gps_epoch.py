@@ -1,6 +1,6 @@
 """A GPS (GatedGCN + Transformer) training epoch on generated PATTERN: gnnlab vs PyG's ``GPSConv``.
 
-    python benchmarks/gps_epoch.py [--graphs 320] [--layers 6] [--dim 64] [--heads 4] [--repeat 3]
+    python benchmarks/gps_epoch.py [--graphs 320] [--layers 6] [--dim 64] [--heads 4] [--repeat 3] [--out PREFIX]
 
 Both models are built in this process with the same sizes (GraphGPS's PATTERN row: 6 layers x 64,
 4 heads, batch 32, attention dropout 0.5), the same embeddings and readout, and train on the same
@@ -26,6 +26,7 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
+from _report import report
 from _timing import train_epoch_seconds
 from torch_geometric.nn import GPSConv, ResGatedGraphConv
 
@@ -83,7 +84,14 @@ def main() -> None:
     parser.add_argument("--attn-dropout", type=float, default=0.5)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--root", default=None, help="data root (default: a temporary folder)")
+    parser.add_argument("--out", default=None, help="path prefix: also writes what is printed to PREFIX.txt")
     args = parser.parse_args()
+    with report(args.out):
+        run(args)
+
+
+def run(args) -> None:
+    """Time one epoch of each model and print the times and the ratios to PyG's."""
     root = args.root or tempfile.mkdtemp()
     splits = load_sbm(root, "PATTERN", num_train=args.graphs, num_val=1, num_test=1, progress=False)
     train = splits["train"]

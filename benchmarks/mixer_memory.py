@@ -54,7 +54,6 @@ results use the vectorised CPU kernel).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -63,7 +62,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from _report import report, write_csv
 
 SIZES = (1000, 2000, 5000, 10000)
 MIXERS = ("mamba", "mamba_chunked", "attention", "performer", "mambapy")
@@ -231,7 +231,6 @@ def main() -> None:
         return
 
     load = os.getloadavg()
-    malloc = {k: os.environ.get(k) for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")}
     mixers = [m for m in MIXERS if m != "mambapy" or _mambapy_available()]
     rows = []
     for nodes in args.sizes:
@@ -246,8 +245,6 @@ def main() -> None:
 
     attention = {(r["nodes"], r["mode"]): r for r in rows if r["mixer"] == "attention"}
     lines = [
-        "# " + " ".join(f"{k}={v}" for k, v in malloc.items() if v) + " python benchmarks/mixer_memory.py"
-        + (f" --threads {args.threads}" if args.threads != 1 else "") + (f" --out {args.out}" if args.out else ""),
         f"torch {rows[0]['torch']}, {rows[0]['threads']} threads, {platform.machine()}; one graph, avg degree "
         f"{AVG_DEGREE}, dim {DIM}, float32; fresh process per row; peak = RSS high-water increase of one call; "
         f"load average at start {load[0]:.1f} on {os.cpu_count()} cores",
@@ -266,17 +263,10 @@ def main() -> None:
         lines.append(f"{r['mixer']:13s} {r['nodes']:6d} {r['mode']:11s} {r['ms']:10.1f} {r['heap_mib']:9.1f} "
                      f"{r['peak_mib']:9.1f} {fmt(r['time_vs_attention'])} {fmt(r['mem_vs_attention'])} "
                      f"{r['flag']}".rstrip())
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out + ".txt").write_text(text + "\n")
-        with open(args.out + ".csv", "w", newline="") as f:
-            keys = ["mixer", "nodes", "mode", "ms", "heap_mib", "peak_mib", "time_vs_attention", "mem_vs_attention",
-                    "flag"]
-            w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(rows)
+    with report(args.out):
+        print("\n".join(lines))
+    write_csv(args.out, ["mixer", "nodes", "mode", "ms", "heap_mib", "peak_mib", "time_vs_attention",
+                         "mem_vs_attention", "flag"], rows)
 
 
 if __name__ == "__main__":

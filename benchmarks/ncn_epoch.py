@@ -21,7 +21,7 @@ from hydra.utils import instantiate
 
 import gnnlab.ops
 from gnnlab.cli import config_dir
-from gnnlab.train.link import LinkTrainer
+from gnnlab.train import Trainer
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
     datamodule = instantiate(cfg.data.module)
     task = instantiate(cfg.task)
     print(datamodule.split)
-    trainer = LinkTrainer(output_dir=out, progress=False)
+    trainer = Trainer(output_dir=out, progress=False)
     results = {}
     for backend in ("extension", "torch"):
         torch.manual_seed(0)

@@ -1,6 +1,6 @@
 """LapPE and RWSE precompute on one large graph: gnnlab's sparse paths vs dense per-graph computation.
 
-    python benchmarks/pe_precompute.py [--nodes 10000] [--m 5] [--lap-k 16] [--rw-k 20] [--csv results/pe_precompute.csv]
+    python benchmarks/pe_precompute.py [--nodes 10000] [--m 5] [--lap-k 16] [--rw-k 20] [--out PREFIX]
 
 The graph is a Barabási–Albert graph (networkx, seed 0; ``--m`` edges per new node). Timed, in this
 process, each once (these take seconds to minutes; the dense ones dominate):
@@ -17,14 +17,13 @@ Results are checked against each other (eigenvalues, RWSE values) before the tim
 from __future__ import annotations
 
 import argparse
-import csv
 import time
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import torch
 from torch_geometric.data import Data
+from _report import report, write_csv
 from torch_geometric.transforms import AddLaplacianEigenvectorPE
 
 from gnnlab.transforms import laplacian_eigenpairs, random_walk_diagonals
@@ -68,8 +67,18 @@ def main() -> None:
     parser.add_argument("--lap-k", type=int, default=16)
     parser.add_argument("--rw-k", type=int, default=20)
     parser.add_argument("--skip-dense", action="store_true", help="time only the sparse paths")
-    parser.add_argument("--csv", default=None)
+    parser.add_argument("--out", default=None, help="path prefix: writes PREFIX.txt (what is printed) and PREFIX.csv")
     args = parser.parse_args()
+    with report(args.out):
+        rows, edges = run(args)
+    k = {"LapPE": args.lap_k, "RWSE": args.rw_k}
+    write_csv(args.out, ["encoding", "implementation", "seconds", "ratio_vs_gnnlab", "nodes", "edges", "k"],
+              [[kind, name, f"{sec:.3f}", f"{ratio:.2f}", args.nodes, edges, k[kind]]
+               for kind, name, sec, ratio in rows])
+
+
+def run(args) -> tuple[list[tuple], int]:
+    """Time every implementation and print the table; return (encoding, name, seconds, ratio) rows and edge count."""
     g = nx.barabasi_albert_graph(args.nodes, args.m, seed=0)
     edges = torch.tensor(list(g.edges()), dtype=torch.long).t()
     edge_index = torch.cat([edges, edges.flip(0)], 1)
@@ -97,14 +106,7 @@ def main() -> None:
     base = {kind: sec for kind, name, sec in rows if name.startswith("gnnlab")}
     for kind, name, sec in rows:
         print(f"{kind:8s} {name:34s} {sec:9.2f} {sec / base[kind]:9.1f}x")
-    if args.csv:
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.csv, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["encoding", "implementation", "seconds", "ratio_vs_gnnlab", "nodes", "edges", "k"])
-            for kind, name, sec in rows:
-                k = args.lap_k if kind == "LapPE" else args.rw_k
-                w.writerow([kind, name, f"{sec:.3f}", f"{sec / base[kind]:.2f}", n, edge_index.size(1), k])
+    return [(kind, name, sec, sec / base[kind]) for kind, name, sec in rows], edge_index.size(1)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,15 @@
 """Selective scan (Mamba): gnnlab's compiled CPU kernel vs its sequential torch reference and mambapy.
 
     python benchmarks/selective_scan.py                    # L = 128, 512, 2048; 96 channels, N = 16, batch 8
-    python benchmarks/selective_scan.py --lengths 512 --csv out.csv
+    python benchmarks/selective_scan.py --lengths 512 --out PREFIX   # also writes PREFIX.txt and PREFIX.csv
 
 The committed results (results/selective_scan_cpu.txt and .csv) come from, in an environment with
 mambapy installed next to gnnlab (a benchmark-only peer, never a gnnlab dependency):
 
-    MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 OMP_NUM_THREADS=2 \
-        python benchmarks/selective_scan.py --csv results/selective_scan_cpu.csv | tee results/selective_scan_cpu.txt
-    MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 OMP_NUM_THREADS=1 \
-        python benchmarks/selective_scan.py --csv results/selective_scan_cpu_1thread.csv \
-        | tee results/selective_scan_cpu_1thread.txt
+    OMP_NUM_THREADS=2 MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 \
+        python benchmarks/selective_scan.py --out results/selective_scan_cpu
+    OMP_NUM_THREADS=1 MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 \
+        python benchmarks/selective_scan.py --out results/selective_scan_cpu_1thread
 
 (the one-thread run is the steadier figure on a machine whose two cores are shared with other work:
 there a parallel region waits for whichever of its threads was descheduled).
@@ -28,12 +27,11 @@ saved by the forward). Figures are medians over --repeat runs in this process; r
 from __future__ import annotations
 
 import argparse
-import csv
-
-import torch
-
 import statistics
 import time
+
+import torch
+from _report import report, write_csv
 
 import gnnlab.ops
 from gnnlab.ops import selective_scan
@@ -143,10 +141,17 @@ def main():
     parser.add_argument("--state", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--reference-max-length", type=int, default=512)
-    parser.add_argument("--csv", default=None)
+    parser.add_argument("--out", default=None, help="path prefix: writes PREFIX.txt (what is printed) and PREFIX.csv")
     args = parser.parse_args()
     if not gnnlab.ops.extension_available():
         raise SystemExit(f"gnnlab._C is not built: {gnnlab.ops.extension_error()}")
+    with report(args.out):
+        rows = run(args)
+    write_csv(args.out, list(rows[0]), rows)
+
+
+def run(args) -> list[dict]:
+    """Time every length and pass, printing a line each; return the CSV rows."""
     print(f"threads {torch.get_num_threads()}, batch {args.batch}, channels {args.dim}, N {args.state}, float32")
     rows = []
     for length in args.lengths:
@@ -178,11 +183,7 @@ def main():
             print(f"L={length:5d} {row['pass_']:8s} gnnlab {ours:8.2f} ms | reference {ratio(ref):>7s} | "
                   f"mambapy {ratio(peer):>7s} | gnnlab / exp floor {ours / floor:4.1f} | saved MiB: gnnlab "
                   f"{saved['gnnlab']:.1f}, mambapy {peer_saved}")
-    if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    return rows
 
 
 if __name__ == "__main__":

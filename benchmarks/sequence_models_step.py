@@ -1,7 +1,7 @@
 """Training step and evaluation time, and peak memory, of the sequence models on real Peptides-func batches.
 
     GNNLAB_DATA_DIR=datasets python benchmarks/sequence_models_step.py --batches 4 \\
-        --csv results/sequence_models_step_peptides_func.csv
+        --out results/sequence_models_step_peptides_func     # writes .txt and .csv
 
 Each row's experiment file (GPS, Graph-Mamba, GMN, GSM++ on Peptides-func) is composed as
 ``gnnlab-train`` would compose it; the model is built with seed 0 and trained with AdamW for
@@ -15,7 +15,6 @@ one training epoch (10,873 graphs) from the median, and the peak memory. Ratios 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -23,6 +22,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _report import report, write_csv
 
 ROWS = {
     "GPS": "gps/peptides_func",
@@ -41,6 +42,7 @@ def measure(experiment: str, batches: int) -> dict:
     from hydra.utils import instantiate
 
     from gnnlab.cli import config_dir
+    from gnnlab.train.run import add_facts
 
     root = Path.cwd()
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
@@ -51,7 +53,7 @@ def measure(experiment: str, batches: int) -> dict:
     data = instantiate(cfg.data.module)
     loader = data.train_loader()
     torch.manual_seed(0)
-    model = instantiate(cfg.model)
+    model = instantiate(add_facts(cfg, data.facts).model)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     taken = []
@@ -88,11 +90,19 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=4, help="timed batches per model (after one warm-up)")
     parser.add_argument("--only", help="(internal) measure one experiment and print JSON")
     parser.add_argument("--models", nargs="*", default=list(ROWS), choices=list(ROWS))
-    parser.add_argument("--csv", help="also write the rows to this CSV file")
+    parser.add_argument("--out", default=None, help="path prefix: writes PREFIX.txt (what is printed) and PREFIX.csv")
     args = parser.parse_args()
     if args.only:
         print(json.dumps(measure(args.only, args.batches)))
         return
+    with report(args.out):
+        results = run(args)
+    write_csv(args.out, ["model", *next(iter(results.values()), {})],
+              [{"model": name, **r} for name, r in results.items()])
+
+
+def run(args) -> dict[str, dict]:
+    """Measure every model in its own child process and print the table; return the rows by model."""
     import torch
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; Peptides-func, batch 128, "
@@ -114,12 +124,7 @@ def main() -> None:
         for name, r in results.items():
             print(f"{name:12s} / GPS: train step {r['train_step_s'] / base['train_step_s']:.2f}x, "
                   f"eval {r['eval_step_s'] / base['eval_step_s']:.2f}x, peak RSS {r['peak_rss_mib'] / base['peak_rss_mib']:.2f}x")
-    if args.csv:
-        with open(args.csv, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=["model", *next(iter(results.values())).keys()])
-            writer.writeheader()
-            for name, r in results.items():
-                writer.writerow({"model": name, **r})
+    return results
 
 
 if __name__ == "__main__":

@@ -130,12 +130,13 @@ def _reexec_with_malloc_settings() -> None:
 def _hydra_train(cfg: DictConfig) -> float:
     """Train one model; returns the best monitored validation metric (for Hydra sweepers).
 
-    Typed config values are checked first (:func:`gnnlab.config_schema.validate_config`). Errors in
+    Typed config values are checked first (:func:`gnnlab.config_schema.validate_config`; the model's
+    once the data is loaded). Errors in
     the user's input end the run with one line and exit status 1; any other error is printed with
     its full traceback (also when Hydra's instantiation wrapped it) and exits with status 1.
     """
     try:
-        validate_config(cfg)
+        validate_config(cfg, model=False)  # the model is checked once the data has given its facts
         from gnnlab.train.run import train
 
         return train(cfg)
@@ -182,6 +183,60 @@ def _check_resume_argument(args: list[str]) -> None:
                 raise SystemExit(1)
 
 
+def topological_concentration_report(run_dir, out_dir=None, k: int = 1, hits_k: int | None = None,
+                                     approximate: bool = False, bins: int = 10, split: str = "test"):
+    """Per-node TC, degree and per-node Hits@K of a trained link-prediction run, as files.
+
+    Rebuilds the run's data split and model from ``<run_dir>/config_resolved.yaml``, loads
+    ``checkpoints/best.ckpt``, scores ``split`` (``"test"`` or ``"val"``) as the link task evaluates it
+    and writes, through :func:`gnnlab.analysis.tc_report`, ``per_node.csv``, ``tc_bins.csv`` and
+    ``performance_vs_tc.png`` to ``out_dir`` (default ``<run_dir>/topological_concentration``).
+    TC is computed on the training graph (exactly for any ``k``, or with ATC when ``approximate``).
+
+    Args:
+        hits_k: K of the per-node Hits (default: the K of the run's first ``hits@K`` metric, else 100).
+
+    Returns:
+        The :class:`gnnlab.analysis.TCReport` of the written paths.
+    """
+    import torch
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from gnnlab.analysis import (approximate_topological_concentration, per_node_hits, tc_report,
+                                 topological_concentration)
+    from gnnlab.train.checkpoint import load_checkpoint
+    from gnnlab.train.tasks import LinkPrediction
+
+    run_dir = Path(run_dir)
+    config, ckpt = run_dir / "config_resolved.yaml", run_dir / "checkpoints" / "best.ckpt"
+    for path in (config, ckpt):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: is {run_dir} the folder of a finished gnnlab-train run?")
+    cfg = OmegaConf.load(config)
+    target = cfg.data.module.get("_target_")
+    if target not in ("gnnlab.data.linkpred.LinkDataModule", "gnnlab.data.LinkDataModule"):
+        raise ValueError(f"{run_dir} is not a link-prediction run (data module {target})")
+    if hits_k is None:
+        named = [m for m in cfg.task.get("metrics", []) if str(m).startswith("hits@")]
+        hits_k = int(str(named[0])[5:]) if named else 100
+    datamodule = instantiate(cfg.data.module)
+    model = instantiate(cfg.model)
+    model.load_state_dict(load_checkpoint(ckpt)["model"])
+    model.eval()
+    (batch,) = datamodule.loader(split)
+    with torch.no_grad():
+        pos, neg = LinkPrediction().step(model, batch, split).outputs
+    n = datamodule.split.num_nodes
+    nodes, hits = per_node_hits(batch.pos, pos, neg, hits_k, num_nodes=n)
+    tc_fn = approximate_topological_concentration if approximate else topological_concentration
+    tc = tc_fn(datamodule.split.train_edge_index(), n, k=k)
+    label = f"{'ATC' if approximate else 'TC'}^{k} (training graph)"
+    return tc_report(tc, datamodule.graph.in_degree(), (nodes, hits),
+                     Path(out_dir) if out_dir else run_dir / "topological_concentration",
+                     bins=bins, metric=f"Hits@{hits_k} ({split})", title=f"{cfg.get('name', run_dir.name)}: {label}")
+
+
 def tc_main(argv: list[str] | None = None) -> int:
     """Entry point of ``gnnlab-tc``: Topological Concentration vs per-node performance of a link-prediction run."""
     import argparse
@@ -199,8 +254,6 @@ def tc_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bins", type=int, default=10, help="number of equal-width TC bins")
     parser.add_argument("--split", choices=["test", "val"], default="test")
     args = parser.parse_args(argv)
-    from gnnlab.train.link import topological_concentration_report
-
     try:
         report = topological_concentration_report(args.run_dir, args.out, args.k, args.hits_k, args.approximate,
                                                   args.bins, args.split)

@@ -76,7 +76,7 @@ KEYS: dict[str, Rule] = {
     "trainer.eval_test_every_epoch": _BOOL,
     "trainer.progress": _BOOL,
     "trainer.resume": Rule(str, optional=True),
-    "trainer.target_link_removal": _BOOL,
+    "task.target_link_removal": _BOOL,
     "optim.lr": Rule(float, low=0, low_exclusive=True),
     "optim.weight_decay": Rule(float, low=0),
     "optim.momentum": Rule(float, low=0),
@@ -90,9 +90,6 @@ KEYS: dict[str, Rule] = {
     "data.module.drop_last": _BOOL,
     "data.module.num_classes": Rule(int, optional=True, low=1),
     "data.module.check": _BOOL,
-    "data.num_outputs": _INT_GE1,
-    "data.in_channels": Rule(int, optional=True, low=1),
-    "data.num_nodes": _INT_GE1,
 }
 
 #: Keys checked wherever they occur under ``model`` (by the last part of the key).
@@ -154,8 +151,11 @@ def _model_problems(node: Any, prefix: str) -> list[str]:
     return problems
 
 
-def validate_config(cfg: DictConfig) -> None:
+def validate_config(cfg: DictConfig, model: bool = True) -> None:
     """Check the typed values of a composed run config (see :data:`KEYS` and :data:`MODEL_KEYS`).
+
+    ``model=False`` leaves the model out: before the data is loaded, the facts it reads from
+    ``data.*`` (:func:`gnnlab.train.run.add_facts`) are not in the config yet.
 
     Raises :class:`~gnnlab.errors.ConfigError` with one line listing every wrong value, each as
     ``key=value (type): expected ...``, or naming a key whose interpolation cannot be resolved.
@@ -173,7 +173,7 @@ def validate_config(cfg: DictConfig) -> None:
         problem = check_value(key, value, rule)
         if problem:
             problems.append(problem)
-    if cfg.get("model") is not None:
+    if model and cfg.get("model") is not None:
         try:
             model = OmegaConf.to_container(cfg.model, resolve=True)
         except OmegaConfBaseException as err:

@@ -5,6 +5,7 @@ Usage::
     gnnlab-table experiment=planetoid/gcn_cora --seeds 10 --out results/planetoid_gcn_cora.md
     gnnlab-table --from-dir outputs/multiruns/<sweep> --out table.md   # aggregate an existing sweep
     gnnlab-table --from-dir <sweep1> <sweep2> ... --out summary.md     # one row per sweep
+    gnnlab-table --runs <run1> <run2> ... --labels A B --out runs.md    # one row per single run
 
 The experiment config's ``benchmark`` block names the paper, table, cell, metric and the
 published value, and the protocol: ``protocol: best`` (the default) scores the weights of the best
@@ -12,13 +13,17 @@ validation epoch (``results.json``'s ``final``), ``protocol: last`` the final ep
 Benchmarking-GNNs and the GT paper report that). Extra ``key=value`` arguments are passed to every
 run as Hydra overrides.
 Each run writes ``results.json``; the table lists every seed's value, then mean ± std (sample
-standard deviation) beside the published number, and a CSV with the per-seed values.
+standard deviation) beside the published number, and a CSV with the per-seed values. ``--runs``
+tabulates single runs (say, reduced-budget or diagnostic ones): the benchmark metric at the
+best-validation epoch and of the final epoch. Every table's first line is the command that wrote it.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import json
+import math
+import shlex
 import statistics
 import subprocess
 import sys
@@ -31,10 +36,16 @@ from gnnlab.errors import ConfigError
 from gnnlab.train.rundir import unique_dir
 
 
+def _config(run_dir: Path):
+    """The run's composed config: Hydra's ``.hydra/config.yaml`` or the ``config_resolved.yaml`` every run writes."""
+    hydra_config = run_dir / ".hydra" / "config.yaml"
+    return OmegaConf.load(hydra_config if hydra_config.is_file() else run_dir / "config_resolved.yaml")
+
+
 def _collect(sweep_dir: Path) -> tuple[list[dict], dict]:
     runs, benchmark = [], {}
     for result_file in sorted(sweep_dir.glob("*/results.json"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0):
-        cfg = OmegaConf.load(result_file.parent / ".hydra" / "config.yaml")
+        cfg = _config(result_file.parent)
         benchmark = OmegaConf.to_container(cfg.get("benchmark") or {}, resolve=False) or benchmark
         runs.append({"seed": int(cfg.seed), "dir": str(result_file.parent), **json.loads(result_file.read_text())})
     if not runs:
@@ -89,9 +100,9 @@ def _summary(runs: list[dict], benchmark: dict, metric: str) -> tuple[list[float
 
 
 def _write(out: Path, lines: list[str], command: str, header: list[str], rows: list[list]) -> str:
-    """Write the markdown ``out`` (with the command that made it) and the CSV beside it; return the markdown."""
+    """Write the markdown ``out`` (first line: the command that made it) and the CSV beside it; return the markdown."""
     if command:
-        lines = [*lines, "", f"Command: `{command}`"]
+        lines = [f"Command: `{command}`", "", *lines]
     text = "\n".join(lines) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
@@ -151,8 +162,41 @@ def write_summary(sweeps: list[tuple[list[dict], dict]], out: Path, command: str
     return _write(out, lines, command, ["cell", "metric", "mean", "std", "published", "published_std", "seeds"], rows)
 
 
+def write_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = None, metric: str | None = None,
+               command: str = "") -> str:
+    """One row per run folder: epochs, seconds per epoch, and the metric (``benchmark.metric`` unless given,
+    unscaled) at the best-validation epoch and of the final epoch; writes ``out`` and its ``.csv``."""
+    from gnnlab.analysis.curves import read_metrics
+
+    labels = labels or [d.name for d in run_dirs]
+    if len(labels) != len(run_dirs):
+        raise ValueError(f"{len(labels)} labels for {len(run_dirs)} runs")
+    lines = ["| run | metric | epochs run | s / epoch | best epoch (validation) | at the best-validation epoch "
+             "| of the final epoch |", "|---|---|---|---|---|---|---|"]
+    rows = []
+    for run_dir, label in zip(run_dirs, labels):
+        if not (run_dir / "results.json").is_file():
+            raise FileNotFoundError(f"no results.json in '{run_dir}': did the run finish?")
+        run = {"dir": str(run_dir), **json.loads((run_dir / "results.json").read_text())}
+        name = metric or (_config(run_dir).get("benchmark") or {}).get("metric")
+        if not name:
+            raise ValueError(f"no metric: pass --metric or set benchmark.metric in the config of {run_dir}")
+        epochs = read_metrics(run_dir) if (run_dir / "metrics.csv").is_file() else []
+        seconds = statistics.fmean([r.get("time/epoch_s", math.nan) for r in epochs]) if epochs else math.nan
+        best = _metric(run, name, "best")
+        # The final epoch's model: results.json's ``last``, or (runs from before it was written) metrics.csv's last row.
+        last = float((run.get("last") or {}).get(name, epochs[-1].get(name, math.nan) if epochs else math.nan))
+        text = ["—" if math.isnan(v) else f"{v:.{d}f}" for v, d in ((seconds, 0), (best, 4), (last, 4))]
+        lines.append(f"| {label} | `{name}` | {run.get('epochs_run', '—')} | {text[0]} | {run['best_epoch']} "
+                     f"({run['monitor']} {run['best_value']:.4f}) | {text[1]} | {text[2]} |")
+        rows.append([label, name, run.get("epochs_run"), f"{seconds:.1f}", run["best_epoch"], run["monitor"],
+                     run["best_value"], best, last, str(run_dir)])
+    return _write(out, lines, command, ["run", "metric", "epochs_run", "s_per_epoch", "best_epoch", "monitor",
+                                        "best_value", "at_best_epoch", "final_epoch", "run_dir"], rows)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, run the seeds (unless ``--from-dir``), write the table."""
+    """Parse arguments, run the seeds (unless ``--from-dir`` or ``--runs``), write the table."""
     parser = argparse.ArgumentParser(prog="gnnlab-table", description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=planetoid/gcn_cora")
     parser.add_argument("--seeds", type=int, default=10, help="number of seeds (0..N-1)")
@@ -161,16 +205,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-dir", type=Path, nargs="+", default=None,
                         help="aggregate existing sweep folder(s) instead of running; several folders give one "
                              "summary row per folder")
+    parser.add_argument("--runs", type=Path, nargs="+", default=None,
+                        help="tabulate these single run folders, one row each, instead of running")
+    parser.add_argument("--labels", nargs="+", default=None, help="with --runs: one row label per run")
     parser.add_argument("--sweep-dir", type=Path, default=None, help="where the runs go (default outputs/tables/<time>)")
     args = parser.parse_args(argv)
 
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
-    command = "gnnlab-table " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.runs is not None and args.from_dir is not None:
+        parser.error("--runs and --from-dir are alternatives")
+    if args.labels is not None and args.runs is None:
+        parser.error("--labels goes with --runs")
+    command = shlex.join(["gnnlab-table", *(argv if argv is not None else sys.argv[1:])])
     summary = args.from_dir is not None and len(args.from_dir) > 1
     if args.from_dir is not None:
         sweep_dir = args.from_dir[0]
-    else:
+    elif args.runs is None:
         if not any(o.startswith("experiment=") for o in args.overrides):
             parser.error("name an experiment, e.g. experiment=planetoid/gcn_cora")
         # A table started in the same second as another gets its own folder (-1, -2, ...).
@@ -184,7 +235,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gnnlab-table: the runs failed (exit code {proc.returncode})", file=sys.stderr)
             return proc.returncode
     try:
-        if summary:  # one row per sweep
+        if args.runs is not None:  # one row per single run
+            out = args.out or Path("runs.md")
+            text = write_runs(args.runs, out, args.labels, args.metric, command)
+        elif summary:  # one row per sweep
             out = args.out or Path("summary.md")
             text = write_summary([_collect(d) for d in args.from_dir], out, command)
         else:

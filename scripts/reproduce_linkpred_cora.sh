@@ -11,6 +11,10 @@ PY=${PYTHON:-.venv/bin/python}
 SEEDS=${SEEDS:-10}
 MODELS=${MODELS:-"cn aa ra gae ncn ncnc"}
 SWEEPS=${SWEEPS:-outputs/tables/linkpred_cora}
+# Cora from the offline copies beside the checkout when GNNLAB_SHARED_DATA names no other folder.
+if [ -z "${GNNLAB_SHARED_DATA+set}" ] && [ -d ../shared/data ]; then
+  export GNNLAB_SHARED_DATA=$PWD/../shared/data
+fi
 dirs=()
 for model in $MODELS; do
   echo "== $model: $SEEDS seeds"

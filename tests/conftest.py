@@ -2,10 +2,19 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 import gnnlab.ops
+from gnnlab.data._offline import ENV_VAR
+
+# The test suite reads the offline dataset copies from ../shared/data beside the checkout when that folder
+# exists and GNNLAB_SHARED_DATA names no other (an empty value keeps them off). Child processes (the
+# command-line tests) inherit it. Without the folder, the tests that need the copies skip.
+_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if ENV_VAR not in os.environ and _SHARED.is_dir():
+    os.environ[ENV_VAR] = str(_SHARED)
 
 
 def _backends():

@@ -1,7 +1,8 @@
 """The command line's batch callback gives freed heap pages back to the OS (glibc); the Trainer runs its
-batch callbacks before every batch."""
+batch callbacks before every batch; importing gnnlab changes no process state."""
 from __future__ import annotations
 
+import json
 import platform
 
 import pytest
@@ -56,16 +57,56 @@ def test_trainer_runs_its_batch_callbacks(tmp_path):
     assert Trainer(output_dir=str(tmp_path)).batch_callbacks == ()
 
 
+_PROCESS_STATE = """
+import json, logging, os, random, signal, sys, warnings
+import numpy as np, torch
+
+def state():
+    return {
+        "environment": dict(os.environ),
+        "sys.path": list(sys.path),
+        "cwd": os.getcwd(),
+        "warning filters": [repr(f) for f in warnings.filters],
+        "root logger": [logging.root.level, [repr(h) for h in logging.root.handlers]],
+        "excepthook": repr(sys.excepthook),
+        "signal handlers": [repr(signal.getsignal(s)) for s in (signal.SIGINT, signal.SIGTERM)],
+        "numpy": [np.geterr(), repr(np.get_printoptions())],
+        "random states": [random.getstate()[1][:8], np.random.get_state()[1][:8].tolist(),
+                          torch.random.get_rng_state()[:64].tolist()],
+        "torch flags": [str(torch.get_default_dtype()), str(torch.get_default_device()), torch.get_num_threads(),
+                        torch.get_num_interop_threads(), torch.are_deterministic_algorithms_enabled(),
+                        torch.is_grad_enabled(), torch.is_anomaly_enabled(), torch.is_inference_mode_enabled(),
+                        torch.get_float32_matmul_precision(), torch.backends.cudnn.benchmark,
+                        torch.backends.cudnn.deterministic, torch.backends.cudnn.allow_tf32,
+                        torch.backends.cuda.matmul.allow_tf32, torch.backends.mkldnn.enabled],
+    }
+"""
+
+
 def test_importing_gnnlab_changes_no_process_state():
-    """Importing the library (not the command line) leaves the environment and glibc untouched."""
-    import os
+    """Importing any module of gnnlab, the command line's included (its settings apply when a command runs),
+    leaves the process as it was: environment (allocator settings included), import path, warning and
+    logging setup, signal handlers, random states and torch's global flags."""
     import subprocess
     import sys
 
     # The third-party libraries first (scikit-learn sets KMP_* variables, torch TORCHINDUCTOR_CACHE_DIR).
-    code = ("import os, json, importlib.util; import torch, torch_geometric, sklearn.metrics, hydra, omegaconf; "
-            "importlib.util.find_spec('ogb') and __import__('ogb'); before = dict(os.environ); "
-            "import gnnlab, gnnlab.ops, gnnlab.nn, gnnlab.train, gnnlab.models, gnnlab.data, gnnlab.transforms; "
-            "print(json.dumps(sorted(set(os.environ.items()) ^ set(before.items()))))")
+    code = _PROCESS_STATE + """
+import importlib, importlib.util, pkgutil
+import torch_geometric, sklearn.metrics, hydra, omegaconf
+importlib.util.find_spec("ogb") and __import__("ogb")
+before = state()
+import gnnlab
+names = [m.name for m in pkgutil.walk_packages(gnnlab.__path__, "gnnlab.") if not m.name.endswith("__main__")]
+for name in names:
+    importlib.import_module(name)
+after = state()
+changed = {key: [before[key], after[key]] for key in before if before[key] != after[key]}
+if "environment" in changed:
+    changed["environment"] = sorted(set(before["environment"].items()) ^ set(after["environment"].items()))
+print(json.dumps({"modules": names, "changed": changed}, default=str))
+"""
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {"gnnlab.ops._loader", "gnnlab.nn.conv.gcn", "gnnlab.data.zinc", "gnnlab.cli"} <= set(result["modules"])
+    assert result["changed"] == {}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 import statistics
 
 import pytest
@@ -32,6 +33,7 @@ def test_table_from_one_sweep(tmp_path, capsys):
     out = tmp_path / "a.md"
     assert main(["--from-dir", str(sweep), "--out", str(out)]) == 0
     text = out.read_text()
+    assert text.splitlines()[0] == f"Command: `gnnlab-table --from-dir {sweep} --out {out}`"
     mean, std = statistics.fmean([50, 52, 55]), statistics.stdev([50, 52, 55])
     assert f"| {mean:.2f} ± {std:.2f} | 50.00 ± 1.50 | {mean - 50:+.2f} | 3 |" in text
     with open(out.with_suffix(".csv")) as f:
@@ -101,3 +103,56 @@ def test_row_without_a_published_value(tmp_path):
     summary = tmp_path / "summary.md"
     assert main(["--from-dir", str(sweep), str(sweep), "--out", str(summary)]) == 0
     assert "| A / x | P, T1 | 51.00 ± 1.41 | — | — | 2 |" in summary.read_text()
+
+
+def _run(path, results, config_name="config_resolved.yaml", epochs=((0.7, 10.0), (0.8, 12.0))):
+    """A single gnnlab-train run folder: its config, results.json and metrics.csv (val/acc, seconds per epoch)."""
+    (path / config_name).parent.mkdir(parents=True)
+    OmegaConf.save(OmegaConf.create({"seed": 0, "benchmark": {"metric": "test/acc"}}), path / config_name)
+    (path / "results.json").write_text(json.dumps(results))
+    rows = [f"{i + 1},{acc},{acc - 0.1},{i + 1},{sec}" for i, (acc, sec) in enumerate(epochs)]
+    (path / "metrics.csv").write_text("\n".join(["step,val/acc,test/acc,epoch,time/epoch_s", *rows]) + "\n")
+    return path
+
+
+def test_single_runs(tmp_path, monkeypatch):
+    """--runs: one row per run folder, the metric at the best-validation epoch and of the final epoch."""
+    monkeypatch.chdir(tmp_path)
+    _run(tmp_path / "runs" / "a", {"best_epoch": 2, "monitor": "val/acc", "best_value": 0.8, "epochs_run": 2,
+                                   "final": {"test/acc": 0.7}, "last": {"test/acc": 0.65}})
+    # A run from before results.json kept the final epoch's metrics: they come from metrics.csv's last row.
+    _run(tmp_path / "runs" / "b", {"best_epoch": 1, "monitor": "val/acc", "best_value": 0.7, "epochs_run": 2,
+                                   "final": {"test/acc": 0.6}}, config_name=".hydra/config.yaml")
+    argv = ["--runs", "runs/a", "runs/b", "--labels", "run A", "run B", "--out", "results/runs.md"]
+    assert main(argv) == 0
+    text = (tmp_path / "results" / "runs.md").read_text()
+    lines = text.splitlines()
+    assert lines[0] == "Command: `gnnlab-table --runs runs/a runs/b --labels 'run A' 'run B' --out results/runs.md`"
+    assert lines[4] == "| run A | `test/acc` | 2 | 11 | 2 (val/acc 0.8000) | 0.7000 | 0.6500 |"
+    assert lines[5] == "| run B | `test/acc` | 2 | 11 | 1 (val/acc 0.7000) | 0.6000 | 0.7000 |"
+    with open(tmp_path / "results" / "runs.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["run"] for r in rows] == ["run A", "run B"] and rows[1]["run_dir"] == "runs/b"
+    # The header reruns to the same table.
+    assert main(shlex.split(lines[0][len("Command: `gnnlab-table "):-1])) == 0
+    assert (tmp_path / "results" / "runs.md").read_text() == text
+
+
+def test_sweep_of_runs_without_hydra_folder(tmp_path):
+    """A sweep whose runs keep only config_resolved.yaml (every run writes it) is read the same way."""
+    sweep = _sweep(tmp_path / "a", [0.5, 0.52], "A / x")
+    for run in sweep.iterdir():
+        (run / ".hydra" / "config.yaml").rename(run / "config_resolved.yaml")
+    out = tmp_path / "a.md"
+    assert main(["--from-dir", str(sweep), "--out", str(out)]) == 0
+    assert f"| 51.00 ± {statistics.stdev([50, 52]):.2f} | 50.00 ± 1.50 |" in out.read_text()
+
+
+def test_single_runs_errors(tmp_path, capsys):
+    run = _run(tmp_path / "a", {"best_epoch": 1, "monitor": "val/acc", "best_value": 0.7, "final": {"test/acc": 0.6}})
+    assert main(["--runs", str(run), "--labels", "A", "B", "--out", str(tmp_path / "t.md")]) == 2
+    assert "2 labels for 1 runs" in capsys.readouterr().err
+    assert main(["--runs", str(tmp_path), "--out", str(tmp_path / "t.md")]) == 2
+    assert "no results.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--runs", str(run), "--from-dir", str(tmp_path)])

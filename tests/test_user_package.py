@@ -123,11 +123,9 @@ CONFIGS = {
           splits: {_target_: myext.load_rings, root: "${paths.data_dir}"}
           batch_size: 16
           seed: ${seed}
-          num_classes: ${data.num_outputs}
-        num_outputs: 2
+        name: rings
         pool: {_target_: hydra.utils.get_method, path: torch_geometric.nn.global_mean_pool}
-        in_channels: 1
-        node_encoder: {_target_: gnnlab.nn.encoders.LinearEncoder, _partial_: true, in_channels: 1}
+        node_encoder: {_target_: gnnlab.nn.encoders.LinearEncoder, _partial_: true, in_channels: "${data.in_channels}"}
         edge_encoder: null
     """,
 }

@@ -11,7 +11,7 @@ namespace gnnlab {
 // col [E] int32/int64 with entries in [0, N); src and dst [B] int64 with entries in [0, N); and
 // edge_mask [E] bool/uint8; all on col's device. Raises ValueError (TORCH_CHECK_VALUE) naming the
 // argument. O(E + B). That rows are sorted and duplicate-free is not checked here (unsorted rows
-// give wrong sets but no out-of-range access); Adjacency checks it once when it is built.
+// give wrong sets but no out-of-range access); the Python ops check it once per Graph.
 void check_common_neighbor_inputs(const at::Tensor& rowptr, const at::Tensor& col, const at::Tensor& src,
                                   const at::Tensor& dst, const c10::optional<at::Tensor>& edge_mask, int64_t mode,
                                   const char* op);

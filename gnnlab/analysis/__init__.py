@@ -6,18 +6,13 @@ torch/numpy/scipy (and matplotlib for plots), never ``gnnlab.models``, ``gnnlab.
 
 - :mod:`gnnlab.analysis.topological_concentration`: Topological Concentration (TC) and its
   random-projection approximation (ATC) from Wang et al., "A Topological Perspective on
-  Demystifying GNN-Based Link Prediction Performance" (ICLR 2024), per-node Hits@K, and a
-  performance-vs-TC report.
+  Demystifying GNN-Based Link Prediction Performance" (ICLR 2024).
+- :mod:`gnnlab.analysis.per_node`: per-node Hits@K and the performance-vs-TC report.
 - :mod:`gnnlab.analysis.curves`: learning curves of training runs (``gnnlab-curves``).
 """
 from gnnlab.analysis.curves import plot_learning_curves, read_metrics
-from gnnlab.analysis.topological_concentration import (
-    TCReport,
-    approximate_topological_concentration,
-    per_node_hits,
-    tc_report,
-    topological_concentration,
-)
+from gnnlab.analysis.per_node import TCReport, per_node_hits, tc_report
+from gnnlab.analysis.topological_concentration import approximate_topological_concentration, topological_concentration
 
 __all__ = [
     "TCReport",

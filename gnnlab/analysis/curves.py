@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import math
+import shlex
 from pathlib import Path
 
 __all__ = ["read_metrics", "plot_learning_curves"]
@@ -33,8 +34,9 @@ def plot_learning_curves(
     """Plot ``metrics`` against the epoch for every run (one panel per metric) and tabulate them.
 
     Writes ``out`` (a PNG, with matplotlib's Agg canvas: no display needed) and ``out`` with the
-    suffix ``.md``: per run, the last epoch reached, the mean seconds per epoch, and each metric at
-    the last epoch and at its best (max for accuracy/AP/AUC-like metrics, min for loss/MAE).
+    suffix ``.md``: first the ``gnnlab-curves`` command that writes both, then per run, the last epoch
+    reached, the mean seconds per epoch, and each metric at the last epoch and at its best (max for
+    accuracy/AP/AUC-like metrics, min for loss/MAE).
 
     Returns:
         The PNG and markdown paths.
@@ -44,6 +46,8 @@ def plot_learning_curves(
 
     if not run_dirs or not metrics:
         raise ValueError("plot_learning_curves: give at least one run folder and one metric")
+    command = ["gnnlab-curves", *map(str, run_dirs), "--metrics", *metrics, *(["--labels", *labels] if labels else []),
+               *(["--title", title] if title else []), "--out", str(out)]
     labels = labels or [Path(d).name for d in run_dirs]
     if len(labels) != len(run_dirs):
         raise ValueError(f"plot_learning_curves: {len(labels)} labels for {len(run_dirs)} runs")
@@ -73,7 +77,8 @@ def plot_learning_curves(
     def lower_is_better(name: str) -> bool:
         return any(word in name for word in ("loss", "mae", "mse", "error"))
 
-    lines = ["| run | epochs | s / epoch | " + " | ".join(f"{m} (last / best)" for m in metrics) + " |",
+    lines = [f"Command: `{shlex.join(command)}`", "",
+             "| run | epochs | s / epoch | " + " | ".join(f"{m} (last / best)" for m in metrics) + " |",
              "|---|---|---|" + "---|" * len(metrics)]
     for rows, label in zip(runs, labels):
         times = [r.get("time/epoch_s", math.nan) for r in rows]

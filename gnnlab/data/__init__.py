@@ -2,13 +2,21 @@
 
 Loaders return ``{'train': ..., 'val': ..., 'test': ...}`` mappings of PyG datasets, which
 :class:`DataModule` turns into seeded data loaders. Every loader writes below a data root (created on
-demand, see :func:`prepare_root`) and first copies raw files from offline copies when
-:func:`shared_data_dir` finds them, so no download is needed on machines without internet.
+demand, see :func:`prepare_root`) and first copies raw files from the folder of offline copies it is
+given (``offline_dir``, else ``$GNNLAB_SHARED_DATA``: :func:`shared_data_dir`), so no download is
+needed on machines without internet.
 """
 from gnnlab.data._offline import copy_offline, prepare_root, shared_data_dir
 from gnnlab.data.aqsol import load_aqsol
-from gnnlab.data.datamodule import DataModule, UnknownSplitError
-from gnnlab.data.linkpred import LinkSplit, ncn_random_split, ogbl_ddi_split, ogbl_split, planetoid_link_split
+from gnnlab.data.datamodule import DataModule, UnknownSplitError, dataset_facts
+from gnnlab.data.linkpred import (
+    LinkDataModule,
+    LinkSplit,
+    ncn_random_split,
+    ogbl_ddi_split,
+    ogbl_split,
+    planetoid_link_split,
+)
 from gnnlab.data.lrgb import PeptidesDataset, load_peptides
 from gnnlab.data.planetoid import load_planetoid
 from gnnlab.data.sbm import SBMDataset, generate_sbm, load_sbm
@@ -17,6 +25,7 @@ from gnnlab.data.zinc import load_zinc
 
 __all__ = [
     "DataModule",
+    "dataset_facts",
     "UnknownSplitError",
     "SBMDataset",
     "generate_sbm",
@@ -30,6 +39,7 @@ __all__ = [
     "shared_data_dir",
     "prepare_root",
     "copy_offline",
+    "LinkDataModule",
     "LinkSplit",
     "ncn_random_split",
     "planetoid_link_split",

@@ -1,10 +1,12 @@
-"""Finding offline copies of benchmark data and preparing the writable data root.
+"""Offline copies of benchmark data, and the writable data root.
 
-Machines without internet can keep read-only copies of the public benchmark files in a ``shared/data``
-folder laid out like the ``raw/`` folders PyG expects (``Planetoid/Cora/raw``, ``TUDataset/MUTAG/raw``,
-``AQSOL/raw``, ...). Each loader calls :func:`copy_offline` before it builds the PyG dataset: when the copy
-is there the raw files are copied into the data root and PyG finds them, so it never tries to download;
-when it is not, PyG downloads as usual. The shared folder is only ever read.
+Machines without internet can keep read-only copies of the public benchmark files in one folder laid out
+like the ``raw/`` folders PyG expects (``Planetoid/Cora/raw``, ``TUDataset/MUTAG/raw``, ``AQSOL/raw``, ...).
+Every loader takes that folder as its ``offline_dir`` argument (the data configs pass
+``paths.offline_data_dir``); when the argument is ``None`` the folder is ``$GNNLAB_SHARED_DATA``. No other
+folder is looked at. Before PyG builds a dataset, :func:`copy_offline` copies the raw files the data root
+lacks, so PyG finds them and never downloads; without an offline copy PyG downloads as usual. The offline
+folder is only ever read.
 """
 from __future__ import annotations
 
@@ -25,50 +27,32 @@ __all__ = ["ENV_VAR", "shared_data_dir", "prepare_root", "copy_offline", "downlo
 
 log = logging.getLogger(__name__)
 
-#: Environment variable that names the offline copies folder explicitly.
-#: An empty value switches the lookup off (useful to force PyG's own download path).
+#: Environment variable naming the offline copies folder when a loader is given no ``offline_dir``.
+#: An empty value switches offline copies off (useful to force PyG's own download path).
 ENV_VAR = "GNNLAB_SHARED_DATA"
 
 
-def _ancestors(start: Path) -> list[Path]:
-    start = start.resolve()
-    return [start, *start.parents]
+def _origin(offline_dir: str | os.PathLike | None) -> str:
+    """Where the offline copies folder comes from, as a message names it."""
+    if offline_dir is None:
+        return f"{ENV_VAR}={os.environ.get(ENV_VAR)!r}"
+    return f"offline_dir (paths.offline_data_dir)={os.fspath(offline_dir)!r}"
 
 
-def shared_data_dir() -> Path | None:
+def shared_data_dir(offline_dir: str | os.PathLike | None = None) -> Path | None:
     """Return the folder that holds offline dataset copies, or ``None`` when there is none.
 
-    Lookup order:
-
-    1. ``$GNNLAB_SHARED_DATA`` when set: it must name an existing folder (``FileNotFoundError``
-       otherwise, since a mistyped path would silently fall back to downloading); an empty value
-       disables offline copies altogether.
-    2. A ``shared/data`` folder inside the current working directory or any of its ancestors, then the
-       same for the directory of the installed ``gnnlab`` package. For a checkout at ``/work/main`` this
-       finds ``/work/shared/data`` (that is, ``<repo>/../shared/data``) as well as ``<repo>/shared/data``.
+    The folder is ``offline_dir`` when given, otherwise ``$GNNLAB_SHARED_DATA``; an empty or unset value
+    means no offline copies. A value naming no existing folder raises ``FileNotFoundError``, since a
+    mistyped path would otherwise fall back to downloading silently.
     """
-    env = os.environ.get(ENV_VAR)
-    if env is not None:
-        if env == "":
-            return None
-        path = Path(env).expanduser()
-        if not path.is_dir():
-            raise FileNotFoundError(f"{ENV_VAR}={env!r} is not an existing folder")
-        return path.resolve()
-
-    # The package's own location also counts, so runs started from elsewhere (a Hydra output
-    # folder, a notebook directory) still find the copies next to the checkout.
-    starts = [Path.cwd(), Path(__file__).resolve().parent.parent]
-    seen: set[Path] = set()
-    for start in starts:
-        for folder in _ancestors(start):
-            if folder in seen:
-                continue
-            seen.add(folder)
-            candidate = folder / "shared" / "data"
-            if candidate.is_dir():
-                return candidate
-    return None
+    value = os.environ.get(ENV_VAR) if offline_dir is None else os.fspath(offline_dir)
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"offline copies folder {_origin(offline_dir)} is not an existing folder")
+    return path.resolve()
 
 
 def prepare_root(root: str | os.PathLike) -> Path:
@@ -110,15 +94,16 @@ def _copy_file(src: Path, dest: Path) -> None:
         raise
 
 
-def copy_offline(relative: str, dest: str | os.PathLike) -> bool:
-    """Copy ``shared_data_dir()/relative`` into ``dest`` when ``dest`` lacks those files.
+def copy_offline(relative: str, dest: str | os.PathLike, offline_dir: str | os.PathLike | None = None) -> bool:
+    """Copy ``relative`` from the offline copies folder (:func:`shared_data_dir`) into ``dest`` when
+    ``dest`` lacks those files.
 
     ``relative`` may name a folder (its files are copied one by one, keeping sub-folders) or a single
     file (copied to the path ``dest``). Files already in ``dest`` are never overwritten, so a download
     or an earlier copy stays as it is. Returns ``True`` when at least one file was copied and ``False``
     when there is no offline copy or nothing was missing.
     """
-    shared = shared_data_dir()
+    shared = shared_data_dir(offline_dir)
     if shared is None:
         return False
     src = shared / relative
@@ -162,35 +147,32 @@ def _network_error(err: BaseException | None) -> BaseException | None:
     return None
 
 
-def unavailable_message(dataset: str, folder: str | os.PathLike, offline: str | None, reason: object) -> str:
+def unavailable_message(dataset: str, folder: str | os.PathLike, offline: str | None, reason: object,
+                        offline_dir: str | os.PathLike | None = None) -> str:
     """One line saying that ``dataset`` is missing: where it was looked for and how to provide it.
 
     Args:
         dataset: the dataset's name.
         folder: its folder in the data root.
-        offline: where its offline copy would be, relative to :func:`shared_data_dir`; ``None`` when
+        offline: where its offline copy would be, relative to the offline copies folder; ``None`` when
             the dataset has no offline copy.
         reason: why the download failed (the network error).
+        offline_dir: the loader's ``offline_dir`` argument (see :func:`shared_data_dir`).
     """
-    env = os.environ.get(ENV_VAR)
-    try:
-        shared = shared_data_dir()
-    except FileNotFoundError:
-        shared = None
     if offline is None:
         looked = "this dataset has no offline copy"
         how = "run once with network access, or put its raw files into that folder by hand"
     else:
-        if shared is not None:
-            origin = f"{ENV_VAR}={env}" if env else f"found by searching for shared/data; {ENV_VAR} is not set"
-            looked = f"no offline copy at {shared / offline} ({origin})"
-        elif env == "":
-            looked = f"offline copies are switched off ({ENV_VAR} is empty)"
-        else:
-            looked = (f"no offline copies folder ({ENV_VAR} is not set and no shared/data folder lies above "
-                      f"{Path.cwd()} or the gnnlab package)")
-        how = (f"run once with network access, or put the files at <folder>/{offline} and set "
-               f"{ENV_VAR}=<folder>")
+        value = os.environ.get(ENV_VAR) if offline_dir is None else os.fspath(offline_dir)
+        try:
+            shared = shared_data_dir(offline_dir)
+            looked = (f"no offline copy at {shared / offline} ({_origin(offline_dir)})" if shared is not None
+                      else f"offline copies are switched off ({_origin(offline_dir)})" if value == ""
+                      else f"no offline copies folder is given (paths.offline_data_dir, offline_dir= or {ENV_VAR})")
+        except FileNotFoundError as err:
+            looked = str(err)
+        how = (f"run once with network access, or put the files at <folder>/{offline} and pass that folder "
+               f"(paths.offline_data_dir=<folder>, or {ENV_VAR}=<folder>)")
     reason = " ".join(str(reason).split())
     return (f"{dataset} is not in the data root ({folder}) and could not be downloaded ({reason}); {looked}. "
             f"To provide it: {how}; or choose a data root that already holds it (paths.data_dir=... or "
@@ -198,7 +180,8 @@ def unavailable_message(dataset: str, folder: str | os.PathLike, offline: str | 
 
 
 @contextmanager
-def download_errors(dataset: str, folder: str | os.PathLike, offline: str | None) -> Iterator[None]:
+def download_errors(dataset: str, folder: str | os.PathLike, offline: str | None,
+                    offline_dir: str | os.PathLike | None = None) -> Iterator[None]:
     """Turn a failed download inside the block into a :class:`~gnnlab.errors.DatasetUnavailableError`.
 
     The message (:func:`unavailable_message`) names the dataset, the data-root folder, the offline copy
@@ -210,4 +193,4 @@ def download_errors(dataset: str, folder: str | os.PathLike, offline: str | None
         network = _network_error(err)
         if network is None:
             raise
-        raise DatasetUnavailableError(unavailable_message(dataset, folder, offline, network)) from err
+        raise DatasetUnavailableError(unavailable_message(dataset, folder, offline, network, offline_dir)) from err

@@ -9,10 +9,10 @@ from torch_geometric.data import Dataset, InMemoryDataset
 from torch_geometric.loader import DataLoader
 
 from gnnlab.data.checks import check_dataset
-from gnnlab.errors import ConfigError
-from gnnlab.transforms import precompute
+from gnnlab.errors import ConfigError, DataError
+from gnnlab.transforms import degree_histogram, degree_statistics, precompute
 
-__all__ = ["SPLITS", "UnknownSplitError", "DataModule"]
+__all__ = ["SPLITS", "FACTS", "UnknownSplitError", "DataModule", "dataset_facts"]
 
 SPLITS = ("train", "val", "test")
 
@@ -44,6 +44,94 @@ def _first(dataset: Dataset, attr: str) -> torch.Tensor | None:
     return value if isinstance(value, torch.Tensor) else None
 
 
+FACTS = ("in_channels", "edge_dim", "num_node_tokens", "num_edge_tokens", "num_outputs", "num_nodes",
+         "avg_degree", "avg_log_degree")
+
+
+def _width(t: torch.Tensor) -> int:
+    return int(t.size(-1)) if t.dim() > 1 else 1
+
+
+def _vocabulary(splits: Mapping[str, Dataset], attr: str) -> int | list[int] | None:
+    """Size of the token vocabulary of ``attr`` over every split (per column for several columns).
+
+    A dataset may declare its vocabulary (``dataset.vocabulary = {"x": 28}``: an atom dictionary
+    larger than the atoms that occur); the tokens seen must fit it. Every split counts, not only
+    train: an embedding table sized from train alone would fail on a token met only in val/test.
+    """
+    sample = _first(splits["train"], attr)
+    if sample is None or sample.is_floating_point() or sample.dtype == torch.bool:
+        return None
+    seen = None
+    for split in SPLITS:
+        values = _stacked(splits[split], attr)
+        if values is not None and values.numel():
+            top = values.reshape(values.size(0), -1).amax(0) if values.dim() > 1 else values.max().view(1)
+            seen = top if seen is None else torch.maximum(seen, top)
+    if seen is None:
+        return None
+    observed = (seen + 1).tolist()
+    declared = (getattr(splits["train"], "vocabulary", None) or {}).get(attr)
+    if declared is not None:
+        wanted = [declared] if isinstance(declared, int) else list(declared)
+        if len(wanted) != len(observed) or any(o > w for o, w in zip(observed, wanted)):
+            raise DataError(f"{attr}: tokens up to {observed} do not fit the dataset's declared vocabulary {declared}")
+        return declared
+    return observed[0] if sample.dim() == 1 or sample.size(-1) == 1 else observed
+
+
+def _train_degree_histogram(dataset: Dataset) -> torch.Tensor | None:
+    """In-degree histogram of the training graphs (from the collated storage when there is one)."""
+    if len(dataset) == 0:
+        return None
+    slices = getattr(dataset, "slices", None) or {}
+    if (isinstance(dataset, InMemoryDataset) and dataset.transform is None and dataset._indices is None
+            and "edge_index" in slices and "x" in slices):
+        nodes, edges = slices["x"].diff(), slices["edge_index"].diff()
+        offset = torch.repeat_interleave(torch.cumsum(nodes, 0) - nodes, edges)
+        degree = torch.bincount(dataset._data.edge_index[1] + offset, minlength=int(nodes.sum()))
+        return torch.bincount(degree)
+    return degree_histogram(dataset)
+
+
+def dataset_facts(splits: Mapping[str, Dataset], num_classes: int | None = None) -> dict:
+    """What a model must know about the data, read from the loaded splits.
+
+    - ``in_channels`` / ``edge_dim``: width of float node / edge features (``None`` for tokens or none);
+    - ``num_node_tokens`` / ``num_edge_tokens``: vocabulary of integer node / edge features (a list,
+      one per column, for several columns; ``None`` for float features or none);
+    - ``num_outputs``: number of classes for integer labels ``y`` (``num_classes`` when given,
+      else the largest label + 1), the width of ``y`` for float targets;
+    - ``num_nodes``: nodes of the graph when the training split is one graph (transductive), else ``None``;
+    - ``avg_degree`` / ``avg_log_degree``: mean ``d`` and ``log(d + 1)`` over the in-degrees of the
+      training nodes (PNA's scalers, :func:`gnnlab.transforms.degree_statistics`).
+
+    ``gnnlab-train`` copies them to ``data.<name>`` before the model is built, so a model config
+    reads ``${data.in_channels}`` and cannot disagree with the dataset it runs on.
+    """
+    train = splits["train"]
+    x, e, y = (_first(train, attr) for attr in ("x", "edge_attr", "y"))
+    facts = {
+        "in_channels": _width(x) if x is not None and x.is_floating_point() else None,
+        "edge_dim": _width(e) if e is not None and e.is_floating_point() else None,
+        "num_node_tokens": _vocabulary(splits, "x"),
+        "num_edge_tokens": _vocabulary(splits, "edge_attr"),
+        "num_outputs": None,
+        "num_nodes": int(train[0].num_nodes) if len(train) == 1 else None,
+        "avg_degree": None,
+        "avg_log_degree": None,
+    }
+    if y is not None and (y.is_floating_point() or num_classes is not None):
+        facts["num_outputs"] = num_classes or _width(y)
+    elif y is not None:
+        labels = [_stacked(splits[s], "y") for s in SPLITS]
+        facts["num_outputs"] = max(int(v.max()) for v in labels if v is not None and v.numel()) + 1
+    hist = _train_degree_histogram(train)
+    if hist is not None and int(hist.sum()) > 0:
+        facts["avg_degree"], facts["avg_log_degree"] = degree_statistics(hist)
+    return facts
+
+
 class DataModule:
     """Holds the ``train``/``val``/``test`` datasets of one experiment and builds their loaders.
 
@@ -63,7 +151,7 @@ class DataModule:
             several splits (a node-level graph) is processed once.
         pe_cache_dir: folder of the encoding caches; ``None`` uses each dataset's ``processed_dir``.
         num_classes: number of classes of a classification task: integer labels ``y`` are checked to
-            lie in ``[0, num_classes)``. ``None`` (regression, multi-label) skips that check.
+            lie in ``[0, num_classes)``. ``None`` counts them from the labels (their maximum + 1).
         check: check every split once at construction (:func:`gnnlab.data.checks.check_dataset`):
             finite float features, ``edge_index`` dtype and range, label range. Raises
             :class:`~gnnlab.errors.DataError` naming the dataset, split, graph and tensor.
@@ -113,6 +201,8 @@ class DataModule:
                     checked.add(id(dataset))
                     shared = [s for s, d in self.splits.items() if d is dataset]
                     check_dataset(dataset, split="/".join(shared), num_classes=num_classes)
+        #: What a model must know about the data, read from it (see :func:`dataset_facts`).
+        self.facts: dict = dataset_facts(self.splits, num_classes)
         if self.pe_transforms:
             done: dict[int, Dataset] = {}
             for name, dataset in self.splits.items():
@@ -169,37 +259,6 @@ class DataModule:
     def test_loader(self) -> DataLoader:
         """Shorthand for ``loader('test')``."""
         return self.loader("test")
-
-    @property
-    def num_node_features(self) -> int | None:
-        """Width of float node features ``x``; ``None`` for token (integer) features or no ``x``."""
-        x = _first(self.splits["train"], "x")
-        if x is None or not x.is_floating_point():
-            return None
-        return int(x.size(-1)) if x.dim() > 1 else 1
-
-    def _num_tokens(self, attr: str) -> int | None:
-        sample = _first(self.splits["train"], attr)
-        if sample is None or sample.is_floating_point() or sample.dtype == torch.bool:
-            return None
-        # Every split counts, not only train: an embedding table sized from train alone would fail
-        # on a token that occurs only in val/test. Only the vocabulary size is read, no labels.
-        seen = []
-        for split in SPLITS:
-            values = _stacked(self.splits[split], attr)
-            if values is not None and values.numel():
-                seen.append(int(values.max()))
-        return max(seen) + 1 if seen else None
-
-    @property
-    def num_node_tokens(self) -> int | None:
-        """Vocabulary size (max token + 1) of integer node features ``x``; ``None`` for float features."""
-        return self._num_tokens("x")
-
-    @property
-    def num_edge_tokens(self) -> int | None:
-        """Vocabulary size (max token + 1) of integer ``edge_attr``; ``None`` for float or no edge features."""
-        return self._num_tokens("edge_attr")
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())

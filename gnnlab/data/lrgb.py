@@ -10,7 +10,7 @@
 The raw files are the official LRGB files (the ones the LRGB/GraphGPS loaders download, checked by MD5
 here after a download): a gzipped CSV and a pickle ``{'train': array, 'val': array, 'test': array}`` of
 row indices. PyG's own ``LRGBDataset`` reads a different, preprocessed archive, which is why this module
-builds the graphs itself. Offline copies: ``shared/data/LRGB/peptides-func/source/`` holds the two
+builds the graphs itself. Offline copies: ``<offline_dir>/LRGB/peptides-func/source/`` holds the two
 peptides-func files and is copied into the raw folder; peptides-struct has no offline copy and is only
 downloaded.
 """
@@ -72,7 +72,7 @@ class _Spec:
     num_targets: int
     # None: the targets are the list in the ``labels`` column (func); otherwise these columns (struct).
     target_columns: tuple[str, ...] | None
-    # Folder of the offline copy, relative to shared_data_dir(), or None when there is none.
+    # Folder of the offline copy, relative to the offline copies folder, or None when there is none.
     offline: str | None
 
 
@@ -216,6 +216,7 @@ class PeptidesDataset(InMemoryDataset):
         pre_filter (callable, optional): As in PyG; it is applied within each split, so split membership
             still follows the official pickle.
         force_reload (bool, optional): Rebuild the processed files. (default: :obj:`False`)
+        offline_dir (str, optional): The offline copies folder (see :func:`~gnnlab.data.shared_data_dir`).
 
     Raises:
         ValueError: unknown ``name`` or ``split``; malformed CSV or split pickle.
@@ -223,6 +224,10 @@ class PeptidesDataset(InMemoryDataset):
             the files, the folders looked in and how to provide them).
         ModuleNotFoundError: ``rdkit``/``ogb`` are needed to build the graphs and are not installed.
     """
+
+    #: OGB's feature dictionaries (``get_atom_feature_dims()``, ``get_bond_feature_dims()``), which size
+    #: the embedding tables; fewer values occur in the peptides.
+    vocabulary = {"x": [119, 5, 12, 12, 10, 6, 6, 2, 2], "edge_attr": [5, 6, 2]}
 
     def __init__(
         self,
@@ -233,8 +238,10 @@ class PeptidesDataset(InMemoryDataset):
         pre_transform: Callable | None = None,
         pre_filter: Callable | None = None,
         force_reload: bool = False,
+        offline_dir: str | os.PathLike | None = None,
     ) -> None:
         self.name = _canonical_name(name)
+        self.offline_dir = offline_dir
         if split not in _SPLITS:
             raise ConfigError(f"unknown split {split!r}; valid splits: {', '.join(_SPLITS)}")
         self.split = split
@@ -266,7 +273,7 @@ class PeptidesDataset(InMemoryDataset):
         """Copy the raw files from the offline copy when there is one, else download them (MD5-checked)."""
         raw = Path(self.raw_dir)
         if self.spec.offline is not None:
-            copy_offline(self.spec.offline, raw)
+            copy_offline(self.spec.offline, raw, self.offline_dir)
         missing = [f for f in (self.spec.csv, self.spec.split) if not (raw / f.filename).is_file()]
         errors = []
         for file in missing:
@@ -288,7 +295,7 @@ class PeptidesDataset(InMemoryDataset):
                 shutil.rmtree(tmp, ignore_errors=True)
         if errors:
             reason = ", ".join(f"{name}: {err}" for name, err in errors)
-            message = unavailable_message(self.name, raw, self.spec.offline, reason)
+            message = unavailable_message(self.name, raw, self.spec.offline, reason, self.offline_dir)
             raise DatasetUnavailableError(message) from errors[0][1]
 
     def _read_csv(self) -> tuple[list[str], list[list[float]]]:
@@ -366,15 +373,17 @@ class PeptidesDataset(InMemoryDataset):
         return f"{type(self).__name__}({self.name!r}, split={self.split!r}, graphs={len(self)})"
 
 
-def load_peptides(root: str | os.PathLike, name: str = "peptides-func") -> dict[str, Dataset]:
+def load_peptides(
+    root: str | os.PathLike, name: str = "peptides-func", offline_dir: str | os.PathLike | None = None
+) -> dict[str, Dataset]:
     """Load Peptides-func or Peptides-struct as ``{'train': ..., 'val': ..., 'test': ...}``.
 
-    Files live in ``root/LRGB/<name>/``. For peptides-func the raw files are copied from an offline copy
-    (``shared/data/LRGB/peptides-func/source``) when one exists; otherwise, and always for
+    Files live in ``root/LRGB/<name>/``. For peptides-func the raw files are copied from
+    ``<offline_dir>/LRGB/peptides-func/source`` when it exists; otherwise, and always for
     peptides-struct, they are downloaded. The first call converts all 15,535 SMILES (about half a minute
     to a few minutes, depending on the machine); later calls read the processed files. See
     :class:`PeptidesDataset` for the graph layout and the errors raised.
     """
     canonical = _canonical_name(name)
     base = prepare_root(root) / "LRGB"
-    return {split: PeptidesDataset(base, canonical, split=split) for split in _SPLITS}
+    return {split: PeptidesDataset(base, canonical, split=split, offline_dir=offline_dir) for split in _SPLITS}

@@ -21,14 +21,15 @@ def load_planetoid(
     name: str = "Cora",
     split: str = "public",
     normalize_features: bool = True,
+    offline_dir: str | os.PathLike | None = None,
 ) -> dict[str, Dataset]:
     """Load a Planetoid graph; ``train``, ``val`` and ``test`` all map to the same one-graph dataset.
 
     The graph carries ``train_mask``, ``val_mask`` and ``test_mask`` (for the public split 140/500/1000
     nodes on Cora). ``name`` is matched case-insensitively. Files live in ``root/Planetoid/<name>/``; the
-    raw files are first copied from an offline copy (``shared/data/Planetoid/<name>/raw``) when one exists,
-    otherwise PyG downloads them. Row-normalisation of the features is applied on access (a transform, not
-    a pre-transform), so the cached processed file does not depend on ``normalize_features``.
+    raw files are first copied from ``<offline_dir>/Planetoid/<name>/raw`` when it exists, otherwise PyG
+    downloads them. Row-normalisation of the features is applied on access (a transform, not a
+    pre-transform), so the cached processed file does not depend on ``normalize_features``.
     """
     canonical = {n.lower(): n for n in PLANETOID_NAMES}.get(str(name).lower())
     if canonical is None:
@@ -37,8 +38,8 @@ def load_planetoid(
         raise ConfigError(f"unknown Planetoid split {split!r}; valid splits: {', '.join(PLANETOID_SPLITS)}")
     base = prepare_root(root) / "Planetoid"
     offline = f"Planetoid/{canonical}/raw"
-    copy_offline(offline, base / canonical / "raw")
+    copy_offline(offline, base / canonical / "raw", offline_dir)
     transform = NormalizeFeatures() if normalize_features else None
-    with download_errors(canonical, base / canonical, offline):
+    with download_errors(canonical, base / canonical, offline, offline_dir):
         dataset = Planetoid(str(base), canonical, split=split, transform=transform)
     return {"train": dataset, "val": dataset, "test": dataset}

@@ -4,7 +4,7 @@ Two split protocols:
 
 * **Fixed splits file** (fair-comparison protocol of Errica et al., ICLR 2020). When ``splits_file`` is
   given, or a ``<name>_splits.json`` exists in ``root/TUDataset/<name>/`` or in the offline copies
-  (``shared/data/TUDataset/<name>/``, copied into the root), fold ``k`` is taken from it. The file is a
+  (``<offline_dir>/TUDataset/<name>/``, copied into the root), fold ``k`` is taken from it. The file is a
   JSON list with one entry per fold, ``{"test": [...], "model_selection": [{"train": [...],
   "validation": [...]}]}``; the first model-selection split of the fold gives train/val. The offline
   copies ship such a file for PROTEINS.
@@ -85,9 +85,9 @@ def read_splits_file(path: str | os.PathLike, num_graphs: int) -> list[dict[str,
     return folds
 
 
-def _find_splits_file(base: Path, name: str) -> Path | None:
+def _find_splits_file(base: Path, name: str, offline_dir: str | os.PathLike | None) -> Path | None:
     local = base / name / f"{name}_splits.json"
-    copy_offline(f"TUDataset/{name}/{name}_splits.json", local)
+    copy_offline(f"TUDataset/{name}/{name}_splits.json", local, offline_dir)
     return local if local.is_file() else None
 
 
@@ -107,11 +107,13 @@ def load_tu(
     num_folds: int = 10,
     seed: int = 0,
     splits_file: str | os.PathLike | None = None,
+    offline_dir: str | os.PathLike | None = None,
 ) -> dict[str, Dataset]:
     """Load fold ``fold`` of a TU dataset as ``{'train': ..., 'val': ..., 'test': ...}`` subsets.
 
-    Files live in ``root/TUDataset/<name>/``; raw files are copied first from an offline copy
-    (``shared/data/TUDataset/<name>/raw``) when one exists, otherwise PyG downloads them. See the module
+    Files live in ``root/TUDataset/<name>/``; raw files are copied first from
+    ``<offline_dir>/TUDataset/<name>/raw`` when it exists (see :func:`~gnnlab.data.shared_data_dir`),
+    otherwise PyG downloads them. See the module
     docstring for the two split protocols; with a splits file, ``num_folds`` must match its number of
     folds. Raises ``ValueError`` for an unknown name or a fold outside ``[0, num_folds)``.
     """
@@ -123,14 +125,14 @@ def load_tu(
 
     base = prepare_root(root) / "TUDataset"
     offline = f"TUDataset/{canonical}/raw"
-    copy_offline(offline, base / canonical / "raw")
-    with download_errors(canonical, base / canonical, offline):
+    copy_offline(offline, base / canonical / "raw", offline_dir)
+    with download_errors(canonical, base / canonical, offline, offline_dir):
         dataset = TUDataset(str(base), canonical)
     if dataset.num_node_features == 0:
         # Set before subsetting: index_select copies the dataset, transform included.
         dataset.transform = Constant(value=1.0)
 
-    path = Path(splits_file) if splits_file is not None else _find_splits_file(base, canonical)
+    path = Path(splits_file) if splits_file is not None else _find_splits_file(base, canonical, offline_dir)
     if path is not None:
         folds = read_splits_file(path, len(dataset))
         if len(folds) != num_folds:

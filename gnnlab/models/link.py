@@ -2,11 +2,12 @@
 
 :class:`LinkPredictionModel` wires them::
 
-    h = encoder(x, adj, edge_mask)          # [N, D] node representations (None for heuristics)
-    logits = predictor(h, adj, pairs, edge_mask)
+    h = encoder(x, graph, edge_mask)          # [N, D] node representations (None for heuristics)
+    logits = predictor(h, graph, pairs, edge_mask)
 
-``adj`` is the :class:`gnnlab.ops.Adjacency` of the message-passing graph and ``edge_mask`` the
-entries a training batch hides (its own target links). Encoders:
+``graph`` is the :class:`gnnlab.ops.Graph` of the message-passing graph
+(:meth:`~gnnlab.ops.Graph.undirected`) and ``edge_mask`` the edges a training batch hides (its own
+target links). Encoders:
 
 - :class:`PropagationEncoder`: NCN's encoder (``puregcn``/``puresum``/``puremean``): input dropout,
   one linear map (or a learned embedding for featureless graphs), then parameter-free propagation
@@ -21,16 +22,16 @@ from torch_geometric.data import Data
 
 from gnnlab.models.gnn import GNN
 from gnnlab.nn.conv import GCNConv
-from gnnlab.ops import Adjacency, Graph, aggregate
+from gnnlab.ops import Graph, aggregate
 
 __all__ = ["PropagationEncoder", "GCNEncoder", "LinkPredictionModel"]
 
 
-def _entry_weight(adj: Adjacency, edge_mask: Tensor | None, edge_dropout: float, training: bool, dtype) -> Tensor | None:
-    """Per-entry weights: ``edge_mask`` (0/1), times inverted edge dropout ``keep / (1 - p)`` in training."""
+def _edge_weight(graph: Graph, edge_mask: Tensor | None, edge_dropout: float, training: bool, dtype) -> Tensor | None:
+    """Per-edge weights: ``edge_mask`` (0/1), times inverted edge dropout ``keep / (1 - p)`` in training."""
     weight = None if edge_mask is None else edge_mask.to(dtype)
     if training and edge_dropout > 0:
-        keep = (torch.rand(adj.num_entries, device=adj.col.device) >= edge_dropout).to(dtype) / (1.0 - edge_dropout)
+        keep = (torch.rand(graph.num_edges, device=graph.col.device) >= edge_dropout).to(dtype) / (1.0 - edge_dropout)
         weight = keep if weight is None else weight * keep
     return weight
 
@@ -44,7 +45,7 @@ class PropagationEncoder(nn.Module):
         h = \sum_l \gamma_l\, h^{(l)} \text{ (jumping knowledge) or } h^{(L)}
 
     with ``P`` one of ``gcn``: :math:`\hat D^{-1/2}(A + I)\hat D^{-1/2}`, :math:`\hat D = D + I`;
-    ``sum``: :math:`A`; ``mean``: :math:`D^{-1} A`, over the live entries of the adjacency. The
+    ``sum``: :math:`A`; ``mean``: :math:`D^{-1} A`, over the live edges of the graph. The
     last step is followed by a dropout ``tail_dropout``. ``γ`` starts from a standard normal draw, as
     in the reference code. For a featureless graph (``in_channels=None``) ``h^{(0)}`` is a learned
     embedding per node (orthogonal init), as the code does for ogbl-ddi.
@@ -57,7 +58,7 @@ class PropagationEncoder(nn.Module):
         input_dropout: dropout on ``x`` (the code's ``--xdp``).
         dropout: dropout after the linear map / embedding (``--gnndp``).
         tail_dropout: dropout after the last step (``--tdp``).
-        edge_dropout: training-time dropout of adjacency entries, rescaled by ``1/(1-p)`` (``--gnnedp``).
+        edge_dropout: training-time dropout of edges, rescaled by ``1/(1-p)`` (``--gnnedp``).
         residual: add each step's input to its output (``--res``).
         jk: learned weighted sum of every step's output (``--jk``).
         num_nodes: rows of the embedding when ``in_channels`` is ``None``.
@@ -114,33 +115,32 @@ class PropagationEncoder(nn.Module):
                                           check_invariants=False)
         return torch.sparse.mm(dropped, self.lin.weight.t()) + self.lin.bias
 
-    def _propagate(self, h: Tensor, adj: Adjacency, weight: Tensor | None) -> Tensor:
-        graph = adj.message_graph()
+    def _propagate(self, h: Tensor, graph: Graph, weight: Tensor | None) -> Tensor:
         out = aggregate(h, graph, weight, "sum")  # (N, D): Σ_v w_uv h_v
         if self.aggr == "sum":
             return out
-        deg = adj.degree().to(h.dtype) if weight is None else \
-            torch.zeros(adj.num_nodes, dtype=h.dtype, device=h.device).index_add_(0, adj.edge_index()[0], weight)
+        deg = graph.in_degree().to(h.dtype) if weight is None else \
+            torch.zeros(graph.num_nodes, dtype=h.dtype, device=h.device).index_add_(0, graph.edge_index[1], weight)
         if self.aggr == "mean":
             return out / deg.clamp(min=1).unsqueeze(-1)
         norm = (deg + 1).rsqrt().unsqueeze(-1)  # (N, 1): (d_u + 1)^{-1/2}
         return norm * (aggregate(norm * h, graph, weight, "sum") + norm * h)
 
-    def forward(self, x: Tensor | None, adj: Adjacency, edge_mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor | None, graph: Graph, edge_mask: Tensor | None = None) -> Tensor:
         if self.embedding is not None:
             h = self.embedding.weight
-            if h.size(0) != adj.num_nodes:
-                raise ValueError(f"PropagationEncoder: embedding has {h.size(0)} rows, the graph {adj.num_nodes} nodes")
+            if h.size(0) != graph.num_nodes:
+                raise ValueError(f"PropagationEncoder: embedding has {h.size(0)} rows, the graph {graph.num_nodes} nodes")
         else:
-            if x is None or x.dim() != 2 or x.size(0) != adj.num_nodes:
+            if x is None or x.dim() != 2 or x.size(0) != graph.num_nodes:
                 shape = None if x is None else list(x.shape)
-                raise ValueError(f"PropagationEncoder: x must have shape [num_nodes={adj.num_nodes}, F], got {shape}")
+                raise ValueError(f"PropagationEncoder: x must have shape [num_nodes={graph.num_nodes}, F], got {shape}")
             h = self._input_map(x)
         h = self.dropout(h)
         outs = []
         for layer in range(self.num_layers):
-            weight = _entry_weight(adj, edge_mask, self.edge_dropout, self.training, h.dtype)
-            step = self._propagate(h, adj, weight)
+            weight = _edge_weight(graph, edge_mask, self.edge_dropout, self.training, h.dtype)
+            step = self._propagate(h, graph, weight)
             if layer == self.num_layers - 1:
                 step = self.tail_dropout(step)
             h = step + h if self.residual else step
@@ -167,7 +167,7 @@ class GCNEncoder(nn.Module):
         input_dropout: dropout on ``x`` (``--xdp``).
         layer_norm: LayerNorm before the activation (``--ln``).
         residual: residual connections where the widths match.
-        edge_dropout: training-time dropout of adjacency entries (``--gnnedp``); the dropped entries
+        edge_dropout: training-time dropout of edges (``--gnnedp``); the dropped edges
             are removed, without the reference code's ``1/(1-p)`` reweighting of the kept ones.
         activate_last: apply ``[LayerNorm] -> Dropout -> ReLU`` after the last layer as well.
     """
@@ -188,18 +188,15 @@ class GCNEncoder(nn.Module):
         self.input_dropout = nn.Dropout(input_dropout)
         self.residual, self.edge_dropout = residual, edge_dropout
 
-    def forward(self, x: Tensor, adj: Adjacency, edge_mask: Tensor | None = None) -> Tensor:
-        if x is None or x.dim() != 2 or x.size(0) != adj.num_nodes:
+    def forward(self, x: Tensor, graph: Graph, edge_mask: Tensor | None = None) -> Tensor:
+        if x is None or x.dim() != 2 or x.size(0) != graph.num_nodes:
             shape = None if x is None else list(x.shape)
-            raise ValueError(f"GCNEncoder: x must have shape [num_nodes={adj.num_nodes}, F], got {shape}")
+            raise ValueError(f"GCNEncoder: x must have shape [num_nodes={graph.num_nodes}, F], got {shape}")
         if self.training and self.edge_dropout > 0:
-            keep = torch.rand(adj.num_entries, device=adj.col.device) >= self.edge_dropout
+            keep = torch.rand(graph.num_edges, device=graph.col.device) >= self.edge_dropout
             edge_mask = keep if edge_mask is None else keep & edge_mask.bool()
-        if edge_mask is None:
-            graph = adj.message_graph()
-        else:
-            edge_index = adj.edge_index().flip(0)[:, edge_mask.bool()]
-            graph = Graph.from_edge_index(edge_index, adj.num_nodes)  # once per batch, shared by the layers
+        if edge_mask is not None:  # once per batch, shared by the layers
+            graph = Graph.from_edge_index(graph.edge_index[:, edge_mask.bool()], graph.num_nodes)
         h = self.input_dropout(x)
         for i, conv in enumerate(self.convs):
             out, _ = conv(h, graph)
@@ -212,8 +209,8 @@ class GCNEncoder(nn.Module):
 class GNNLinkEncoder(nn.Module):
     """Any :class:`~gnnlab.models.gnn.GNN` (GCN, GatedGCN, GT, GPS ...) as a link-prediction encoder.
 
-    Builds the message graph from the adjacency (without the entries masked out by ``edge_mask``,
-    e.g. the target links of the batch) and returns the GNN's node embeddings, skipping its pooling
+    Runs the GNN on the graph's edges (without those masked out by ``edge_mask``, e.g. the target
+    links of the batch) and returns the GNN's node embeddings, skipping its pooling
     and head (which are dropped here, so they hold no unused parameters). Graphs without node
     features get their node ids as tokens, so the GNN's node encoder should then be an
     :class:`~gnnlab.nn.encoders.EmbeddingEncoder` over ``num_nodes`` tokens.
@@ -230,15 +227,15 @@ class GNNLinkEncoder(nn.Module):
         gnn.pool = None
         self.gnn = gnn
 
-    def forward(self, x: Tensor | None, adj: Adjacency, edge_mask: Tensor | None = None) -> Tensor:
-        edge_index = adj.edge_index().flip(0)  # (2, E): neighbour -> row
+    def forward(self, x: Tensor | None, graph: Graph, edge_mask: Tensor | None = None) -> Tensor:
+        edge_index = graph.edge_index
         if edge_mask is not None:
             edge_index = edge_index[:, edge_mask.bool()]
         if x is None:
-            x = torch.arange(adj.num_nodes, device=adj.col.device)
-        if x.size(0) != adj.num_nodes:
-            raise ValueError(f"GNNLinkEncoder: x has {x.size(0)} rows but the graph has {adj.num_nodes} nodes")
-        return self.gnn.node_embeddings(Data(x=x, edge_index=edge_index, num_nodes=adj.num_nodes))
+            x = torch.arange(graph.num_nodes, device=graph.col.device)
+        if x.size(0) != graph.num_nodes:
+            raise ValueError(f"GNNLinkEncoder: x has {x.size(0)} rows but the graph has {graph.num_nodes} nodes")
+        return self.gnn.node_embeddings(Data(x=x, edge_index=edge_index, num_nodes=graph.num_nodes))
 
 
 class LinkPredictionModel(nn.Module):
@@ -246,8 +243,8 @@ class LinkPredictionModel(nn.Module):
     evaluation) and :meth:`score` for each set of pairs.
 
     Args:
-        predictor: a module with the signature ``(h, adj, pairs, edge_mask) -> logits [B]``.
-        encoder: a module ``(x, adj, edge_mask) -> h [N, D]``, or ``None`` (heuristics: ``h = None``).
+        predictor: a module with the signature ``(h, graph, pairs, edge_mask) -> logits [B]``.
+        encoder: a module ``(x, graph, edge_mask) -> h [N, D]``, or ``None`` (heuristics: ``h = None``).
         encoder_lr, predictor_lr: optional learning rates of the two parts (NCN trains them with
             different rates); see :meth:`optimizer_groups`.
     """
@@ -259,16 +256,16 @@ class LinkPredictionModel(nn.Module):
         self.predictor = predictor
         self.encoder_lr, self.predictor_lr = encoder_lr, predictor_lr
 
-    def encode(self, x: Tensor | None, adj: Adjacency, edge_mask: Tensor | None = None) -> Tensor | None:
+    def encode(self, x: Tensor | None, graph: Graph, edge_mask: Tensor | None = None) -> Tensor | None:
         """Node representations ``[N, D]`` (``None`` without an encoder)."""
-        return None if self.encoder is None else self.encoder(x, adj, edge_mask)
+        return None if self.encoder is None else self.encoder(x, graph, edge_mask)
 
-    def score(self, h: Tensor | None, adj: Adjacency, pairs: Tensor, edge_mask: Tensor | None = None) -> Tensor:
+    def score(self, h: Tensor | None, graph: Graph, pairs: Tensor, edge_mask: Tensor | None = None) -> Tensor:
         """Logits ``[B]`` of the pairs ``[2, B]``."""
-        return self.predictor(h, adj, pairs, edge_mask)
+        return self.predictor(h, graph, pairs, edge_mask)
 
-    def forward(self, x: Tensor | None, adj: Adjacency, pairs: Tensor, edge_mask: Tensor | None = None) -> Tensor:
-        return self.score(self.encode(x, adj, edge_mask), adj, pairs, edge_mask)
+    def forward(self, x: Tensor | None, graph: Graph, pairs: Tensor, edge_mask: Tensor | None = None) -> Tensor:
+        return self.score(self.encode(x, graph, edge_mask), graph, pairs, edge_mask)
 
     def optimizer_groups(self) -> list[dict]:
         """Parameter groups for an optimizer, with the per-part learning rates where set."""

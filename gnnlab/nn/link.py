@@ -2,12 +2,13 @@
 
 Every predictor has one signature::
 
-    predictor(h, adj, pairs, edge_mask=None) -> logits [B]
+    predictor(h, graph, pairs, edge_mask=None) -> logits [B]
 
-with ``h`` ``[N, F]`` node representations (``None`` for the heuristics), ``adj`` the
-:class:`gnnlab.ops.Adjacency` of the message-passing graph, ``pairs`` ``[2, B]`` the query pairs
-``(i, j)`` and ``edge_mask`` ``[E]`` (optional) the adjacency entries to hide — how a training batch
-removes its own target links without rebuilding the adjacency (NCN's "target link removal").
+with ``h`` ``[N, F]`` node representations (``None`` for the heuristics), ``graph`` the
+:class:`gnnlab.ops.Graph` of the message-passing graph (:meth:`~gnnlab.ops.Graph.undirected`),
+``pairs`` ``[2, B]`` the query pairs ``(i, j)`` and ``edge_mask`` ``[E]`` (optional) the edges to
+hide — how a training batch removes its own target links without rebuilding the graph (NCN's
+"target link removal", :func:`gnnlab.ops.target_link_mask`).
 
 - :class:`HeuristicPredictor`: common neighbours, Adamic–Adar, resource allocation (no parameters).
 - :class:`DotPredictor`: GAE's inner-product decoder ``h_i · h_j`` (Kipf & Welling, 2016).
@@ -25,37 +26,37 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gnnlab.ops import Adjacency, adamic_adar, common_neighbor_count, common_neighbor_sets, resource_allocation
+from gnnlab.ops import Graph, adamic_adar, common_neighbor_count, common_neighbor_sets, resource_allocation
 
 __all__ = ["HeuristicPredictor", "DotPredictor", "HadamardMLPPredictor", "NCNPredictor", "NCNCPredictor"]
 
 
-def _check_pairs(pairs: Tensor, adj: Adjacency, who: str) -> Tensor:
+def _check_pairs(pairs: Tensor, graph: Graph, who: str) -> Tensor:
     if not isinstance(pairs, Tensor) or pairs.dim() != 2 or pairs.size(0) != 2:
         shape = list(pairs.shape) if isinstance(pairs, Tensor) else type(pairs).__name__
         raise ValueError(f"{who}: pairs must be a [2, B] tensor of node indices, got {shape}")
     if pairs.is_floating_point() or pairs.dtype == torch.bool:
         raise ValueError(f"{who}: pairs must hold integer node indices, got {pairs.dtype}")
-    if pairs.numel() and (int(pairs.min()) < 0 or int(pairs.max()) >= adj.num_nodes):
-        raise ValueError(f"{who}: pairs hold node indices outside [0, {adj.num_nodes})")
+    if pairs.numel() and (int(pairs.min()) < 0 or int(pairs.max()) >= graph.num_nodes):
+        raise ValueError(f"{who}: pairs hold node indices outside [0, {graph.num_nodes})")
     return pairs.long()
 
 
-def _check_h(h: Tensor, adj: Adjacency, who: str) -> None:
-    if not isinstance(h, Tensor) or h.dim() != 2 or h.size(0) != adj.num_nodes:
+def _check_h(h: Tensor, graph: Graph, who: str) -> None:
+    if not isinstance(h, Tensor) or h.dim() != 2 or h.size(0) != graph.num_nodes:
         shape = list(h.shape) if isinstance(h, Tensor) else type(h).__name__
-        raise ValueError(f"{who}: h must have shape [num_nodes={adj.num_nodes}, F], got {shape}")
+        raise ValueError(f"{who}: h must have shape [num_nodes={graph.num_nodes}, F], got {shape}")
 
 
 def _norm(dim: int, layer_norm: bool) -> nn.Module:
     return nn.LayerNorm(dim) if layer_norm else nn.Identity()
 
 
-def _drop_entries(adj: Adjacency, edge_mask: Tensor | None, p: float, training: bool) -> Tensor | None:
-    """``edge_mask`` with every entry also dropped with probability ``p`` (training only)."""
+def _drop_edges(graph: Graph, edge_mask: Tensor | None, p: float, training: bool) -> Tensor | None:
+    """``edge_mask`` with every edge also dropped with probability ``p`` (training only)."""
     if not training or p <= 0:
         return edge_mask
-    keep = torch.rand(adj.num_entries, device=adj.col.device) >= p
+    keep = torch.rand(graph.num_edges, device=graph.col.device) >= p
     return keep if edge_mask is None else keep & edge_mask.bool()
 
 
@@ -68,7 +69,7 @@ class HeuristicPredictor(nn.Module):
         \mathrm{RA}(i,j) = \sum_{k \in N(i) \cap N(j)} \frac{1}{d_k}
 
     (Liben-Nowell & Kleinberg 2007; Adamic & Adar 2003; Zhou et al. 2009). Degrees count the live
-    entries of the adjacency (after ``edge_mask``).
+    edges of the graph (after ``edge_mask``).
 
     Args:
         kind: ``"cn"``, ``"aa"`` or ``"ra"``.
@@ -82,13 +83,13 @@ class HeuristicPredictor(nn.Module):
             raise ValueError(f"HeuristicPredictor: kind must be one of {self.KINDS}, got {kind!r}")
         self.kind = kind
 
-    def forward(self, h: Tensor | None, adj: Adjacency, pairs: Tensor, edge_mask: Tensor | None = None) -> Tensor:
-        pairs = _check_pairs(pairs, adj, "HeuristicPredictor")
+    def forward(self, h: Tensor | None, graph: Graph, pairs: Tensor, edge_mask: Tensor | None = None) -> Tensor:
+        pairs = _check_pairs(pairs, graph, "HeuristicPredictor")
         src, dst = pairs[0], pairs[1]
         if self.kind == "cn":
-            return common_neighbor_count(adj, src, dst, edge_mask).to(torch.float32)
+            return common_neighbor_count(graph, src, dst, edge_mask).to(torch.float32)
         fn = adamic_adar if self.kind == "aa" else resource_allocation
-        return fn(adj, src, dst, edge_mask).to(torch.float32)
+        return fn(graph, src, dst, edge_mask).to(torch.float32)
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}"
@@ -97,9 +98,9 @@ class HeuristicPredictor(nn.Module):
 class DotPredictor(nn.Module):
     r"""GAE's inner-product decoder: :math:`s_{ij} = h_i^\top h_j` (a logit)."""
 
-    def forward(self, h: Tensor, adj: Adjacency, pairs: Tensor, edge_mask: Tensor | None = None) -> Tensor:
-        _check_h(h, adj, "DotPredictor")
-        pairs = _check_pairs(pairs, adj, "DotPredictor")
+    def forward(self, h: Tensor, graph: Graph, pairs: Tensor, edge_mask: Tensor | None = None) -> Tensor:
+        _check_h(h, graph, "DotPredictor")
+        pairs = _check_pairs(pairs, graph, "DotPredictor")
         return (h[pairs[0]] * h[pairs[1]]).sum(-1)
 
 
@@ -129,9 +130,9 @@ class HadamardMLPPredictor(nn.Module):
         layers.append(nn.Linear(width, 1))
         self.mlp = nn.Sequential(*layers)
 
-    def forward(self, h: Tensor, adj: Adjacency, pairs: Tensor, edge_mask: Tensor | None = None) -> Tensor:
-        _check_h(h, adj, "HadamardMLPPredictor")
-        pairs = _check_pairs(pairs, adj, "HadamardMLPPredictor")
+    def forward(self, h: Tensor, graph: Graph, pairs: Tensor, edge_mask: Tensor | None = None) -> Tensor:
+        _check_h(h, graph, "HadamardMLPPredictor")
+        pairs = _check_pairs(pairs, graph, "HadamardMLPPredictor")
         return self.mlp(h[pairs[0]] * h[pairs[1]]).squeeze(-1)
 
 
@@ -159,7 +160,7 @@ class NCNPredictor(nn.Module):
         in_channels: width of ``h``.
         hidden_channels: width of the MLPs.
         dropout: dropout in the MLPs (the code's ``--predp``).
-        edge_dropout: during training, each adjacency entry is hidden with this probability before
+        edge_dropout: during training, each edge is hidden with this probability before
             the common neighbours are computed (the code's ``--preedp``).
         layer_norm: LayerNorm in the MLPs (``--lnnn``).
         use_xlin, tail_act, two_layer_head: see above.
@@ -204,16 +205,16 @@ class NCNPredictor(nn.Module):
         hij = h[pairs[0]] * h[pairs[1]]  # (B, F)
         return self.head(self.cn_mlp(cn_sum) * self.beta + self.ij_mlp(hij)).squeeze(-1)
 
-    def _ncn(self, h: Tensor, h_sum: Tensor, adj: Adjacency, pairs: Tensor, edge_mask: Tensor | None) -> Tensor:
-        cn = common_neighbor_sets(adj, pairs[0], pairs[1], "common", edge_mask)
+    def _ncn(self, h: Tensor, h_sum: Tensor, graph: Graph, pairs: Tensor, edge_mask: Tensor | None) -> Tensor:
+        cn = common_neighbor_sets(graph, pairs[0], pairs[1], "common", edge_mask)
         return self._combine(cn.aggregate(h_sum), h, pairs)
 
-    def forward(self, h: Tensor, adj: Adjacency, pairs: Tensor, edge_mask: Tensor | None = None) -> Tensor:
+    def forward(self, h: Tensor, graph: Graph, pairs: Tensor, edge_mask: Tensor | None = None) -> Tensor:
         who = type(self).__name__
-        _check_h(h, adj, who)
-        pairs = _check_pairs(pairs, adj, who)
-        edge_mask = _drop_entries(adj, edge_mask, self.edge_dropout, self.training)
-        return self._ncn(h, self._summed_features(h), adj, pairs, edge_mask)
+        _check_h(h, graph, who)
+        pairs = _check_pairs(pairs, graph, who)
+        edge_mask = _drop_edges(graph, edge_mask, self.edge_dropout, self.training)
+        return self._ncn(h, self._summed_features(h), graph, pairs, edge_mask)
 
 
 class NCNCPredictor(NCNPredictor):
@@ -270,26 +271,26 @@ class NCNCPredictor(NCNPredictor):
         return self.alpha * self.pt * p0 / (self.pt * p0 + 1.0 - p0)
 
     @torch.no_grad()
-    def _completion(self, h: Tensor, h_sum: Tensor, adj: Adjacency, pairs: Tensor, edge_mask: Tensor | None) -> Tensor:
+    def _completion(self, h: Tensor, h_sum: Tensor, graph: Graph, pairs: Tensor, edge_mask: Tensor | None) -> Tensor:
         if pairs.size(1) == 0:
             return h.new_zeros(0)
         step = self.split_size or pairs.size(1)
-        logits = torch.cat([self._ncn(h, h_sum, adj, pairs[:, s:s + step], edge_mask)
+        logits = torch.cat([self._ncn(h, h_sum, graph, pairs[:, s:s + step], edge_mask)
                             for s in range(0, pairs.size(1), step)])
         return self.calibrate(logits)
 
-    def forward(self, h: Tensor, adj: Adjacency, pairs: Tensor, edge_mask: Tensor | None = None) -> Tensor:
+    def forward(self, h: Tensor, graph: Graph, pairs: Tensor, edge_mask: Tensor | None = None) -> Tensor:
         who = type(self).__name__
-        _check_h(h, adj, who)
-        pairs = _check_pairs(pairs, adj, who)
-        edge_mask = _drop_entries(adj, edge_mask, self.edge_dropout, self.training)
+        _check_h(h, graph, who)
+        pairs = _check_pairs(pairs, graph, who)
+        edge_mask = _drop_edges(graph, edge_mask, self.edge_dropout, self.training)
         h_sum = self._summed_features(h)
         src, dst = pairs[0], pairs[1]
-        common = common_neighbor_sets(adj, src, dst, "common", edge_mask)
-        only_i = common_neighbor_sets(adj, src, dst, "src_only", edge_mask)  # k ∈ N(i) \ N(j): edge (j, k)?
-        only_j = common_neighbor_sets(adj, src, dst, "dst_only", edge_mask)  # k ∈ N(j) \ N(i): edge (i, k)?
-        p_i = self._completion(h, h_sum, adj, torch.stack([dst[only_i.pair()], only_i.nodes]), edge_mask)
-        p_j = self._completion(h, h_sum, adj, torch.stack([src[only_j.pair()], only_j.nodes]), edge_mask)
+        common = common_neighbor_sets(graph, src, dst, "common", edge_mask)
+        only_i = common_neighbor_sets(graph, src, dst, "src_only", edge_mask)  # k ∈ N(i) \ N(j): edge (j, k)?
+        only_j = common_neighbor_sets(graph, src, dst, "dst_only", edge_mask)  # k ∈ N(j) \ N(i): edge (i, k)?
+        p_i = self._completion(h, h_sum, graph, torch.stack([dst[only_i.pair()], only_i.nodes]), edge_mask)
+        p_j = self._completion(h, h_sum, graph, torch.stack([src[only_j.pair()], only_j.nodes]), edge_mask)
         cn_sum = common.aggregate(h_sum) + only_i.aggregate(h_sum, p_i.to(h_sum.dtype)) \
             + only_j.aggregate(h_sum, p_j.to(h_sum.dtype))
         return self._combine(cn_sum, h, pairs)

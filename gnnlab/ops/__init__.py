@@ -11,23 +11,27 @@ from gnnlab.ops.gather import gather_dst, gather_src, reduce_by_source
 from gnnlab.ops.scatter import scatter, segment_csr
 from gnnlab.ops.selective_scan import selective_scan, selective_scan_carry
 from gnnlab.ops.common_neighbors import (
-    Adjacency,
     PairSets,
     adamic_adar,
     common_neighbor_aggregate,
     common_neighbor_count,
     common_neighbor_sets,
+    has_edge,
+    masked_degree,
     resource_allocation,
+    target_link_mask,
 )
 
 __all__ = [
-    "Adjacency",
     "PairSets",
     "adamic_adar",
     "common_neighbor_aggregate",
     "common_neighbor_count",
     "common_neighbor_sets",
+    "has_edge",
+    "masked_degree",
     "resource_allocation",
+    "target_link_mask",
     "Graph",
     "aggregate",
     "aggregate_csr",

@@ -1,6 +1,15 @@
 """Loads the compiled extension ``gnnlab._C`` if it is there, and says which path the ops take.
 
 Set ``GNNLAB_DISABLE_EXTENSION=1`` to force the plain-torch path even when the extension is built.
+
+The path is the module global ``_active``, switched by :func:`set_backend` / :func:`backend_scope`: the
+one piece of mutable module state in ``gnnlab.ops``, kept because it is the only form ``torch.compile``
+handles. Dynamo reads a module global as a constant and guards on its value, so a compiled model
+recompiles after a switch and ``fullgraph=True`` holds. A ``contextvars.ContextVar`` does not trace
+(torch 2.13: "Dynamo does not know how to trace method `get` of class `ContextVar`"), so every op
+call would break the graph; a ``threading.local`` attribute is read without a guard, so compiled code
+would keep the path it was traced with after a switch. Passing the path explicitly would put an
+argument on every op, layer and model.
 """
 from __future__ import annotations
 

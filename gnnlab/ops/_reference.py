@@ -200,7 +200,7 @@ def check_common_neighbor_query(rowptr: Tensor, col: Tensor, src: Tensor, dst: T
     """The checks of the common-neighbour ops (same as the C++ ones), raising ``ValueError`` naming the argument:
     ``mode`` in 0..2; ``rowptr`` ``[N + 1]`` int64 offsets ending at ``E``; ``col`` ``[E]`` int32/int64 in
     ``[0, N)``; ``src``/``dst`` ``[B]`` int64 in ``[0, N)``; ``edge_mask`` ``[E]`` bool/uint8. O(E + B).
-    Sorted, duplicate-free rows are not checked here (:class:`~gnnlab.ops.Adjacency` checks them)."""
+    Sorted, duplicate-free rows are not checked here (the public ops check them once per graph)."""
     op = "common neighbours"
     if mode not in (0, 1, 2):
         raise ValueError(f"{op}: mode must be 0 (both), 1 (first only) or 2 (second only), got {mode}")

@@ -1,6 +1,7 @@
-"""Common-neighbour ops for link prediction over a sorted CSR adjacency.
+"""Common-neighbour ops for link prediction over a :class:`~gnnlab.ops.Graph` with sorted rows.
 
-For a batch of query pairs ``(i, j)``:
+For a batch of query pairs ``(i, j)``, with ``N(u)`` the sources of the edges into ``u`` (a row of
+the forward CSR):
 
 - :func:`common_neighbor_count`, :func:`adamic_adar`, :func:`resource_allocation`: the classic
   heuristics ``|N(i) ∩ N(j)|``, ``Σ_k 1 / log d_k`` and ``Σ_k 1 / d_k`` over common neighbours ``k``.
@@ -9,11 +10,13 @@ For a batch of query pairs ``(i, j)``:
 - :meth:`PairSets.aggregate`: ``out[p] = Σ_{k ∈ set(p)} w_pk · h[k]`` through the fused aggregation
   (no ``[M, F]`` gather), differentiable in ``h`` and in the per-element weights ``w``.
 
-Every op takes an optional ``edge_mask`` (one entry per adjacency entry, ``0`` = absent): that is
-how a training batch hides its own target links (:meth:`Adjacency.target_link_mask`) without
-rebuilding the adjacency. The kernels pick a linear merge or a galloping search per pair by the
-ratio of the two degrees (see ``csrc/ops/common/intersect.h``). The CUDA kernels are compiled but
-have not been run on a GPU.
+The ops need every row strictly ascending (sorted, no duplicate edges), which
+:meth:`Graph.undirected` guarantees; the check runs once per graph. Every op takes an optional
+``edge_mask``, one entry per edge in edge order (``0`` = absent), like an ``edge_weight``: that is
+how a training batch hides its own target links (:func:`target_link_mask`) without rebuilding the
+graph, and the same mask passes to :func:`gnnlab.ops.aggregate` for message passing. The kernels
+pick a linear merge or a galloping search per pair by the ratio of the two degrees (see
+``csrc/ops/common/intersect.h``). The CUDA kernels are compiled but have not been run on a GPU.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from torch import Tensor
 from gnnlab.ops import _loader, _reference
 from gnnlab.ops.aggregate import aggregate_csr
 from gnnlab.ops.csr import coo_to_csr
-from gnnlab.ops.graph import Graph
+from gnnlab.ops.graph import Graph, csr_targets
 
 MODES = _reference.CN_MODES
 
@@ -46,17 +49,41 @@ def _use_extension(t: Tensor) -> bool:
     return _loader.use_extension() and t.device.type in ("cpu", "cuda")
 
 
-def _check_edge_mask(adj: "Adjacency", edge_mask: Tensor | None, op: str) -> None:
-    """Raise ``ValueError`` unless ``edge_mask`` is ``None`` or a bool/uint8 ``[E]`` tensor (one entry per adjacency entry)."""
+def _rows_ascending(graph: Graph) -> bool:
+    col, num_edges = graph.col, graph.num_edges
+    if num_edges < 2:
+        return True
+    # Each entry must exceed its predecessor unless it starts a row.
+    starts = torch.zeros(num_edges + 1, dtype=torch.bool, device=col.device)
+    starts[graph.rowptr] = True
+    return bool(((col[1:] > col[:-1]) | starts[1:num_edges]).all())
+
+
+def _check_graph(graph: Graph, op: str, sorted_rows: bool = True) -> None:
+    """Raise unless ``graph`` is a :class:`Graph` whose rows are strictly ascending (checked once per graph)."""
+    if not isinstance(graph, Graph):
+        raise TypeError(f"{op}: graph must be a gnnlab.ops.Graph, got {type(graph).__name__}")
+    if sorted_rows and not graph.derive("rows_ascending", lambda: _rows_ascending(graph)):
+        raise ValueError(f"{op}: the neighbours (col) of every node must be strictly ascending (sorted, no "
+                         f"duplicate edges); build the graph with gnnlab.ops.Graph.undirected(edge_index, num_nodes)")
+
+
+def _in_csr_order(graph: Graph) -> bool:
+    """Whether edge order is CSR order (``perm`` the identity, as for :meth:`Graph.undirected`); memoised."""
+    return graph.derive("edge_order_is_csr", lambda: bool(torch.equal(
+        graph.perm, torch.arange(graph.num_edges, device=graph.perm.device))))
+
+
+def _check_edge_mask(graph: Graph, edge_mask: Tensor | None, op: str) -> Tensor | None:
+    """``edge_mask`` in CSR order; ``ValueError`` unless it is ``None`` or a bool/uint8 ``[E]`` tensor."""
     if edge_mask is None:
-        return
-    if not isinstance(edge_mask, Tensor) or edge_mask.dim() != 1 or edge_mask.numel() != adj.num_entries:
+        return None
+    if not isinstance(edge_mask, Tensor) or edge_mask.dim() != 1 or edge_mask.numel() != graph.num_edges:
         shape = list(edge_mask.shape) if isinstance(edge_mask, Tensor) else type(edge_mask).__name__
-        raise ValueError(
-            f"{op}: edge_mask must have one entry per adjacency entry ({adj.num_entries}), got shape {shape}"
-        )
+        raise ValueError(f"{op}: edge_mask must have one entry per graph edge ({graph.num_edges}), got shape {shape}")
     if edge_mask.dtype not in (torch.bool, torch.uint8):
         raise ValueError(f"{op}: edge_mask must be bool or uint8, got {edge_mask.dtype}")
+    return edge_mask if _in_csr_order(graph) else edge_mask.index_select(0, graph.perm)
 
 
 def _mode(mode: str) -> int:
@@ -65,193 +92,128 @@ def _mode(mode: str) -> int:
     return MODES[mode]
 
 
-@dataclass(frozen=True)
-class Adjacency:
-    """A sorted, duplicate-free CSR adjacency: ``N(u) = col[rowptr[u]:rowptr[u+1]]``, ascending.
+def masked_degree(graph: Graph, edge_mask: Tensor | None = None) -> Tensor:
+    """``[N]`` int64 number of live incoming edges of every node (all of them without ``edge_mask``).
 
-    Build it once per graph with :meth:`from_edge_index`. Construction checks, in O(E), that
-    ``num_nodes >= 0``, ``rowptr`` is ``[num_nodes + 1]`` int64 offsets from 0 to ``E``
-    (non-decreasing), ``col`` is ``[E]`` int32/int64 with entries in ``[0, num_nodes)``, both on one
-    device, and every row is strictly ascending (sorted, no duplicates); it raises ``ValueError``
-    naming the argument otherwise.
+    Raises:
+        ValueError: ``edge_mask`` is not a bool/uint8 ``[E]`` tensor.
     """
-
-    rowptr: Tensor
-    col: Tensor
-    num_nodes: int
-    _derived: dict = field(default_factory=dict, compare=False, repr=False)
-
-    def __post_init__(self):
-        op = "Adjacency"
-        _reference.check_count(self.num_nodes, "num_nodes", op)
-        if not isinstance(self.rowptr, Tensor) or self.rowptr.dim() != 1 or self.rowptr.numel() != self.num_nodes + 1:
-            shape = list(self.rowptr.shape) if isinstance(self.rowptr, Tensor) else type(self.rowptr).__name__
-            raise ValueError(f"{op}: rowptr must have num_nodes + 1 = {self.num_nodes + 1} entries, got shape {shape}")
-        if not isinstance(self.col, Tensor) or self.col.dim() != 1:
-            raise ValueError(f"{op}: col must be a 1-D tensor")
-        if self.col.device != self.rowptr.device:
-            raise ValueError(f"{op}: rowptr ({self.rowptr.device}) and col ({self.col.device}) must be on one device")
-        num_entries = self.col.numel()
-        _reference.check_offsets(self.rowptr, num_entries, "rowptr", op)
-        _reference.check_indices(self.col, num_entries, self.num_nodes, "col", "num_nodes", op)
-        if num_entries > 1:
-            # Each entry must exceed its predecessor unless it starts a row.
-            starts = torch.zeros(num_entries + 1, dtype=torch.bool, device=self.col.device)
-            starts[self.rowptr] = True
-            ascending = (self.col[1:] > self.col[:-1]) | starts[1:num_entries]
-            if not bool(ascending.all()):
-                raise ValueError(f"{op}: col must be strictly ascending within each row (sorted, no duplicates)")
-
-    @classmethod
-    def from_edge_index(cls, edge_index: Tensor, num_nodes: int | None = None, undirected: bool = True) -> "Adjacency":
-        """Rows ``edge_index[0]``, neighbours ``edge_index[1]``; duplicates are merged.
-
-        Args:
-            num_nodes: number of nodes (default ``max index + 1``).
-            undirected: add the reverse of every edge (``N(u)`` then holds both directions).
-
-        Raises:
-            ValueError: malformed ``edge_index`` or entries outside ``[0, num_nodes)``.
-        """
-        if num_nodes is None:
-            num_nodes = int(edge_index.max()) + 1 if edge_index.numel() else 0
-        _reference.check_edge_index(edge_index, num_nodes)
-        ei = edge_index.long()
-        if undirected:
-            ei = torch.cat([ei, ei.flip(0)], dim=1)
-        keys = torch.unique(ei[0] * max(num_nodes, 1) + ei[1])  # sorted: by row, then by neighbour
-        row, col = keys // max(num_nodes, 1), keys % max(num_nodes, 1)
-        rowptr = torch.zeros(num_nodes + 1, dtype=torch.long, device=ei.device)
-        rowptr[1:] = torch.cumsum(torch.bincount(row, minlength=num_nodes), 0)
-        return cls(rowptr, col, num_nodes)
-
-    @property
-    def num_entries(self) -> int:
-        """Number of stored (directed) entries ``E``."""
-        return self.col.numel()
-
-    def degree(self, edge_mask: Tensor | None = None) -> Tensor:
-        """``[N]`` int64 number of (live) neighbours of every node.
-
-        Raises:
-            ValueError: ``edge_mask`` is not a bool/uint8 ``[E]`` tensor.
-        """
-        _check_edge_mask(self, edge_mask, "degree")
-        if edge_mask is None:
-            return self.rowptr.diff()
-        return torch.bincount(self.edge_index()[0][edge_mask.bool()], minlength=self.num_nodes)
-
-    def edge_index(self) -> Tensor:
-        """The ``[2, E]`` entries as COO (row, neighbour), sorted; built once and cached (do not modify it)."""
-        if "edge_index" not in self._derived:
-            row = torch.repeat_interleave(torch.arange(self.num_nodes, device=self.col.device), self.rowptr.diff())
-            self._derived["edge_index"] = torch.stack([row, self.col])
-        return self._derived["edge_index"]
-
-    def entry_keys(self) -> Tensor:
-        """``[E]`` int64 keys ``row * N + neighbour`` of the entries, ascending (for ``searchsorted``); cached."""
-        if "keys" not in self._derived:
-            ei = self.edge_index()
-            self._derived["keys"] = ei[0] * max(self.num_nodes, 1) + ei[1]
-        return self._derived["keys"]
-
-    def target_link_mask(self, pairs: Tensor) -> Tensor:
-        """``[E]`` bool mask that hides the entries ``(i, j)`` and ``(j, i)`` of every pair in ``pairs`` ``[2, B]``.
-
-        Pass it as ``edge_mask`` so a batch's own target links are invisible to the ops, as when the
-        adjacency is rebuilt without them (NCN's target-link removal), at the cost of one
-        ``searchsorted`` over the sorted entries instead of a sort per batch.
-
-        Raises:
-            ValueError: ``pairs`` is not an integer ``[2, B]`` tensor with entries in ``[0, num_nodes)``
-                (an entry outside would hide the entry of another pair with the same key ``i * N + j``).
-        """
-        if not isinstance(pairs, Tensor) or pairs.dim() != 2 or pairs.size(0) != 2:
-            shape = list(pairs.shape) if isinstance(pairs, Tensor) else type(pairs).__name__
-            raise ValueError(f"target_link_mask: pairs must have shape [2, B], got {shape}")
-        if pairs.dtype not in (torch.int32, torch.int64):
-            raise ValueError(f"target_link_mask: pairs must be int32 or int64, got {pairs.dtype}")
-        if pairs.numel():
-            lo, hi = torch.stack(torch.aminmax(pairs.long())).tolist()
-            if lo < 0 or hi >= self.num_nodes:
-                raise ValueError(
-                    f"target_link_mask: pairs has entry {lo if lo < 0 else hi} out of range [0, {self.num_nodes})"
-                )
-        keys = self.entry_keys()
-        n = max(self.num_nodes, 1)
-        p = pairs.long()
-        query = torch.cat([p[0] * n + p[1], p[1] * n + p[0]])
-        pos = torch.searchsorted(keys, query).clamp(max=max(keys.numel() - 1, 0))
-        mask = torch.ones(keys.numel(), dtype=torch.bool, device=keys.device)
-        if keys.numel():
-            mask[pos[keys[pos] == query]] = False
-        return mask
-
-    def message_graph(self) -> Graph:
-        """The same entries as a :class:`Graph` for message passing ``out[u] = Σ_{v ∈ N(u)} w_uv · x[v]``.
-
-        Edge ``e`` of the graph is entry ``e`` of the adjacency, so an ``edge_mask`` (or any
-        per-entry weight) passes to :func:`gnnlab.ops.aggregate` as ``edge_weight`` unchanged.
-        Built once and cached.
-        """
-        if "message_graph" not in self._derived:
-            self._derived["message_graph"] = Graph.from_edge_index(self.edge_index().flip(0), self.num_nodes)
-        return self._derived["message_graph"]
-
-    def to(self, device) -> "Adjacency":
-        return Adjacency(self.rowptr.to(device), self.col.to(device), self.num_nodes)
+    _check_graph(graph, "masked_degree", sorted_rows=False)
+    if _check_edge_mask(graph, edge_mask, "masked_degree") is None:
+        return graph.in_degree()
+    return torch.bincount(graph.edge_index[1][edge_mask.bool()], minlength=graph.num_dst)
 
 
-def _query(adj: Adjacency, src: Tensor, dst: Tensor, edge_mask: Tensor | None):
-    if not isinstance(adj, Adjacency):
-        raise TypeError(f"adj must be a gnnlab.ops.Adjacency, got {type(adj).__name__}")
+def _pair_ids(graph: Graph, pairs: Tensor, op: str) -> Tensor:
+    if not isinstance(pairs, Tensor) or pairs.dim() != 2 or pairs.size(0) != 2:
+        shape = list(pairs.shape) if isinstance(pairs, Tensor) else type(pairs).__name__
+        raise ValueError(f"{op}: pairs must have shape [2, B], got {shape}")
+    if pairs.dtype not in (torch.int32, torch.int64):
+        raise ValueError(f"{op}: pairs must be int32 or int64, got {pairs.dtype}")
+    if pairs.numel():
+        # An entry outside [0, N) would alias the key target * N + source of another pair.
+        lo, hi = torch.stack(torch.aminmax(pairs.long())).tolist()
+        bound = min(graph.num_src, graph.num_dst)
+        if lo < 0 or hi >= bound:
+            raise ValueError(f"{op}: pairs has entry {lo if lo < 0 else hi} out of range [0, {bound})")
+    return pairs.long()
+
+
+def _find_edges(graph: Graph, target: Tensor, source: Tensor) -> tuple[Tensor, Tensor]:
+    """CSR position of each edge ``source -> target`` and whether it exists, by one ``searchsorted``
+    over the ascending keys ``target * n + source`` of the edges (computed once per graph)."""
+    n = max(graph.num_src, graph.num_dst, 1)
+    keys = graph.derive("edge_keys", lambda: csr_targets(graph) * n + graph.col.long())
+    query = target * n + source
+    pos = torch.searchsorted(keys, query).clamp(max=max(keys.numel() - 1, 0))
+    found = keys[pos] == query if keys.numel() else torch.zeros_like(query, dtype=torch.bool)
+    return pos, found
+
+
+def has_edge(graph: Graph, pairs: Tensor) -> Tensor:
+    """``[B]`` bool: whether ``pairs[0, p] -> pairs[1, p]`` is an edge of ``graph`` (``pairs`` ``[2, B]``).
+
+    Raises:
+        ValueError: ``pairs`` is not an integer ``[2, B]`` tensor with entries in ``[0, num_nodes)``,
+            or the rows of ``graph`` are not strictly ascending.
+    """
+    _check_graph(graph, "has_edge")
+    p = _pair_ids(graph, pairs, "has_edge")
+    return _find_edges(graph, p[1], p[0])[1]
+
+
+def target_link_mask(graph: Graph, pairs: Tensor) -> Tensor:
+    """``[E]`` bool mask, in edge order, hiding the edges ``i -> j`` and ``j -> i`` of every pair of ``pairs`` ``[2, B]``.
+
+    Pass it as ``edge_mask`` so a batch's own target links are invisible to the ops and to message
+    passing, as when the graph is rebuilt without them (NCN's target-link removal), at the cost of
+    one ``searchsorted`` over the sorted edges instead of a sort per batch.
+
+    Raises:
+        ValueError: ``pairs`` is not an integer ``[2, B]`` tensor with entries in ``[0, num_nodes)``,
+            or the rows of ``graph`` are not strictly ascending.
+    """
+    _check_graph(graph, "target_link_mask")
+    p = _pair_ids(graph, pairs, "target_link_mask")
+    pos, found = _find_edges(graph, torch.cat([p[0], p[1]]), torch.cat([p[1], p[0]]))
+    mask = torch.ones(graph.num_edges, dtype=torch.bool, device=graph.col.device)
+    if graph.num_edges:
+        mask[pos[found]] = False
+    return mask if _in_csr_order(graph) else mask.index_select(0, graph.position)
+
+
+def _query(graph: Graph, src: Tensor, dst: Tensor, edge_mask: Tensor | None):
+    _check_graph(graph, "common neighbours")
     if not isinstance(src, Tensor) or not isinstance(dst, Tensor):
         raise ValueError("src and dst must be tensors of node ids")
     if src.dtype not in (torch.int32, torch.int64) or dst.dtype not in (torch.int32, torch.int64):
         raise ValueError(f"src and dst must be integer tensors, got {src.dtype} and {dst.dtype}")
-    _check_edge_mask(adj, edge_mask, "common neighbours")
-    return src.long().contiguous(), dst.long().contiguous(), edge_mask
+    mask = _check_edge_mask(graph, edge_mask, "common neighbours")
+    return src.long().contiguous(), dst.long().contiguous(), mask
 
 
-def _count(adj: Adjacency, src: Tensor, dst: Tensor, node_weight, edge_mask, mode: int):
-    src, dst, mask = _query(adj, src, dst, edge_mask)
-    if _use_extension(adj.col):
-        return torch.ops.gnnlab.common_neighbor_count(adj.rowptr, adj.col, src, dst, node_weight, mask, mode)
-    return _reference.common_neighbor_count(adj.rowptr, adj.col, src, dst, node_weight, mask, mode)
+def _count(graph: Graph, src: Tensor, dst: Tensor, node_weight, edge_mask, mode: int):
+    src, dst, mask = _query(graph, src, dst, edge_mask)
+    if _use_extension(graph.col):
+        return torch.ops.gnnlab.common_neighbor_count(graph.rowptr, graph.col, src, dst, node_weight, mask, mode)
+    return _reference.common_neighbor_count(graph.rowptr, graph.col, src, dst, node_weight, mask, mode)
 
 
 def common_neighbor_count(
-    adj: Adjacency, src: Tensor, dst: Tensor, edge_mask: Tensor | None = None, mode: str = "common"
+    graph: Graph, src: Tensor, dst: Tensor, edge_mask: Tensor | None = None, mode: str = "common"
 ) -> Tensor:
     """``[B]`` int64 size of ``N(src[p]) ∩ N(dst[p])`` (or of a one-sided set, see ``mode``).
 
     Args:
-        adj: the graph.
+        graph: the graph, rows strictly ascending (:meth:`Graph.undirected`).
         src, dst: ``[B]`` node ids of the query pairs.
-        edge_mask: optional ``[E]`` bool/uint8, ``0`` hides an entry (:meth:`Adjacency.target_link_mask`).
+        edge_mask: optional ``[E]`` bool/uint8 in edge order, ``0`` hides an edge (:func:`target_link_mask`).
         mode: ``"common"`` (∩), ``"src_only"`` (``N(src) \\ N(dst)``) or ``"dst_only"``.
 
     Raises:
-        ValueError: query ids out of range, mismatched shapes, a mask of the wrong length or dtype.
+        TypeError: ``graph`` is not a :class:`Graph`.
+        ValueError: unsorted rows, query ids out of range, mismatched shapes, a mask of the wrong
+            length or dtype.
     """
-    return _count(adj, src, dst, None, edge_mask, _mode(mode))[0]
+    return _count(graph, src, dst, None, edge_mask, _mode(mode))[0]
 
 
-def _degree_weight(adj: Adjacency, edge_mask: Tensor | None, fn) -> Tensor:
-    deg = adj.degree(None if edge_mask is None else edge_mask.bool()).double()
+def _degree_weight(graph: Graph, edge_mask: Tensor | None, fn) -> Tensor:
+    _check_graph(graph, "common neighbours")
+    deg = masked_degree(graph, None if edge_mask is None else edge_mask.bool()).double()
     return torch.where(deg > 1, fn(deg), torch.zeros_like(deg))
 
 
-def adamic_adar(adj: Adjacency, src: Tensor, dst: Tensor, edge_mask: Tensor | None = None) -> Tensor:
+def adamic_adar(graph: Graph, src: Tensor, dst: Tensor, edge_mask: Tensor | None = None) -> Tensor:
     """``[B]`` float64 Adamic–Adar index ``Σ_{k ∈ N(i) ∩ N(j)} 1 / log d_k`` (degrees of the live graph)."""
-    weight = _degree_weight(adj, edge_mask, lambda d: 1.0 / torch.log(d))
-    return _count(adj, src, dst, weight, edge_mask, 0)[1]
+    weight = _degree_weight(graph, edge_mask, lambda d: 1.0 / torch.log(d))
+    return _count(graph, src, dst, weight, edge_mask, 0)[1]
 
 
-def resource_allocation(adj: Adjacency, src: Tensor, dst: Tensor, edge_mask: Tensor | None = None) -> Tensor:
+def resource_allocation(graph: Graph, src: Tensor, dst: Tensor, edge_mask: Tensor | None = None) -> Tensor:
     """``[B]`` float64 resource-allocation index ``Σ_{k ∈ N(i) ∩ N(j)} 1 / d_k`` (degrees of the live graph)."""
-    weight = _degree_weight(adj, edge_mask, lambda d: 1.0 / d)
-    return _count(adj, src, dst, weight, edge_mask, 0)[1]
+    weight = _degree_weight(graph, edge_mask, lambda d: 1.0 / d)
+    return _count(graph, src, dst, weight, edge_mask, 0)[1]
 
 
 @dataclass(frozen=True)
@@ -326,7 +288,7 @@ class PairSets:
 
 
 def common_neighbor_sets(
-    adj: Adjacency, src: Tensor, dst: Tensor, mode: str = "common", edge_mask: Tensor | None = None
+    graph: Graph, src: Tensor, dst: Tensor, mode: str = "common", edge_mask: Tensor | None = None
 ) -> PairSets:
     """The sets ``N(src[p]) ∩ N(dst[p])`` (``mode="common"``), ``N(src) \\ N(dst)`` (``"src_only"``)
     or ``N(dst) \\ N(src)`` (``"dst_only"``) of every query pair, members ascending.
@@ -334,17 +296,17 @@ def common_neighbor_sets(
     See :func:`common_neighbor_count` for the arguments.
     """
     m = _mode(mode)
-    src, dst, mask = _query(adj, src, dst, edge_mask)
-    if _use_extension(adj.col):
-        ptr, nodes = torch.ops.gnnlab.common_neighbor_sets(adj.rowptr, adj.col, src, dst, mask, m)
+    src, dst, mask = _query(graph, src, dst, edge_mask)
+    if _use_extension(graph.col):
+        ptr, nodes = torch.ops.gnnlab.common_neighbor_sets(graph.rowptr, graph.col, src, dst, mask, m)
     else:
-        ptr, nodes = _reference.common_neighbor_sets(adj.rowptr, adj.col, src, dst, mask, m)
-    return PairSets(ptr, nodes, adj.num_nodes)
+        ptr, nodes = _reference.common_neighbor_sets(graph.rowptr, graph.col, src, dst, mask, m)
+    return PairSets(ptr, nodes, graph.num_src)
 
 
 def common_neighbor_aggregate(
     h: Tensor,
-    adj: Adjacency,
+    graph: Graph,
     src: Tensor,
     dst: Tensor,
     mode: str = "common",
@@ -354,4 +316,4 @@ def common_neighbor_aggregate(
 
     NCN's common-neighbour term without the ``[M, F]`` gather or a sparse-sparse product.
     """
-    return common_neighbor_sets(adj, src, dst, mode, edge_mask).aggregate(h)
+    return common_neighbor_sets(graph, src, dst, mode, edge_mask).aggregate(h)

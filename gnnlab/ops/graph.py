@@ -148,6 +148,25 @@ class Graph:
         graph._derived["edge_index"] = edge_index.clone()
         return graph
 
+    @classmethod
+    def undirected(cls, edge_index: Tensor, num_nodes: int | None = None) -> "Graph":
+        """The undirected graph of ``edge_index``: every edge in both directions, duplicates merged.
+
+        Edges are ordered by (target, source), so edge order is CSR order (``perm`` is the identity)
+        and the neighbours of every node are strictly ascending, as the common-neighbour ops
+        (:mod:`gnnlab.ops.common_neighbors`) need; a per-edge mask or weight then serves both those
+        ops and :func:`gnnlab.ops.aggregate`. Self-loops are kept (once).
+
+        Raises:
+            ValueError: malformed ``edge_index`` or entries outside ``[0, num_nodes)``.
+        """
+        if num_nodes is None:
+            num_nodes = int(edge_index.max()) + 1 if isinstance(edge_index, Tensor) and edge_index.numel() else 0
+        _reference.check_edge_index(edge_index, num_nodes)
+        ei, n = edge_index.long(), max(num_nodes, 1)
+        keys = torch.unique(torch.cat([ei[1] * n + ei[0], ei[0] * n + ei[1]]))  # by target, then source
+        return cls.from_edge_index(torch.stack([keys % n, keys // n]), num_nodes)
+
     @property
     def num_nodes(self) -> int:
         """Number of nodes (of the target side; the two sides agree for ordinary graphs)."""

@@ -12,6 +12,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
+from gnnlab.config_schema import validate_config
 from gnnlab.errors import ConfigError
 
 from gnnlab.train.loggers import LoggerCollection
@@ -119,6 +120,26 @@ def _resumed_config(cfg: DictConfig, overrides: list[str] = ()) -> DictConfig:
     return old
 
 
+def add_facts(cfg: DictConfig, facts: dict) -> DictConfig:
+    """Copy the dataset's facts (``datamodule.facts``: widths, vocabularies, classes, nodes, degree
+    statistics) to ``cfg.data.<name>``, where model configs read them (``${data.in_channels}``).
+
+    A fact the config already states must agree with the data, so a model can never be built for
+    another dataset than the one loaded.
+
+    Raises:
+        ConfigError: the config states a fact with another value than the loaded dataset has.
+    """
+    with open_dict(cfg):
+        for key, value in facts.items():
+            stated = _value(cfg.data, key)
+            if stated is not _MISSING and stated is not None and stated != value:
+                raise ConfigError(f"data.{key}={stated} in the config, but the loaded dataset "
+                                  f"({cfg.data.get('name', 'data')}) has {key}={value}: drop the setting")
+            cfg.data[key] = value
+    return cfg
+
+
 def train(cfg: DictConfig) -> float:
     """Run the experiment ``cfg`` and return the best value of the monitored validation metric.
 
@@ -131,6 +152,9 @@ def train(cfg: DictConfig) -> float:
     OmegaConf.set_readonly(cfg, False)
     if cfg.trainer.get("resume"):
         cfg = _resumed_config(cfg, overrides)
+    datamodule = instantiate(cfg.data.module)
+    add_facts(cfg, datamodule.facts)
+    validate_config(cfg)
     OmegaConf.resolve(cfg)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -138,7 +162,6 @@ def train(cfg: DictConfig) -> float:
     OmegaConf.save(cfg, output_dir / "config_resolved.yaml")
     seed_everything(int(cfg.seed))
 
-    datamodule = instantiate(cfg.data.module)
     task = instantiate(cfg.task)
     model = instantiate(cfg.model)
     num_params = count_parameters(model)

@@ -1,24 +1,35 @@
-"""Tasks: what a model's output is compared with, by which loss and which metrics.
+"""Tasks: how a model runs on a batch, what its output is compared with, by which loss and metrics.
 
-A task reads the targets from a batch (and, for transductive node classification, the split's
-mask), computes the training loss, and turns the predictions gathered over a split into metrics.
-``monitor``/``mode`` name the validation metric used for model selection and sweeps.
+The :class:`~gnnlab.train.Trainer` calls :meth:`Task.step` on every batch (default: ``model(batch)``,
+the targets by :meth:`Task.select`, :meth:`Task.loss`) and :meth:`Task.compute_metrics` on what the
+steps gathered over a split. ``monitor``/``mode`` name the validation metric of model selection.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from gnnlab.errors import ConfigError, DataError
+from gnnlab.ops import target_link_mask
 from gnnlab.train import metrics as M
 
 
+class BatchOutput(NamedTuple):
+    """What :meth:`Task.step` returns for one batch: its ``loss``, the loss's ``weight`` in the split's mean,
+    and the ``outputs`` to concatenate over the split for :meth:`Task.compute_metrics` (``None``: none)."""
+
+    loss: Tensor
+    weight: float
+    outputs: tuple[Tensor, ...] | None
+
+
 class Task:
-    """Base class. Subclasses define :meth:`select`, :meth:`loss` and :attr:`metric_fns`.
+    """Base class. Subclasses define :meth:`select`, :meth:`loss` and their metrics (``_default_metrics``);
+    one whose batches are not scored as ``model(batch)`` overrides :meth:`step` (and :meth:`compute_metrics`).
 
     Args:
         monitor: metric name (without split prefix) used to pick the best epoch.
@@ -44,6 +55,17 @@ class Task:
     def _default_metrics(self) -> dict[str, Callable[[Tensor, Tensor], float]]:
         raise NotImplementedError
 
+    def step(self, model, batch, split: str) -> BatchOutput | None:
+        """Run ``model`` on one batch of ``split``; ``None`` when the batch scores nothing.
+
+        The default: ``model(batch)``, :meth:`select`, :meth:`loss`, weighted by the scored rows,
+        gathering ``(predictions, targets)``.
+        """
+        pred, target = self.select(model(batch), batch, split)
+        if target.numel() == 0:
+            return None
+        return BatchOutput(self.loss(pred, target), target.shape[0], (pred, target))
+
     def select(self, out: Tensor, batch, split: str) -> tuple[Tensor, Tensor]:
         """Return ``(predictions, targets)`` of the rows this split scores."""
         target = batch.y
@@ -56,7 +78,7 @@ class Task:
         raise NotImplementedError
 
     def compute_metrics(self, pred: Tensor, target: Tensor) -> dict[str, float]:
-        """All metrics on the predictions gathered over a split."""
+        """All metrics on what :meth:`step` gathered over a split."""
         return {name: fn(pred, target) for name, fn in self._default_metrics().items()}
 
     def better(self, value: float, best: float | None) -> bool:
@@ -177,3 +199,76 @@ class NodeClassification(Task):
             weight = (n - counts) / n
             weight = weight * (counts > 0).to(pred.dtype)
         return F.cross_entropy(pred, target, weight=weight)
+
+
+def _parse_metric(name: str):
+    if name in ("mrr", "auc"):
+        return M.mrr if name == "mrr" else M.link_auc
+    k = name[5:] if name.startswith("hits@") else ""
+    if k.strip().lstrip("+").isdigit() and int(k) >= 1:
+        return lambda pos, neg: M.hits_at_k(pos, neg, int(k))
+    raise ConfigError(f"LinkPrediction: unknown metric {name!r} (expected 'hits@K', 'mrr' or 'auc')")
+
+
+class LinkPrediction(Task):
+    """Link prediction by NCN's protocol (Wang, Yang, Zhang, ICLR 2024), scored by ranking.
+
+    A batch is a :class:`gnnlab.data.linkpred.LinkBatch`; the model has ``encode(x, graph, edge_mask)``
+    and ``score(h, graph, pairs, edge_mask)`` (:class:`gnnlab.models.link.LinkPredictionModel`).
+    Training: hide the batch's positive pairs from the graph (:func:`gnnlab.ops.target_link_mask`),
+    encode, score positives and negatives in one predictor call, and minimise
+    ``−mean log σ(s_pos) − mean log σ(−s_neg)`` (each step weighs 1). Evaluation: encode once and
+    score every pair, ``chunk_size`` at a time; the metrics rank positives against negatives like
+    OGB's evaluator.
+
+    Args:
+        metrics: names among ``"hits@K"`` (any K), ``"mrr"`` (negatives ``[P, K]`` per positive, as
+            ogbl-citation2) and ``"auc"``.
+        monitor: the metric that selects the best epoch (default the first of ``metrics``).
+        target_link_removal: hide each training batch's positive pairs (NCN's ``--maskinput``).
+    """
+
+    level = "link"
+
+    def __init__(self, metrics: tuple[str, ...] | list[str] = ("hits@100",), monitor: str | None = None,
+                 mode: str = "max", target_link_removal: bool = True):
+        if not metrics:
+            raise ConfigError("LinkPrediction: metrics must name at least one metric")
+        self.metric_names = list(metrics)
+        self._fns = {name: _parse_metric(name) for name in self.metric_names}
+        self.target_link_removal = target_link_removal
+        super().__init__(monitor or self.metric_names[0], mode)
+
+    def _default_metrics(self):
+        return self._fns
+
+    def step(self, model, batch, split: str) -> BatchOutput:
+        graph = batch.graph
+        if split == "train":
+            mask = target_link_mask(graph, batch.pos) if self.target_link_removal else None
+            h = model.encode(batch.x, graph, mask)
+            # Positives and negatives in one predictor call: the node-wise parts of the predictor
+            # run once per step (NCN's code calls it twice, drawing separate dropout masks).
+            logits = model.score(h, graph, torch.cat([batch.pos, batch.neg], dim=1), mask)
+            num_pos = batch.pos.size(1)
+            return BatchOutput(self.loss(logits[:num_pos], logits[num_pos:]), 1, None)
+        h = model.encode(batch.x, graph)
+        pos = self._score(model, h, graph, batch.pos, batch.chunk_size)
+        neg = self._score(model, h, graph, batch.neg, batch.chunk_size)
+        return BatchOutput(self.loss(pos, neg.view(-1)), 1, (pos, neg))
+
+    @staticmethod
+    def _score(model, h, graph, pairs: Tensor, chunk_size: int | None) -> Tensor:
+        """``model.score`` of ``pairs`` ``[2, P]``, ``chunk_size`` pairs at a time, as a float CPU vector ``[P]``."""
+        step = chunk_size or max(pairs.size(1), 1)
+        return torch.cat([model.score(h, graph, pairs[:, s:s + step]).detach().float().cpu().view(-1)
+                          for s in range(0, pairs.size(1), step)] or [torch.empty(0)])
+
+    def loss(self, pos_logits: Tensor, neg_logits: Tensor) -> Tensor:
+        """``−mean log σ(pos) − mean log σ(−neg)``."""
+        return -F.logsigmoid(pos_logits).mean() - F.logsigmoid(-neg_logits).mean()
+
+    def compute_metrics(self, pos_scores: Tensor, neg_scores: Tensor) -> dict[str, float]:
+        # MRR ranks each positive against its own negatives ([P, K]); the others use one shared pool.
+        return {name: fn(pos_scores, neg_scores.view(pos_scores.numel(), -1) if name == "mrr" else neg_scores)
+                for name, fn in self._fns.items()}

@@ -191,38 +191,41 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
         optimizer.step()
 
+    def _to_device(self, obj):
+        """``obj.to(device)`` for what has a ``to`` (a PyG batch; a data module holding whole-graph
+        tensors, moved once in place before its loaders are read); anything else as it is."""
+        move = getattr(obj, "to", None)
+        return move(self.device) if callable(move) else obj
+
     def _run_split(self, model, task: Task, loader, split: str, optimizer=None, bar=None) -> dict[str, float]:
         train = optimizer is not None
         model.train(train)
-        preds, targets = [], []
+        gathered: list[tuple[torch.Tensor, ...]] = []
         loss_sum, weight_sum = 0.0, 0
         with torch.set_grad_enabled(train):
             for index, batch in enumerate(loader):
                 for callback in self.batch_callbacks:
                     callback(index)
-                batch = batch.to(self.device)
-                out = model(batch)
-                pred, target = task.select(out, batch, split)
-                if target.numel() == 0:
+                out = task.step(model, self._to_device(batch), split)
+                if out is None:
                     continue
-                loss = task.loss(pred, target)
                 if train:
-                    self._step(model, optimizer, loss, index + 1)
-                n = target.shape[0]
-                loss_sum += loss.item() * n
-                weight_sum += n
-                preds.append(pred.detach().cpu())
-                targets.append(target.detach().cpu())
+                    self._step(model, optimizer, out.loss, index + 1)
+                loss_sum += out.loss.item() * out.weight
+                weight_sum += out.weight
+                if out.outputs is not None:
+                    gathered.append(tuple(t.detach().cpu() for t in out.outputs))
                 if bar is not None:
                     bar[0].advance(bar[1])
         if weight_sum == 0:
             raise DataError(f"split {split!r} has no scored examples")
-        metrics = task.compute_metrics(torch.cat(preds), torch.cat(targets))
+        metrics = task.compute_metrics(*(torch.cat(parts) for parts in zip(*gathered))) if gathered else {}
         return {f"{split}/loss": loss_sum / weight_sum, **{f"{split}/{k}": v for k, v in metrics.items()}}
 
     def evaluate(self, model, task: Task, datamodule, splits=("val", "test")) -> dict[str, float]:
         """Score ``model`` on the given splits (no gradient)."""
         model.to(self.device)
+        self._to_device(datamodule)
         out: dict[str, float] = {}
         for split in splits:
             out.update(self._run_split(model, task, datamodule.loader(split), split))
@@ -232,17 +235,16 @@ class Trainer:
     def fit(self, model, task: Task, datamodule, optimizer, scheduler=None, logger=None, resume: str | None = None) -> FitResult:
         """Train, select the best epoch on ``val/<task.monitor>``, and return its metrics.
 
+        A model without trainable parameters (``optimizer=None``, e.g. a link-prediction heuristic)
+        is not trained: its validation and test scores are recorded once, as epoch 1.
+
         Args:
             resume: path of a ``last.ckpt`` (or a folder holding ``checkpoints/last.ckpt``) to continue.
                 A ``logger`` with a ``rewind(step)`` method is first rewound to the checkpoint's epoch.
         """
-        # A data module may name the trainer it needs (link prediction: LinkTrainer, `trainer=link`).
-        required = getattr(datamodule, "required_trainer", None)
-        if required is not None and required not in {f"{c.__module__}.{c.__qualname__}" for c in type(self).__mro__}:
-            raise ConfigError(f"{type(datamodule).__name__} needs the trainer {required} (e.g. `trainer=link` on the "
-                             f"command line), not {type(self).__name__}")
+        self._to_device(datamodule)
         if optimizer is None:
-            raise ConfigError("Trainer.fit: no optimizer (the model has no trainable parameters?)")
+            return self._evaluate_once(model, task, datamodule, logger)
         model.to(self.device)
         generator = getattr(datamodule, "generator", None)
         start_epoch, best, best_metrics, best_epoch, stale = 0, None, {}, -1, 0
@@ -340,6 +342,17 @@ class Trainer:
                                   f"{epochs_run - start_epoch} epochs: nothing to report", epochs_run)
         result = FitResult(best_epoch, monitor_key, float(best), best_metrics, epochs_run, stopped_early, last_metrics)
         return result
+
+    def _evaluate_once(self, model, task: Task, datamodule, logger) -> FitResult:
+        t0 = time.perf_counter()
+        metrics = self.evaluate(model, task, datamodule)
+        metrics.update({"epoch": 1, "time/epoch_s": time.perf_counter() - t0})
+        if logger is not None:
+            logger.log_metrics(metrics, step=1)
+        best = {k: v for k, v in metrics.items() if k.split("/")[0] in SPLITS}
+        save_checkpoint(self.checkpoint_dir / "best.ckpt", {"model": model.state_dict(), "epoch": 1, "metrics": best})
+        key = f"val/{task.monitor}"
+        return FitResult(1, key, float(metrics[key]), best, epochs_run=1, last_metrics=best)
 
     def test_best(self, model, task: Task, datamodule) -> dict[str, float]:
         """Reload ``best.ckpt`` into ``model`` and score val and test."""

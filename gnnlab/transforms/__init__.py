@@ -13,8 +13,10 @@ attributes named after its ``attr`` and has a ``cache_key`` naming every paramet
 
 Nothing random is frozen into the cache except FastRP's seeded projection: eigenvector sign flips
 belong to training time (the encoders in ``gnnlab.nn.pe``). :class:`gnnlab.data.DataModule` applies
-these through its ``pe_transforms`` argument.
+these through its ``pe_transforms`` argument, and reads the training split's in-degree statistics
+(:func:`degree_histogram`, :func:`degree_statistics`) into its dataset facts.
 """
+from gnnlab.transforms.degree import degree_histogram, degree_statistics
 from gnnlab.transforms.cache import CACHE_FORMAT, PrecomputedDataset, dataset_fingerprint, precompute
 from gnnlab.transforms.hac import HACTree, affinity_clustering, hac_positional_encoding
 from gnnlab.transforms.fastrp import FastRP, fastrp_embedding, very_sparse_random_projection
@@ -34,6 +36,8 @@ __all__ = [
     "HACTree",
     "affinity_clustering",
     "hac_positional_encoding",
+    "degree_histogram",
+    "degree_statistics",
     "precompute",
     "PrecomputedDataset",
     "dataset_fingerprint",

@@ -1,6 +1,8 @@
 """Learning curves from metrics.csv: the summary table, the PNG, and clear errors."""
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from gnnlab.analysis.curves import plot_learning_curves, read_metrics
@@ -20,9 +22,26 @@ def test_summary_and_png(tmp_path):
     png, md = plot_learning_curves([tmp_path / "a", tmp_path / "b"], ["train/loss", "val/accuracy"], tmp_path / "c.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = md.read_text().splitlines()
+    # First the command writing both files, as the command line would spell it.
+    assert lines[0] == (f"Command: `gnnlab-curves {tmp_path}/a {tmp_path}/b --metrics train/loss val/accuracy "
+                        f"--out {tmp_path}/c.png`")
     # Run a: 3 epochs, 12 s mean; loss last 0.6 best (min) 0.6; accuracy last 0.7 best (max) 0.8.
-    assert lines[2] == "| a | 3 | 12 | 0.6000 / 0.6000 | 0.7000 / 0.8000 |"
-    assert lines[3] == "| b | 1 | 30 | 2.0000 / 2.0000 | 0.1000 / 0.1000 |"
+    assert lines[4] == "| a | 3 | 12 | 0.6000 / 0.6000 | 0.7000 / 0.8000 |"
+    assert lines[5] == "| b | 1 | 30 | 2.0000 / 2.0000 | 0.1000 / 0.1000 |"
+
+
+def test_command_header_reruns_the_same_files(tmp_path, monkeypatch):
+    """The header names labels and a title with spaces so that the shell hands them back unchanged."""
+    write_run(tmp_path / "a", [(1.0, 0.5, 10), (0.7, 0.8, 12)])
+    monkeypatch.chdir(tmp_path)
+    _, md = plot_learning_curves(["a"], ["val/accuracy"], "c.png", labels=["run A"], title="Cora, 2 epochs")
+    first = md.read_text()
+    command = first.splitlines()[0]
+    assert command == ("Command: `gnnlab-curves a --metrics val/accuracy --labels 'run A' --title 'Cora, 2 epochs' "
+                       "--out c.png`")
+    md.unlink()
+    assert curves_main(shlex.split(command[len("Command: `gnnlab-curves "):-1])) == 0
+    assert md.read_text() == first
     assert read_metrics(tmp_path / "a")[1]["val/accuracy"] == 0.8
 
 

@@ -21,6 +21,7 @@ from torch_geometric.data import Batch, Data
 from gnnlab.cli import config_dir
 from gnnlab.nn.encoders import EmbeddingEncoder, MultiEmbeddingEncoder
 from tests.conf.test_configs import NO_PUBLISHED_REASONS
+from tests.facts import with_facts
 
 CONF = config_dir()
 GROUPS = ("gps", "gt", "benchgnn", "graph_mamba", "gmn")
@@ -64,7 +65,7 @@ def _compose(experiment: str, tmp_path: Path):
             return_hydra_config=True,
         )
     HydraConfig.instance().set_config(cfg)
-    return cfg
+    return with_facts(cfg)
 
 
 def _tokens(encoder: torch.nn.Module | None, rows: int, generator: torch.Generator) -> torch.Tensor | None:

@@ -11,6 +11,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from gnnlab.cli import config_dir
+from gnnlab.errors import ConfigError
+from gnnlab.train.run import add_facts
+from tests.facts import FACTS, with_facts
 
 CONF = config_dir()
 # What a benchmark row's header says when it leaves benchmark.published empty (one of these).
@@ -23,8 +26,9 @@ def _options(group: str, recursive: bool = True) -> list[str]:
     return sorted(str(p.relative_to(root).with_suffix("")) for p in files)
 
 
-def compose_cfg(overrides: list[str], tmp_path: Path):
-    """Compose ``train`` with Hydra's own config resolvable (as in a real run)."""
+def compose_cfg(overrides: list[str], tmp_path: Path, facts: bool = True):
+    """Compose ``train`` with Hydra's own config resolvable (as in a real run) and, unless ``facts`` is
+    false (a config that a test trains: the run reads the facts from the data), the recorded facts."""
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose(
             "train",
@@ -32,7 +36,7 @@ def compose_cfg(overrides: list[str], tmp_path: Path):
             return_hydra_config=True,
         )
     HydraConfig.instance().set_config(cfg)
-    return cfg
+    return with_facts(cfg) if facts else cfg
 
 
 def test_groups_present():
@@ -45,7 +49,7 @@ def test_groups_present():
 def test_data_configs(data, tmp_path):
     cfg = compose_cfg([f"data={data}"], tmp_path)
     if cfg.data.module._target_ == "gnnlab.data.linkpred.LinkDataModule":
-        # Link prediction: pair batches for LinkTrainer, ranking metrics; the split loader touches the disk.
+        # Link prediction: pair batches for the link task, ranking metrics; the split loader touches the disk.
         task = instantiate(cfg.task)
         assert task.level == "link" and task.monitor.startswith(("hits@", "mrr", "auc"))
         assert int(cfg.data.num_nodes) >= 1 and "in_channels" in cfg.data
@@ -68,17 +72,35 @@ def test_data_configs(data, tmp_path):
 def test_model_configs(model, tmp_path):
     link_models = {"ncn", "ncnc", "ncn_gcn", "ncnc_gcn", "gae", "link_heuristic"}
     data = "cora" if model == "gcn_plain" else "cora_link" if model in link_models else "cluster"
-    # PNA's degree statistic comes from the training graphs, so the user passes it.
-    extra = ["model.layer.conv.avg_log_degree=1.0"] if model == "pna" else []
-    cfg = compose_cfg([f"model={model}", f"data={data}", *extra], tmp_path)
+    cfg = compose_cfg([f"model={model}", f"data={data}"], tmp_path)
     net = instantiate(cfg.model)
     assert sum(p.numel() for p in net.parameters()) > 0 or model == "link_heuristic"
 
 
-def test_pna_without_degree_statistic_names_the_override(tmp_path):
-    cfg = compose_cfg(["model=pna", "data=cluster"], tmp_path)
-    with pytest.raises(Exception, match="avg_log_degree"):
-        instantiate(cfg.model)
+def test_models_read_the_facts_of_the_data(tmp_path):
+    """Widths, vocabularies, classes and PNA's degree statistics come from the dataset, not from typing."""
+    cfg = compose_cfg(["model=pna", "data=mutag"], tmp_path)
+    net = instantiate(cfg.model)
+    conv = net.layers[0].conv
+    assert float(conv.avg_deg_log) == FACTS["MUTAG"]["avg_log_degree"]
+    assert net.node_encoder.in_channels == 7
+    assert [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1].out_features == 2
+
+
+def test_a_stated_fact_must_agree_with_the_data(tmp_path):
+    cfg = compose_cfg(["data=mutag"], tmp_path)
+    add_facts(cfg, FACTS["MUTAG"])  # the same values again: accepted
+    with pytest.raises(ConfigError, match=r"data.in_channels=7 in the config, but the loaded dataset \(MUTAG\) has in_channels=3"):
+        add_facts(cfg, {**FACTS["MUTAG"], "in_channels": 3})
+
+
+@pytest.mark.parametrize("data", _options("data"))
+def test_every_dataset_has_a_name_and_states_no_facts(data):
+    text = (CONF / "data" / f"{data}.yaml").read_text()
+    lines = [line.split("#")[0].rstrip() for line in text.splitlines()]
+    stated = [line for line in lines if line.split(":")[0] in FACTS["MUTAG"]]
+    assert not stated, f"data/{data}.yaml types facts the dataset knows: {stated}"
+    assert "name: " in text
 
 
 @pytest.mark.parametrize("optim", _options("optim"))
@@ -137,21 +159,23 @@ def test_unknown_dataset_is_rejected(tmp_path):
 
 
 def test_link_model_on_ddi_uses_an_embedding(tmp_path):
-    cfg = compose_cfg(["model=ncn", "data=ogbl_ddi", "trainer=link"], tmp_path)
+    cfg = compose_cfg(["model=ncn", "data=ogbl_ddi"], tmp_path)
     net = instantiate(cfg.model)
     assert net.encoder.embedding is not None and net.encoder.embedding.num_embeddings == 4267
     assert instantiate(cfg.task).monitor == "hits@20"
 
 
 PE_NAMES = [p for p in _options("pe") if p != "none"]
+# The LapPE encoders share the eigenpairs and the keys (model.pe.lappe), so checkpoints and overrides carry over.
+LAPPE_VARIANTS = {"lappe": "LapPEDeepSet", "lappe_linear": "LapPELinear", "lappe_transformer": "LapPETransformer"}
 
 
-@pytest.mark.parametrize("pe", [*PE_NAMES, "[lappe,rwse]", "[rwse,spe,fastrp]"])
+@pytest.mark.parametrize("pe", [*PE_NAMES, "[lappe,rwse]", "[rwse,spe,fastrp]", "[lappe_linear,rwse]"])
 @pytest.mark.parametrize("model", ["gps", "gated_gcn", "gt"])
 def test_pe_configs_wire_transform_and_encoder(pe, model, tmp_path):
     """`pe=` (one or several) adds the precompute transforms to the data module and the encoders to the model."""
     cfg = compose_cfg([f"pe={pe}", f"model={model}", "data=cluster"], tmp_path)
-    names = pe.strip("[]").split(",")
+    names = ["lappe" if n in LAPPE_VARIANTS else n for n in pe.strip("[]").split(",")]
     assert list(cfg.data.module.pe_transforms) == names
     assert list(cfg.model.pe) == names
     transforms = {n: instantiate(t) for n, t in cfg.data.module.pe_transforms.items()}
@@ -168,6 +192,24 @@ def test_pe_configs_wire_transform_and_encoder(pe, model, tmp_path):
     net.eval()
     out = net(Batch.from_data_list([data, data]))
     assert out.shape == (24, int(cfg.data.num_outputs)) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("pe, cls", LAPPE_VARIANTS.items())
+def test_lappe_encoder_is_chosen_by_the_pe_config(pe, cls, tmp_path):
+    """Each LapPE encoder is its own `pe=` option; no string inside the encoder picks the architecture."""
+    cfg = compose_cfg([f"pe={pe}", "model=gps"], tmp_path)
+    assert "model" not in cfg.model.pe.lappe
+    assert type(instantiate(cfg.model).pe_encoders["lappe"]).__name__ == cls
+
+
+def test_lappe_experiments_select_their_encoder_by_config(tmp_path):
+    """Benchmarking-GNNs and GT rows use the linear LapPE, GraphGPS and Graph-Mamba rows the DeepSet."""
+    rows = [e for e in _options("experiment") if "lappe" in (CONF / "experiment" / f"{e}.yaml").read_text()]
+    assert rows
+    for row in rows:
+        cfg = compose_cfg([f"experiment={row}"], tmp_path)
+        expected = "LapPELinear" if row.startswith(("benchgnn/", "gt/")) else "LapPEDeepSet"
+        assert cfg.model.pe.lappe._target_ == f"gnnlab.nn.pe.{expected}", row
 
 
 @pytest.mark.parametrize("mixer, name", [("performer", "PerformerMixer"), ("mamba", "GraphMambaMixer")])

@@ -18,8 +18,7 @@ def test_every_experiment_passes(experiment, tmp_path):
 def test_every_model_passes(model, tmp_path):
     link_models = {"ncn", "ncnc", "ncn_gcn", "ncnc_gcn", "gae", "link_heuristic"}
     data = "cora" if model == "gcn_plain" else "cora_link" if model in link_models else "cluster"
-    extra = ["trainer=link"] if model in link_models else []
-    validate_config(compose_cfg([f"model={model}", f"data={data}", *extra], tmp_path))
+    validate_config(compose_cfg([f"model={model}", f"data={data}"], tmp_path))
 
 
 @pytest.mark.parametrize("group", ["data", "optim", "scheduler", "trainer", "pe"])
@@ -27,7 +26,7 @@ def test_every_group_option_passes(group, tmp_path):
     for option in _options(group, recursive=False):
         # Link datasets have no num_outputs for the default node model: pair them with a link model.
         link = group == "data" and (option.endswith("_link") or option.startswith("ogbl_"))
-        extra = ["model=ncn", "trainer=link"] if link else []
+        extra = ["model=ncn"] if link else []
         validate_config(compose_cfg([f"{group}={option}", *extra], tmp_path))
 
 

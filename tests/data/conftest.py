@@ -27,7 +27,7 @@ def offline_copy():
     def get(relative: str, label: str) -> Path:
         shared = shared_data_dir()
         if shared is None or not (shared / relative).exists():
-            pytest.skip(f"offline copy of {label} not found in ../shared/data")
+            pytest.skip(f"offline copy of {label} not found (GNNLAB_SHARED_DATA, default ../shared/data)")
         folder = shared / relative.split("/")[0]
         watched.append((folder, _snapshot(folder)))
         return shared / relative

@@ -23,9 +23,9 @@ def test_aqsol_statistics(tmp_path, offline_copy):
     ]
 
     module = DataModule(splits, batch_size=64)
-    assert module.num_node_features is None
-    assert module.num_node_tokens == 65  # the 65 atom types of the Benchmarking-GNNs dictionary
-    assert module.num_edge_tokens == 5
+    assert module.facts["in_channels"] is None
+    assert module.facts["num_node_tokens"] == 65  # the 65 atom types of the Benchmarking-GNNs dictionary
+    assert module.facts["num_edge_tokens"] == 5
     batch = next(iter(module.loader("val")))
     assert batch.num_graphs == 64 and batch.y.shape == (64,)
 

@@ -6,6 +6,7 @@ import torch
 from torch_geometric.data import Data, InMemoryDataset
 
 from gnnlab.data import DataModule, UnknownSplitError, generate_sbm
+from gnnlab.errors import DataError
 
 
 class ListDataset(InMemoryDataset):
@@ -69,28 +70,28 @@ def test_batch_sizes():
 
 
 def test_feature_and_token_sizes():
-    tokens = DataModule(_splits(max_token=4))
-    assert tokens.num_node_features is None
-    assert tokens.num_node_tokens == 5
-    assert tokens.num_edge_tokens == 2
-    floats = DataModule(_splits(float_x=True))
-    assert floats.num_node_features == 5
-    assert floats.num_node_tokens is None
+    tokens = DataModule(_splits(max_token=4)).facts
+    assert tokens["in_channels"] is None
+    assert tokens["num_node_tokens"] == 5
+    assert tokens["num_edge_tokens"] == 2
+    floats = DataModule(_splits(float_x=True)).facts
+    assert floats["in_channels"] == 5
+    assert floats["num_node_tokens"] is None
 
     # A token that only occurs in the test split still fits the embedding table.
     splits = _splits(max_token=2)
     splits["test"] = ListDataset(_graphs(3, 200, max_token=9) + _graphs(1, 209, max_token=9))
-    assert DataModule(splits).num_node_tokens == 10
+    assert DataModule(splits).facts["num_node_tokens"] == 10
     # A subset takes the slow path (iterating graphs) and must count the same way.
     splits = _splits(max_token=4)
     splits["train"] = splits["train"][torch.arange(10)]
-    assert DataModule(splits).num_node_tokens == 5
+    assert DataModule(splits).facts["num_node_tokens"] == 5
 
 
 def test_with_sbm_graphs():
     splits = {s: ListDataset(generate_sbm("CLUSTER", 10, seed=0, split=s)) for s in ("train", "val", "test")}
     module = DataModule(splits, batch_size=4)
-    assert module.num_node_tokens == 7 and module.num_edge_tokens == 1
+    assert module.facts["num_node_tokens"] == 7 and module.facts["num_edge_tokens"] == 1
     batch = next(iter(module.loader("train")))
     assert batch.num_graphs == 4 and batch.x.dim() == 1
 
@@ -125,3 +126,30 @@ def test_successive_train_loaders_continue_the_shuffle_stream():
     fresh = DataModule(splits, batch_size=8, seed=99)
     fresh.generator.set_state(state)
     assert _order(fresh.loader("train")) == orders[1]
+
+
+def test_facts_of_labels_vocabularies_and_degrees():
+    from gnnlab.transforms import degree_histogram, degree_statistics
+
+    g = torch.Generator().manual_seed(0)
+
+    def graphs(count):
+        return [Data(x=torch.randint(5, (n,), generator=g), y=torch.randint(4, (1,), generator=g),
+                     edge_index=torch.randint(n, (2, 3 * n), generator=g), num_nodes=n)
+                for n in torch.randint(2, 9, (count,), generator=g).tolist()]
+
+    splits = {s: ListDataset(graphs(c)) for s, c in (("train", 30), ("val", 10), ("test", 10))}
+    facts = DataModule(splits).facts
+    labels = torch.cat([splits[s]._data.y for s in ("train", "val", "test")])
+    assert facts["num_outputs"] == int(labels.max()) + 1
+    assert facts["num_nodes"] is None  # several graphs per split
+    # The collated fast path and the graph-by-graph histogram agree.
+    expected = degree_statistics(degree_histogram(list(splits["train"])))
+    assert (facts["avg_degree"], facts["avg_log_degree"]) == pytest.approx(expected)
+    assert DataModule(splits, num_classes=9).facts["num_outputs"] == 9
+    # A declared vocabulary sizes the tables; tokens outside it are an error.
+    splits["train"].vocabulary = {"x": 12}
+    assert DataModule(splits).facts["num_node_tokens"] == 12
+    splits["train"].vocabulary = {"x": 3}
+    with pytest.raises(DataError, match=r"x: tokens up to \[5\] do not fit the dataset's declared vocabulary 3"):
+        DataModule(splits)

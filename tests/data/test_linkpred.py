@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gnnlab.data import LinkSplit, load_planetoid, ncn_random_split, ogbl_ddi_split, planetoid_link_split
-from gnnlab.data import linkpred as LP
+from gnnlab.data.linkpred import splits as LP
 
 CORA_COUNTS = {"train_pos": 3696, "valid_pos": 527, "valid_neg": 1055, "test_pos": 1055, "test_neg": 1055}
 DDI_COUNTS = {"train_pos": 1_067_911, "valid_pos": 133_489, "valid_neg": 101_882, "test_pos": 133_489,

@@ -323,11 +323,15 @@ def test_multi_embedding_encoder_rejects_bad_sizes(num_embeddings, out_channels,
 
 @pytest.mark.parametrize("name", ["peptides_func", "peptides_struct"])
 def test_config_vocabularies_are_ogbs(name):
+    """The embedding tables are sized by OGB's feature dictionaries, which the dataset declares."""
+    from gnnlab.data.lrgb import PeptidesDataset
+
+    assert PeptidesDataset.vocabulary == {"x": get_atom_feature_dims(), "edge_attr": get_bond_feature_dims()}
+    assert PeptidesDataset.vocabulary == {"x": ATOM_DIMS, "edge_attr": BOND_DIMS}
     cfg = OmegaConf.load(config_dir() / "data" / f"{name}.yaml")
     if "node_encoder" not in cfg:  # peptides_struct inherits the encoders
         cfg = OmegaConf.load(config_dir() / "data" / "peptides_func.yaml")
-    assert list(cfg.node_encoder.num_embeddings) == get_atom_feature_dims() == ATOM_DIMS
-    assert list(cfg.edge_encoder.num_embeddings) == get_bond_feature_dims() == BOND_DIMS
+    assert OmegaConf.to_container(cfg.node_encoder)["num_embeddings"] == "${data.num_node_tokens}"
 
 
 @requires_rdkit
@@ -336,13 +340,15 @@ def test_model_from_configs_runs_on_tiny_peptides(tmp_path, no_shared, data, out
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
+    from gnnlab.train.run import add_facts
+
     name = data.replace("_", "-")
     _write_raw(tmp_path / "datasets" / "LRGB" / name / "raw", name)
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         cfg = compose("train", overrides=[f"data={data}", "model=gine", f"paths.data_dir={tmp_path / 'datasets'}"])
     module = instantiate(cfg.data.module)
     assert isinstance(module, DataModule) and len(module.dataset("train")) == 12
-    model = instantiate(cfg.model)
+    model = instantiate(add_facts(cfg, module.facts).model)
     batch = next(iter(module.loader("val")))
     out = model(batch)
     assert out.shape == (4, outputs) == tuple(batch.y.shape)

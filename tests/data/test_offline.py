@@ -1,13 +1,17 @@
 """Finding offline copies, copying them into the data root, and checking the data root."""
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
 import pytest
+from hydra.utils import get_method
 
+from gnnlab.cli import config_dir
 from gnnlab.data import copy_offline, prepare_root, shared_data_dir
 from gnnlab.data._offline import ENV_VAR
+from tests.conf.test_configs import compose_cfg
 
 
 def _fake_shared(tmp_path: Path) -> Path:
@@ -26,10 +30,24 @@ def test_env_var_names_the_folder(tmp_path, monkeypatch):
     assert shared_data_dir() == shared.resolve()
 
 
+def test_argument_names_the_folder_before_the_env_var(tmp_path, monkeypatch):
+    shared = _fake_shared(tmp_path)
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "elsewhere"))
+    assert shared_data_dir(shared) == shared.resolve()
+    assert shared_data_dir(str(shared)) == shared.resolve()
+    assert shared_data_dir("") is None  # switched off, whatever the variable says
+    dest = tmp_path / "root" / "Toy" / "raw"
+    assert copy_offline("Toy/raw", dest, offline_dir=shared) is True
+    assert (dest / "a.txt").read_text() == "a"
+
+
 def test_env_var_missing_folder_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "nope"))
-    with pytest.raises(FileNotFoundError, match="nope"):
+    with pytest.raises(FileNotFoundError, match=f"{ENV_VAR}=.*nope"):
         shared_data_dir()
+    monkeypatch.delenv(ENV_VAR)
+    with pytest.raises(FileNotFoundError, match="paths.offline_data_dir.*nope"):
+        shared_data_dir(tmp_path / "nope")
 
 
 def test_empty_env_var_disables_lookup(monkeypatch):
@@ -38,13 +56,30 @@ def test_empty_env_var_disables_lookup(monkeypatch):
     assert copy_offline("Planetoid/Cora/raw", Path("/nonexistent/never-created")) is False
 
 
-def test_found_next_to_an_ancestor_of_the_working_directory(tmp_path, monkeypatch):
-    shared = _fake_shared(tmp_path)
+def test_parent_folders_are_never_searched(tmp_path, monkeypatch):
+    _fake_shared(tmp_path)
     work = tmp_path / "main" / "outputs" / "run"
     work.mkdir(parents=True)
     monkeypatch.delenv(ENV_VAR, raising=False)
     monkeypatch.chdir(work)
-    assert shared_data_dir() == shared.resolve()
+    assert shared_data_dir() is None
+
+
+def test_offline_data_dir_follows_the_env_var(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert compose_cfg([], tmp_path).paths.offline_data_dir is None
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    assert compose_cfg([], tmp_path).paths.offline_data_dir == str(tmp_path)
+    assert compose_cfg(["paths.offline_data_dir=/copies"], tmp_path).paths.offline_data_dir == "/copies"
+
+
+@pytest.mark.parametrize("data", sorted(p.stem for p in (config_dir() / "data").glob("*.yaml")))
+def test_data_configs_pass_the_offline_folder(data, tmp_path):
+    """Every loader that reads offline copies gets paths.offline_data_dir."""
+    cfg = compose_cfg([f"data={data}", f"paths.offline_data_dir={tmp_path}"], tmp_path)
+    loader = cfg.data.module.get("splits") or cfg.data.module.get("split")
+    if "offline_dir" in inspect.signature(get_method(loader._target_)).parameters:
+        assert loader.offline_dir == str(tmp_path)
 
 
 def test_copy_offline_copies_missing_files_only(tmp_path, monkeypatch):

@@ -31,7 +31,7 @@ def test_cora_statistics(tmp_path, offline_copy):
     assert (tmp_path / "data" / "Planetoid" / "Cora" / "processed").is_dir()
 
     module = DataModule(splits, batch_size=1)
-    assert module.num_node_features == 1433 and module.num_node_tokens is None
+    assert module.facts["in_channels"] == 1433 and module.facts["num_node_tokens"] is None
     (batch,) = list(module.loader("train"))
     assert batch.num_nodes == 2708
 

@@ -83,7 +83,7 @@ def test_proteins_fair_comparison_splits(tmp_path, offline_copy):
     assert (tmp_path / "TUDataset" / "PROTEINS" / "PROTEINS_splits.json").is_file()
 
     module = DataModule(splits, batch_size=32)
-    assert module.num_node_features == 3 and module.num_node_tokens is None
+    assert module.facts["in_channels"] == 3 and module.facts["num_node_tokens"] is None
     graphs = sum(len(d) for d in (module.dataset(s) for s in ("train", "val", "test")))
     assert graphs == 1113
     nodes = sum(b.num_nodes for s in ("train", "val", "test") for b in module.loader(s))
@@ -115,7 +115,7 @@ def test_featureless_dataset_gets_constant_feature(tmp_path, monkeypatch):
             assert torch.equal(g.x, torch.ones(4, 1))
     # Stratified: each test fold holds 2 of the 10 positive graphs.
     assert sum(int(labels[i]) for i in _indices(splits["test"])) == 2
-    assert DataModule(splits).num_node_features == 1
+    assert DataModule(splits).facts["in_channels"] == 1
 
 
 def test_explicit_splits_file(tmp_path, monkeypatch):

@@ -1,7 +1,10 @@
 """ZINC loader: PyG's raw layout on tiny generated molecules, the offline build path, and the real copy."""
 from __future__ import annotations
 
+import importlib.util
 import pickle
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from urllib.error import URLError
@@ -10,11 +13,21 @@ import pytest
 import torch
 from torch_geometric.data import InMemoryDataset
 
-from gnnlab.data import DataModule, load_zinc
+from gnnlab.data import load_zinc
+from gnnlab.data.datamodule import dataset_facts
 from gnnlab.data.zinc import OFFLINE_MARKER
 from gnnlab.errors import DataError, DatasetUnavailableError
 
 SPLITS = ("train", "val", "test")
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "build_zinc.py"
+
+
+def _build_zinc():
+    """The offline build command, ``scripts/build_zinc.py``, as a module."""
+    spec = importlib.util.spec_from_file_location("build_zinc", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _molecule(num_atoms: int, seed: int) -> dict:
@@ -100,14 +113,20 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
 
 
-def test_offline_build_fills_raw_and_blocks_full(tmp_path, monkeypatch):
+def test_offline_build_fills_raw_and_blocks_full(tmp_path):
     shared = _fake_shared(tmp_path, FAKE_BUILDER)
     mols = _write_raw(shared / "ZINC" / "built", subset_only=True)
     before = _snapshot(shared)
-    monkeypatch.setenv("GNNLAB_SHARED_DATA", str(shared))
-
     root = tmp_path / "data"
-    splits = load_zinc(root)
+
+    # The loader does not build: it names the command that does, and writes nothing.
+    with pytest.raises(DataError, match=r"scripts/build_zinc\.py --root .*--offline-dir") as info:
+        load_zinc(root, offline_dir=shared)
+    assert str(shared / "ZINC" / "build_zinc_subset.py") in str(info.value)
+    assert not (root / "ZINC" / "raw").exists()
+
+    assert _build_zinc().build(root, shared) is True
+    splits = load_zinc(root, offline_dir=shared)
     assert {k: len(v) for k, v in splits.items()} == {k: len(v) for k, v in SUBSET.items()}
     assert torch.equal(splits["val"][1].x.view(-1), mols["val"][SUBSET["val"][1]]["atom_type"])
     raw = root / "ZINC" / "raw"
@@ -117,30 +136,44 @@ def test_offline_build_fills_raw_and_blocks_full(tmp_path, monkeypatch):
 
     # The offline raw files hold subset molecules only: the full dataset must not be built from them.
     with pytest.raises(DataError, match="subset.*download"):
-        load_zinc(root, subset=False)
+        load_zinc(root, subset=False, offline_dir=shared)
 
 
-def test_offline_build_runs_only_when_raw_files_are_missing(tmp_path, monkeypatch):
+def test_offline_build_runs_only_when_raw_files_are_missing(tmp_path):
     shared = _fake_shared(tmp_path, "raise SystemExit('the builder must not run')\n")
-    monkeypatch.setenv("GNNLAB_SHARED_DATA", str(shared))
     _write_raw(tmp_path / "data" / "ZINC" / "raw")
-    assert len(load_zinc(tmp_path / "data")["train"]) == len(SUBSET["train"])
+    assert _build_zinc().build(tmp_path / "data", shared) is False
+    assert len(load_zinc(tmp_path / "data", offline_dir=shared)["train"]) == len(SUBSET["train"])
     assert not (tmp_path / "data" / "ZINC" / "raw" / OFFLINE_MARKER).exists()
 
 
-def test_offline_build_names_a_missing_package(tmp_path, monkeypatch):
+def test_offline_build_names_a_missing_package(tmp_path):
     shared = _fake_shared(tmp_path, "import rdkit_is_not_installed_here\n")
-    monkeypatch.setenv("GNNLAB_SHARED_DATA", str(shared))
     with pytest.raises(ModuleNotFoundError, match="rdkit_is_not_installed_here"):
-        load_zinc(tmp_path / "data")
+        _build_zinc().build(tmp_path / "data", shared)
     assert not (tmp_path / "data" / "ZINC" / "raw" / "train.pickle").exists()
 
 
-def test_offline_build_failure_shows_the_script_error(tmp_path, monkeypatch):
+def test_offline_build_failure_shows_the_script_error(tmp_path):
     shared = _fake_shared(tmp_path, "import sys\nsys.exit('source file zinc.csv.gz is corrupt')\n")
-    monkeypatch.setenv("GNNLAB_SHARED_DATA", str(shared))
     with pytest.raises(RuntimeError, match="corrupt"):
-        load_zinc(tmp_path / "data")
+        _build_zinc().build(tmp_path / "data", shared)
+    with pytest.raises(FileNotFoundError, match="no ZINC builder"):
+        _build_zinc().build(tmp_path / "data", tmp_path)
+
+
+def test_build_command(tmp_path):
+    shared = _fake_shared(tmp_path, FAKE_BUILDER)
+    _write_raw(shared / "ZINC" / "built", subset_only=True)
+    root = tmp_path / "data"
+    command = [sys.executable, str(SCRIPT), "--root", str(root), "--offline-dir", str(shared)]
+    out = subprocess.run(command, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert (root / "ZINC" / "raw" / OFFLINE_MARKER).is_file()
+    assert "built in" in out.stdout
+    assert "already in" in subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([*command[:-1], str(tmp_path / "nope")], capture_output=True, text=True)
+    assert out.returncode == 1 and out.stderr.strip().startswith("FileNotFoundError: no ZINC builder")
 
 
 def test_download_failure_is_explained(tmp_path, no_shared, monkeypatch):
@@ -174,6 +207,7 @@ class _Processed(InMemoryDataset):
 def test_zinc_subset_statistics(tmp_path, offline_copy):
     builder = offline_copy("ZINC/build_zinc_subset.py", "ZINC")
     pytest.importorskip("rdkit", reason="the offline ZINC build needs rdkit")
+    assert _build_zinc().build(tmp_path, builder.parents[1]) is True
     splits = load_zinc(tmp_path)
     assert {k: len(v) for k, v in splits.items()} == {"train": 10000, "val": 1000, "test": 1000}
     first = splits["train"][0]
@@ -186,9 +220,9 @@ def test_zinc_subset_statistics(tmp_path, offline_copy):
     assert nodes / 12000 == pytest.approx(23.16, abs=0.005)
     assert edges / 12000 == pytest.approx(49.83, abs=0.005)
 
-    module = DataModule(splits, batch_size=128)
-    assert module.num_node_tokens <= 28  # the config's atom vocabulary
-    assert module.num_edge_tokens == 4  # bond tokens 1..3
+    facts = dataset_facts(splits)
+    assert facts["num_node_tokens"] <= 28  # the config's atom vocabulary
+    assert facts["num_edge_tokens"] == 4  # bond tokens 1..3
     assert set(torch.cat([ds._data.edge_attr for ds in splits.values()]).unique().tolist()) == {1, 2, 3}
 
     # Same molecules as PyG's original processed files; atom order and aromatic bond orders may differ

@@ -14,6 +14,7 @@ from gnnlab.cli import config_dir
 from gnnlab.models import ConvStack
 from gnnlab.nn.conv import GCNConv
 from gnnlab.ops import Graph
+from tests.facts import with_facts
 
 CONF = config_dir()
 # Every node- and graph-level model config (the link-prediction models score pairs, not graphs).
@@ -51,13 +52,11 @@ def _config(name: str, tmp_path: Path):
         overrides.append("model.in_channels=5")
     else:
         overrides.append("model.num_layers=2")
-    if name == "pna":
-        overrides.append("model.layer.conv.avg_log_degree=1.0")
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     torch.manual_seed(0)
-    return cfg
+    return with_facts(cfg)
 
 
 def _batch(name: str, dtype: torch.dtype, transforms: list = ()) -> Batch:

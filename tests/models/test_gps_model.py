@@ -124,7 +124,7 @@ def test_missing_pe_attribute_is_a_clear_error():
 def test_link_level_gps_excludes_masked_edges():
     from gnnlab.models.link import GNNLinkEncoder, LinkPredictionModel
     from gnnlab.nn.link import HadamardMLPPredictor
-    from gnnlab.ops import Adjacency
+    from gnnlab.ops import Graph
 
     torch.manual_seed(3)
     n = 15
@@ -135,15 +135,14 @@ def test_link_level_gps_excludes_masked_edges():
     )
     link = LinkPredictionModel(HadamardMLPPredictor(16, 16), GNNLinkEncoder(gnn)).eval()
     assert not any("head" in name for name, _ in link.named_parameters())
-    adj = Adjacency.from_edge_index(g.edge_index, n)
+    graph = Graph.undirected(g.edge_index, n)
     pairs = torch.tensor([[0, 1, 2], [3, 4, 5]])
-    mask = torch.ones(adj.num_entries, dtype=torch.bool)
+    mask = torch.ones(graph.num_edges, dtype=torch.bool)
     mask[:4] = False
-    masked = link(None, adj, pairs, mask)
-    kept = adj.edge_index()[:, mask]
-    reference = link(None, Adjacency.from_edge_index(kept, n, undirected=False), pairs)
+    masked = link(None, graph, pairs, mask)
+    reference = link(None, Graph.from_edge_index(graph.edge_index[:, mask], n), pairs)
     assert_close(masked, reference)
-    assert not torch.allclose(masked, link(None, adj, pairs))
+    assert not torch.allclose(masked, link(None, graph, pairs))
     masked.sum().backward()
     # (The last layer's edge outputs are unused, so only its edge batch norm gets no gradient.)
     missing = [n for n, p in link.encoder.named_parameters() if p.grad is None]

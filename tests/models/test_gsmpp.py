@@ -22,6 +22,7 @@ from gnnlab.nn.pe import HierarchicalPEEncoder
 from gnnlab.nn.ssm import Mamba
 from gnnlab.nn.tokenizers import hac_tokens, hierarchical_sequences, hop_sequences, node_sequence
 from gnnlab.transforms import HACTree
+from tests.facts import with_facts
 
 LEVELS = 4
 
@@ -234,7 +235,7 @@ def _compose(overrides: list[str], tmp_path: Path):
         cfg = compose("train", overrides=[f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}",
                                           *overrides], return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
-    return cfg
+    return with_facts(cfg)
 
 
 def _tokens_for(encoder, rows, g):

@@ -27,7 +27,7 @@ import gnnlab.ops
 PRELUDE = r"""
 import torch
 import gnnlab.ops as ops
-from gnnlab.ops import _reference, Adjacency, PairSets, Graph
+from gnnlab.ops import _reference, PairSets, Graph
 
 L = lambda *v: torch.tensor(v, dtype=torch.long)
 I = lambda *v: torch.tensor(v, dtype=torch.int32)
@@ -58,8 +58,8 @@ def xb(**kw):
     return tuple(a[k] for k in ("rowptr", "rowptr_t", "col_t", "perm_t", "arg", "grad_out", "weight", "num_src"))
 
 
-# Common-neighbour adjacency: the path 0-1-2-3-4 (undirected) plus isolated node 5; 8 entries.
-ADJ = Adjacency.from_edge_index(torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]), 6)
+# Common-neighbour graph: the path 0-1-2-3-4 (undirected) plus isolated node 5; 8 edges.
+ADJ = Graph.undirected(torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]), 6)
 
 
 def cn(**kw):
@@ -250,28 +250,26 @@ COMMON_NEIGHBORS = [
 ]
 
 PYTHON = [
-    # Adjacency built by hand
-    ("adjacency_col_past_num_nodes", "Adjacency(ADJ.rowptr, col_with(6), 6)", V, r"\bcol\b.*out of range"),
-    ("adjacency_col_negative", "Adjacency(ADJ.rowptr, col_with(-1, 0), 6)", V, r"\bcol\b"),
-    ("adjacency_rowptr_not_ending_at_E", "Adjacency(L(0, 1, 3, 5, 7, 8, 9), ADJ.col, 6)", V, r"\browptr\b"),
-    ("adjacency_rowptr_decreasing", "Adjacency(L(0, 3, 1, 5, 7, 8, 8), ADJ.col, 6)", V, r"\browptr\b"),
-    ("adjacency_rowptr_length", "Adjacency(ADJ.rowptr, ADJ.col, 5)", V, r"\browptr\b"),
-    ("adjacency_rowptr_int32", "Adjacency(ADJ.rowptr.int(), ADJ.col, 6)", V, r"\browptr\b"),
-    ("adjacency_col_float", "Adjacency(ADJ.rowptr, ADJ.col.double(), 6)", V, r"\bcol\b"),
-    ("adjacency_row_unsorted", "Adjacency(L(0, 3, 3, 3), L(2, 0, 1), 3)", V, r"\bcol\b.*ascending"),
-    ("adjacency_row_duplicate", "Adjacency(L(0, 2, 2), L(1, 1), 2)", V, r"\bcol\b.*ascending"),
-    ("adjacency_num_nodes_negative", "Adjacency(L(0), L(), -1)", V, r"\bnum_nodes\b"),
-    # target_link_mask: a pair outside [0, N) would hide another pair's entry (key i * N + j)
-    ("target_link_mask_aliasing_pair", "ADJ.target_link_mask(L([0], [8]))", V, r"\bpairs\b.*out of range"),
-    ("target_link_mask_negative", "ADJ.target_link_mask(L([-1], [2]))", V, r"\bpairs\b.*out of range"),
-    ("target_link_mask_float", "ADJ.target_link_mask(torch.zeros(2, 1))", V, r"\bpairs\b"),
-    ("target_link_mask_shape", "ADJ.target_link_mask(L(0, 1))", V, r"\bpairs\b"),
+    # common-neighbour graphs: a Graph whose rows are sorted and duplicate-free
+    ("undirected_index_past_num_nodes", "Graph.undirected(L([0], [6]), 6)", V, r"out of range"),
+    ("undirected_num_nodes_negative", "Graph.undirected(L([0], [1]), -1)", V, r"\bnum_nodes\b"),
+    ("cn_not_a_graph", "ops.common_neighbor_count(ADJ.edge_index, L(0), L(2))", "TypeError", r"\bgraph\b"),
+    ("cn_row_unsorted", "ops.common_neighbor_count(Graph.from_edge_index(L([2, 0, 1], [0, 0, 0]), 3), L(0), L(1))",
+     V, r"\bcol\b.*ascending"),
+    ("cn_row_duplicate", "ops.common_neighbor_sets(Graph.from_edge_index(L([1, 1], [0, 0]), 2), L(0), L(1))",
+     V, r"\bcol\b.*ascending"),
+    # target_link_mask: a pair outside [0, N) would hide another pair's edge (key i * N + j)
+    ("target_link_mask_aliasing_pair", "ops.target_link_mask(ADJ, L([0], [8]))", V, r"\bpairs\b.*out of range"),
+    ("target_link_mask_negative", "ops.target_link_mask(ADJ, L([-1], [2]))", V, r"\bpairs\b.*out of range"),
+    ("target_link_mask_float", "ops.target_link_mask(ADJ, torch.zeros(2, 1))", V, r"\bpairs\b"),
+    ("target_link_mask_shape", "ops.target_link_mask(ADJ, L(0, 1))", V, r"\bpairs\b"),
+    ("has_edge_aliasing_pair", "ops.has_edge(ADJ, L([0], [8]))", V, r"\bpairs\b.*out of range"),
     # masks of the wrong length
     ("adamic_adar_mask_length", "ops.adamic_adar(ADJ, L(0), L(2), edge_mask=torch.ones(3, dtype=torch.bool))", V,
      r"\bedge_mask\b.*8"),
     ("resource_allocation_mask_length", "ops.resource_allocation(ADJ, L(0), L(2), edge_mask=torch.ones(9, dtype=torch.bool))", V,
      r"\bedge_mask\b.*8"),
-    ("degree_mask_length", "ADJ.degree(torch.ones(3, dtype=torch.bool))", V, r"\bedge_mask\b.*8"),
+    ("degree_mask_length", "ops.masked_degree(ADJ, torch.ones(3, dtype=torch.bool))", V, r"\bedge_mask\b.*8"),
     # PairSets built by hand
     ("pairsets_nodes_past_num_nodes", "PairSets(L(0, 1, 2), L(0, 9), 6).aggregate(torch.randn(6, 2))", V, r"\bnodes\b"),
     ("pairsets_nodes_negative", "PairSets(L(0, 1, 2), L(0, -1), 6)", V, r"\bnodes\b"),
@@ -433,7 +431,8 @@ def test_valid_inputs_pass():
         "torch.ops.gnnlab.common_neighbor_count(*cn()) if ops.extension_available() else None",
         "PairSets(L(0, 1, 2), L(0, 5), 6).aggregate(torch.randn(6, 2))",
         "Graph(G.rowptr, G.col, G.perm, G.rowptr_t, G.col_t, G.perm_t, 4, 3, G.position)",
-        "ADJ.target_link_mask(L([0], [1]))",
+        "ops.target_link_mask(ADJ, L([0], [1]))",
+        "ops.common_neighbor_count(ADJ, L(0), L(2))",
         "torch.ops.gnnlab.selective_scan_fwd(*ssf()) if ops.extension_available() else None",
         "torch.ops.gnnlab.selective_scan_bwd(*ssb()) if ops.extension_available() else None",
     ])

@@ -1,4 +1,4 @@
-"""Link-prediction training: the data module's batches, the trainer's loop, and whole runs from configs."""
+"""Link-prediction training: the data module's batches, the link task under the Trainer, whole runs from configs."""
 from __future__ import annotations
 
 import json
@@ -12,9 +12,9 @@ from gnnlab.data import shared_data_dir
 from gnnlab.data.linkpred import LinkDataModule, ncn_random_split, sample_negative_pairs
 from gnnlab.models.link import LinkPredictionModel, PropagationEncoder
 from gnnlab.nn.link import HeuristicPredictor, NCNPredictor
-from gnnlab.ops import Adjacency
+from gnnlab.ops import Graph
 from gnnlab.train import Trainer
-from gnnlab.train.link import LinkPrediction, LinkTrainer
+from gnnlab.train.tasks import LinkPrediction
 from gnnlab.train.run import train
 from tests.conf.test_configs import compose_cfg
 
@@ -30,15 +30,15 @@ def _sbm_split(seed=0):
 
 def test_negatives_are_non_edges_and_reproducible():
     split = _sbm_split()
-    adj = Adjacency.from_edge_index(split.train_pos, split.num_nodes)
-    neg = sample_negative_pairs(adj, 5000, torch.Generator().manual_seed(1))
+    graph = Graph.undirected(split.train_pos, split.num_nodes)
+    neg = sample_negative_pairs(graph, 5000, torch.Generator().manual_seed(1))
     assert neg.shape == (2, 5000) and bool((neg[0] != neg[1]).all())
-    edges = set(map(tuple, adj.edge_index().t().tolist()))
+    edges = set(map(tuple, graph.edge_index.t().tolist()))
     assert not any(tuple(p) in edges for p in neg.t().tolist())
-    again = sample_negative_pairs(adj, 5000, torch.Generator().manual_seed(1))
+    again = sample_negative_pairs(graph, 5000, torch.Generator().manual_seed(1))
     assert torch.equal(neg, again)
     with pytest.raises(ValueError, match="too dense"):
-        complete = Adjacency.from_edge_index(torch.combinations(torch.arange(6)).t(), 6)
+        complete = Graph.undirected(torch.combinations(torch.arange(6)).t(), 6)
         sample_negative_pairs(complete, 10)
 
 
@@ -48,16 +48,18 @@ def test_data_module_batches():
     epoch = dm.loader("train")
     n = split.train_pos.size(1)
     assert len(epoch) == n // 64
-    seen = torch.cat([pos for pos, _ in epoch], dim=1)
+    seen = torch.cat([batch.pos for batch in epoch], dim=1)
     assert seen.size(1) == len(epoch) * 64
     assert len({tuple(p) for p in seen.t().tolist()}) == seen.size(1)  # each training pair at most once
-    for pos, neg in epoch:
-        assert pos.shape == neg.shape == (2, 64)
+    for batch in epoch:
+        assert batch.pos.shape == batch.neg.shape == (2, 64) and batch.graph is dm.graph
     assert len(LinkDataModule(split, batch_size=64, drop_last=False).loader("train")) == -(-n // 64)
-    val = dm.loader("val")
-    assert torch.equal(val.pos, split.valid_pos) and torch.equal(val.neg, split.valid_neg) and val.adj is dm.adj
+    (val,) = dm.loader("val")
+    assert torch.equal(val.pos, split.valid_pos) and torch.equal(val.neg, split.valid_neg) and val.graph is dm.graph
+    assert val.chunk_size == 100 and torch.equal(dm.graph.perm, torch.arange(dm.graph.num_edges))
     with_valid = LinkDataModule(split, batch_size=64, valid_edges_as_input=True)
-    assert with_valid.loader("test").adj.num_entries == dm.adj.num_entries + 2 * split.valid_pos.size(1)
+    (test,) = with_valid.loader("test")
+    assert test.graph.num_edges == dm.graph.num_edges + 2 * split.valid_pos.size(1)
     with pytest.raises(ValueError, match="unknown split"):
         dm.loader("dev")
     with pytest.raises(ValueError, match="fewer than one batch"):
@@ -86,7 +88,7 @@ def test_trainer_learns_and_checkpoints(tmp_path):
     split = _sbm_split()
     dm = LinkDataModule(split, batch_size=128, eval_batch_size=256, seed=0)
     model = _model()
-    trainer = LinkTrainer(max_epochs=12, output_dir=str(tmp_path), progress=False)
+    trainer = Trainer(max_epochs=12, output_dir=str(tmp_path), progress=False)
     task = LinkPrediction(metrics=["auc", "hits@20"])
     before = trainer.evaluate(model, task, dm)
     cn = trainer.evaluate(LinkPredictionModel(HeuristicPredictor("cn")), task, dm)
@@ -99,40 +101,67 @@ def test_trainer_learns_and_checkpoints(tmp_path):
     assert after["test/auc"] > max(before["test/auc"], cn["test/auc"]) + 0.05, (before, cn, after)
 
 
-def test_trainer_without_target_link_removal_sees_its_targets(monkeypatch, tmp_path):
+def test_task_without_target_link_removal_sees_its_targets(monkeypatch, tmp_path):
     split = _sbm_split()
     dm = LinkDataModule(split, batch_size=128, seed=0)
     seen = []
     model = _model()
     original = model.score
 
-    def spy(h, adj, pairs, edge_mask=None):
-        seen.append(edge_mask)
-        return original(h, adj, pairs, edge_mask)
+    def spy(h, graph, pairs, edge_mask=None):
+        seen.append((pairs.size(1), edge_mask))
+        return original(h, graph, pairs, edge_mask)
 
     monkeypatch.setattr(model, "score", spy)
-    task = LinkPrediction()
     opt = torch.optim.Adam(model.parameters())
-    LinkTrainer(output_dir=str(tmp_path), target_link_removal=True)._run_split(model, task, dm.loader("train"), "train", opt)
-    assert all(m is not None and int((~m).sum()) == 2 * 128 for m in seen)
+    trainer = Trainer(output_dir=str(tmp_path))
+    trainer._run_split(model, LinkPrediction(), dm.loader("train"), "train", opt)
+    # One predictor call per step on positives and negatives, the step's positives hidden.
+    assert seen and all(b == 2 * 128 and m is not None and int((~m).sum()) == 2 * 128 for b, m in seen)
     seen.clear()
-    LinkTrainer(output_dir=str(tmp_path), target_link_removal=False)._run_split(model, task, dm.loader("train"), "train", opt)
-    assert seen and all(m is None for m in seen)
+    trainer._run_split(model, LinkPrediction(target_link_removal=False), dm.loader("train"), "train", opt)
+    assert seen and all(m is None for _, m in seen)
 
 
-def test_heuristic_is_evaluated_not_trained(tmp_path):
+def test_evaluation_encodes_once_and_scores_in_chunks(monkeypatch, tmp_path):
+    split = _sbm_split()
+    dm = LinkDataModule(split, batch_size=64, eval_batch_size=50)
+    model = _model()
+    encoded, scored = [], []
+    encode, score = model.encode, model.score
+
+    def encode_spy(*args):
+        encoded.append(1)
+        return encode(*args)
+
+    def score_spy(h, graph, pairs, edge_mask=None):
+        scored.append(pairs.size(1))
+        return score(h, graph, pairs, edge_mask)
+
+    monkeypatch.setattr(model, "encode", encode_spy)
+    monkeypatch.setattr(model, "score", score_spy)
+    metrics = Trainer(output_dir=str(tmp_path)).evaluate(model, LinkPrediction(metrics=["auc"]), dm, ("val",))
+    assert len(encoded) == 1 and max(scored) <= 50
+    assert sum(scored) == split.valid_pos.size(1) + split.valid_neg.size(1)
+    assert set(metrics) == {"val/loss", "val/auc"}
+
+
+def test_heuristic_is_evaluated_not_trained(monkeypatch, tmp_path):
     split = _sbm_split()
     dm = LinkDataModule(split, batch_size=64)
+    moves = []
+    monkeypatch.setattr(dm, "to", lambda device: moves.append(device) or dm)
     model = LinkPredictionModel(HeuristicPredictor("cn"))
-    result = LinkTrainer(output_dir=str(tmp_path), progress=False).fit(model, LinkPrediction(metrics=["auc"]), dm, None)
+    result = Trainer(output_dir=str(tmp_path), progress=False).fit(model, LinkPrediction(metrics=["auc"]), dm, None)
     assert result.epochs_run == 1 and 0.5 < result.best_value <= 1.0
+    assert (tmp_path / "checkpoints" / "best.ckpt").is_file() and moves  # the data module is placed, not its batches
 
 
-def test_plain_trainer_refuses_link_data(tmp_path):
-    dm = LinkDataModule(_sbm_split(), batch_size=64)
-    model = _model()
-    with pytest.raises(ValueError, match="trainer=link"):
-        Trainer(output_dir=str(tmp_path)).fit(model, LinkPrediction(), dm, torch.optim.Adam(model.parameters()))
+def test_data_module_facts():
+    split = _sbm_split()
+    assert LinkDataModule(split, batch_size=64).facts == {"in_channels": 8, "num_nodes": 160}
+    featureless = ncn_random_split(split.train_pos, 160, 0)
+    assert LinkDataModule(featureless, batch_size=64).facts == {"in_channels": None, "num_nodes": 160}
 
 
 def _cora_available() -> bool:

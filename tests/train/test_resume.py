@@ -54,7 +54,7 @@ def _fake_finished_run(tmp_path, run_dir):
     from tests.conf.test_configs import compose_cfg
     from hydra.core.hydra_config import HydraConfig
 
-    cfg = compose_cfg([*TINY, f"paths.output_dir={run_dir}", "trainer.max_epochs=1"], tmp_path)
+    cfg = compose_cfg([*TINY, f"paths.output_dir={run_dir}", "trainer.max_epochs=1"], tmp_path, facts=False)
     HydraConfig.instance().cfg = None
     saved = OmegaConf.to_container(cfg, resolve=False)
     saved.pop("hydra")
@@ -112,7 +112,7 @@ def test_resuming_a_run_saved_with_release_memory_every_maps_it_to_the_batch_cal
     del saved.trainer["batch_callbacks"]
     saved.trainer.release_memory_every = 7
     OmegaConf.save(saved, run_dir / ".hydra" / "config.yaml")
-    cfg = compose_cfg([*TINY, f"trainer.resume={run_dir}"], tmp_path)
+    cfg = compose_cfg([*TINY, f"trainer.resume={run_dir}"], tmp_path, facts=False)
     old = _resumed_config(cfg)
     assert "release_memory_every" not in old.trainer
     trainer_cfg = OmegaConf.to_container(old.trainer, resolve=True)

@@ -32,7 +32,7 @@ def _rows(path: Path) -> list[dict]:
 
 
 def _run(tmp_path: Path, overrides: list[str], run_dir: Path) -> float:
-    cfg = compose_cfg([*TINY, f"paths.output_dir={run_dir}", *overrides], tmp_path)
+    cfg = compose_cfg([*TINY, f"paths.output_dir={run_dir}", *overrides], tmp_path, facts=False)
     run_dir.mkdir(parents=True, exist_ok=True)
     # A real run keeps its resolved config here; resume reads it back.
     (run_dir / ".hydra").mkdir(exist_ok=True)

@@ -44,7 +44,7 @@ def test_same_second_same_config_gives_two_folders(tmp_path, monkeypatch, key):
     folders = []
     try:
         for _ in range(2):
-            cfg = compose_cfg(TINY, tmp_path)
+            cfg = compose_cfg(TINY, tmp_path, facts=False)
             if key == "hydra.sweep.dir":
                 HydraConfig.instance().cfg = None  # Hydra's sweeper reads it before setting HydraConfig
             folders.append(OmegaConf.select(cfg, key))

@@ -8,6 +8,7 @@ import torch
 
 from gnnlab.train.schedulers import WarmupCosineLR
 from gnnlab.train.trainer import Trainer
+from gnnlab.train.tasks import Task
 
 
 def _optimizer(lr=2e-3):
@@ -65,22 +66,20 @@ def test_bad_arguments_are_errors(warmup, total):
         WarmupCosineLR(_optimizer(), warmup, total)
 
 
-class _Task:
+class _Task(Task):
     """A one-parameter regression task for the trainer's stopping rules."""
 
-    monitor = "mae"
+    def __init__(self):
+        super().__init__("mae", "min")
+
+    def _default_metrics(self):
+        return {"mae": lambda pred, target: (pred - target).abs().mean().item()}
 
     def select(self, out, batch, split):
         return out, batch
 
     def loss(self, pred, target):
         return (pred - target).abs().mean()
-
-    def compute_metrics(self, pred, target):
-        return {"mae": (pred - target).abs().mean().item()}
-
-    def better(self, value, best):
-        return best is None or value < best
 
 
 class _Data:

@@ -234,7 +234,7 @@ def test_datamodule_precomputes_every_split(tmp_path):
         batch = next(iter(module.loader(split)))
         assert batch.rwse.shape == (batch.num_nodes, 3) and batch.lappe_vec.shape == (batch.num_nodes, 2)
     assert [int(g.y) for g in module.dataset("val")] == [int(g.y) for g in splits["val"]]
-    assert module.num_node_features == 4
+    assert module.facts["in_channels"] == 4
 
     # One dataset behind every split (a node-level graph) is processed once.
     counting = CountingRWSE(3)

@@ -6,22 +6,8 @@ from torch import Tensor
 from torch_geometric.nn import GINConv as _PyGGINConv
 
 from gnnlab.nn.conv.base import check_conv_inputs, reject_edge_attr
+from gnnlab.nn.mlp import mlp as build_mlp
 from gnnlab.ops import Graph, aggregate_csr
-
-
-def default_gin_mlp(in_channels: int, out_channels: int, batch_norm: bool = True) -> torch.nn.Sequential:
-    """The two-layer GIN update ``Linear(in, out) -> BatchNorm1d(out) -> ReLU -> Linear(out, out)``.
-
-    This is the MLP of the GIN paper and of the Benchmarking-GNNs GIN layer; ``batch_norm=False``
-    drops the norm (GraphGPS's GINE update).
-    """
-    norm = [torch.nn.BatchNorm1d(out_channels)] if batch_norm else []
-    return torch.nn.Sequential(
-        torch.nn.Linear(in_channels, out_channels),
-        *norm,
-        torch.nn.ReLU(),
-        torch.nn.Linear(out_channels, out_channels),
-    )
 
 
 class GINConv(torch.nn.Module):
@@ -42,8 +28,9 @@ class GINConv(torch.nn.Module):
         eps (float, optional): (Initial) value of :math:`\epsilon`. (default: :obj:`0.0`)
         train_eps (bool, optional): Make :math:`\epsilon` a learnable parameter. (default: :obj:`False`)
         mlp (torch.nn.Module, optional): The update :math:`h_{\mathbf{\Theta}}`, mapping
-            ``[N, in_channels]`` to ``[N, out_channels]``. If :obj:`None`,
-            :func:`default_gin_mlp` is used. (default: :obj:`None`)
+            ``[N, in_channels]`` to ``[N, out_channels]``. If :obj:`None`, the update of the GIN paper and
+            of Benchmarking-GNNs, :func:`gnnlab.nn.mlp.mlp` ``Linear -> BatchNorm1d -> ReLU -> Linear``.
+            (default: :obj:`None`)
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, the batch's :class:`~gnnlab.ops.Graph`
@@ -65,7 +52,7 @@ class GINConv(torch.nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         if mlp is None:
-            mlp = default_gin_mlp(in_channels, out_channels)
+            mlp = build_mlp([in_channels, out_channels, out_channels], norm="batch")
         self.conv = _PyGGINConv(mlp, eps=eps, train_eps=train_eps)
         self.reset_parameters()
 

@@ -6,7 +6,7 @@ from torch import Tensor
 from torch_geometric.nn import GINEConv as _PyGGINEConv
 
 from gnnlab.nn.conv.base import check_conv_inputs, check_edge_attr
-from gnnlab.nn.conv.gin import default_gin_mlp
+from gnnlab.nn.mlp import mlp as build_mlp
 from gnnlab.ops import Graph, gather_src, reduce_messages
 
 
@@ -61,7 +61,7 @@ class GINEConv(torch.nn.Module):
         self.out_channels = out_channels
         self.edge_dim = in_channels if edge_dim is None else edge_dim
         if mlp is None:
-            mlp = default_gin_mlp(in_channels, out_channels, batch_norm=mlp_batch_norm)
+            mlp = build_mlp([in_channels, out_channels, out_channels], norm="batch" if mlp_batch_norm else None)
         # The projection lives here rather than in PyG's layer, which would add it even when the
         # widths already match.
         self.edge_lin = torch.nn.Linear(self.edge_dim, in_channels) if self.edge_dim != in_channels else None

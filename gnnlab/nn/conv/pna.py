@@ -1,8 +1,8 @@
-"""Principal neighbourhood aggregation convolution of Corso et al., and its degree statistics."""
+"""Principal neighbourhood aggregation convolution of Corso et al."""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -16,98 +16,6 @@ PNA_SCALERS = ("identity", "amplification", "attenuation", "linear", "inverse_li
 # Variances at or below this give a standard deviation of exactly 0 (and no gradient), as in
 # torch_geometric.nn.aggr.StdAggregation.
 _STD_EPS = 1e-5
-
-
-def degree_histogram(graphs: Any) -> Tensor:
-    """Histogram of the in-degrees over a set of graphs: ``hist[d]`` = number of nodes with ``d`` incoming edges.
-
-    This is the ``deg`` argument of :class:`PNAConv` (and of :class:`torch_geometric.nn.PNAConv`);
-    compute it on the training graphs. :func:`degree_statistics` turns it into the two averages
-    the scalers use.
-
-    Args:
-        graphs: one graph or an iterable of graphs (a dataset, a list, a ``DataLoader``: batches
-            give the same histogram as their graphs). A graph is either an object with
-            ``edge_index`` and ``num_nodes`` (a PyG ``Data``/``Batch``), a tuple
-            ``(edge_index, num_nodes)``, or a bare ``[2, E]`` ``edge_index`` tensor, whose node
-            count is then taken as ``max index + 1`` (pass a tuple if the graph has trailing
-            isolated nodes).
-
-    Returns:
-        1-D int64 tensor of length ``max degree + 1``.
-
-    Raises:
-        ValueError: an item is not one of the forms above, or no graph was given.
-    """
-    single_pair = isinstance(graphs, tuple) and len(graphs) == 2 and isinstance(graphs[1], int)
-    if isinstance(graphs, Tensor) or single_pair or (not _is_collection(graphs) and hasattr(graphs, "edge_index")):
-        graphs = [graphs]
-    hist = torch.zeros(1, dtype=torch.long)
-    seen = False
-    for item in graphs:
-        edge_index, num_nodes = _edge_index_and_nodes(item)
-        seen = True
-        deg = torch.bincount(edge_index[1].long().cpu(), minlength=num_nodes)
-        counts = torch.bincount(deg, minlength=1)
-        if counts.numel() > hist.numel():
-            counts[: hist.numel()] += hist
-            hist = counts
-        else:
-            hist[: counts.numel()] += counts
-    if not seen:
-        raise ValueError("degree_histogram: no graphs were given")
-    return hist
-
-
-def _is_collection(obj: Any) -> bool:
-    # PyG datasets expose attributes of their stored data, so test for a dataset first.
-    try:
-        from torch_geometric.data import Dataset
-    except ImportError:  # pragma: no cover - PyG is a dependency
-        return False
-    return isinstance(obj, (Dataset, torch.utils.data.DataLoader, list, tuple))
-
-
-def _edge_index_and_nodes(item: Any) -> tuple[Tensor, int]:
-    if isinstance(item, Tensor):
-        edge_index, num_nodes = item, None
-    elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Tensor):
-        edge_index, num_nodes = item
-    elif hasattr(item, "edge_index"):
-        edge_index, num_nodes = item.edge_index, getattr(item, "num_nodes", None)
-    else:
-        raise ValueError(
-            "degree_histogram: each graph must be a Data-like object with edge_index, a tuple "
-            f"(edge_index, num_nodes) or an edge_index tensor, got {type(item).__name__}"
-        )
-    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
-        shape = list(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index).__name__
-        raise ValueError(f"degree_histogram: edge_index must have shape [2, num_edges], got {shape}")
-    if num_nodes is None:
-        num_nodes = int(edge_index.max()) + 1 if edge_index.numel() else 0
-    return edge_index, int(num_nodes)
-
-
-def degree_statistics(deg: Tensor) -> tuple[float, float]:
-    r"""The averages :math:`(\bar d, \delta)` of a degree histogram, as used by the PNA scalers.
-
-    :math:`\bar d = \frac{1}{N}\sum_d d \cdot \mathrm{hist}[d]` (for the ``linear`` scalers) and
-    :math:`\delta = \frac{1}{N}\sum_d \log(d + 1) \cdot \mathrm{hist}[d]` (for ``amplification`` and
-    ``attenuation``), with :math:`N` the number of nodes counted. Pass them to
-    :class:`PNAConv` as ``avg_degree`` / ``avg_log_degree`` when the histogram itself is not at hand
-    (e.g. from a Hydra config).
-
-    Raises:
-        ValueError: ``deg`` is not a 1-D non-negative histogram counting at least one node.
-    """
-    if not isinstance(deg, Tensor) or deg.dim() != 1 or deg.numel() == 0:
-        raise ValueError(f"deg must be a non-empty 1-D histogram tensor (see degree_histogram), got {deg!r}")
-    deg = deg.detach().to("cpu", torch.float64)
-    if bool((deg < 0).any()) or float(deg.sum()) <= 0:
-        raise ValueError("deg must be a histogram of node counts: non-negative, counting at least one node")
-    bins = torch.arange(deg.numel(), dtype=torch.float64)
-    total = float(deg.sum())
-    return float((bins * deg).sum()) / total, float(((bins + 1).log() * deg).sum()) / total
 
 
 def _names(layer: str, kind: str, values: str | Sequence[str], allowed: tuple[str, ...]) -> list[str]:
@@ -189,10 +97,9 @@ class PNAConv(torch.nn.Module):
         scalers (list of str, optional): Any of ``"identity"``, ``"amplification"``,
             ``"attenuation"``, ``"linear"``, ``"inverse_linear"``.
             (default: ``["identity", "amplification", "attenuation"]``)
-        deg (Tensor, optional): In-degree histogram of the training graphs
-            (:func:`degree_histogram`). Give exactly one of ``deg`` and ``avg_log_degree``.
-        avg_log_degree (float, optional): :math:`\delta`, the average of :math:`\log(d+1)` over the
-            training nodes (:func:`degree_statistics`), instead of ``deg``.
+        avg_log_degree (float): :math:`\delta`, the average of :math:`\log(d+1)` over the in-degrees
+            of the training nodes (the dataset fact ``data.avg_log_degree``, computed by
+            :func:`gnnlab.transforms.degree_statistics`).
         avg_degree (float, optional): :math:`\bar d`, with ``avg_log_degree``; needed only by the
             ``linear`` and ``inverse_linear`` scalers.
         edge_dim (int, optional): Width of ``edge_attr``; if given, edge features enter the
@@ -217,8 +124,6 @@ class PNAConv(torch.nn.Module):
     """
 
     supports_edge_attr: bool = False
-    degree_histogram = staticmethod(degree_histogram)
-    degree_statistics = staticmethod(degree_statistics)
 
     def __init__(
         self,
@@ -226,7 +131,6 @@ class PNAConv(torch.nn.Module):
         out_channels: int,
         aggregators: str | Sequence[str] = ("mean", "min", "max", "std"),
         scalers: str | Sequence[str] = ("identity", "amplification", "attenuation"),
-        deg: Tensor | None = None,
         avg_log_degree: float | None = None,
         avg_degree: float | None = None,
         edge_dim: int | None = None,
@@ -253,7 +157,7 @@ class PNAConv(torch.nn.Module):
             )
         if edge_dim is not None and (not isinstance(edge_dim, int) or edge_dim < 1):
             raise ValueError(f"{name}: edge_dim must be a positive integer or None, got {edge_dim!r}")
-        self.init_avg_deg_lin, self.init_avg_deg_log = self._degree_averages(deg, avg_log_degree, avg_degree)
+        self.init_avg_deg_lin, self.init_avg_deg_log = self._degree_averages(avg_log_degree, avg_degree)
 
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -289,29 +193,19 @@ class PNAConv(torch.nn.Module):
         self.lin = torch.nn.Linear(out_channels, out_channels)
         self.reset_parameters()
 
-    def _degree_averages(
-        self, deg: Tensor | None, avg_log_degree: float | None, avg_degree: float | None
-    ) -> tuple[float, float]:
+    def _degree_averages(self, avg_log_degree: float | None, avg_degree: float | None) -> tuple[float, float]:
         name = type(self).__name__
-        if (deg is None) == (avg_log_degree is None):
+        if avg_log_degree is None:
             raise ValueError(
-                f"{name}: give exactly one of deg (the in-degree histogram of the training graphs, see "
-                "gnnlab.nn.conv.pna.degree_histogram) and avg_log_degree (its mean log(d + 1), see "
-                "degree_statistics; from Hydra: model.layer.conv.avg_log_degree=<value>)"
+                f"{name}: avg_log_degree is required: the mean log(d + 1) over the in-degrees of the training "
+                "nodes (gnnlab.transforms.degree_statistics; gnnlab-train fills it from the dataset)"
             )
-        if deg is not None:
-            if avg_degree is not None:
-                raise ValueError(f"{name}: avg_degree is taken from deg; pass it only with avg_log_degree")
-            avg_lin, avg_log = degree_statistics(deg)
-        else:
-            avg_log = float(avg_log_degree)
-            avg_lin = math.nan if avg_degree is None else float(avg_degree)
-            if math.isnan(avg_lin) and {"linear", "inverse_linear"} & set(self.scalers):
-                raise ValueError(
-                    f"{name}: the linear and inverse_linear scalers need avg_degree (or deg) besides avg_log_degree"
-                )
-            if not math.isnan(avg_lin) and not avg_lin > 0:
-                raise ValueError(f"{name}: avg_degree must be positive, got {avg_degree}")
+        avg_log = float(avg_log_degree)
+        avg_lin = math.nan if avg_degree is None else float(avg_degree)
+        if math.isnan(avg_lin) and {"linear", "inverse_linear"} & set(self.scalers):
+            raise ValueError(f"{name}: the linear and inverse_linear scalers need avg_degree besides avg_log_degree")
+        if not math.isnan(avg_lin) and not avg_lin > 0:
+            raise ValueError(f"{name}: avg_degree must be positive, got {avg_degree}")
         if not avg_log > 0 or math.isinf(avg_log):
             raise ValueError(f"{name}: the average log-degree must be positive and finite, got {avg_log}")
         return avg_lin, avg_log

@@ -7,6 +7,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gnnlab.nn.mlp import norm_layer, reset
+
+
+def call_conv(conv: torch.nn.Module, x: Tensor, graph, edge_attr: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """``conv(x, graph[, edge_attr])`` → ``(x, edge_attr)``, as the layers of this package call a conv: edge
+    features go to a conv that reads them (``supports_edge_attr``) and are carried past one that does not."""
+    if getattr(conv, "supports_edge_attr", False):
+        return conv(x, graph, edge_attr)
+    return conv(x, graph)[0], edge_attr
+
 
 class ConvLayer(torch.nn.Module):
     r"""One message-passing layer in the shape used by `"Benchmarking Graph Neural Networks"
@@ -61,7 +71,7 @@ class ConvLayer(torch.nn.Module):
         self.dropout = dropout
         self.residual = residual and in_channels == out_channels
         self.conv = conv(in_channels, out_channels)
-        self.norm = torch.nn.BatchNorm1d(out_channels) if batch_norm else None
+        self.norm = norm_layer("batch" if batch_norm else None, out_channels)
         self.act = act() if act is not None else torch.nn.Identity()
         self.reset_parameters()
 
@@ -72,20 +82,12 @@ class ConvLayer(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise the convolution and the batch norm."""
-        if hasattr(self.conv, "reset_parameters"):
-            self.conv.reset_parameters()
-        if self.norm is not None:
-            self.norm.reset_parameters()
+        reset(self.conv, self.norm)
 
     def forward(self, x: Tensor, graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Apply the layer; returns ``(x_out, edge_attr)``."""
-        if self.uses_edge_attr:
-            out, edge_attr = self.conv(x, graph, edge_attr)
-        else:
-            out, _ = self.conv(x, graph)
-        if self.norm is not None:
-            out = self.norm(out)
-        out = F.dropout(self.act(out), p=self.dropout, training=self.training)
+        out, edge_attr = call_conv(self.conv, x, graph, edge_attr)
+        out = F.dropout(self.act(self.norm(out)), p=self.dropout, training=self.training)
         if self.residual:
             out = x + out
         return out, edge_attr

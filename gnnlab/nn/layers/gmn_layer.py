@@ -8,19 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.layers.gps import _NORMS, _norm
+from gnnlab.nn.layers.conv_layer import call_conv
+from gnnlab.nn.mlp import feed_forward, norm_layer, reset
 from gnnlab.nn.ssm.sequence import unpermute
 from gnnlab.nn.tokenizers.random_walk import NeighborhoodTokens, NodeTokens
 
 __all__ = ["GMNLayer", "TokenEncoder", "gmn_layer"]
-
-
-def _call_conv(conv: torch.nn.Module, x: Tensor, graph, edge_attr: Tensor | None):
-    """``conv(x, graph[, edge_attr])`` as :class:`~gnnlab.nn.layers.GPSLayer` calls it → ``(x, e)``: edge
-    features go to a conv that reads them and are carried past one that does not."""
-    if getattr(conv, "supports_edge_attr", False):
-        return conv(x, graph, edge_attr)
-    return conv(x, graph)[0], edge_attr
 
 
 class TokenEncoder(torch.nn.Module):
@@ -52,16 +45,14 @@ class TokenEncoder(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise the local layers."""
-        for conv in self.convs:
-            if hasattr(conv, "reset_parameters"):
-                conv.reset_parameters()
+        reset(*self.convs)
 
     def forward(self, x: Tensor, edge_attr: Tensor | None, tokens: NeighborhoodTokens) -> Tensor:
         """Encode every token: ``(T, D)`` in token order."""
         h = x.index_select(0, tokens.node)  # (P, D)
         e = edge_attr.index_select(0, tokens.edge_id) if edge_attr is not None else None  # (F, D)
         for conv in self.convs:
-            h, e = _call_conv(conv, h, tokens.graph, e)
+            h, e = call_conv(conv, h, tokens.graph, e)
         out = h.new_zeros(tokens.num_tokens, h.size(1)).index_add_(0, tokens.token, h)  # (T, D)
         if self.pool == "mean":
             counts = tokens.token_ptr.diff().clamp(min=1).to(h.dtype)
@@ -130,8 +121,6 @@ class GMNLayer(torch.nn.Module):
         if readout not in ("last", "mean"):
             raise ValueError(f"GMNLayer: readout must be 'last' or 'mean', got {readout!r}")
         self.readout = readout
-        if norm not in _NORMS:
-            raise ValueError(f"GMNLayer: norm must be one of {', '.join(_NORMS)}, got {norm!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"GMNLayer: dropout must be in [0, 1), got {dropout}")
         if ffn_ratio < 0:
@@ -141,19 +130,17 @@ class GMNLayer(torch.nn.Module):
         self.norm_in = torch.nn.LayerNorm(dim)
         self.node_ssm = node_ssm
         self.norm_node = torch.nn.LayerNorm(dim) if node_ssm is not None else None
-        self.norm_ssm = _norm(norm, dim)
-        self.norm_local = _norm(norm, dim) if conv is not None else None
+        self.norm_ssm = norm_layer(norm, dim)
+        self.norm_local = norm_layer(norm, dim) if conv is not None else None
         self.ffn1 = torch.nn.Linear(dim, ffn_ratio * dim) if ffn_ratio else None
         self.ffn2 = torch.nn.Linear(ffn_ratio * dim, dim) if ffn_ratio else None
-        self.norm_out = _norm(norm, dim) if ffn_ratio else None
+        self.norm_out = norm_layer(norm, dim) if ffn_ratio else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Re-initialise every part."""
-        for module in (self.ssm, self.token_encoder, self.conv, self.norm_in, self.norm_ssm, self.norm_local,
-                       self.ffn1, self.ffn2, self.norm_out, self.node_ssm, self.norm_node):
-            if module is not None and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        reset(self.ssm, self.token_encoder, self.conv, self.norm_in, self.norm_ssm, self.norm_local, self.ffn1,
+              self.ffn2, self.norm_out, self.node_ssm, self.norm_node)
 
     def scan(self, x: Tensor, edge_attr: Tensor | None, tokens: NeighborhoodTokens | NodeTokens,
              node_order: NodeTokens | None = None) -> Tensor:
@@ -194,14 +181,13 @@ class GMNLayer(torch.nn.Module):
         h_ssm = F.dropout(self.scan(x, edge_attr, tokens, node_order), p=self.dropout, training=self.training)
         h = self.norm_ssm(x + h_ssm)
         if self.conv is not None:
-            h_local, edge_attr = _call_conv(self.conv, x, graph, edge_attr)
+            h_local, edge_attr = call_conv(self.conv, x, graph, edge_attr)
             h_local = F.dropout(h_local, p=self.dropout, training=self.training)
             if self.local_residual:
                 h_local = x + h_local
             h = h + self.norm_local(h_local)
         if self.ffn1 is not None:
-            ffn = self.ffn2(F.dropout(F.relu(self.ffn1(h)), p=self.dropout, training=self.training))
-            h = self.norm_out(h + F.dropout(ffn, p=self.dropout, training=self.training))
+            h = self.norm_out(h + feed_forward(h, self.ffn1, self.ffn2, self.dropout, self.training))
         return h, edge_attr
 
     def __repr__(self) -> str:

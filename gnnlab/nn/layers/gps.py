@@ -7,17 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gnnlab.nn.layers.conv_layer import call_conv
+from gnnlab.nn.mlp import feed_forward, norm_layer, reset
+
 __all__ = ["GPSLayer", "gps_layer"]
-
-_NORMS = ("batch", "layer", "none")
-
-
-def _norm(kind: str, dim: int) -> torch.nn.Module:
-    if kind == "batch":
-        return torch.nn.BatchNorm1d(dim)
-    if kind == "layer":
-        return torch.nn.LayerNorm(dim)
-    return torch.nn.Identity()
 
 
 class GPSLayer(torch.nn.Module):
@@ -75,8 +68,6 @@ class GPSLayer(torch.nn.Module):
         super().__init__()
         if conv is None and mixer is None:
             raise ValueError("GPSLayer: give a local conv, a global mixer, or both")
-        if norm not in _NORMS:
-            raise ValueError(f"GPSLayer: norm must be one of {', '.join(_NORMS)}, got {norm!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"GPSLayer: dropout must be in [0, 1), got {dropout}")
         local_dropout = dropout if local_dropout is None else local_dropout
@@ -85,19 +76,16 @@ class GPSLayer(torch.nn.Module):
         self.dim, self.dropout, self.local_residual = dim, dropout, local_residual
         self.local_dropout = local_dropout
         self.conv, self.mixer = conv, mixer
-        self.conv_uses_edges = conv is not None and bool(getattr(conv, "supports_edge_attr", False))
-        self.norm_local = _norm(norm, dim) if conv is not None else None
-        self.norm_mixer = _norm(norm, dim) if mixer is not None else None
+        self.norm_local = norm_layer(norm, dim) if conv is not None else None
+        self.norm_mixer = norm_layer(norm, dim) if mixer is not None else None
         self.ffn1 = torch.nn.Linear(dim, ffn_ratio * dim)
         self.ffn2 = torch.nn.Linear(ffn_ratio * dim, dim)
-        self.norm_out = _norm(norm, dim)
+        self.norm_out = norm_layer(norm, dim)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Re-initialise the branches, the FFN and the norms."""
-        for module in (self.conv, self.mixer, self.norm_local, self.norm_mixer, self.ffn1, self.ffn2, self.norm_out):
-            if module is not None and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        reset(self.conv, self.mixer, self.norm_local, self.norm_mixer, self.ffn1, self.ffn2, self.norm_out)
 
     def forward(self, x: Tensor, graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Apply the layer; returns ``(x_out, edge_attr_out)``."""
@@ -105,10 +93,7 @@ class GPSLayer(torch.nn.Module):
             raise ValueError(f"GPSLayer: expected x of shape [N, {self.dim}], got {list(x.shape)}")
         branches = []
         if self.conv is not None:
-            if self.conv_uses_edges:
-                h_local, edge_attr = self.conv(x, graph, edge_attr)
-            else:
-                h_local, _ = self.conv(x, graph)
+            h_local, edge_attr = call_conv(self.conv, x, graph, edge_attr)
             h_local = F.dropout(h_local, p=self.local_dropout, training=self.training)
             if self.local_residual:
                 h_local = x + h_local
@@ -118,8 +103,7 @@ class GPSLayer(torch.nn.Module):
             h_global = F.dropout(self.mixer(x, graph.batch, **kwargs), p=self.dropout, training=self.training)
             branches.append(self.norm_mixer(x + h_global))
         h = branches[0] if len(branches) == 1 else branches[0] + branches[1]
-        ffn = self.ffn2(F.dropout(F.relu(self.ffn1(h)), p=self.dropout, training=self.training))
-        h = self.norm_out(h + F.dropout(ffn, p=self.dropout, training=self.training))
+        h = self.norm_out(h + feed_forward(h, self.ffn1, self.ffn2, self.dropout, self.training))
         return h, edge_attr
 
     def __repr__(self) -> str:

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.layers.gps import _NORMS, _norm
+from gnnlab.nn.layers.conv_layer import call_conv
+from gnnlab.nn.mlp import feed_forward, norm_layer, reset
 from gnnlab.nn.ssm.sequence import unpermute
 from gnnlab.nn.tokenizers.hac import HACTokens, hierarchical_sequences, node_sequence
 from gnnlab.nn.tokenizers.hop import hop_sequences
@@ -80,9 +81,7 @@ class HybridSequenceEncoder(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise every block and norm."""
-        for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        reset(*(module for module in self.modules() if module is not self))
 
     def forward(self, x: Tensor, cu_seqlens: Tensor) -> Tensor:
         """Encode packed sequences ``x`` ``(T, D)`` with offsets ``cu_seqlens``; returns ``(T, D)``."""
@@ -97,8 +96,7 @@ class HybridSequenceEncoder(torch.nn.Module):
             seq_id = torch.repeat_interleave(torch.arange(lengths.numel(), device=x.device), lengths,
                                              output_size=x.size(0))  # (T,) sorted
             x = x + F.dropout(self.attention(self.attn_norm(x), seq_id), p=self.dropout, training=self.training)
-            ffn = self.ffn2(F.dropout(F.relu(self.ffn1(self.ffn_norm(x))), p=self.dropout, training=self.training))
-            x = x + F.dropout(ffn, p=self.dropout, training=self.training)
+            x = x + feed_forward(self.ffn_norm(x), self.ffn1, self.ffn2, self.dropout, self.training)
         return x
 
 
@@ -178,8 +176,6 @@ class GSMPlusPlusLayer(torch.nn.Module):
         if top_k is not None and not 1 <= top_k <= len(tokenizations):
             raise ValueError(f"{name}: top_k must be between 1 and the number of tokenizations "
                              f"({len(tokenizations)}), got {top_k}")
-        if norm not in _NORMS:
-            raise ValueError(f"{name}: norm must be one of {', '.join(_NORMS)}, got {norm!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout}")
         if num_levels < 1 or num_hops < 1:
@@ -190,23 +186,20 @@ class GSMPlusPlusLayer(torch.nn.Module):
         self.num_levels, self.num_hops = num_levels, num_hops
         self.dropout, self.local_residual = dropout, local_residual
         self.conv, self.encoder = conv, encoder
-        self.conv_uses_edges = conv is not None and bool(getattr(conv, "supports_edge_attr", False))
         self.level_embedding = torch.nn.Embedding(num_levels + 1, dim) if "hierarchical" in tokenizations else None
         self.hop_embedding = torch.nn.Embedding(num_hops + 1, dim) if "hop" in tokenizations else None
         self.router = torch.nn.Linear(dim, len(tokenizations)) if top_k is not None else None
-        self.norm_local = _norm(norm, dim) if conv is not None else None
-        self.norm_global = _norm(norm, dim)
+        self.norm_local = norm_layer(norm, dim) if conv is not None else None
+        self.norm_global = norm_layer(norm, dim)
         self.ffn1 = torch.nn.Linear(dim, ffn_ratio * dim)
         self.ffn2 = torch.nn.Linear(ffn_ratio * dim, dim)
-        self.norm_out = _norm(norm, dim)
+        self.norm_out = norm_layer(norm, dim)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Re-initialise the local layer, the encoder, the embeddings, the router, the FFN and the norms."""
-        for module in (self.conv, self.encoder, self.level_embedding, self.hop_embedding, self.router,
-                       self.norm_local, self.norm_global, self.ffn1, self.ffn2, self.norm_out):
-            if module is not None and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        reset(self.conv, self.encoder, self.level_embedding, self.hop_embedding, self.router, self.norm_local,
+              self.norm_global, self.ffn1, self.ffn2, self.norm_out)
 
     def gates(self, x: Tensor) -> Tensor:
         """``(N, |T|)`` weight of every tokenization for every node (rows sum to 1)."""
@@ -249,10 +242,7 @@ class GSMPlusPlusLayer(torch.nn.Module):
                              f"{self.num_levels} (set num_levels to the HACTree transform's num_levels)")
         h = x
         if self.conv is not None:
-            if self.conv_uses_edges:
-                h, edge_attr = self.conv(x, graph, edge_attr)
-            else:
-                h, _ = self.conv(x, graph)
+            h, edge_attr = call_conv(self.conv, x, graph, edge_attr)
             h = F.dropout(h, p=self.dropout, training=self.training)
             h = self.norm_local(x + h if self.local_residual else h)
         gates = self.gates(h)  # (N, |T|)
@@ -261,8 +251,7 @@ class GSMPlusPlusLayer(torch.nn.Module):
             out = gates[:, i : i + 1] * self._read(kind, h, graph.edge_index, tokens)  # (N, D)
             mixed = out if mixed is None else mixed + out
         h = self.norm_global(h + F.dropout(mixed, p=self.dropout, training=self.training))
-        ffn = self.ffn2(F.dropout(F.relu(self.ffn1(h)), p=self.dropout, training=self.training))
-        h = self.norm_out(h + F.dropout(ffn, p=self.dropout, training=self.training))
+        h = self.norm_out(h + feed_forward(h, self.ffn1, self.ffn2, self.dropout, self.training))
         return h, edge_attr
 
     def __repr__(self) -> str:

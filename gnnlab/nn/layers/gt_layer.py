@@ -7,45 +7,20 @@ from torch import Tensor
 
 from gnnlab.nn.conv.base import check_conv_inputs, check_edge_attr
 from gnnlab.nn.conv.graph_transformer import GraphTransformerAttention
+from gnnlab.nn.mlp import FeedForward, norm_layer, reset
 from gnnlab.ops import Graph
 
 
-class _FeedForward(torch.nn.Module):
-    """``Linear(F, 2F) -> ReLU -> Dropout -> Linear(2F, F)``."""
-
-    def __init__(self, channels: int, dropout: float):
-        super().__init__()
-        self.dropout = dropout
-        self.lin1 = torch.nn.Linear(channels, 2 * channels)
-        self.lin2 = torch.nn.Linear(2 * channels, channels)
-
-    def reset_parameters(self) -> None:
-        self.lin1.reset_parameters()
-        self.lin2.reset_parameters()
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.lin2(F.dropout(F.relu(self.lin1(x)), p=self.dropout, training=self.training))
-
-
-class _Norms(torch.nn.Module):
+class _Norms(torch.nn.Sequential):
     """Layer norm, then batch norm, each optional (the order of the authors' implementation)."""
 
     def __init__(self, channels: int, layer_norm: bool, batch_norm: bool):
         super().__init__()
-        self.layer_norm = torch.nn.LayerNorm(channels) if layer_norm else None
-        self.batch_norm = torch.nn.BatchNorm1d(channels) if batch_norm else None
+        self.layer_norm = norm_layer("layer", channels) if layer_norm else None  # None: not applied
+        self.batch_norm = norm_layer("batch", channels) if batch_norm else None
 
     def reset_parameters(self) -> None:
-        for norm in (self.layer_norm, self.batch_norm):
-            if norm is not None:
-                norm.reset_parameters()
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.layer_norm is not None:
-            x = self.layer_norm(x)
-        if self.batch_norm is not None:
-            x = self.batch_norm(x)
-        return x
+        reset(*self)
 
 
 class GraphTransformerLayer(torch.nn.Module):
@@ -127,12 +102,12 @@ class GraphTransformerLayer(torch.nn.Module):
         self.attention = GraphTransformerAttention(in_channels, out_channels, num_heads, use_edges=use_edges, bias=bias)
         self.O_h = torch.nn.Linear(out_channels, out_channels)
         self.norm1_h = _Norms(out_channels, layer_norm, batch_norm)
-        self.ffn_h = _FeedForward(out_channels, dropout)
+        self.ffn_h = FeedForward(out_channels, 2, dropout, out_dropout=False)
         self.norm2_h = _Norms(out_channels, layer_norm, batch_norm)
         if use_edges:
             self.O_e = torch.nn.Linear(out_channels, out_channels)
             self.norm1_e = _Norms(out_channels, layer_norm, batch_norm)
-            self.ffn_e = _FeedForward(out_channels, dropout)
+            self.ffn_e = FeedForward(out_channels, 2, dropout, out_dropout=False)
             self.norm2_e = _Norms(out_channels, layer_norm, batch_norm)
         else:
             self.O_e = self.norm1_e = self.ffn_e = self.norm2_e = None
@@ -140,8 +115,7 @@ class GraphTransformerLayer(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise the attention, output projections, feed-forward blocks and norms."""
-        for module in self.children():
-            module.reset_parameters()
+        reset(*self.children())
 
     def _update(self, x: Tensor, attended: Tensor, out_proj: torch.nn.Module, norm1, ffn, norm2) -> Tensor:
         # One branch (nodes or edges): projection and residual, norm, feed-forward and residual, norm.

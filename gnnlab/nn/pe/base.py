@@ -79,13 +79,3 @@ def read_eigenpairs(data, attr: str, k: int, owner: str) -> tuple[Tensor, Tensor
     vec, valid = nan_mask(vec)
     val, _ = nan_mask(val)
     return vec, val, valid
-
-
-def mlp(widths: list[int]) -> torch.nn.Sequential:
-    """Linear layers ``widths[0] → … → widths[-1]`` with ReLU between them (none after the last)."""
-    layers: list[torch.nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-        if i:
-            layers.append(torch.nn.ReLU())
-        layers.append(torch.nn.Linear(a, b))
-    return torch.nn.Sequential(*layers)

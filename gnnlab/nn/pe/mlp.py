@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gnnlab.nn.pe.base import mlp, nan_mask, read_attr
+from gnnlab.nn.mlp import mlp
+from gnnlab.nn.pe.base import nan_mask, read_attr
 from gnnlab.ops import Graph
 
 __all__ = ["MLPPEEncoder"]
@@ -62,9 +63,7 @@ class MLPPEEncoder(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise the norm and the MLP."""
-        if self.norm is not None:
-            self.norm.reset_parameters()
-        for module in self.mlp:
+        for module in [self.norm, *self.mlp]:  # the norm may be None
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gnnlab.nn.pe.base import mlp, read_eigenpairs
+from gnnlab.nn.mlp import mlp
+from gnnlab.nn.pe.base import read_eigenpairs
 from gnnlab.ops import Graph, aggregate, resolve_graph
 
 __all__ = ["SignNetEncoder"]
@@ -82,12 +83,9 @@ class SignNetEncoder(torch.nn.Module):
             if isinstance(module, _ChannelGIN):
                 torch.nn.init.zeros_(module.eps)
 
-    def _phi(self, tokens: Tensor, graph) -> Tensor:
-        h = tokens
+    def _phi(self, h: Tensor, graph) -> Tensor:
         for i, layer in enumerate(self.phi):
-            h = layer(h, graph)
-            if i < len(self.phi) - 1:
-                h = torch.relu(h)
+            h = layer(torch.relu(h) if i else h, graph)  # ReLU between the GIN layers
         return h
 
     def forward(self, data, graph: Graph | None = None) -> Tensor:

@@ -5,7 +5,8 @@ import torch
 from torch import Tensor
 
 from gnnlab.nn.conv.gine import GINEConv
-from gnnlab.nn.pe.base import mlp, read_eigenpairs
+from gnnlab.nn.mlp import mlp
+from gnnlab.nn.pe.base import read_eigenpairs
 from gnnlab.ops import Graph, resolve_graph
 
 __all__ = ["SPEEncoder", "spectral_edge_weights"]
@@ -127,12 +128,9 @@ class SPEEncoder(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise φ, ρ and the output map."""
-        for module in self.phi:
+        for module in [*self.phi, *self.rho, self.out]:
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
-        for conv in self.rho:
-            conv.reset_parameters()
-        self.out.reset_parameters()
 
     def spectral_weights(self, data, graph: Graph | None = None) -> tuple[Tensor, Tensor]:
         r"""The diagonal ``(N, m)`` and edge ``(E, m)`` entries of :math:`\mathbf{W}^{(1..m)}`, the edge rows
@@ -154,9 +152,7 @@ class SPEEncoder(torch.nn.Module):
         # Edge weights in graph.edge_index order: the order in which the rho convs read edge_attr rows.
         h, edge = self._weights(vec, val, valid, graph.edge_index)
         for i, conv in enumerate(self.rho):
-            h, _ = conv(h, graph, edge)
-            if i < len(self.rho) - 1:
-                h = torch.relu(h)
+            h, _ = conv(torch.relu(h) if i else h, graph, edge)  # ReLU between the GINE layers
         return self.out(h)
 
     def __repr__(self) -> str:

@@ -14,7 +14,8 @@ from torch_geometric.loader import DataLoader
 
 import gnnlab.nn.conv.pna as pna_module
 from gnnlab.nn.conv import PNAConv
-from gnnlab.nn.conv.pna import PNA_AGGREGATORS, PNA_SCALERS, degree_histogram, degree_statistics
+from gnnlab.nn.conv.pna import PNA_AGGREGATORS, PNA_SCALERS
+from gnnlab.transforms.degree import degree_histogram, degree_statistics
 from gnnlab.nn.layers import ConvLayer
 from gnnlab.ops import Graph
 
@@ -24,6 +25,8 @@ OUT = 6
 EDGE_DIM = 3
 # Degree histogram of some "training set": 1 node of degree 0, 3 of degree 1, ...
 DEG = torch.tensor([1, 3, 5, 2, 0, 1])
+# The averages of DEG, as the data module hands them to the layer.
+STATS = dict(zip(("avg_degree", "avg_log_degree"), degree_statistics(DEG)))
 ALL_AGGREGATORS = list(PNA_AGGREGATORS)
 ALL_SCALERS = list(PNA_SCALERS)
 
@@ -59,7 +62,7 @@ def _pyg_state(ours: PNAConv) -> dict:
 def _pair(in_ch=IN, out_ch=OUT, seed=0, aggregators=ALL_AGGREGATORS, scalers=ALL_SCALERS, **options):
     """Our layer with random weights, and PyG's layer loaded from our state dict."""
     torch.manual_seed(seed)
-    ours = PNAConv(in_ch, out_ch, aggregators, scalers, deg=DEG, **options).to(DTYPE)
+    ours = PNAConv(in_ch, out_ch, aggregators, scalers, **STATS, **options).to(DTYPE)
     with torch.no_grad():
         for name, p in ours.named_parameters():
             if name.endswith("bias"):
@@ -182,14 +185,14 @@ def test_fused_path_forms_no_per_edge_messages(monkeypatch, options, fused):
     real = pna_module.reduce_messages
     monkeypatch.setattr(pna_module, "reduce_messages", lambda *a, **k: calls.append(1) or real(*a, **k))
     x, edge_index, edge_attr = _setup(1, in_ch=6)
-    layer = PNAConv(6, OUT, ALL_AGGREGATORS, ALL_SCALERS, deg=DEG, **options).to(DTYPE)
+    layer = PNAConv(6, OUT, ALL_AGGREGATORS, ALL_SCALERS, **STATS, **options).to(DTYPE)
     layer(x, Graph.from_edge_index(edge_index, N), edge_attr if "edge_dim" in options else None)
     assert bool(calls) is not fused
 
 
 def test_isolated_nodes_aggregate_to_zero(op_backend):
     x, edge_index, _ = _setup(2)
-    layer = PNAConv(IN, OUT, ALL_AGGREGATORS, ALL_SCALERS, deg=DEG).to(DTYPE)
+    layer = PNAConv(IN, OUT, ALL_AGGREGATORS, ALL_SCALERS, **STATS).to(DTYPE)
     no_in = torch.bincount(edge_index[1], minlength=N) == 0
     post = layer.post_nns[0][0]
     # With every aggregate zero, the layer is lin(post([x_i, 0, ..., 0])).
@@ -198,19 +201,13 @@ def test_isolated_nodes_aggregate_to_zero(op_backend):
     assert_close(out[no_in], expected)
 
 
-def test_avg_log_degree_replaces_deg(op_backend):
-    x, edge_index, _ = _setup(3)
-    avg_lin, avg_log = degree_statistics(DEG)
-    torch.manual_seed(0)
-    from_deg = PNAConv(IN, OUT, ALL_AGGREGATORS, ALL_SCALERS, deg=DEG).to(DTYPE)
-    torch.manual_seed(0)
-    from_avg = PNAConv(IN, OUT, ALL_AGGREGATORS, ALL_SCALERS, avg_log_degree=avg_log, avg_degree=avg_lin).to(DTYPE)
-    graph = Graph.from_edge_index(edge_index, N)
-    assert_close(from_avg(x, graph)[0], from_deg(x, graph)[0])
-    # The paper's default scalers do not need the plain average degree.
-    PNAConv(IN, OUT, avg_log_degree=avg_log)
+def test_default_scalers_need_only_the_log_average():
+    PNAConv(IN, OUT, avg_log_degree=degree_statistics(DEG)[1])
 
 
+def test_degree_histogram_rejects_empty_and_bad_items():
+    with pytest.raises(ValueError, match="at least one node"):
+        degree_statistics(torch.zeros(3, dtype=torch.long))
 def test_degree_statistics_match_pyg():
     avg_lin, avg_log = degree_statistics(DEG)
     aggr = torch_geometric.nn.PNAConv(IN, OUT, ["mean"], ["identity"], DEG).aggr_module
@@ -230,7 +227,6 @@ def test_degree_histogram_forms():
     assert torch.equal(degree_histogram(graphs), expected)
     assert torch.equal(degree_histogram(DataLoader(graphs, batch_size=2)), expected)
     assert torch.equal(degree_histogram([(d.edge_index, d.num_nodes) for d in graphs]), expected)
-    assert torch.equal(PNAConv.degree_histogram(graphs), expected)
     single = graphs[0]
     assert torch.equal(degree_histogram(single), degree_histogram([single]))
     assert torch.equal(degree_histogram((single.edge_index, 5)), degree_histogram([single]))
@@ -333,12 +329,10 @@ def test_bad_edge_attr_raises(edge_attr, match):
         (dict(aggregators=["mean", "median"]), "unknown aggregator 'median'"),
         (dict(scalers=["identity", "log"]), "unknown scaler 'log'"),
         (dict(aggregators=[]), "at least one"),
-        (dict(deg=None), "exactly one of deg"),
-        (dict(avg_log_degree=1.0), "exactly one of deg"),
-        (dict(deg=None, avg_log_degree=1.0), "need avg_degree"),
-        (dict(deg=None, avg_log_degree=0.0, scalers=["identity"]), "must be positive"),
-        (dict(avg_degree=2.0), "pass it only with avg_log_degree"),
-        (dict(deg=torch.zeros(3, dtype=torch.long)), "at least one node"),
+        (dict(avg_log_degree=None), "avg_log_degree is required"),
+        (dict(avg_degree=None), "need avg_degree"),
+        (dict(avg_log_degree=0.0, scalers=["identity"]), "must be positive"),
+        (dict(avg_degree=0.0), "avg_degree must be positive"),
         (dict(towers=4), "not divisible by towers=4"),
         (dict(towers=2, divide_input=True, in_ch=5), "in_channels=5 must be divisible"),
         (dict(pre_layers=0), "pre_layers must be a positive integer"),
@@ -346,7 +340,7 @@ def test_bad_edge_attr_raises(edge_attr, match):
     ],
 )
 def test_bad_options_raise(options, match):
-    kwargs = dict(aggregators=ALL_AGGREGATORS, scalers=ALL_SCALERS, deg=DEG)
+    kwargs = dict(aggregators=ALL_AGGREGATORS, scalers=ALL_SCALERS, **STATS)
     kwargs.update(options)
     in_ch = kwargs.pop("in_ch", IN)
     with pytest.raises(ValueError, match=match):
@@ -369,9 +363,9 @@ def test_in_conv_layer_edge_features_follow_edge_dim():
 
 def test_interface():
     assert PNAConv.supports_edge_attr is False
-    assert PNAConv(IN, OUT, deg=DEG, edge_dim=EDGE_DIM).supports_edge_attr is True
-    assert repr(PNAConv(IN, OUT, deg=DEG, towers=2)) == "PNAConv(4, 6, towers=2, edge_dim=None)"
-    layer = PNAConv(IN, OUT, deg=DEG, train_norm=True)
+    assert PNAConv(IN, OUT, **STATS, edge_dim=EDGE_DIM).supports_edge_attr is True
+    assert repr(PNAConv(IN, OUT, **STATS, towers=2)) == "PNAConv(4, 6, towers=2, edge_dim=None)"
+    layer = PNAConv(IN, OUT, **STATS, train_norm=True)
     with torch.no_grad():
         layer.avg_deg_log.fill_(7.0)
     layer.reset_parameters()

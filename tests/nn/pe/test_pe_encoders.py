@@ -9,7 +9,8 @@ import torch
 from torch.testing import assert_close
 from torch_geometric.data import Batch, Data
 
-from gnnlab.nn.pe import LapPEEncoder, MLPPEEncoder, SignNetEncoder, SPEEncoder, random_sign_flip
+from gnnlab.nn.pe import (LapPEDeepSet, LapPEEncoder, LapPELinear, LapPETransformer, MLPPEEncoder, SignNetEncoder,
+                          SPEEncoder, random_sign_flip)
 
 
 
@@ -69,16 +70,16 @@ def random_graph(n: int, p: float, seed: int) -> torch.Tensor:
 # ---------------------------------------------------------------- LapPE
 
 
-@pytest.mark.parametrize("model", ["linear", "deepset", "transformer"])
-def test_lappe_padding_does_not_change_outputs(model):
+@pytest.mark.parametrize("cls", [LapPELinear, LapPEDeepSet, LapPETransformer])
+def test_lappe_padding_does_not_change_outputs(cls):
     torch.manual_seed(0)
     ei = cycle(5)
     small, big = graph(ei, 5, 5), graph(ei, 5, 9)  # the second is padded with 4 NaN pairs
     assert torch.isnan(big.lappe_vec).any()
-    enc_small = LapPEEncoder(5, 8, model=model).eval()
-    enc_big = LapPEEncoder(9, 8, model=model).eval()
+    enc_small = cls(5, 8).eval()
+    enc_big = cls(9, 8).eval()
     state = enc_small.state_dict()
-    if model == "linear":
+    if cls is LapPELinear:
         # Linear: the padded columns' weights are irrelevant; copy the valid ones.
         w = torch.randn(8, 18)
         w[:, :5], w[:, 9:14] = state["lin.weight"][:, :5], state["lin.weight"][:, 5:]
@@ -94,7 +95,7 @@ def test_lappe_deepset_matches_plain_torch(post_layers):
     torch.manual_seed(1)
     ei = random_graph(9, 0.4, 1)
     data = graph(ei, 9, 12)  # 3 padded pairs
-    enc = LapPEEncoder(12, 6, model="deepset", hidden_channels=10, num_layers=2, post_layers=post_layers).eval()
+    enc = LapPEDeepSet(12, 6, hidden_channels=10, num_layers=2, post_layers=post_layers).eval()
     l1, l2 = enc.phi[0][0], enc.phi[0][2]
     assert (l1.in_features, l1.out_features, l2.out_features) == (2, 10, 6)
     expect = torch.zeros(9, 6)
@@ -111,11 +112,24 @@ def test_lappe_deepset_matches_plain_torch(post_layers):
     assert_close(enc(data), expect)
 
 
+def test_lappe_linear_matches_plain_torch():
+    """Benchmarking-GNNs' linear LapPE: W [v_1..v_k, λ_1..λ_k] + b, padding read as 0 (eigenvectors alone
+    with use_eigvals=False)."""
+    torch.manual_seed(4)
+    data = graph(random_graph(7, 0.5, 4), 7, 9)  # 3 padded pairs
+    vec, val = data.lappe_vec.nan_to_num(0.0), data.lappe_val.nan_to_num(0.0)
+    enc = LapPELinear(9, 5).eval()
+    assert_close(enc(data), torch.cat([vec, val], 1) @ enc.lin.weight.t() + enc.lin.bias)
+    enc = LapPELinear(9, 5, use_eigvals=False).eval()
+    assert enc.lin.in_features == 9
+    assert_close(enc(data), vec @ enc.lin.weight.t() + enc.lin.bias)
+
+
 def test_lappe_deepset_is_nonlinear_before_the_sum():
     """One linear map per token still gets a ReLU before the sum (otherwise the sum would collapse the
     tokens to Σ_j t_ij): swapping the eigenvector values between two tokens of a node changes the output."""
     torch.manual_seed(3)
-    enc = LapPEEncoder(2, 8, model="deepset", num_layers=1, sign_flip=False).eval()
+    enc = LapPEDeepSet(2, 8, num_layers=1, sign_flip=False).eval()
     a = Data(num_nodes=1, lappe_vec=torch.tensor([[0.9, -0.2]]), lappe_val=torch.tensor([[0.1, 1.5]]))
     b = Data(num_nodes=1, lappe_vec=torch.tensor([[-0.2, 0.9]]), lappe_val=torch.tensor([[0.1, 1.5]]))
     assert not torch.allclose(enc(a), enc(b))
@@ -124,7 +138,7 @@ def test_lappe_deepset_is_nonlinear_before_the_sum():
 def test_sign_flips_only_in_training_and_per_graph():
     torch.manual_seed(2)
     batch = Batch.from_data_list([graph(cycle(6), 6, 4), graph(cycle(7), 7, 4)])
-    enc = LapPEEncoder(4, 8, model="linear")
+    enc = LapPELinear(4, 8)
     enc.eval()
     assert_close(enc(batch), enc(batch))
     vec = torch.rand(batch.num_nodes, 4) + 0.5  # no zeros, so the ratio is the sign
@@ -138,12 +152,40 @@ def test_sign_flips_only_in_training_and_per_graph():
     assert any(not torch.allclose(outs[0], o) for o in outs[1:])
 
 
-def test_missing_attribute_names_the_transform():
+@pytest.mark.parametrize("cls", [LapPELinear, LapPEDeepSet, LapPETransformer])
+def test_missing_attribute_names_the_transform(cls):
     data = Data(edge_index=cycle(4), num_nodes=4)
-    with pytest.raises(ValueError, match="lappe_vec.*LaplacianEigenpairs"):
-        LapPEEncoder(4, 8)(data)
+    with pytest.raises(ValueError, match=f"{cls.__name__}: .*lappe_vec.*LaplacianEigenpairs"):
+        cls(4, 8)(data)
     with pytest.raises(ValueError, match="k of the encoder"):
-        LapPEEncoder(3, 8)(graph(cycle(4), 4, 4))
+        cls(3, 8)(graph(cycle(4), 4, 4))
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: LapPELinear(0, 8), "LapPELinear: k and out_channels must be >= 1"),
+        (lambda: LapPEDeepSet(4, 8, num_layers=0), "LapPEDeepSet: need num_layers >= 1"),
+        (lambda: LapPETransformer(4, 8, hidden_channels=10, num_heads=4), "not divisible by num_heads"),
+        (lambda: LapPEEncoder(4, 8, model="mlp"), "model must be one of linear, deepset, transformer"),
+    ],
+)
+def test_lappe_bad_arguments_are_named(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("model, cls", [("linear", LapPELinear), ("deepset", LapPEDeepSet),
+                                        ("transformer", LapPETransformer)])
+def test_lappe_configs_saved_with_a_model_string_build_the_same_module(model, cls):
+    """A config saved as `_target_: gnnlab.nn.pe.LapPEEncoder` + `model: ...` (with the DeepSet's keys that
+    every such config carried) builds the named encoder with the same parameters, so its checkpoint loads."""
+    torch.manual_seed(5)
+    old = LapPEEncoder(6, 8, model=model, num_layers=2, use_eigvals=False)
+    torch.manual_seed(5)
+    new = cls(6, 8, use_eigvals=False)
+    assert type(old) is cls
+    assert {k: v.tolist() for k, v in old.state_dict().items()} == {k: v.tolist() for k, v in new.state_dict().items()}
 
 
 # ---------------------------------------------------------------- SignNet / SPE invariances
@@ -215,8 +257,9 @@ def test_signnet_invariant_to_eigenvector_signs():
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: LapPEEncoder(6, 5, model="deepset"),
-        lambda: LapPEEncoder(6, 6, model="transformer"),
+        lambda: LapPEDeepSet(6, 5),
+        lambda: LapPELinear(6, 5),
+        lambda: LapPETransformer(6, 6),
         lambda: SignNetEncoder(6, 5),
         lambda: SPEEncoder(6, 5),
         lambda: MLPPEEncoder(6, 5, attr="lappe_vec"),
@@ -236,7 +279,8 @@ def test_batched_equals_separate():
     torch.manual_seed(7)
     graphs = [graph(cycle(5), 5, 6), graph(random_graph(9, 0.4, 7), 9, 6), graph(cycle(3), 3, 6)]
     batch = Batch.from_data_list(graphs)
-    for enc in (SignNetEncoder(6, 4).eval(), SPEEncoder(6, 4).eval(), LapPEEncoder(6, 4, model="transformer").eval()):
+    for enc in (SignNetEncoder(6, 4).eval(), SPEEncoder(6, 4).eval(), LapPETransformer(6, 4).eval(),
+                LapPEDeepSet(6, 4).eval()):
         assert_close(enc(batch), torch.cat([enc(g) for g in graphs]))
 
 
