@@ -22,6 +22,7 @@ from hydra.utils import instantiate
 import gnnlab.ops
 from gnnlab.cli import config_dir
 from gnnlab.train import Trainer
+from gnnlab.train.run import add_facts
 
 
 def main() -> None:
@@ -38,6 +39,7 @@ def main() -> None:
                                           f"paths.output_dir={out}", "seed=0"])
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, experiment {args.experiment}")
     datamodule = instantiate(cfg.data.module)
+    add_facts(cfg, datamodule.facts)  # in_channels, num_nodes for the model config
     task = instantiate(cfg.task)
     print(datamodule.split)
     trainer = Trainer(output_dir=out, progress=False)
