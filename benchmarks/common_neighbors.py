@@ -19,11 +19,11 @@ ratios are peer / gnnlab.
 from __future__ import annotations
 
 import argparse
-import csv
 
 import numpy as np
 import torch
 
+from _report import report as tee_report, write_csv
 from _timing import median_ms
 
 import gnnlab.ops
@@ -90,8 +90,14 @@ def main():
     parser.add_argument("--batch", type=int, default=32_768)
     parser.add_argument("--features", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--csv", default=None)
+    parser.add_argument("--out", default=None, help="write PREFIX.txt (what is printed) and PREFIX.csv")
     args = parser.parse_args()
+    with tee_report(args.out):
+        rows = run(args)
+    write_csv(args.out, ["task", "impl", "median_ms", "ratio_vs_gnnlab"], rows)
+
+
+def run(args) -> list:
     if not gnnlab.ops.extension_available():
         print("warning: gnnlab._C is not built; 'gnnlab' below is the plain-torch reference path")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, ops backend {gnnlab.ops.backend()}")
@@ -162,12 +168,7 @@ def main():
         t_ours = median_ms(fn, args.repeat)
         report(task, "gnnlab", t_ours, t_ours)
         report(task, "scipy A[src].multiply(A[dst]).sum(1)", median_ms(peer_fn, args.repeat), t_ours)
-
-    if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["task", "impl", "median_ms", "ratio_vs_gnnlab"])
-            w.writerows(rows)
+    return rows
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import tempfile
 import time
 
 import torch
+from _report import report
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
@@ -27,17 +28,24 @@ from gnnlab.train.run import add_facts
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--experiment", default="linkpred/ncn_cora")
+    parser.add_argument("--experiment", nargs="+", default=["linkpred/ncn_cora"])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--root", default="datasets", help="data root (default: ./datasets)")
+    parser.add_argument("--out", default=None, help="write PREFIX.txt (what is printed)")
     args = parser.parse_args()
     if not gnnlab.ops.extension_available():
         raise SystemExit(f"gnnlab._C is not built ({gnnlab.ops.extension_error()}): nothing to compare")
+    with report(args.out):
+        for experiment in args.experiment:
+            run(experiment, args)
+
+
+def run(experiment: str, args) -> None:
     out = tempfile.mkdtemp()
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=[f"experiment={args.experiment}", f"paths.data_dir={args.root}",
+        cfg = compose("train", overrides=[f"experiment={experiment}", f"paths.data_dir={args.root}",
                                           f"paths.output_dir={out}", "seed=0"])
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, experiment {args.experiment}")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, experiment {experiment}")
     datamodule = instantiate(cfg.data.module)
     add_facts(cfg, datamodule.facts)  # in_channels, num_nodes for the model config
     task = instantiate(cfg.task)
