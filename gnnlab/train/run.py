@@ -152,7 +152,9 @@ def train(cfg: DictConfig) -> float:
     OmegaConf.set_readonly(cfg, False)
     if cfg.trainer.get("resume"):
         cfg = _resumed_config(cfg, overrides)
+    seed_everything(int(cfg.seed))
     datamodule = instantiate(cfg.data.module)
+    # The model is sized by the data: its facts go into the config before the model is built.
     add_facts(cfg, datamodule.facts)
     validate_config(cfg)
     OmegaConf.resolve(cfg)
@@ -160,7 +162,6 @@ def train(cfg: DictConfig) -> float:
     output_dir.mkdir(parents=True, exist_ok=True)
     # Hydra keeps the config with its interpolations; this copy has every value as the run used it.
     OmegaConf.save(cfg, output_dir / "config_resolved.yaml")
-    seed_everything(int(cfg.seed))
 
     task = instantiate(cfg.task)
     model = instantiate(cfg.model)
