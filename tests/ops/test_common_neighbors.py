@@ -211,6 +211,25 @@ def test_aggregate_matches_dense_and_gradchecks(backend, mode):
         assert torch.autograd.gradcheck(lambda h, w: sets.aggregate(h, w), (h, w))
 
 
+@pytest.mark.parametrize("backend, num_pairs", [
+    ("torch", 20), ("torch", 60), ("extension", 20),
+    # Known defect: with more pairs than nodes, the fused path's double backward builds its CSR with
+    # the node count as the row count and rejects it with a ValueError (never a wrong value).
+    # strict: this fails as soon as it is fixed.
+    pytest.param("extension", 60, marks=pytest.mark.xfail(strict=True, raises=ValueError,
+                                                           reason="double backward with more pairs than nodes")),
+])
+def test_pair_set_aggregate_double_backward(backend, num_pairs):
+    g = torch.Generator().manual_seed(4)
+    adj = Graph.undirected(_graph(g, 30, 150, hub_degree=20), 30)
+    src, dst = torch.randint(0, 30, (2, num_pairs), generator=g)
+    h = torch.randn(30, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    with gnnlab.ops.backend_scope(backend):
+        sets = common_neighbor_sets(adj, src, dst, "src_only")
+        w = torch.rand(sets.nodes.numel(), generator=g, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradgradcheck(lambda h, w: sets.aggregate(h, w), (h, w))
+
+
 @pytest.mark.skipif(not gnnlab.ops.extension_available(), reason="gnnlab._C not built")
 def test_opcheck():
     g = torch.Generator().manual_seed(4)
