@@ -66,7 +66,9 @@ if _loader.extension_available():
     def _transpose(rowptr: Tensor, col: Tensor, num_src: int) -> tuple[Tensor, Tensor, Tensor]:
         """``(rowptr_t, col_t, perm_t)`` of a forward CSR (only needed by higher-order derivatives)."""
         rows = _rows(rowptr, col.numel()).to(col.dtype)
-        return torch.ops.gnnlab.coo_to_csr(torch.stack([col, rows]), num_src)
+        # coo_to_csr is square: size it for both sides (rows may outnumber sources), then cut.
+        rowptr_t, col_t, perm_t = torch.ops.gnnlab.coo_to_csr(torch.stack([col, rows]), max(num_src, rowptr.numel() - 1))
+        return rowptr_t[: num_src + 1], col_t, perm_t
 
     def _sources(rowptr_t: Tensor, perm_t: Tensor, dtype: torch.dtype) -> Tensor:
         """The forward CSR's ``col`` rebuilt from the transposed CSR."""

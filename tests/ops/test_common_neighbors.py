@@ -211,14 +211,8 @@ def test_aggregate_matches_dense_and_gradchecks(backend, mode):
         assert torch.autograd.gradcheck(lambda h, w: sets.aggregate(h, w), (h, w))
 
 
-@pytest.mark.parametrize("backend, num_pairs", [
-    ("torch", 20), ("torch", 60), ("extension", 20),
-    # Known defect: with more pairs than nodes, the fused path's double backward builds its CSR with
-    # the node count as the row count and rejects it with a ValueError (never a wrong value).
-    # strict: this fails as soon as it is fixed.
-    pytest.param("extension", 60, marks=pytest.mark.xfail(strict=True, raises=ValueError,
-                                                           reason="double backward with more pairs than nodes")),
-])
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("num_pairs", [20, 60])  # fewer and more pairs (rows) than nodes
 def test_pair_set_aggregate_double_backward(backend, num_pairs):
     g = torch.Generator().manual_seed(4)
     adj = Graph.undirected(_graph(g, 30, 150, hub_degree=20), 30)
