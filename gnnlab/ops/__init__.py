@@ -3,7 +3,7 @@
 ``gnnlab.ops.backend()`` tells which path is active. Layers call only these functions,
 never the extension directly.
 """
-from gnnlab.ops._loader import backend, backend_scope, extension_available, extension_error, set_backend
+from gnnlab.ops._loader import backend, backend_scope, extension_available, extension_error
 from gnnlab.ops.csr import coo_to_csr, validate_edge_index
 from gnnlab.ops.graph import Graph, csr_targets, resolve_graph
 from gnnlab.ops.aggregate import aggregate, aggregate_csr, reduce_messages
@@ -50,6 +50,5 @@ __all__ = [
     "selective_scan_carry",
     "segment_csr",
     "extension_error",
-    "set_backend",
     "validate_edge_index",
 ]

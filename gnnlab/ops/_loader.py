@@ -2,20 +2,21 @@
 
 Set ``GNNLAB_DISABLE_EXTENSION=1`` to force the plain-torch path even when the extension is built.
 
-The path is the module global ``_active``, switched by :func:`set_backend` / :func:`backend_scope`: the
-one piece of mutable module state in ``gnnlab.ops``, kept because it is the only form ``torch.compile``
-handles. Dynamo reads a module global as a constant and guards on its value, so a compiled model
-recompiles after a switch and ``fullgraph=True`` holds. A ``contextvars.ContextVar`` does not trace
-(torch 2.13: "Dynamo does not know how to trace method `get` of class `ContextVar`"), so every op
-call would break the graph; a ``threading.local`` attribute is read without a guard, so compiled code
-would keep the path it was traced with after a switch. Passing the path explicitly would put an
-argument on every op, layer and model.
+The path is chosen per block with :func:`backend_scope`, which enters a torch function mode
+(:class:`OpPath`); ``gnnlab.ops`` itself keeps no mutable state. The mode lives on torch's own
+per-thread mode stack, so a scope in one thread does not change another, and ``torch.compile``
+guards on that stack: a compiled model recompiles when it runs inside another scope, and
+``fullgraph=True`` holds. Outside any scope the ops take the extension when it is built. The mode
+passes every torch call through unchanged, at about a microsecond of Python per call, which both
+paths pay alike when a benchmark times each inside its scope.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import warnings
+
+from torch.overrides import TorchFunctionMode, _get_current_function_mode_stack
 
 _EXTENSION_ERROR: str | None = None
 _HAS_EXTENSION = False
@@ -41,8 +42,18 @@ else:
             stacklevel=2,
         )
 
-# Which path the public ops take: "extension" (when built) or "torch".
-_active = "extension" if _HAS_EXTENSION else "torch"
+_DEFAULT = "extension" if _HAS_EXTENSION else "torch"
+
+
+class OpPath(TorchFunctionMode):
+    """Torch function mode that selects the path of ``gnnlab.ops`` within a block (see :func:`backend_scope`)."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
 
 
 def extension_available() -> bool:
@@ -56,36 +67,29 @@ def extension_error() -> str | None:
 
 
 def backend() -> str:
-    """Name of the active op path: ``"extension"`` (compiled ``gnnlab._C``) or ``"torch"`` (reference)."""
-    return _active
+    """Name of the op path in effect here: ``"extension"`` (compiled ``gnnlab._C``) or ``"torch"`` (reference)."""
+    for mode in reversed(_get_current_function_mode_stack()):
+        if isinstance(mode, OpPath):
+            return mode.name
+    return _DEFAULT
 
 
 def use_extension() -> bool:
-    """Whether the public ops currently dispatch to the compiled extension."""
-    return _active == "extension"
+    """Whether the public ops dispatch to the compiled extension here."""
+    return backend() == "extension"
 
 
-def set_backend(name: str) -> None:
-    """Select the op path: ``"extension"`` or ``"torch"``.
+@contextlib.contextmanager
+def backend_scope(name: str):
+    """Select the op path, ``"extension"`` or ``"torch"``, for the duration of a block (nests; per thread).
 
     Raises:
         ValueError: unknown name.
         RuntimeError: ``"extension"`` requested but ``gnnlab._C`` is not built.
     """
-    global _active
     if name not in ("extension", "torch"):
         raise ValueError(f"unknown gnnlab.ops backend {name!r}; choose 'extension' or 'torch'")
     if name == "extension" and not _HAS_EXTENSION:
         raise RuntimeError(f"gnnlab._C is not available ({_EXTENSION_ERROR}); cannot select the extension backend")
-    _active = name
-
-
-@contextlib.contextmanager
-def backend_scope(name: str):
-    """Context manager that selects an op path for the duration of a block."""
-    previous = _active
-    set_backend(name)
-    try:
+    with OpPath(name):
         yield
-    finally:
-        set_backend(previous)

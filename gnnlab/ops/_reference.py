@@ -47,12 +47,16 @@ def check_count(value, name: str, op: str) -> None:
 
 def check_offsets(rowptr: Tensor, num_entries: int, name: str, op: str) -> None:
     """Raise ``ValueError`` unless ``rowptr`` is 1-D int64 CSR offsets: at least one entry, starting at 0,
-    ending at ``num_entries`` and non-decreasing (so every entry lies in ``[0, num_entries]``). O(length)."""
+    ending at ``num_entries`` and non-decreasing (so every entry lies in ``[0, num_entries]``). O(length).
+    Under ``torch.compile`` only the shape and dtype are checked (a value check would read the device
+    inside the graph); the compiled graph's inputs were checked where the :class:`Graph` was built."""
     if not isinstance(rowptr, Tensor) or rowptr.dim() != 1 or rowptr.numel() < 1:
         shape = list(rowptr.shape) if isinstance(rowptr, Tensor) else type(rowptr).__name__
         raise ValueError(f"{op}: {name} must be 1-D with at least one entry, got shape {shape}")
     if rowptr.dtype != torch.long:
         raise ValueError(f"{op}: {name} must be int64, got {rowptr.dtype}")
+    if torch.compiler.is_compiling():
+        return
     step = rowptr.diff().min() if rowptr.numel() > 1 else rowptr.new_zeros(())
     first, last, smallest_step = torch.stack([rowptr[0], rowptr[-1], step]).tolist()  # one host read
     if first != 0 or last != num_entries:
@@ -63,7 +67,8 @@ def check_offsets(rowptr: Tensor, num_entries: int, name: str, op: str) -> None:
 
 def check_indices(index: Tensor, length: int | None, bound: int, name: str, bound_name: str, op: str, allow_int32: bool = True) -> None:
     """Raise ``ValueError`` unless ``index`` is a 1-D int64 (or int32 when ``allow_int32``) tensor of
-    ``length`` entries (any length when ``None``), each in ``[0, bound)``. O(length)."""
+    ``length`` entries (any length when ``None``), each in ``[0, bound)``. O(length); the range is not
+    read under ``torch.compile`` (see :func:`check_offsets`)."""
     if not isinstance(index, Tensor) or index.dim() != 1:
         shape = list(index.shape) if isinstance(index, Tensor) else type(index).__name__
         raise ValueError(f"{op}: {name} must be 1-D, got shape {shape}")
@@ -72,7 +77,7 @@ def check_indices(index: Tensor, length: int | None, bound: int, name: str, boun
         raise ValueError(f"{op}: {name} must be {'int32 or int64' if allow_int32 else 'int64'}, got {index.dtype}")
     if length is not None and index.numel() != length:
         raise ValueError(f"{op}: {name} must have {length} entries, got {index.numel()}")
-    if index.numel() == 0:
+    if index.numel() == 0 or torch.compiler.is_compiling():
         return
     lo, hi = torch.stack(torch.aminmax(index.long())).tolist()  # one host read
     if lo < 0:

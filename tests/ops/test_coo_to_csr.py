@@ -125,8 +125,3 @@ def test_disable_extension_env_var():
     env = dict(os.environ, GNNLAB_DISABLE_EXTENSION="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "torch"
-
-
-def test_set_backend_rejects_unknown_name():
-    with pytest.raises(ValueError, match="unknown gnnlab.ops backend"):
-        gnnlab.ops.set_backend("cuda-magic")
