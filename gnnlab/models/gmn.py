@@ -26,9 +26,8 @@ class GMN(GNN):
         h = pool(h, batch)      # graph tasks only: (B, D)
         out = head(h)
 
-    The tokens are shared by every layer of one forward pass; in training the tokenizer draws new
-    walks on every pass, in evaluation (``model.eval()``) it uses its fixed seed, so evaluation is
-    deterministic and a graph's outputs do not depend on the other graphs of its batch.
+    The tokens are shared by every layer of one forward pass: new walks on every pass in training, the
+    tokenizer's seeded ones in evaluation, where a graph's outputs do not depend on the rest of its batch.
 
     Args:
         node_encoder, layers, head, edge_encoder, pool, input_dropout, pe_encoders, pe_combine: as in

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gnnlab.nn.pe.base import graph_index
 from gnnlab.ops import Graph
 
 LayerFactory = Callable[[int, int], torch.nn.Module]
@@ -107,11 +108,8 @@ class GNN(torch.nn.Module):
         h = pool(h, batch)      # graph tasks only: (B, D)
         out = head(h)           # (N or B, out); readout="every_layer": head([h_0, …, h_L])
 
-    Every part is passed in, so any layer with the signature
-    ``layer(x, graph, edge_attr) -> (x, edge_attr)`` (the layer contract, :mod:`gnnlab.nn.conv.base`)
-    can be used; see :func:`build_gnn`.
-    The edges are sorted once per forward pass into a :class:`gnnlab.ops.Graph` (with the batch's
-    graph index of every node), handed to every PE encoder and layer.
+    Every part is passed in, so any layer following the layer contract (:mod:`gnnlab.nn.conv.base`) can be
+    used; see :func:`build_gnn`. ``graph`` is a :class:`gnnlab.ops.Graph` with the batch's graph index of every node.
 
     Args:
         node_encoder (Module): Maps ``data.x`` to ``(N, D)``.
@@ -123,11 +121,10 @@ class GNN(torch.nn.Module):
             for node-level outputs.
         input_dropout (float, optional): Dropout on the encoded node features. (default: :obj:`0.0`)
         pe_encoders (Mapping[str, Module], optional): Positional/structural encoders
-            (:mod:`gnnlab.nn.pe`), each ``encoder(data, graph) -> (N, D_pe)``; their outputs are
-            concatenated to the node encoding, so ``node_encoder`` outputs ``D - Σ D_pe``.
-        pe_combine (str, optional): ``"concat"`` concatenates the PE encodings to the node encoding
-            (GraphGPS); ``"add"`` adds them to it, every encoder then being ``D`` wide (Benchmarking-GNNs'
-            GatedGCN-PE, Dwivedi & Bresson's GT). (default: :obj:`"concat"`)
+            (:mod:`gnnlab.nn.pe`), each ``encoder(data, graph) -> (N, D_pe)``.
+        pe_combine (str, optional): ``"concat"`` concatenates the PE encodings to the node encoding, so
+            ``node_encoder`` outputs ``D - Σ D_pe`` (GraphGPS); ``"add"`` adds them to it, every encoder then
+            being ``D`` wide (Benchmarking-GNNs' GatedGCN-PE, Dwivedi & Bresson's GT). (default: :obj:`"concat"`)
         readout (str, optional): ``"last"`` feeds the head the last layer's output; ``"every_layer"``
             feeds it the list ``[h_0, h_1, …, h_L]`` (each pooled for graph tasks), for a head such as
             :class:`LayerSumReadout`. (default: :obj:`"last"`)
@@ -188,13 +185,14 @@ class GNN(torch.nn.Module):
             edge_attr = self.edge_encoder(raw)  # (E, D)
         return h, edge_attr
 
-    def _embed(self, data, every_layer: bool) -> list[Tensor]:
-        """``[h_0, …, h_L]`` (encoded input, then every layer's output) or just ``[h_L]``."""
+    def _embed(self, data, every_layer: bool, **layer_kwargs) -> list[Tensor]:
+        """``[h_0, …, h_L]`` (encoded input, then every layer's output) or just ``[h_L]``; every layer is called
+        as ``layer(h, graph, edge_attr, **layer_kwargs)``."""
         graph = self._graph(data)
         h, edge_attr = self._encode_inputs(data, graph)
         hs = [h] if every_layer else []
         for layer in self.layers:
-            h, edge_attr = layer(h, graph, edge_attr)
+            h, edge_attr = layer(h, graph, edge_attr, **layer_kwargs)
             if every_layer:
                 hs.append(h)
         return hs if every_layer else [h]
@@ -203,9 +201,7 @@ class GNN(torch.nn.Module):
         """Run on a PyG ``Data``/``Batch``; returns node outputs ``(N, out)`` or graph outputs ``(B, out)``."""
         hs = self._embed(data, every_layer=self.readout == "every_layer")
         if self.pool is not None:
-            batch = getattr(data, "batch", None)
-            if batch is None:
-                batch = hs[0].new_zeros(hs[0].size(0), dtype=torch.long)
+            batch = graph_index(data, hs[0].size(0), hs[0].device)
             hs = [self.pool(h, batch) for h in hs]  # each (B, D_k)
         return self.head(hs) if self.readout == "every_layer" else self.head(hs[-1])
 
@@ -273,10 +269,9 @@ def build_gnn(
         last_layer_out: width of the last layer's output (Benchmarking-GNNs uses ``out_dim`` ≠
             ``hidden_dim`` for some rows); the head then reads that width.
         pe: positional/structural encoders by name (the ``pe=`` config group fills this):
-            modules or zero-argument factories; each has an ``out_channels`` width that is taken
-            from the node encoder's share of ``hidden_channels``.
-        pe_combine: ``"concat"`` (each encoder's width is taken from the node encoder's share) or
-            ``"add"`` (every encoder ``hidden_channels`` wide, summed onto the node encoding).
+            modules or zero-argument factories, each with an ``out_channels`` width.
+        pe_combine: ``"concat"`` (each encoder's width is taken from the node encoder's share of
+            ``hidden_channels``) or ``"add"`` (every encoder ``hidden_channels`` wide, summed onto it).
         readout: ``"last"`` (``head(D_L, out_channels)`` on the last layer) or ``"every_layer"``
             (GIN's readout: the head sees every depth; default head :class:`LayerSumReadout`, a
             custom one is called as ``head(widths, out_channels)`` with the ``L + 1`` widths).

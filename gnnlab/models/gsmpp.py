@@ -24,10 +24,9 @@ section or equation numbers beyond those are cited, and every item below is a *c
 1. HAC similarity: closed-neighbourhood Jaccard of the endpoints (``similarity='cosine'`` of the
    input features is the alternative), single linkage, ties to the smaller representative
    (:func:`gnnlab.transforms.hac.affinity_clustering`).
-2. Traversal: the hierarchical sequence of a node is its root-to-node path of clusters, coarsest
-   first and the node last (levels where its cluster did not merge appear once); a cluster token is
-   the mean of its members' current features plus a learned level embedding. The node-level
-   sequence of a graph is the depth-first order of the tree.
+2. Traversal (:mod:`gnnlab.nn.tokenizers.hac`): a node's hierarchical sequence is its root-to-node path
+   of clusters, coarsest first and the node last; a cluster token is the mean of its members' current
+   features plus a learned level embedding. A graph's node-level sequence is the tree's depth-first order.
 3. Hierarchical PE: per level, the node's normalised rank among its siblings and the log of the
    branching factor (:func:`gnnlab.transforms.hac.hac_positional_encoding`), batch-normalised and
    projected, concatenated (or added) to the node encoding as any ``pe=`` encoding.
@@ -90,14 +89,7 @@ class GSMPlusPlus(GNN):
                              "gnnlab.transforms.HACTree (the `pe=hac` config)")
         batch = getattr(data, "batch", None)
         tokens = hac_tokens(levels, batch, getattr(data, "num_graphs", None) if batch is not None else None)
-        graph = self._graph(data)
-        h, edge_attr = self._encode_inputs(data, graph)  # (N, D), (E, D) or None
-        hs = [h] if every_layer else []
-        for layer in self.layers:
-            h, edge_attr = layer(h, graph, edge_attr, tokens=tokens)
-            if every_layer:
-                hs.append(h)
-        return hs if every_layer else [h]
+        return super()._embed(data, every_layer, tokens=tokens)
 
 
 def build_gsmpp(
@@ -120,11 +112,7 @@ def build_gsmpp(
     Takes the arguments of :func:`gnnlab.models.build_gnn` (which checks and builds the parts),
     with ``layer`` a GSM++ layer factory (:func:`gnnlab.nn.layers.gsmpp_layer`), plus ``hac_attr``.
     """
-    parts = build_gnn(layer=layer, node_encoder=node_encoder, out_channels=out_channels,
-                      hidden_channels=hidden_channels, num_layers=num_layers, edge_encoder=edge_encoder,
-                      pool=pool, head=head, input_dropout=input_dropout, pe=pe, readout=readout,
-                      pe_combine=pe_combine)
-    return GSMPlusPlus(node_encoder=parts.node_encoder, layers=list(parts.layers), head=parts.head,
-                       edge_encoder=parts.edge_encoder, pool=parts.pool, input_dropout=input_dropout,
-                       pe_encoders=dict(parts.pe_encoders) if parts.pe_encoders is not None else None,
-                       readout=readout, pe_combine=pe_combine, hac_attr=hac_attr)
+    parts = build_gnn(layer, node_encoder, out_channels, hidden_channels, num_layers, edge_encoder, pool, head,
+                      input_dropout, pe=pe, readout=readout, pe_combine=pe_combine)
+    return GSMPlusPlus(parts.node_encoder, parts.layers, parts.head, parts.edge_encoder, parts.pool, input_dropout,
+                       parts.pe_encoders, readout=readout, pe_combine=pe_combine, hac_attr=hac_attr)

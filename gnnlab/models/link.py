@@ -7,12 +7,8 @@
 
 ``graph`` is the :class:`gnnlab.ops.Graph` of the message-passing graph
 (:meth:`~gnnlab.ops.Graph.undirected`) and ``edge_mask`` the edges a training batch hides (its own
-target links). Encoders:
-
-- :class:`PropagationEncoder`: NCN's encoder (``puregcn``/``puresum``/``puremean``): input dropout,
-  one linear map (or a learned embedding for featureless graphs), then parameter-free propagation
-  steps, optional residuals and a learned jumping-knowledge sum.
-- :class:`GCNEncoder`: the GAE encoder, a stack of :class:`gnnlab.nn.conv.GCNConv` layers.
+target links). Encoders: NCN's :class:`PropagationEncoder`, GAE's :class:`GCNEncoder` and any GNN
+(:class:`GNNLinkEncoder`).
 """
 from __future__ import annotations
 
@@ -22,6 +18,7 @@ from torch_geometric.data import Data
 
 from gnnlab.models.gnn import GNN
 from gnnlab.nn.conv import GCNConv
+from gnnlab.nn.link import _drop_edges
 from gnnlab.ops import Graph, aggregate
 
 __all__ = ["PropagationEncoder", "GCNEncoder", "LinkPredictionModel"]
@@ -192,9 +189,7 @@ class GCNEncoder(nn.Module):
         if x is None or x.dim() != 2 or x.size(0) != graph.num_nodes:
             shape = None if x is None else list(x.shape)
             raise ValueError(f"GCNEncoder: x must have shape [num_nodes={graph.num_nodes}, F], got {shape}")
-        if self.training and self.edge_dropout > 0:
-            keep = torch.rand(graph.num_edges, device=graph.col.device) >= self.edge_dropout
-            edge_mask = keep if edge_mask is None else keep & edge_mask.bool()
+        edge_mask = _drop_edges(graph, edge_mask, self.edge_dropout, self.training)
         if edge_mask is not None:  # once per batch, shared by the layers
             graph = Graph.from_edge_index(graph.edge_index[:, edge_mask.bool()], graph.num_nodes)
         h = self.input_dropout(x)

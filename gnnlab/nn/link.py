@@ -22,10 +22,10 @@ members' features is materialised.
 """
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor, nn
 
+from gnnlab.nn.mlp import check_dropout
 from gnnlab.ops import Graph, adamic_adar, common_neighbor_count, common_neighbor_sets, resource_allocation
 
 __all__ = ["HeuristicPredictor", "DotPredictor", "HadamardMLPPredictor", "NCNPredictor", "NCNCPredictor"]
@@ -48,8 +48,11 @@ def _check_h(h: Tensor, graph: Graph, who: str) -> None:
         raise ValueError(f"{who}: h must have shape [num_nodes={graph.num_nodes}, F], got {shape}")
 
 
-def _norm(dim: int, layer_norm: bool) -> nn.Module:
-    return nn.LayerNorm(dim) if layer_norm else nn.Identity()
+def _block(a: int, b: int, dropout: float, layer_norm: bool | None) -> list[nn.Module]:
+    """``Linear(a, b) -> [LayerNorm] -> Dropout -> ReLU``: an ``Identity`` takes the norm's place without layer norm,
+    and ``layer_norm=None`` leaves the place out."""
+    norm = [] if layer_norm is None else [nn.LayerNorm(b) if layer_norm else nn.Identity()]
+    return [nn.Linear(a, b), *norm, nn.Dropout(dropout), nn.ReLU()]
 
 
 def _drop_edges(graph: Graph, edge_mask: Tensor | None, p: float, training: bool) -> Tensor | None:
@@ -122,13 +125,9 @@ class HadamardMLPPredictor(nn.Module):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"HadamardMLPPredictor: num_layers must be >= 1, got {num_layers}")
-        layers: list[nn.Module] = []
-        width = in_channels
-        for _ in range(num_layers - 1):
-            layers += [nn.Linear(width, hidden_channels), _norm(hidden_channels, layer_norm), nn.Dropout(dropout), nn.ReLU()]
-            width = hidden_channels
-        layers.append(nn.Linear(width, 1))
-        self.mlp = nn.Sequential(*layers)
+        widths = [in_channels] + [hidden_channels] * (num_layers - 1)
+        hidden = [module for a, b in zip(widths[:-1], widths[1:]) for module in _block(a, b, dropout, layer_norm)]
+        self.mlp = nn.Sequential(*hidden, nn.Linear(widths[-1], 1))
 
     def forward(self, h: Tensor, graph: Graph, pairs: Tensor, edge_mask: Tensor | None = None) -> Tensor:
         _check_h(h, graph, "HadamardMLPPredictor")
@@ -174,29 +173,17 @@ class NCNPredictor(nn.Module):
                  layer_norm: bool = True, use_xlin: bool = False, tail_act: bool = False,
                  two_layer_head: bool = False, beta: float = 1.0):
         super().__init__()
-        if not 0.0 <= edge_dropout < 1.0:
-            raise ValueError(f"{type(self).__name__}: edge_dropout must be in [0, 1), got {edge_dropout}")
+        self.edge_dropout = check_dropout(type(self).__name__, edge_dropout, "edge_dropout")
         hid, ln = hidden_channels, layer_norm
-        self.edge_dropout = edge_dropout
         self.beta = nn.Parameter(torch.full((1,), float(beta)))
-        self.xlin = nn.Sequential(
-            nn.Linear(in_channels, hid), nn.Dropout(dropout), nn.ReLU(),
-            nn.Linear(hid, in_channels), _norm(in_channels, ln), nn.Dropout(dropout), nn.ReLU(),
-        ) if use_xlin else None
-        self.cn_mlp = nn.Sequential(
-            nn.Linear(in_channels, hid), nn.Dropout(dropout), nn.ReLU(),
-            nn.Linear(hid, hid), _norm(hid, ln), nn.Dropout(dropout), nn.ReLU(),
-            nn.Identity() if tail_act else nn.Linear(hid, hid),
-        )
-        self.ij_mlp = nn.Sequential(
-            nn.Linear(in_channels, hid), _norm(hid, ln), nn.Dropout(dropout), nn.ReLU(),
-            nn.Identity() if tail_act else nn.Linear(hid, hid),
-        )
-        head: list[nn.Module] = [nn.Linear(hid, hid), _norm(hid, ln), nn.Dropout(dropout), nn.ReLU()]
-        if two_layer_head:
-            head += [nn.Linear(hid, hid), _norm(hid, ln), nn.Dropout(dropout), nn.ReLU()]
-        head.append(nn.Linear(hid, 1))
-        self.head = nn.Sequential(*head)
+        self.xlin = nn.Sequential(*_block(in_channels, hid, dropout, None),
+                                  *_block(hid, in_channels, dropout, ln)) if use_xlin else None
+        self.cn_mlp = nn.Sequential(*_block(in_channels, hid, dropout, None), *_block(hid, hid, dropout, ln),
+                                    nn.Identity() if tail_act else nn.Linear(hid, hid))
+        self.ij_mlp = nn.Sequential(*_block(in_channels, hid, dropout, ln),
+                                    nn.Identity() if tail_act else nn.Linear(hid, hid))
+        head = _block(hid, hid, dropout, ln) + (_block(hid, hid, dropout, ln) if two_layer_head else [])
+        self.head = nn.Sequential(*head, nn.Linear(hid, 1))
 
     def _summed_features(self, h: Tensor) -> Tensor:
         return h if self.xlin is None else h + self.xlin(h)

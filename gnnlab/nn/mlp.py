@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["NORMS", "FeedForward", "feed_forward", "mlp", "norm_layer", "reset"]
+__all__ = ["NORMS", "FeedForward", "check_dropout", "feed_forward", "mlp", "norm_layer", "reset"]
 
 NORMS = ("batch", "layer", "none")  #: the kinds :func:`norm_layer` builds (:obj:`None` is ``"none"``)
 
@@ -17,6 +17,13 @@ def reset(*modules: torch.nn.Module | None) -> None:
     for module in modules:
         if hasattr(module, "reset_parameters"):
             module.reset_parameters()
+
+
+def check_dropout(owner: str, p: float, name: str = "dropout") -> float:
+    """Return the probability ``p``, raising ``ValueError`` (``owner: name must be ...``) unless it is in ``[0, 1)``."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"{owner}: {name} must be in [0, 1), got {p}")
+    return p
 
 
 def norm_layer(kind: str | None, dim: int) -> torch.nn.Module:

@@ -11,6 +11,18 @@ import torch
 from torch import Tensor
 
 
+def shape_of(value) -> list[int] | str:
+    """The shape of a tensor as a list, or the type name of anything else (for error messages)."""
+    return list(value.shape) if isinstance(value, Tensor) else type(value).__name__
+
+
+def inverse_permutation(perm: Tensor) -> Tensor:
+    """``inverse`` with ``inverse[perm] = arange(len(perm))``."""
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(perm.numel(), device=perm.device)
+    return inverse
+
+
 def check_edge_index(edge_index: Tensor, num_nodes: int) -> None:
     """Raise ``ValueError`` unless ``edge_index`` is an integer ``[2, E]`` tensor with entries in ``[0, num_nodes)``."""
     if not isinstance(edge_index, Tensor):
@@ -51,8 +63,7 @@ def check_offsets(rowptr: Tensor, num_entries: int, name: str, op: str) -> None:
     Under ``torch.compile`` only the shape and dtype are checked (a value check would read the device
     inside the graph); the compiled graph's inputs were checked where the :class:`Graph` was built."""
     if not isinstance(rowptr, Tensor) or rowptr.dim() != 1 or rowptr.numel() < 1:
-        shape = list(rowptr.shape) if isinstance(rowptr, Tensor) else type(rowptr).__name__
-        raise ValueError(f"{op}: {name} must be 1-D with at least one entry, got shape {shape}")
+        raise ValueError(f"{op}: {name} must be 1-D with at least one entry, got shape {shape_of(rowptr)}")
     if rowptr.dtype != torch.long:
         raise ValueError(f"{op}: {name} must be int64, got {rowptr.dtype}")
     if torch.compiler.is_compiling():
@@ -70,8 +81,7 @@ def check_indices(index: Tensor, length: int | None, bound: int, name: str, boun
     ``length`` entries (any length when ``None``), each in ``[0, bound)``. O(length); the range is not
     read under ``torch.compile`` (see :func:`check_offsets`)."""
     if not isinstance(index, Tensor) or index.dim() != 1:
-        shape = list(index.shape) if isinstance(index, Tensor) else type(index).__name__
-        raise ValueError(f"{op}: {name} must be 1-D, got shape {shape}")
+        raise ValueError(f"{op}: {name} must be 1-D, got shape {shape_of(index)}")
     allowed = (torch.int32, torch.int64) if allow_int32 else (torch.int64,)
     if index.dtype not in allowed:
         raise ValueError(f"{op}: {name} must be {'int32 or int64' if allow_int32 else 'int64'}, got {index.dtype}")
@@ -142,10 +152,8 @@ def check_transposed_csr(rowptr: Tensor, col: Tensor, rowptr_t: Tensor, col_t: T
     :func:`check_aggregate` (same checks as the C++ ``check_transposed_csr``)."""
     num_rows, num_edges = rowptr.numel() - 1, col.numel()
     if not isinstance(rowptr_t, Tensor) or rowptr_t.dim() != 1 or rowptr_t.numel() != num_src + 1:
-        shape = list(rowptr_t.shape) if isinstance(rowptr_t, Tensor) else type(rowptr_t).__name__
-        raise ValueError(
-            f"aggregate: rowptr_t must have num_src + 1 = {num_src + 1} entries (one row per source node), got shape {shape}"
-        )
+        raise ValueError(f"aggregate: rowptr_t must have num_src + 1 = {num_src + 1} entries (one row per source "
+                         f"node), got shape {shape_of(rowptr_t)}")
     check_offsets(rowptr_t, num_edges, "rowptr_t", "aggregate")
     check_indices(col_t, num_edges, num_rows, "col_t", "rows of the CSR", "aggregate")
     check_indices(perm_t, num_edges, num_edges, "perm_t", "positions of the CSR", "aggregate", allow_int32=False)
@@ -295,6 +303,7 @@ def selective_scan(
     return_last_state: bool = False,
     cu_seqlens: Tensor | None = None,
     initial_state: Tensor | None = None,
+    per_sequence: bool = True,
 ):
     """Mamba's selective scan, one step at a time (the specification; ``mamba_ssm``'s semantics).
 
@@ -310,8 +319,9 @@ def selective_scan(
     ``cu_seqlens`` (``[S + 1]`` offsets along ``L``, batch 1) the input holds ``S`` packed sequences
     and the state restarts at zero at each offset. Computes in float32 (float64 for float64 input)
     and returns ``u``'s dtype; the last state ``[batch, channels, N]`` (packed: ``[S, channels, N]``,
-    one per sequence) in the compute dtype. ``initial_state`` ``[batch, channels, N]`` replaces
-    ``h[-1] = 0``; packed, the first sequence continues from it and the others start at zero.
+    one per sequence; with ``per_sequence=False`` only the state after step ``L - 1``, ``[1, channels, N]``)
+    in the compute dtype. ``initial_state`` ``[batch, channels, N]`` replaces ``h[-1] = 0``; packed, the
+    first sequence continues from it and the others start at zero.
     """
     dtype_in = u.dtype
     compute = torch.float64 if u.dtype == torch.float64 else torch.float32
@@ -360,7 +370,7 @@ def selective_scan(
     out = y.to(dtype_in)
     if not return_last_state:
         return out
-    if cu_seqlens is None:
+    if cu_seqlens is None or not per_sequence:
         return out, h
     # One final state per packed sequence (zeros for an empty one): (S, d, n).
     zero = u.new_zeros(dim, A.size(1))

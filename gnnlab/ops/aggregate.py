@@ -53,11 +53,6 @@ if _loader.extension_available():
     # gradcheck and gradgradcheck hold and Hessian-vector products are exact. The transposed call
     # swaps the roles of the two orientations, so its "perm_t" is the INVERSE of perm_t.
 
-    def _inverse(perm: Tensor) -> Tensor:
-        inverse = torch.empty_like(perm)
-        inverse[perm] = torch.arange(perm.numel(), device=perm.device)
-        return inverse
-
     def _rows(rowptr: Tensor, num_edges: int) -> Tensor:
         """``[E]`` row of each CSR position."""
         num_rows = rowptr.numel() - 1
@@ -76,18 +71,24 @@ if _loader.extension_available():
         col[perm_t] = _rows(rowptr_t, perm_t.numel()).to(dtype)
         return col
 
-    def _mean_scale(g: Tensor, rowptr: Tensor) -> Tensor:
-        return g / rowptr.diff().clamp(min=1).to(g.dtype).unsqueeze(-1)
-
     def _transposed_sum(rowptr, col, rowptr_t, col_t, perm_t, g, weight) -> Tensor:
         """``Aᵀ(g, w)``: sum of ``w[p]·g[row p]`` into ``col p``, over the transposed CSR."""
         w_t = weight.index_select(0, perm_t) if weight is not None else None
         # The inverse permutation only feeds the backward of this call: without create_graph no
         # graph is recorded, so the first-order backward skips the O(E) scatter (any permutation
         # of [0, E) passes the op's range check, and the forward kernel does not read it).
-        perm_back = _inverse(perm_t) if torch.is_grad_enabled() else perm_t
+        perm_back = _reference.inverse_permutation(perm_t) if torch.is_grad_enabled() else perm_t
         out, _ = torch.ops.gnnlab.aggregate(rowptr_t, col_t, rowptr, col, perm_back, g, w_t, "sum")
         return out
+
+    def _grad_x(reduce, rowptr, col, rowptr_t, col_t, perm_t, arg, g, weight, num_src) -> Tensor:
+        """``d/dx`` of the aggregation for the cotangent ``g``: ``Aᵀ(s·g, w)`` (sum/mean) or ``X(g, w)``."""
+        if reduce in ("max", "min"):
+            return torch.ops.gnnlab.aggregate_extremum_x_backward(rowptr, rowptr_t, col_t, perm_t, arg, g, weight,
+                                                                  num_src)
+        if reduce == "mean":
+            g = g / rowptr.diff().clamp(min=1).to(g.dtype).unsqueeze(-1)
+        return _transposed_sum(rowptr, col, rowptr_t, col_t, perm_t, g, weight)
 
     def _at_winner(rowptr: Tensor, col: Tensor, arg: Tensor, v: Tensor, weight: Tensor | None) -> Tensor:
         """``P(v, w)``: ``w[p*]·v[col p*]`` at the recorded max/min winners; 0 on empty rows."""
@@ -112,13 +113,7 @@ if _loader.extension_available():
         grad_out = grad_out.contiguous()
         grad_x = grad_w = None
         if ctx.needs_input_grad[5]:
-            if ctx.reduce in ("sum", "mean"):
-                g = _mean_scale(grad_out, rowptr) if ctx.reduce == "mean" else grad_out
-                grad_x = _transposed_sum(rowptr, col, rowptr_t, col_t, perm_t, g, weight)
-            else:
-                grad_x = torch.ops.gnnlab.aggregate_extremum_x_backward(
-                    rowptr, rowptr_t, col_t, perm_t, arg, grad_out, weight, ctx.num_src
-                )
+            grad_x = _grad_x(ctx.reduce, rowptr, col, rowptr_t, col_t, perm_t, arg, grad_out, weight, ctx.num_src)
         if weight is not None and ctx.needs_input_grad[6]:
             grad_w = torch.ops.gnnlab.aggregate_weight_backward(rowptr, col, x, grad_out, arg, ctx.reduce)
         return None, None, None, None, None, grad_x, grad_w, None
@@ -137,13 +132,7 @@ if _loader.extension_available():
         if need_x or (need_g and not extremum):
             rowptr_t, col_t, perm_t = _transpose(rowptr, col, x.size(0))
         if need_x:
-            if extremum:
-                grad_x = torch.ops.gnnlab.aggregate_extremum_x_backward(
-                    rowptr, rowptr_t, col_t, perm_t, arg, grad_out, u, x.size(0)
-                )
-            else:
-                g = _mean_scale(grad_out, rowptr) if ctx.reduce == "mean" else grad_out
-                grad_x = _transposed_sum(rowptr, col, rowptr_t, col_t, perm_t, g, u)
+            grad_x = _grad_x(ctx.reduce, rowptr, col, rowptr_t, col_t, perm_t, arg, grad_out, u, x.size(0))
         if need_g:
             if extremum:
                 grad_g = _at_winner(rowptr, col, arg, x, u)
@@ -206,6 +195,44 @@ def aggregate_csr(
     return out
 
 
+def _aggregate_flat(csr: tuple[Tensor, ...], x: Tensor, weight: Tensor | None, reduce: str, num_rows: int) -> Tensor:
+    """:func:`aggregate_csr` (``csr``: its first five arguments) of ``x`` ``[n, *]`` flattened to ``[n, F]``;
+    returns ``[num_rows, *]``."""
+    trailing = x.shape[1:]
+    out, _ = aggregate_csr(*csr, x.reshape(x.size(0), trailing.numel()), weight, reduce)
+    return out.reshape(num_rows, *trailing)
+
+
+def _by_source(graph: Graph) -> tuple[Tensor, Tensor, Tensor]:
+    """CSR grouped by source whose entries are original edge ids, and its inverse."""
+
+    def build():
+        edge_ids = graph.perm.index_select(0, graph.perm_t)  # original edge id of each transposed slot
+        position = _reference.inverse_permutation(edge_ids)
+        return edge_ids, position, torch.arange(edge_ids.numel() + 1, device=edge_ids.device)
+
+    return graph.derive("gather_by_source", build)
+
+
+def _edge_reduction(graph: Graph, side: str) -> tuple[Tensor, ...]:
+    """The CSR arrays (``aggregate_csr``'s first five arguments) that reduce per-edge rows, in the original
+    edge order, into the nodes of one side: targets (``"dst"``) or sources (``"src"``). The CSR's
+    ``perm`` (or its source-side counterpart) addresses the rows directly: nothing is sorted or copied."""
+    if side == "dst":
+        ones = graph.derive("edge_offsets", lambda: torch.arange(graph.num_edges + 1, device=graph.perm.device))
+        return graph.rowptr, graph.perm, ones, graph.edge_index[1], graph.position
+    edge_ids, position, ones = _by_source(graph)
+    return graph.rowptr_t, edge_ids, ones, graph.edge_index[0], position
+
+
+def _reduce_edges(op: str, messages: Tensor, graph: Graph, side: str, reduce: str) -> Tensor:
+    """``out[v] = reduce_{e: v is the side's end of e} messages[e]`` (:func:`_edge_reduction`), ``[nodes, *]``."""
+    if messages.size(0) != graph.num_edges:
+        raise ValueError(f"{op}: {messages.size(0)} messages for {graph.num_edges} edges")
+    num_rows = graph.num_dst if side == "dst" else graph.num_src
+    return _aggregate_flat(_edge_reduction(graph, side), messages, None, reduce, num_rows)
+
+
 def aggregate(x: Tensor, graph: Graph, edge_weight: Tensor | None = None, reduce: str = "sum") -> Tensor:
     """Aggregate source features into targets: ``out[i] = reduce_{j -> i} w_ji · x[j]``.
 
@@ -225,15 +252,13 @@ def aggregate(x: Tensor, graph: Graph, edge_weight: Tensor | None = None, reduce
         raise TypeError(f"aggregate: graph must be a Graph, got {type(graph).__name__}")
     if x.size(0) != graph.num_src:
         raise ValueError(f"aggregate: x has {x.size(0)} rows but the graph has {graph.num_src} source nodes")
-    trailing = x.shape[1:]
-    flat = x.reshape(x.size(0), trailing.numel())
     weight = None
     if edge_weight is not None:
         if edge_weight.shape != (graph.num_edges,):
             raise ValueError(f"aggregate: edge_weight must have shape [{graph.num_edges}], got {list(edge_weight.shape)}")
         weight = edge_weight.index_select(0, graph.perm)
-    out, _ = aggregate_csr(graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t, flat, weight, reduce)
-    return out.reshape(graph.num_dst, *trailing)
+    csr = graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t
+    return _aggregate_flat(csr, x, weight, reduce, graph.num_dst)
 
 
 def reduce_messages(messages: Tensor, graph: Graph, reduce: str = "sum") -> Tensor:
@@ -241,18 +266,11 @@ def reduce_messages(messages: Tensor, graph: Graph, reduce: str = "sum") -> Tens
 
     For layers whose messages cannot be formed inside the kernel (they mix edge features, gates…):
     ``out[i] = reduce_{e: target(e) = i} messages[e]``, with ``messages`` in the ORIGINAL edge
-    order. The CSR's ``perm`` addresses the message rows directly.
+    order (:func:`_edge_reduction`).
 
     Args:
         messages: ``[E, *]`` per-edge messages, in the order of ``graph.edge_index``.
         graph: the :class:`Graph` the messages flow over.
         reduce: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``.
     """
-    num_edges = graph.num_edges
-    if messages.size(0) != num_edges:
-        raise ValueError(f"reduce_messages: {messages.size(0)} messages for {num_edges} edges")
-    trailing = messages.shape[1:]
-    flat = messages.reshape(num_edges, trailing.numel())
-    rowptr_t = graph.derive("edge_offsets", lambda: torch.arange(num_edges + 1, device=graph.perm.device))
-    out, _ = aggregate_csr(graph.rowptr, graph.perm, rowptr_t, graph.edge_index[1], graph.position, flat, None, reduce)
-    return out.reshape(graph.num_dst, *trailing)
+    return _reduce_edges("reduce_messages", messages, graph, "dst", reduce)

@@ -45,8 +45,9 @@ if _loader.extension_available():
         return src.new_empty(src.size(0) + 1), src.new_empty(size)
 
 
-def _use_extension(t: Tensor) -> bool:
-    return _loader.use_extension() and t.device.type in ("cpu", "cuda")
+def _path(t: Tensor):
+    """Where the ops on ``t`` run: ``torch.ops.gnnlab`` (compiled) or :mod:`gnnlab.ops._reference` (same signatures)."""
+    return torch.ops.gnnlab if _loader.use_extension() and t.device.type in ("cpu", "cuda") else _reference
 
 
 def _rows_ascending(graph: Graph) -> bool:
@@ -79,8 +80,8 @@ def _check_edge_mask(graph: Graph, edge_mask: Tensor | None, op: str) -> Tensor 
     if edge_mask is None:
         return None
     if not isinstance(edge_mask, Tensor) or edge_mask.dim() != 1 or edge_mask.numel() != graph.num_edges:
-        shape = list(edge_mask.shape) if isinstance(edge_mask, Tensor) else type(edge_mask).__name__
-        raise ValueError(f"{op}: edge_mask must have one entry per graph edge ({graph.num_edges}), got shape {shape}")
+        raise ValueError(f"{op}: edge_mask must have one entry per graph edge ({graph.num_edges}), "
+                         f"got shape {_reference.shape_of(edge_mask)}")
     if edge_mask.dtype not in (torch.bool, torch.uint8):
         raise ValueError(f"{op}: edge_mask must be bool or uint8, got {edge_mask.dtype}")
     return edge_mask if _in_csr_order(graph) else edge_mask.index_select(0, graph.perm)
@@ -106,8 +107,7 @@ def masked_degree(graph: Graph, edge_mask: Tensor | None = None) -> Tensor:
 
 def _pair_ids(graph: Graph, pairs: Tensor, op: str) -> Tensor:
     if not isinstance(pairs, Tensor) or pairs.dim() != 2 or pairs.size(0) != 2:
-        shape = list(pairs.shape) if isinstance(pairs, Tensor) else type(pairs).__name__
-        raise ValueError(f"{op}: pairs must have shape [2, B], got {shape}")
+        raise ValueError(f"{op}: pairs must have shape [2, B], got {_reference.shape_of(pairs)}")
     if pairs.dtype not in (torch.int32, torch.int64):
         raise ValueError(f"{op}: pairs must be int32 or int64, got {pairs.dtype}")
     if pairs.numel():
@@ -174,9 +174,7 @@ def _query(graph: Graph, src: Tensor, dst: Tensor, edge_mask: Tensor | None):
 
 def _count(graph: Graph, src: Tensor, dst: Tensor, node_weight, edge_mask, mode: int):
     src, dst, mask = _query(graph, src, dst, edge_mask)
-    if _use_extension(graph.col):
-        return torch.ops.gnnlab.common_neighbor_count(graph.rowptr, graph.col, src, dst, node_weight, mask, mode)
-    return _reference.common_neighbor_count(graph.rowptr, graph.col, src, dst, node_weight, mask, mode)
+    return _path(graph.col).common_neighbor_count(graph.rowptr, graph.col, src, dst, node_weight, mask, mode)
 
 
 def common_neighbor_count(
@@ -297,10 +295,7 @@ def common_neighbor_sets(
     """
     m = _mode(mode)
     src, dst, mask = _query(graph, src, dst, edge_mask)
-    if _use_extension(graph.col):
-        ptr, nodes = torch.ops.gnnlab.common_neighbor_sets(graph.rowptr, graph.col, src, dst, mask, m)
-    else:
-        ptr, nodes = _reference.common_neighbor_sets(graph.rowptr, graph.col, src, dst, mask, m)
+    ptr, nodes = _path(graph.col).common_neighbor_sets(graph.rowptr, graph.col, src, dst, mask, m)
     return PairSets(ptr, nodes, graph.num_src)
 
 

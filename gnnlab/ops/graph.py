@@ -28,7 +28,8 @@ class Graph:
     layer: no layer sorts edges again. Rows of the forward CSR are targets ``i = edge_index[1]`` (what
     aggregation reduces over); rows of the transposed CSR are sources ``j = edge_index[0]`` (what the
     backward pass of an aggregation reduces over). Per-edge tensors (``edge_attr``) stay in the order
-    of :attr:`edge_index`; ``perm`` and ``position`` map between that order and the CSR order.
+    of :attr:`edge_index`; ``perm`` and ``position`` map between that order and the CSR order. What layers
+    derive from it (a self-loop-free copy, normalised edge weights) is memoised by :meth:`derive`.
 
     Attributes:
         rowptr: ``[num_dst + 1]`` int64 offsets of each target's incoming edges.
@@ -41,9 +42,6 @@ class Graph:
         position: ``[E]`` int64, CSR position of each original edge (the inverse of ``perm``).
         batch: ``[num_dst]`` int64 graph of every node, sorted (``None``: one graph).
         num_graphs: number of graphs (1 without ``batch``).
-
-    Layers that need more than the two orientations (a self-loop-free copy, normalised edge
-    weights) derive it once through :meth:`derive`, so every layer of a forward pass shares it.
 
     Construction checks the ranges in O(E) and raises ``ValueError`` naming the attribute:
     ``rowptr``/``rowptr_t`` are int64 offsets from 0 to ``E`` with ``num_dst + 1``/``num_src + 1``
@@ -79,8 +77,7 @@ class Graph:
         for name, rows in (("rowptr", self.num_dst), ("rowptr_t", self.num_src)):
             rowptr = getattr(self, name)
             if not isinstance(rowptr, Tensor) or rowptr.dim() != 1 or rowptr.numel() != rows + 1:
-                shape = list(rowptr.shape) if isinstance(rowptr, Tensor) else type(rowptr).__name__
-                raise ValueError(f"{op}: {name} must have {rows + 1} entries, got shape {shape}")
+                raise ValueError(f"{op}: {name} must have {rows + 1} entries, got shape {_reference.shape_of(rowptr)}")
             _reference.check_offsets(rowptr, num_edges, name, op)
         _reference.check_indices(self.col, num_edges, self.num_src, "col", "num_src", op)
         _reference.check_indices(self.col_t, num_edges, self.num_dst, "col_t", "num_dst", op)
@@ -136,8 +133,7 @@ class Graph:
         else:
             rowptr, col, perm = coo_to_csr(edge_index.flip(0), num_dst)
             rowptr_t, col_t, perm_src = coo_to_csr(edge_index, num_nodes)
-        position = torch.empty_like(perm)
-        position[perm] = torch.arange(perm.numel(), device=perm.device)
+        position = _reference.inverse_permutation(perm)
         if num_graphs is None:
             num_graphs = int(batch.max()) + 1 if batch is not None and batch.numel() else 1
         _check_batch(batch, num_graphs, num_dst, "Graph")
@@ -234,8 +230,8 @@ def _check_batch(batch: Tensor | None, num_graphs: int, num_nodes: int, op: str)
     if batch is None:
         return
     if not isinstance(batch, Tensor) or batch.dim() != 1 or batch.numel() != num_nodes:
-        shape = list(batch.shape) if isinstance(batch, Tensor) else type(batch).__name__
-        raise ValueError(f"{op}: batch must be a 1-D tensor with one graph id per node ({num_nodes}), got {shape}")
+        raise ValueError(f"{op}: batch must be a 1-D tensor with one graph id per node ({num_nodes}), "
+                         f"got {_reference.shape_of(batch)}")
     if batch.dtype.is_floating_point or batch.dtype == torch.bool:
         raise ValueError(f"{op}: batch must hold integer graph ids, got {batch.dtype}")
     if batch.numel() and (int(batch.min()) < 0 or int(batch.max()) >= num_graphs):

@@ -25,8 +25,14 @@ def _to_rows(src: Tensor, dim: int) -> tuple[Tensor, int, torch.Size]:
     return moved.reshape(moved.size(0), moved.shape[1:].numel()), dim, moved.shape[1:]
 
 
-def _from_rows(out: Tensor, dim: int, rest: torch.Size) -> Tensor:
-    return out.reshape(out.size(0), *rest).movedim(0, dim)
+def _from_rows(result: Tensor, dim: int, rest: torch.Size, out: Tensor | None, reduce: str, op: str) -> Tensor:
+    """The reduced rows back in ``src``'s layout, added into ``out`` when one is given."""
+    result = result.reshape(result.size(0), *rest).movedim(0, dim)
+    if out is None:
+        return result
+    if reduce != "sum":
+        raise ValueError(f"gnnlab.ops.{op}: out= is supported for reduce='sum' only")
+    return out.add_(result)
 
 
 def scatter(
@@ -66,16 +72,10 @@ def scatter(
     # One square conversion over max(groups, slices) ids, cut back to dim_size groups.
     rowptr, col, perm = coo_to_csr(torch.stack([index, positions]), max(dim_size, num))
     rowptr = rowptr[: dim_size + 1]
-    position_of = torch.empty_like(perm)
-    position_of[perm] = torch.arange(num, device=src.device)
+    position_of = _reference.inverse_permutation(perm)
     rowptr_t = torch.arange(num + 1, device=src.device)
     result, _ = aggregate_csr(rowptr, col, rowptr_t, index, position_of, rows, None, reduce)
-    result = _from_rows(result, dim, rest)
-    if out is not None:
-        if reduce != "sum":
-            raise ValueError("gnnlab.ops.scatter: out= is supported for reduce='sum' only")
-        return out.add_(result)
-    return result
+    return _from_rows(result, dim, rest, out, reduce, "scatter")
 
 
 def segment_csr(src: Tensor, indptr: Tensor, out: Tensor | None = None, reduce: str = "sum") -> Tensor:
@@ -100,9 +100,4 @@ def segment_csr(src: Tensor, indptr: Tensor, out: Tensor | None = None, reduce: 
     arange = torch.arange(num, device=src.device)
     targets = torch.repeat_interleave(torch.arange(rowptr.numel() - 1, device=src.device), rowptr.diff().clamp(min=0))
     result, _ = aggregate_csr(rowptr, arange, torch.arange(num + 1, device=src.device), targets, arange, rows, None, reduce)
-    result = _from_rows(result, 0, rest)
-    if out is not None:
-        if reduce != "sum":
-            raise ValueError("gnnlab.ops.segment_csr: out= is supported for reduce='sum' only")
-        return out.add_(result)
-    return result
+    return _from_rows(result, 0, rest, out, reduce, "segment_csr")

@@ -122,19 +122,13 @@ def _compiled(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_s
             reset[0] = 0  # the first sequence continues from initial_state
     out, last = _CompiledScan.apply(cast(u), cast(delta), cast(A), cast(B), cast(C), cast(D), cast(z),
                                     cast(delta_bias), bool(delta_softplus), reset, cast(initial_state))
-    out = out.to(dtype_in)
-    if not return_last_state:
-        return out
-    return out, last
+    return (out.to(dtype_in), last) if return_last_state else out.to(dtype_in)
 
 
 def _check(u, delta, A, B, C, D, z, delta_bias, cu_seqlens) -> None:
-    def shape(t):
-        return list(t.shape)
-
+    shape = _reference.shape_of
     if not isinstance(u, Tensor) or u.dim() != 3 or not u.is_floating_point():
-        raise ValueError(f"selective_scan: u must be a floating [batch, channels, L] tensor, got "
-                         f"{shape(u) if isinstance(u, Tensor) else type(u).__name__}")
+        raise ValueError(f"selective_scan: u must be a floating [batch, channels, L] tensor, got {shape(u)}")
     batch, dim, length = u.shape
     if delta.shape != u.shape:
         raise ValueError(f"selective_scan: delta must have u's shape {shape(u)}, got {shape(delta)}")
@@ -166,10 +160,6 @@ def _check(u, delta, A, B, C, D, z, delta_bias, cu_seqlens) -> None:
         if batch != 1:
             raise ValueError(f"selective_scan: packed sequences (cu_seqlens) need batch 1, got batch {batch}")
         _reference.check_offsets(cu_seqlens, length, "cu_seqlens", "selective_scan")
-
-
-def _mamba_ssm_available(u: Tensor) -> bool:
-    return u.is_cuda and importlib.util.find_spec("mamba_ssm") is not None
 
 
 def selective_scan(
@@ -205,7 +195,7 @@ def selective_scan(
         ValueError: naming the argument whose shape, dtype or offsets do not fit.
     """
     _check(u, delta, A, B, C, D, z, delta_bias, cu_seqlens)
-    if cu_seqlens is None and _mamba_ssm_available(u):
+    if cu_seqlens is None and u.is_cuda and importlib.util.find_spec("mamba_ssm") is not None:
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
 
         return selective_scan_fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
@@ -246,20 +236,11 @@ def selective_scan_carry(
         packed input, the end of the last non-empty sequence), differentiable like ``out``.
     """
     _check(u, delta, A, B, C, D, z, delta_bias, cu_seqlens)
-    batch, dim, length = u.shape
+    batch, dim, _ = u.shape
     if initial_state is not None and tuple(initial_state.shape) != (batch, dim, A.size(1)):
         raise ValueError(f"selective_scan_carry: initial_state must be [batch={batch}, channels={dim}, "
                          f"N={A.size(1)}], got {list(initial_state.shape)}")
     if _loader.use_extension() and u.device.type in ("cpu", "cuda"):
         return _compiled(u, delta, A, B, C, D, z, delta_bias, delta_softplus, True, cu_seqlens, initial_state)
-    out, last = _reference.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, True, cu_seqlens,
-                                          initial_state)
-    if cu_seqlens is not None:  # per sequence -> the state after step L - 1
-        lengths = cu_seqlens.diff()
-        nonempty = (lengths > 0).nonzero()
-        if nonempty.numel():
-            last = last[int(nonempty[-1])].unsqueeze(0)
-        else:
-            last = (initial_state.to(last.dtype) if initial_state is not None
-                    else last.new_zeros(batch, dim, A.size(1)))
-    return out, last
+    return _reference.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, True, cu_seqlens,
+                                     initial_state, per_sequence=False)

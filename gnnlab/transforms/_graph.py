@@ -1,4 +1,4 @@
-"""Input checks and scipy adjacency builders shared by the encoding transforms."""
+"""Input checks, scipy adjacency builders and the cacheable base class shared by the encoding transforms."""
 from __future__ import annotations
 
 import hashlib
@@ -9,6 +9,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
+from torch_geometric.transforms import BaseTransform
 
 from gnnlab.ops import validate_edge_index
 
@@ -18,6 +19,13 @@ def check_int(name: str, value, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_attr(attr) -> str:
+    """Return ``attr``; ``ValueError`` unless it is a non-empty string (an attribute name)."""
+    if not isinstance(attr, str) or not attr:
+        raise ValueError(f"attr must be a non-empty string, got {attr!r}")
+    return attr
 
 
 def check_graph(edge_index: Tensor, num_nodes: int) -> tuple[np.ndarray, int]:
@@ -77,6 +85,13 @@ def safe_power(values: np.ndarray, exponent: float) -> np.ndarray:
     return out
 
 
+def diag_scale(a: sp.csr_array | np.ndarray, row: np.ndarray, col: np.ndarray) -> sp.csr_array | np.ndarray:
+    """``diag(row) @ a @ diag(col)``, dense or sparse like ``a``."""
+    if isinstance(a, np.ndarray):
+        return row[:, None] * a * col[None, :]
+    return sp.csr_array(sp.diags_array(row) @ a @ sp.diags_array(col))
+
+
 def graph_hash(edges: np.ndarray, num_nodes: int) -> int:
     """A 64-bit digest of the graph's node count and edge set, stable across processes and machines.
 
@@ -87,3 +102,22 @@ def graph_hash(edges: np.ndarray, num_nodes: int) -> int:
     h.update(np.int64(num_nodes).tobytes())
     h.update(keys.astype("<i8").tobytes())
     return int.from_bytes(h.digest(), "little")
+
+
+class EncodingTransform(BaseTransform):
+    """Base of the encoding transforms: ``repr`` names the class and every parameter, ``cache_key`` adds
+    the algorithm version."""
+
+    #: The constructor parameters ``repr`` (and so ``cache_key``) lists, in order.
+    _params: tuple[str, ...] = ()
+    #: Bumped (per subclass) whenever the computed values change, so stale caches are not reused.
+    _version = 1
+
+    @property
+    def cache_key(self) -> str:
+        """Identifies the computed values: class, every parameter and the algorithm version."""
+        return f"{self!r}@v{self._version}"
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._params)
+        return f"{self.__class__.__name__}({args})"

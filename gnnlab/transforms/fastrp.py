@@ -9,14 +9,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
-from torch_geometric.transforms import BaseTransform
 
-from gnnlab.transforms._graph import adjacency, check_graph, check_int, graph_hash, graph_of, safe_power
+from gnnlab.transforms._graph import (
+    EncodingTransform, adjacency, check_attr, check_graph, check_int, graph_hash, graph_of, safe_power
+)
 
 __all__ = ["very_sparse_random_projection", "fastrp_embedding", "FastRP"]
-
-#: Bumped whenever the computed values change, so stale caches are not reused.
-_VERSION = 1
 
 
 def _check_sparsity(sparsity) -> float | None:
@@ -27,10 +25,6 @@ def _check_sparsity(sparsity) -> float | None:
     if not math.isfinite(sparsity):
         raise ValueError(f"sparsity must be finite, got {sparsity!r}")
     return float(sparsity)
-
-
-def _check_seed(seed) -> int:
-    return check_int("seed", seed, minimum=0)
 
 
 def _check_weights(weights) -> tuple[float, ...]:
@@ -50,6 +44,12 @@ def _check_beta(beta) -> float:
     if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not math.isfinite(beta):
         raise ValueError(f"beta must be a finite number, got {beta!r}")
     return float(beta)
+
+
+def _check_options(dim, weights, beta, sparsity, seed) -> tuple[int, tuple[float, ...], float, float | None, int]:
+    """``(dim, weights, beta, sparsity, seed)`` checked in this order, as :func:`fastrp_embedding` takes them."""
+    return (check_int("dim", dim), _check_weights(weights), _check_beta(beta), _check_sparsity(sparsity),
+            check_int("seed", seed, minimum=0))
 
 
 def very_sparse_random_projection(
@@ -88,7 +88,7 @@ def very_sparse_random_projection(
     dim = check_int("dim", dim)
     sparsity = _check_sparsity(sparsity)
     s = max(1.0, math.sqrt(num_rows)) if sparsity is None else sparsity
-    rng = np.random.default_rng(_check_seed(seed))
+    rng = np.random.default_rng(check_int("seed", seed, minimum=0))
     counts = rng.binomial(num_rows, 1.0 / s, size=dim)
     rows = np.concatenate(
         [rng.choice(num_rows, size=c, replace=False) for c in counts] + [np.zeros(0, dtype=np.int64)]
@@ -158,11 +158,7 @@ def fastrp_embedding(
     Raises:
         ValueError: a bad parameter, an invalid ``edge_index`` or a ``projection`` of the wrong shape.
     """
-    dim = check_int("dim", dim)
-    weights = _check_weights(weights)
-    beta = _check_beta(beta)
-    sparsity = _check_sparsity(sparsity)
-    seed = _check_seed(seed)
+    dim, weights, beta, sparsity, seed = _check_options(dim, weights, beta, sparsity, seed)
     edges, n = check_graph(edge_index, num_nodes)
     if projection is None:
         projection = very_sparse_random_projection(n, dim, sparsity, seed)
@@ -188,7 +184,7 @@ def fastrp_embedding(
     return torch.from_numpy(out)
 
 
-class FastRP(BaseTransform):
+class FastRP(EncodingTransform):
     r"""Write FastRP embeddings (Chen et al., CIKM 2019) of a graph as a node attribute.
 
     Writes ``data[attr]``, float32 :math:`(N, \text{dim})`, computed by :func:`fastrp_embedding`:
@@ -203,12 +199,7 @@ class FastRP(BaseTransform):
     embeddings.
 
     Args:
-        dim: embedding width.
-        weights: iteration weights :math:`(\alpha_1, \dots, \alpha_q)`.
-        beta: degree normalisation strength.
-        normalize: L2-normalise the rows of every iterate before the weighted sum.
-        sparsity: ``s`` of the projection; ``None`` takes :math:`\sqrt{N}`.
-        self_loops: add a self loop on every node.
+        dim, weights, beta, normalize, sparsity, self_loops: as :func:`fastrp_embedding`.
         seed: base seed.
         attr: attribute name.
 
@@ -216,6 +207,8 @@ class FastRP(BaseTransform):
         - **input:** graph with ``N`` nodes and ``edge_index`` :math:`(2, E)`
         - **output:** ``data[attr]`` :math:`(N, \text{dim})`
     """
+
+    _params = ("dim", "weights", "beta", "normalize", "sparsity", "self_loops", "seed", "attr")
 
     def __init__(
         self,
@@ -228,16 +221,12 @@ class FastRP(BaseTransform):
         seed: int = 0,
         attr: str = "fastrp",
     ) -> None:
-        self.dim = check_int("dim", dim)
-        self.weights = _check_weights(weights)
-        self.beta = _check_beta(beta)
+        self.dim, self.weights, self.beta, self.sparsity, self.seed = _check_options(
+            dim, weights, beta, sparsity, seed
+        )
         self.normalize = bool(normalize)
-        self.sparsity = _check_sparsity(sparsity)
         self.self_loops = bool(self_loops)
-        self.seed = _check_seed(seed)
-        if not isinstance(attr, str) or not attr:
-            raise ValueError(f"attr must be a non-empty string, got {attr!r}")
-        self.attr = attr
+        self.attr = check_attr(attr)
 
     def graph_seed(self, edge_index: Tensor, num_nodes: int) -> int:
         """The projection seed of one graph, derived from :attr:`seed` and the graph's digest."""
@@ -255,15 +244,3 @@ class FastRP(BaseTransform):
             seed=self.graph_seed(edge_index, num_nodes),
         ).float()
         return data
-
-    @property
-    def cache_key(self) -> str:
-        """Identifies the computed values: class, every parameter and the algorithm version."""
-        return f"{self!r}@v{_VERSION}"
-
-    def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__name__}(dim={self.dim}, weights={self.weights}, beta={self.beta}, "
-            f"normalize={self.normalize}, sparsity={self.sparsity}, self_loops={self.self_loops}, "
-            f"seed={self.seed}, attr={self.attr!r})"
-        )

@@ -31,9 +31,8 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import connected_components
 from torch import Tensor
-from torch_geometric.transforms import BaseTransform
 
-from gnnlab.transforms._graph import adjacency, check_graph, check_int, graph_of
+from gnnlab.transforms._graph import EncodingTransform, adjacency, check_attr, check_graph, check_int, graph_of
 
 __all__ = [
     "SIMILARITIES",
@@ -42,9 +41,6 @@ __all__ = [
     "hac_positional_encoding",
     "HACTree",
 ]
-
-#: Bumped whenever the computed values change, so stale caches are not reused.
-_VERSION = 1
 
 #: Edge similarities :func:`affinity_clustering` can cluster by.
 SIMILARITIES = ("jaccard", "cosine")
@@ -208,7 +204,7 @@ def hac_positional_encoding(levels: np.ndarray) -> np.ndarray:
     return out
 
 
-class HACTree(BaseTransform):
+class HACTree(EncodingTransform):
     r"""Store the affinity-clustering tree of a graph: ``{attr}_index`` and ``{attr}_pe``.
 
     See the module docstring for the layout and :func:`affinity_clustering` and
@@ -232,13 +228,13 @@ class HACTree(BaseTransform):
         - **output:** ``{attr}_index`` :math:`(L, N)` int64, ``{attr}_pe`` :math:`(N, 2L)` float32
     """
 
+    _params = ("num_levels", "similarity", "attr")
+
     def __init__(self, num_levels: int = 8, similarity: str = "jaccard", attr: str = "hac") -> None:
         self.num_levels = check_int("num_levels", num_levels)
         if similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {', '.join(SIMILARITIES)}, got {similarity!r}")
-        if not isinstance(attr, str) or not attr:
-            raise ValueError(f"attr must be a non-empty string, got {attr!r}")
-        self.similarity, self.attr = similarity, attr
+        self.similarity, self.attr = similarity, check_attr(attr)
 
     def forward(self, data):
         """Cluster ``data`` and write ``{attr}_index`` and ``{attr}_pe``."""
@@ -249,12 +245,3 @@ class HACTree(BaseTransform):
         data[f"{self.attr}_index"] = torch.from_numpy(levels.astype(np.int64))
         data[f"{self.attr}_pe"] = torch.from_numpy(hac_positional_encoding(levels)).float()
         return data
-
-    @property
-    def cache_key(self) -> str:
-        """Identifies the computed values: class, every parameter and the algorithm version."""
-        return f"{self!r}@v{_VERSION}"
-
-    def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}(num_levels={self.num_levels}, similarity={self.similarity!r}, "
-                f"attr={self.attr!r})")

@@ -9,28 +9,21 @@ import torch
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
 from torch import Tensor
-from torch_geometric.transforms import BaseTransform
 
-from gnnlab.transforms._graph import adjacency, check_graph, check_int, graph_of, safe_power
+from gnnlab.transforms._graph import (
+    EncodingTransform, adjacency, check_attr, check_graph, check_int, diag_scale, graph_of, safe_power
+)
 
 __all__ = ["NORMALIZATIONS", "laplacian_eigenpairs", "LaplacianEigenpairs"]
 
 #: Accepted values of ``normalization``.
 NORMALIZATIONS = ("sym", "rw", None)
 
-#: Bumped whenever the computed values change, so stale caches are not reused.
-_VERSION = 1
-
-
-def _check_normalization(normalization) -> str | None:
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(f"unknown normalization {normalization!r}; valid values: 'sym', 'rw', None")
-    return normalization
-
 
 def _check_options(k, normalization, dense_max_nodes, tol) -> tuple[int, str | None, int, float]:
     k = check_int("k", k)
-    normalization = _check_normalization(normalization)
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalization {normalization!r}; valid values: 'sym', 'rw', None")
     dense_max_nodes = check_int("dense_max_nodes", dense_max_nodes, minimum=0)
     if not isinstance(tol, numbers.Real) or isinstance(tol, bool) or not 0 <= tol < 1:
         raise ValueError(f"tol must be a number in [0, 1), got {tol!r}")
@@ -43,10 +36,8 @@ def _laplacian(a: sp.csr_array | np.ndarray, deg: np.ndarray, normalization: str
     Dense or sparse like ``a``.
     """
     scale = safe_power(deg, -0.5) if normalization is not None else np.ones(len(deg))
-    if isinstance(a, np.ndarray):
-        return scale[:, None] * (np.diag(deg) - a) * scale[None, :]
-    d = sp.diags_array(scale)
-    return sp.csr_array(d @ (sp.diags_array(deg) - a) @ d)
+    degree = np.diag(deg) if isinstance(a, np.ndarray) else sp.diags_array(deg)
+    return diag_scale(degree - a, scale, scale)
 
 
 def _null_basis(labels: np.ndarray, num_components: int, deg: np.ndarray, normalization) -> sp.csc_array:
@@ -218,7 +209,7 @@ def laplacian_eigenpairs(
     return torch.from_numpy(values), torch.from_numpy(vectors)
 
 
-class LaplacianEigenpairs(BaseTransform):
+class LaplacianEigenpairs(EncodingTransform):
     r"""Write the ``k`` smallest (non-trivial) Laplacian eigenpairs of a graph as node attributes.
 
     See :func:`laplacian_eigenpairs` for the Laplacian, the solvers and the padding. Writes
@@ -237,17 +228,15 @@ class LaplacianEigenpairs(BaseTransform):
         data.lappe_vec.shape, data.lappe_val.shape  # (N, 8), (N, 8)
 
     Args:
-        k: number of eigenpairs.
+        k, normalization, skip_trivial, dense_max_nodes, tol: as :func:`laplacian_eigenpairs`.
         attr: attribute prefix.
-        normalization: ``'sym'``, ``'rw'`` or ``None``.
-        skip_trivial: drop the eigenvalue-0 pairs (one per connected component).
-        dense_max_nodes: largest graph solved densely; larger graphs use Lanczos.
-        tol: relative accuracy of the sparse solver.
 
     Shapes:
         - **input:** graph with ``N`` nodes and ``edge_index`` :math:`(2, E)`
         - **output:** ``{attr}_vec`` :math:`(N, k)`, ``{attr}_val`` :math:`(N, k)`
     """
+
+    _params = ("k", "attr", "normalization", "skip_trivial", "dense_max_nodes", "tol")
 
     def __init__(
         self,
@@ -261,9 +250,7 @@ class LaplacianEigenpairs(BaseTransform):
         self.k, self.normalization, self.dense_max_nodes, self.tol = _check_options(
             k, normalization, dense_max_nodes, tol
         )
-        if not isinstance(attr, str) or not attr:
-            raise ValueError(f"attr must be a non-empty string, got {attr!r}")
-        self.attr = attr
+        self.attr = check_attr(attr)
         self.skip_trivial = bool(skip_trivial)
 
     def forward(self, data):
@@ -276,15 +263,3 @@ class LaplacianEigenpairs(BaseTransform):
         data[f"{self.attr}_vec"] = vectors.float()
         data[f"{self.attr}_val"] = values.float().expand(num_nodes, -1).contiguous()
         return data
-
-    @property
-    def cache_key(self) -> str:
-        """Identifies the computed values: class, every parameter and the algorithm version."""
-        return f"{self!r}@v{_VERSION}"
-
-    def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__name__}(k={self.k}, attr={self.attr!r}, "
-            f"normalization={self.normalization!r}, skip_trivial={self.skip_trivial}, "
-            f"dense_max_nodes={self.dense_max_nodes}, tol={self.tol})"
-        )

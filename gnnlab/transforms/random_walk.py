@@ -5,14 +5,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
-from torch_geometric.transforms import BaseTransform
 
-from gnnlab.transforms._graph import adjacency, check_graph, check_int, graph_of, safe_power
+from gnnlab.transforms._graph import (
+    EncodingTransform, adjacency, check_attr, check_graph, check_int, diag_scale, graph_of, safe_power
+)
 
 __all__ = ["random_walk_diagonals", "random_walk_diagonals_dense", "RandomWalkSE"]
-
-#: Bumped whenever the computed values change, so stale caches are not reused.
-_VERSION = 1
 
 # Below this size a dense matrix product beats scipy's sparse one (call overhead dominates).
 _DENSE_MAX_NODES = 128
@@ -24,44 +22,25 @@ def _check_block_size(block_size) -> int | None:
     return None if block_size is None else check_int("block_size", block_size)
 
 
-def _scale(a: sp.csr_array | np.ndarray, row: np.ndarray, col: np.ndarray) -> sp.csr_array | np.ndarray:
-    """``diag(row) @ a @ diag(col)``, dense or sparse like ``a``."""
-    if isinstance(a, np.ndarray):
-        return row[:, None] * a * col[None, :]
-    return sp.csr_array(sp.diags_array(row) @ a @ sp.diags_array(col))
-
-
-def _diagonals_blocked(p: sp.csr_array | np.ndarray, k: int, block_size: int) -> np.ndarray:
-    """``diag(P^t)`` for ``t = 1..k``, ``block_size`` columns of ``P^t`` at a time.
-
-    ``Y = P^t E`` for the identity columns ``E`` of one block, advanced by one sparse product per step;
-    row ``j`` of column ``j`` is the wanted entry. Memory stays ``O(nnz + N * block_size)``.
+def _diagonals_blocked(op: sp.csr_array | np.ndarray, k: int, block_size: int, symmetric: bool) -> np.ndarray:
+    """``diag(op^t)`` for ``t = 1..k``, ``block_size`` identity columns ``E`` at a time (memory
+    ``O(nnz + N * block_size)``): ``Y = op^t E`` advances by one product per step and row ``j`` of
+    column ``j`` is the wanted entry. For a symmetric ``op`` about ``k / 2`` products per block do:
+    with ``Y_m = op^m E``, ``(op^{2m})_{jj} = |Y_m e_j|^2`` and ``(op^{2m+1})_{jj} = <Y_m e_j, Y_{m+1} e_j>``.
     """
-    n = p.shape[0]
+    n = op.shape[0]
     out = np.empty((n, k))
     for start in range(0, n, block_size):
         cols = np.arange(start, min(start + block_size, n))
-        y = np.zeros((n, len(cols)))  # (N, b)
+        y = np.zeros((n, len(cols)))  # (N, b): Y_0 = E
         y[cols, np.arange(len(cols))] = 1.0
-        for t in range(k):
-            y = p @ y
-            out[cols, t] = y[cols, np.arange(len(cols))]
-    return out
-
-
-def _diagonals_blocked_symmetric(s: sp.csr_array | np.ndarray, k: int, block_size: int) -> np.ndarray:
-    """``diag(S^t)`` for a symmetric ``S``, ``t = 1..k``, from about ``k / 2`` products per block.
-
-    With ``Y_m = S^m E``: ``(S^{2m})_{jj} = |Y_m e_j|^2`` and ``(S^{2m+1})_{jj} = <Y_m e_j, Y_{m+1} e_j>``.
-    """
-    n = s.shape[0]
-    out = np.empty((n, k))
-    for start in range(0, n, block_size):
-        cols = np.arange(start, min(start + block_size, n))
-        y = np.zeros((n, len(cols)))  # (N, b): Y_0
-        y[cols, np.arange(len(cols))] = 1.0
+        if not symmetric:
+            for t in range(k):
+                y = op @ y
+                out[cols, t] = y[cols, np.arange(len(cols))]
+            continue
         for m in range((k + 1) // 2):
-            y_next = s @ y  # Y_{m+1}
+            y_next = op @ y  # Y_{m+1}
             if 2 * m + 1 <= k:
                 out[cols, 2 * m] = np.einsum("ij,ij->j", y, y_next)  # t = 2m + 1
             if 2 * m + 2 <= k:
@@ -126,11 +105,10 @@ def random_walk_diagonals(
         symmetric = (a != a.T).nnz == 0
     if symmetric:
         inv_sqrt = safe_power(deg, -0.5)
-        op = _scale(a, inv_sqrt, inv_sqrt)  # S = D^-1/2 A D^-1/2
+        op = diag_scale(a, inv_sqrt, inv_sqrt)  # S = D^-1/2 A D^-1/2
     else:
-        op = _scale(a, safe_power(deg, -1.0), np.ones(n))  # P = D^-1 A
-    blocked = _diagonals_blocked_symmetric if symmetric else _diagonals_blocked
-    return torch.from_numpy(blocked(op, k, block_size))
+        op = diag_scale(a, safe_power(deg, -1.0), np.ones(n))  # P = D^-1 A
+    return torch.from_numpy(_diagonals_blocked(op, k, block_size, symmetric))
 
 
 def random_walk_diagonals_dense(edge_index: Tensor, num_nodes: int, k: int) -> Tensor:
@@ -140,9 +118,7 @@ def random_walk_diagonals_dense(edge_index: Tensor, num_nodes: int, k: int) -> T
     without out-edges), computed in float64 with ``O(N^2)`` memory. Meant for tests and benchmarks.
 
     Args:
-        edge_index: ``[2, E]`` integer tensor.
-        num_nodes: number of nodes ``N``.
-        k: number of walk lengths.
+        edge_index, num_nodes, k: as :func:`random_walk_diagonals`.
 
     Shapes:
         - **input:** ``edge_index`` :math:`(2, E)`
@@ -164,7 +140,7 @@ def random_walk_diagonals_dense(edge_index: Tensor, num_nodes: int, k: int) -> T
     return out
 
 
-class RandomWalkSE(BaseTransform):
+class RandomWalkSE(EncodingTransform):
     r"""Write the random-walk structural encoding (RWSE) of a graph as a node attribute.
 
     Writes ``data[attr]``, float32 :math:`(N, k)`, with column ``t - 1`` the probability that a
@@ -184,11 +160,11 @@ class RandomWalkSE(BaseTransform):
         - **output:** ``data[attr]`` :math:`(N, k)`
     """
 
+    _params = ("k", "attr", "block_size")
+
     def __init__(self, k: int, attr: str = "rwse", block_size: int | None = None) -> None:
         self.k = check_int("k", k)
-        if not isinstance(attr, str) or not attr:
-            raise ValueError(f"attr must be a non-empty string, got {attr!r}")
-        self.attr = attr
+        self.attr = check_attr(attr)
         self.block_size = _check_block_size(block_size)
 
     def forward(self, data):
@@ -196,11 +172,3 @@ class RandomWalkSE(BaseTransform):
         edge_index, num_nodes = graph_of(data)
         data[self.attr] = random_walk_diagonals(edge_index, num_nodes, self.k, self.block_size).float()
         return data
-
-    @property
-    def cache_key(self) -> str:
-        """Identifies the computed values: class, every parameter and the algorithm version."""
-        return f"{self!r}@v{_VERSION}"
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(k={self.k}, attr={self.attr!r}, block_size={self.block_size})"

@@ -23,6 +23,9 @@ MODELS = sorted(
     if p.stem not in {"gae", "link_heuristic", "ncn", "ncnc", "ncn_gcn", "ncnc_gcn"}
 )
 
+#: Models of raw float node features (Planetoid); the others read CLUSTER-like tokens.
+FLOAT_FEATURES = {"gcn_plain", "dagnn"}
+
 
 def _graph(n: int, seed: int, x: torch.Tensor | None = None) -> Data:
     g = torch.Generator().manual_seed(seed)
@@ -45,10 +48,10 @@ def _transforms(name: str, tmp_path: Path) -> list:
 
 
 def _config(name: str, tmp_path: Path):
-    data = "cora" if name == "gcn_plain" else "cluster"
+    data = "cora" if name in FLOAT_FEATURES else "cluster"
     overrides = [f"model={name}", f"data={data}", f"paths.root_dir={tmp_path}",
                  f"paths.output_dir={tmp_path / 'run'}"]
-    if name == "gcn_plain":
+    if name in FLOAT_FEATURES:
         overrides.append("model.in_channels=5")
     else:
         overrides.append("model.num_layers=2")
@@ -60,7 +63,7 @@ def _config(name: str, tmp_path: Path):
 
 
 def _batch(name: str, dtype: torch.dtype, transforms: list = ()) -> Batch:
-    if name == "gcn_plain":
+    if name in FLOAT_FEATURES:
         g = torch.Generator().manual_seed(3)
         return Batch.from_data_list([_graph(7, 1, torch.randn(7, 5, generator=g, dtype=dtype))])
     graphs = [_graph(7, 1), _graph(5, 2)]

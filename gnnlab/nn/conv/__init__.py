@@ -6,6 +6,7 @@ Every convolution is built as ``Conv(in_channels, out_channels, **options)`` and
 ``graph.edge_index[1]`` (target). ``supports_edge_attr`` tells whether a convolution reads edge
 features; :class:`GatedGCNConv` and :class:`GraphTransformerAttention` also update them.
 """
+from gnnlab.nn.conv.dagnn import DAGNNConv
 from gnnlab.nn.conv.gat import GATConv
 from gnnlab.nn.conv.gated_gcn import GatedGCNConv
 from gnnlab.nn.conv.gcn import GCNConv
@@ -15,4 +16,7 @@ from gnnlab.nn.conv.graph_transformer import GraphTransformerAttention
 from gnnlab.nn.conv.pna import PNAConv
 from gnnlab.nn.conv.sage import SAGEConv
 
-__all__ = ["GATConv", "GCNConv", "GINConv", "GINEConv", "GatedGCNConv", "GraphTransformerAttention", "PNAConv", "SAGEConv"]
+__all__ = [
+    "DAGNNConv", "GATConv", "GCNConv", "GINConv", "GINEConv", "GatedGCNConv", "GraphTransformerAttention", "PNAConv",
+    "SAGEConv",
+]

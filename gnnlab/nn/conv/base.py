@@ -18,15 +18,16 @@ r"""The layer contract of gnnlab: how every message-passing convolution and laye
   convolutions that read it and carry it past the others, so any conv that follows this contract works
   in every block and model.
 
-The checks below are what every convolution runs on its inputs.
+The checks below are what every convolution runs on its inputs (:func:`check_inputs` runs them all).
 """
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from gnnlab.ops import Graph
 
-__all__ = ["check_conv_inputs", "check_edge_attr", "check_node_features", "reject_edge_attr"]
+__all__ = ["check_conv_inputs", "check_edge_attr", "check_inputs", "check_node_features", "reject_edge_attr"]
 
 
 def check_node_features(owner: str, x: Tensor, width: int, built: str) -> None:
@@ -90,3 +91,16 @@ def reject_edge_attr(layer: str, edge_attr: Tensor | None) -> None:
             f"{layer} does not use edge features; pass edge_attr=None "
             "(ConvLayer and GPSLayer do this for convolutions whose supports_edge_attr is False)"
         )
+
+
+def check_inputs(conv: torch.nn.Module, x: Tensor, graph: Graph, edge_attr: Tensor | None,
+                 edge_dim: int | None = None, without: str = "") -> Tensor | None:
+    """Run the checks of ``conv(x, graph, edge_attr)``, named after the class of ``conv``: :func:`check_conv_inputs`
+    against ``conv.in_channels``, then :func:`check_edge_attr` against ``edge_dim`` (its result is returned) or,
+    with ``edge_dim=None``, :func:`reject_edge_attr` (``without`` follows the name in its message)."""
+    name = type(conv).__name__
+    check_conv_inputs(name, x, graph, conv.in_channels)
+    if edge_dim is None:
+        reject_edge_attr(name + without, edge_attr)
+        return None
+    return check_edge_attr(name, edge_attr, graph.num_edges, edge_dim)

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import GATConv as _PyGGATConv
 
-from gnnlab.nn.conv.base import check_conv_inputs, check_edge_attr, reject_edge_attr
+from gnnlab.nn.conv.base import check_inputs
 from gnnlab.ops import Graph, aggregate, reduce_messages
 
 
@@ -106,18 +106,9 @@ class GATConv(torch.nn.Module):
         self.conv.reset_parameters()
 
     def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` is required exactly when ``edge_dim`` is set.
-
-        Returns:
-            ``(out, edge_attr)``: node features ``[N, out_channels]`` and the given ``edge_attr``, unchanged
-            (``None`` for a layer built without ``edge_dim``).
-        """
-        name = type(self).__name__
-        check_conv_inputs(name, x, graph, self.in_channels)
-        if self.edge_dim is None:
-            reject_edge_attr(f"{name} (built without edge_dim)", edge_attr)
-            return self._attend(x, None, graph), None
-        checked = check_edge_attr(name, edge_attr, graph.num_edges, self.edge_dim)
+        """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` is required exactly when ``edge_dim`` is set, and
+        is returned unchanged next to the node features ``[N, out_channels]``."""
+        checked = check_inputs(self, x, graph, edge_attr, self.edge_dim, without=" (built without edge_dim)")
         return self._attend(x, checked, graph), edge_attr
 
     def _attend(self, x: Tensor, edge_attr: Tensor | None, graph: Graph) -> Tensor:

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.conv.base import check_conv_inputs, check_edge_attr
+from gnnlab.nn.conv.base import check_inputs
+from gnnlab.nn.mlp import check_dropout, reset
 from gnnlab.ops import Graph, gather_dst, gather_src, reduce_messages
 
 
@@ -70,19 +71,13 @@ class GatedGCNConv(torch.nn.Module):
         act: Callable[[], torch.nn.Module] | None = torch.nn.ReLU,
     ):
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"GatedGCNConv: dropout must be in [0, 1), got {dropout}")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.dropout = dropout
+        self.dropout = check_dropout("GatedGCNConv", dropout)
         self.batch_norm = batch_norm
         # As in Benchmarking-GNNs, a width change silently disables the residual path.
         self.residual = residual and in_channels == out_channels
-        self.A = torch.nn.Linear(in_channels, out_channels)
-        self.B = torch.nn.Linear(in_channels, out_channels)
-        self.C = torch.nn.Linear(in_channels, out_channels)
-        self.D = torch.nn.Linear(in_channels, out_channels)
-        self.E = torch.nn.Linear(in_channels, out_channels)
+        self.A, self.B, self.C, self.D, self.E = (torch.nn.Linear(in_channels, out_channels) for _ in range(5))
         self.bn_node = torch.nn.BatchNorm1d(out_channels) if batch_norm else None
         self.bn_edge = torch.nn.BatchNorm1d(out_channels) if batch_norm else None
         self.act = act() if act is not None else torch.nn.Identity()
@@ -90,22 +85,12 @@ class GatedGCNConv(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise the five linear maps and the batch norms."""
-        for lin in (self.A, self.B, self.C, self.D, self.E):
-            lin.reset_parameters()
-        for bn in (self.bn_node, self.bn_edge):
-            if bn is not None:
-                bn.reset_parameters()
+        reset(self.A, self.B, self.C, self.D, self.E, self.bn_node, self.bn_edge)
 
     def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Update node and edge features; ``edge_attr`` ``[E, in_channels]`` is required.
-
-        Returns:
-            ``(h, e)``: node features ``[N, out_channels]`` and edge features ``[E, out_channels]``,
-            the latter in the order of the columns of ``graph.edge_index``.
-        """
-        name = type(self).__name__
-        check_conv_inputs(name, x, graph, self.in_channels)
-        edge_attr = check_edge_attr(name, edge_attr, graph.num_edges, self.in_channels)
+        """Update node and edge features; ``edge_attr`` ``[E, in_channels]`` is required. Returns ``(h, e)``, node
+        features ``[N, out_channels]`` and edge features ``[E, out_channels]`` in ``graph.edge_index`` order."""
+        edge_attr = check_inputs(self, x, graph, edge_attr, self.in_channels)
 
         Ah, Bh, Dh, Eh = self.A(x), self.B(x), self.D(x), self.E(x)
         # Gathers whose backward is a CSR reduction (not an atomic index_add): see gnnlab.ops.gather.

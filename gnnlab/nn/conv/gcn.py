@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import GCNConv as _PyGGCNConv
 
-from gnnlab.nn.conv.base import check_conv_inputs, reject_edge_attr
+from gnnlab.nn.conv.base import check_inputs
 from gnnlab.ops import Graph, aggregate_csr, csr_targets
 
 
@@ -31,6 +31,12 @@ def _gcn_norm(graph: Graph, add_self_loops: bool, dtype: torch.dtype) -> tuple[T
     if add_self_loops:
         weight = weight * keep
     return weight, dinv.pow(2).unsqueeze(-1)
+
+
+def gcn_weights(graph: Graph, add_self_loops: bool, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """GCN's normalised edge weights and self-loop weights (:func:`_gcn_norm`), computed once per graph
+    (:meth:`Graph.derive`) and shared by every layer that propagates with them in a forward pass."""
+    return graph.derive(("gcn_norm", add_self_loops, dtype), lambda: _gcn_norm(graph, add_self_loops, dtype))
 
 
 class GCNConv(torch.nn.Module):
@@ -107,17 +113,14 @@ class GCNConv(torch.nn.Module):
 
     def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, None]:
         """Apply the convolution; ``edge_attr`` must be ``None`` (this layer has no edge features)."""
-        check_conv_inputs(type(self).__name__, x, graph, self.in_channels)
-        reject_edge_attr(type(self).__name__, edge_attr)
+        check_inputs(self, x, graph, edge_attr)
         h = self.conv.lin(x)  # (N, out)
         # Existing self loops get weight 0 (no new graph is built, so shapes stay static) and one
         # unit loop per node is added analytically below (the term h_i / deg_i), as
         # add_remaining_self_loops would.
         weight = loop_weight = None
         if self.normalize:
-            # Computed once per graph and shared by every GCN layer of the forward pass.
-            key = ("gcn_norm", self.add_self_loops, h.dtype)
-            weight, loop_weight = graph.derive(key, lambda: _gcn_norm(graph, self.add_self_loops, h.dtype))
+            weight, loop_weight = gcn_weights(graph, self.add_self_loops, h.dtype)
         elif self.add_self_loops:
             weight = _loop_mask(graph, h.dtype)
         out, _ = aggregate_csr(graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t, h, weight, "sum")

@@ -5,12 +5,26 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import GINConv as _PyGGINConv
 
-from gnnlab.nn.conv.base import check_conv_inputs, reject_edge_attr
+from gnnlab.nn.conv.base import check_inputs
 from gnnlab.nn.mlp import mlp as build_mlp
 from gnnlab.ops import Graph, aggregate_csr
 
 
-class GINConv(torch.nn.Module):
+class GINParts:
+    """The ``mlp`` and ``eps`` properties of a layer holding PyG's GIN or GINE propagation as ``self.conv``."""
+
+    @property
+    def mlp(self) -> torch.nn.Module:
+        """The update network :math:`h_{\\mathbf{\\Theta}}`."""
+        return self.conv.nn
+
+    @property
+    def eps(self) -> Tensor:
+        """The current :math:`\\epsilon` (a parameter when ``train_eps``, else a buffer)."""
+        return self.conv.eps
+
+
+class GINConv(GINParts, torch.nn.Module):
     r"""Graph isomorphism operator from `"How Powerful are Graph Neural Networks?"
     <https://arxiv.org/abs/1810.00826>`_ (Xu et al., ICLR 2019).
 
@@ -56,25 +70,13 @@ class GINConv(torch.nn.Module):
         self.conv = _PyGGINConv(mlp, eps=eps, train_eps=train_eps)
         self.reset_parameters()
 
-    @property
-    def mlp(self) -> torch.nn.Module:
-        """The update network :math:`h_{\\mathbf{\\Theta}}`."""
-        return self.conv.nn
-
-    @property
-    def eps(self) -> Tensor:
-        """The current :math:`\\epsilon` (a parameter when ``train_eps``, else a buffer)."""
-        return self.conv.eps
-
     def reset_parameters(self) -> None:
         """Re-initialise the MLP and reset :math:`\\epsilon` to its initial value."""
         self.conv.reset_parameters()
 
     def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, None]:
         """Apply the convolution; ``edge_attr`` must be ``None`` (use :class:`GINEConv` for edge features)."""
-        name = type(self).__name__
-        check_conv_inputs(name, x, graph, self.in_channels)
-        reject_edge_attr(name, edge_attr)
+        check_inputs(self, x, graph, edge_attr)
         out, _ = aggregate_csr(graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t, x, None, "sum")
         return self.conv.nn((1 + self.conv.eps) * x + out), None
 

@@ -5,12 +5,13 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import GINEConv as _PyGGINEConv
 
-from gnnlab.nn.conv.base import check_conv_inputs, check_edge_attr
-from gnnlab.nn.mlp import mlp as build_mlp
+from gnnlab.nn.conv.base import check_inputs
+from gnnlab.nn.conv.gin import GINParts
+from gnnlab.nn.mlp import mlp as build_mlp, reset
 from gnnlab.ops import Graph, gather_src, reduce_messages
 
 
-class GINEConv(torch.nn.Module):
+class GINEConv(GINParts, torch.nn.Module):
     r"""GIN operator with edge features from `"Strategies for Pre-training Graph Neural Networks"
     <https://arxiv.org/abs/1905.12265>`_ (Hu et al., ICLR 2020).
 
@@ -68,27 +69,13 @@ class GINEConv(torch.nn.Module):
         self.conv = _PyGGINEConv(mlp, eps=eps, train_eps=train_eps)
         self.reset_parameters()
 
-    @property
-    def mlp(self) -> torch.nn.Module:
-        """The update network :math:`h_{\\mathbf{\\Theta}}`."""
-        return self.conv.nn
-
-    @property
-    def eps(self) -> Tensor:
-        """The current :math:`\\epsilon` (a parameter when ``train_eps``, else a buffer)."""
-        return self.conv.eps
-
     def reset_parameters(self) -> None:
         """Re-initialise the MLP and the edge projection, and reset :math:`\\epsilon`."""
-        self.conv.reset_parameters()
-        if self.edge_lin is not None:
-            self.edge_lin.reset_parameters()
+        reset(self.conv, self.edge_lin)
 
     def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` is required and returned unchanged."""
-        name = type(self).__name__
-        check_conv_inputs(name, x, graph, self.in_channels)
-        edge_feats = check_edge_attr(name, edge_attr, graph.num_edges, self.edge_dim)
+        edge_feats = check_inputs(self, x, graph, edge_attr, self.edge_dim)
         if self.edge_lin is not None:
             edge_feats = self.edge_lin(edge_feats)
         messages = torch.relu(gather_src(x, graph) + edge_feats)  # (E, F)

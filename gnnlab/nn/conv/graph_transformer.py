@@ -6,7 +6,8 @@ import math
 import torch
 from torch import Tensor
 
-from gnnlab.nn.conv.base import check_conv_inputs, check_edge_attr, reject_edge_attr
+from gnnlab.nn.conv.base import check_inputs
+from gnnlab.nn.mlp import reset
 from gnnlab.ops import Graph, aggregate, gather_dst, gather_src, reduce_messages
 
 
@@ -89,26 +90,17 @@ class GraphTransformerAttention(torch.nn.Module):
         self.head_channels = out_channels // num_heads
         self.use_edges = use_edges
         self.supports_edge_attr = use_edges
-        self.Q = torch.nn.Linear(in_channels, out_channels, bias=bias)
-        self.K = torch.nn.Linear(in_channels, out_channels, bias=bias)
-        self.V = torch.nn.Linear(in_channels, out_channels, bias=bias)
+        self.Q, self.K, self.V = (torch.nn.Linear(in_channels, out_channels, bias=bias) for _ in range(3))
         self.E = torch.nn.Linear(in_channels, out_channels, bias=bias) if use_edges else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Re-initialise the query, key, value and edge projections."""
-        for lin in (self.Q, self.K, self.V, self.E):
-            if lin is not None:
-                lin.reset_parameters()
+        reset(self.Q, self.K, self.V, self.E)
 
     def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Attend over incoming edges; returns ``(h_hat, e_hat)`` (``e_hat`` is :obj:`None` without ``use_edges``)."""
-        name = type(self).__name__
-        check_conv_inputs(name, x, graph, self.in_channels)
-        if self.use_edges:
-            edge_attr = check_edge_attr(name, edge_attr, graph.num_edges, self.in_channels)
-        else:
-            reject_edge_attr(name, edge_attr)
+        edge_attr = check_inputs(self, x, graph, edge_attr, self.in_channels if self.use_edges else None)
         return self._attend(x, edge_attr, graph)
 
     def _attend(self, x: Tensor, edge_attr: Tensor | None, graph: Graph) -> tuple[Tensor, Tensor | None]:

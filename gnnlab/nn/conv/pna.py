@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from gnnlab.nn.conv.base import check_conv_inputs, check_edge_attr, reject_edge_attr
+from gnnlab.nn.conv.base import check_inputs
 from gnnlab.ops import Graph, aggregate, reduce_messages
 
 PNA_AGGREGATORS = ("mean", "min", "max", "std", "var", "sum")
@@ -222,31 +222,22 @@ class PNAConv(torch.nn.Module):
                 module.reset_parameters()
 
     def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` (rows in ``graph.edge_index`` order) is
-        required exactly when ``edge_dim`` is set, and is returned unchanged next to the node features."""
-        name = type(self).__name__
-        check_conv_inputs(name, x, graph, self.in_channels)
+        """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` is required exactly when ``edge_dim`` is set."""
         edge_out = edge_attr
-        if self.edge_dim is None:
-            reject_edge_attr(f"{name} (built without edge_dim)", edge_attr)
-        else:
-            edge_attr = check_edge_attr(name, edge_attr, graph.num_edges, self.edge_dim)
+        edge_attr = check_inputs(self, x, graph, edge_attr, self.edge_dim, without=" (built without edge_dim)")
 
         n, towers, f = x.size(0), self.towers, self.F_in
         xt = x.reshape(n, towers, f) if self.divide_input else x.unsqueeze(1).expand(n, towers, f)  # (N, T, F)
         # First pre-layer of every tower, split into its x_i / x_j / e_ji blocks: (T, F, F) each.
         weight = torch.stack([nn[0].weight for nn in self.pre_nns])
         bias = torch.stack([nn[0].bias for nn in self.pre_nns])
-        if self.divide_input:
-            a = torch.einsum("ntf,tgf->ntg", xt, weight[:, :, :f]) + bias  # target block + bias
-            p = torch.einsum("ntf,tgf->ntg", xt, weight[:, :, f : 2 * f])  # source block
-        else:
-            a = torch.einsum("nf,tgf->ntg", x, weight[:, :, :f]) + bias
-            p = torch.einsum("nf,tgf->ntg", x, weight[:, :, f : 2 * f])
+        inp, spec = (xt, "ntf,tgf->ntg") if self.divide_input else (x, "nf,tgf->ntg")
+        a = torch.einsum(spec, inp, weight[:, :, :f]) + bias  # target block + bias
+        p = torch.einsum(spec, inp, weight[:, :, f : 2 * f])  # source block
         deg = graph.in_degree().to(x.dtype).view(n, 1, 1)
 
         if self.pre_layers == 1 and edge_attr is None:
-            aggs = self._aggregate_shifted(a, p, graph, deg)
+            aggs = self._aggregate(p, lambda flat, how: aggregate(flat, graph, reduce=how), deg, a)
         else:
             edge_index = graph.edge_index  # original order, the order of edge_attr rows
             messages = a.index_select(0, edge_index[1].long()) + p.index_select(0, edge_index[0].long())  # (E, T, F)
@@ -255,7 +246,7 @@ class PNAConv(torch.nn.Module):
                 messages = messages + torch.einsum("ef,tgf->etg", c, weight[:, :, 2 * f :])
             if self.pre_layers > 1:
                 messages = torch.stack([nn[1:](messages[:, t]) for t, nn in enumerate(self.pre_nns)], dim=1)
-            aggs = self._aggregate_messages(messages, graph, deg)
+            aggs = self._aggregate(messages, lambda flat, how: reduce_messages(flat, graph, how), deg)
 
         out = torch.cat([aggs[name] for name in self.aggregators], dim=-1)  # (N, T, A * F)
         out = torch.cat([out * self._scale(scaler, deg) for scaler in self.scalers], dim=-1)  # (N, T, S * A * F)
@@ -263,52 +254,34 @@ class PNAConv(torch.nn.Module):
         out = torch.cat([nn(out[:, t]) for t, nn in enumerate(self.post_nns)], dim=1)  # (N, out)
         return self.lin(out), edge_out
 
-    def _aggregate_shifted(self, a: Tensor, p: Tensor, graph: Graph, deg: Tensor) -> dict[str, Tensor]:
-        """Aggregators of the messages ``a_i + p_j`` from fused aggregations of ``p`` alone."""
-        n, towers, f = p.shape
+    def _aggregate(self, values: Tensor, reduce: Callable[[Tensor, str], Tensor], deg: Tensor,
+                   a: Tensor | None = None) -> dict[str, Tensor]:
+        """Aggregators of the messages ``values`` ``[E, T, F]``, reduced by ``reduce(flat, how)``; with ``a``,
+        of the messages ``a_i + p_j`` from reductions of ``values = p`` ``[N, T, F]`` alone."""
+        n, (towers, f) = deg.size(0), values.shape[1:]
         wanted = set(self.aggregators)
         moments = wanted & {"mean", "sum", "std", "var"}
-        has_edge = (deg > 0).to(a.dtype)
+        has_edge = None if a is None else (deg > 0).to(a.dtype)
         aggs: dict[str, Tensor] = {}
         if moments:
-            flat = p.reshape(n, towers * f)
+            flat = values.reshape(values.size(0), towers * f)
             second = bool(moments & {"std", "var"})
             if second:
                 flat = torch.cat([flat, flat * flat], dim=-1)
-            sums = aggregate(flat, graph, reduce="sum").view(n, -1, towers, f)
-            sum_p = sums[:, 0]
-            mean_p = sum_p / deg.clamp(min=1)
-            if "sum" in wanted:
-                aggs["sum"] = sum_p + deg * a
-            if "mean" in wanted:
-                aggs["mean"] = mean_p + has_edge * a
-            if second:
-                aggs.update(self._spread(sums[:, 1] / deg.clamp(min=1) - mean_p * mean_p))
-        for reduce in wanted & {"max", "min"}:
-            aggs[reduce] = aggregate(p.reshape(n, towers * f), graph, reduce=reduce).view(n, towers, f) + has_edge * a
-        return aggs
-
-    def _aggregate_messages(self, messages: Tensor, graph: Graph, deg: Tensor) -> dict[str, Tensor]:
-        """Aggregators of materialised messages ``[E, T, F]``."""
-        num_edges, towers, f = messages.shape
-        n = deg.size(0)
-        wanted = set(self.aggregators)
-        moments = wanted & {"mean", "sum", "std", "var"}
-        aggs: dict[str, Tensor] = {}
-        if moments:
-            flat = messages.reshape(num_edges, towers * f)
-            second = bool(moments & {"std", "var"})
-            if second:
-                flat = torch.cat([flat, flat * flat], dim=-1)
-            sums = reduce_messages(flat, graph, "sum").view(n, -1, towers, f)
-            aggs["sum"] = sums[:, 0]
-            aggs["mean"] = sums[:, 0] / deg.clamp(min=1)
-            if second:
-                aggs.update(self._spread(sums[:, 1] / deg.clamp(min=1) - aggs["mean"] * aggs["mean"]))
-        for reduce in wanted & {"max", "min"}:
-            aggs[reduce] = reduce_messages(messages.reshape(num_edges, towers * f), graph, reduce).view(
-                n, towers, f
-            )
+            sums = reduce(flat, "sum").view(n, -1, towers, f)
+            total = sums[:, 0]
+            mean = total / deg.clamp(min=1)
+            aggs["sum"], aggs["mean"] = total, mean
+            if a is not None and "sum" in wanted:  # the shift by a_i: d_i a_i for the sum, a_i for the others
+                aggs["sum"] = total + deg * a
+            if a is not None and "mean" in wanted:
+                aggs["mean"] = mean + has_edge * a
+            if second:  # var and std are shift invariant
+                aggs.update(self._spread(sums[:, 1] / deg.clamp(min=1) - mean * mean))
+        for how in wanted & {"max", "min"}:
+            aggs[how] = reduce(values.reshape(values.size(0), towers * f), how).view(n, towers, f)
+            if a is not None:
+                aggs[how] = aggs[how] + has_edge * a
         return aggs
 
     @staticmethod

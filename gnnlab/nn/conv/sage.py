@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.conv.base import check_conv_inputs, reject_edge_attr
+from gnnlab.nn.conv.base import check_inputs
+from gnnlab.nn.mlp import reset
 from gnnlab.ops import Graph, aggregate
 
 SAGE_AGGREGATIONS = ("mean", "max", "min", "sum")
@@ -74,15 +75,11 @@ class SAGEConv(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise both linear maps (``torch.nn.Linear`` defaults)."""
-        self.lin_l.reset_parameters()
-        if self.lin_r is not None:
-            self.lin_r.reset_parameters()
+        reset(self.lin_l, self.lin_r)
 
     def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, None]:
         """Apply the convolution; ``edge_attr`` must be ``None`` (this layer has no edge features)."""
-        name = type(self).__name__
-        check_conv_inputs(name, x, graph, self.in_channels)
-        reject_edge_attr(name, edge_attr)
+        check_inputs(self, x, graph, edge_attr)
         if self.aggr in ("mean", "sum") and self.out_channels < self.in_channels:
             # W (sum_j x_j) = sum_j W x_j: transform first, aggregate the narrower features.
             out = aggregate(F.linear(x, self.lin_l.weight), graph, reduce=self.aggr)

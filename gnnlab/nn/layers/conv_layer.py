@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.mlp import norm_layer, reset
+from gnnlab.nn.mlp import check_dropout, norm_layer, reset
 
 
 def call_conv(conv: torch.nn.Module, x: Tensor, graph, edge_attr: Tensor | None) -> tuple[Tensor, Tensor | None]:
@@ -26,11 +26,8 @@ class ConvLayer(torch.nn.Module):
         \mathbf{X}^{\prime} = \mathbf{X} + \mathrm{Dropout}\big(\sigma\big(
         \mathrm{BN}(\mathrm{conv}(\mathbf{X}, \mathcal{E}))\big)\big)
 
-    The residual term :math:`\mathbf{X}` is kept only with ``residual=True`` and
-    ``in_channels == out_channels``; the batch norm only with ``batch_norm=True``. Edge features are
-    handed to the convolution only if its ``supports_edge_attr`` is :obj:`True` (the conv's updated
-    edge features are returned), and carried past it unchanged otherwise. Any convolution that
-    follows the layer contract (:mod:`gnnlab.nn.conv.base`) fits.
+    Any convolution that follows the layer contract (:mod:`gnnlab.nn.conv.base`) fits; it gets the edge
+    features only if it reads them (:func:`call_conv`), and the ones it returns are handed on.
     :class:`gnnlab.nn.conv.GatedGCNConv` has its own normalisation and residual and is used as a
     layer directly.
 
@@ -64,11 +61,9 @@ class ConvLayer(torch.nn.Module):
         act: Callable[[], torch.nn.Module] | None = torch.nn.ReLU,
     ):
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"ConvLayer: dropout must be in [0, 1), got {dropout}")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.dropout = dropout
+        self.dropout = check_dropout("ConvLayer", dropout)
         self.residual = residual and in_channels == out_channels
         self.conv = conv(in_channels, out_channels)
         self.norm = norm_layer("batch" if batch_norm else None, out_channels)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gnnlab.nn.layers.conv_layer import call_conv
-from gnnlab.nn.mlp import feed_forward, norm_layer, reset
+from gnnlab.nn.mlp import check_dropout, feed_forward, norm_layer, reset
 from gnnlab.nn.ssm.sequence import unpermute
 from gnnlab.nn.tokenizers.random_walk import NeighborhoodTokens, NodeTokens
 
@@ -77,12 +77,10 @@ class GMNLayer(torch.nn.Module):
 
     From the paper (arXiv 2402.08678v2; section 4, Appendix C, Algorithms 1 and 2): each node's
     subgraph tokens, encoded by a local encoder ``ϕ`` (an MPNN such as GatedGCN), are read by a
-    bidirectional Mamba (Algorithm 2: per direction LayerNorm → in-projection → causal conv → SiLU →
-    selective SSM, gated by SiLU of a second projection of the LayerNorm'd input, out-projection;
-    ``W_out`` after the sum of the forward and the re-reversed backward outputs), whose last state
-    (the node's own token, walk length 0) is the node's encoding (§4.2); then "we treat each node as a
-    token and pass the encoding to another bidirectional Mamba", the nodes ordered by degree (Appendix
-    C, Algorithm 1 lines 16-18), and the optional MPNN ``Ψ(G, X ∥ P)`` is added to its output. With
+    bidirectional Mamba (Algorithm 2; :class:`~gnnlab.nn.ssm.BiMamba`), whose last state (the node's own
+    token, walk length 0) is the node's encoding (§4.2); then "we treat each node as a token and pass the
+    encoding to another bidirectional Mamba", the nodes ordered by degree (Appendix C, Algorithm 1 lines
+    16-18), and the optional MPNN ``Ψ(G, X ∥ P)`` is added to its output. With
     ``m = 0`` the token-level scan degenerates to a projection and only the node-level scan remains
     (§4.3), which is the node-token path here. The paper's algorithm shows one layer with no
     residuals, normalisation or FFN and says layers are stacked; the GPS-style residuals, norms and
@@ -121,8 +119,7 @@ class GMNLayer(torch.nn.Module):
         if readout not in ("last", "mean"):
             raise ValueError(f"GMNLayer: readout must be 'last' or 'mean', got {readout!r}")
         self.readout = readout
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"GMNLayer: dropout must be in [0, 1), got {dropout}")
+        check_dropout("GMNLayer", dropout)
         if ffn_ratio < 0:
             raise ValueError(f"GMNLayer: ffn_ratio must be >= 0, got {ffn_ratio}")
         self.dim, self.dropout, self.local_residual = dim, dropout, local_residual

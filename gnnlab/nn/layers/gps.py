@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gnnlab.nn.layers.conv_layer import call_conv
-from gnnlab.nn.mlp import feed_forward, norm_layer, reset
+from gnnlab.nn.mlp import check_dropout, feed_forward, norm_layer, reset
 
 __all__ = ["GPSLayer", "gps_layer"]
 
@@ -28,13 +28,12 @@ class GPSLayer(torch.nn.Module):
 
     with :math:`\mathbf{W}_1` of width ``ffn_ratio · dim``, and dropout after :math:`\mathbf{W}_2`.
     Either branch may be :obj:`None` (GPS without MPNN, or an MPNN with an FFN). The local layer
-    follows the layer contract (:mod:`gnnlab.nn.conv.base`): ``conv(x, graph[, edge_attr])`` returns
-    ``(x, edge_attr)``, edge features going only to a conv whose ``supports_edge_attr`` is set (a
-    conv that updates them, as :class:`~gnnlab.nn.conv.GatedGCNConv`, hands them on). A local
-    layer that already adds its own residual (GatedGCN with ``residual=True``, as in GraphGPS) is
-    used with ``local_residual=False`` so the input is not added twice. The mixer is called as
-    ``mixer(x, graph.batch)``, with ``edge_index=graph.edge_index`` added when its ``reads_edges``
-    is set (e.g. :class:`~gnnlab.nn.mixer.GraphMambaMixer`, which orders nodes by degree).
+    follows the layer contract (:mod:`gnnlab.nn.conv.base`) and gets the edge features only if it
+    reads them (the ones it returns are handed on). A local layer that already adds its own residual
+    (GatedGCN with ``residual=True``, as in GraphGPS) is used with ``local_residual=False`` so the
+    input is not added twice. The mixer is called as ``mixer(x, graph.batch)``, with
+    ``edge_index=graph.edge_index`` added when its ``reads_edges`` is set (e.g.
+    :class:`~gnnlab.nn.mixer.GraphMambaMixer`, which orders nodes by degree).
 
     Args:
         dim (int): Width of the node features (input and output).
@@ -68,13 +67,10 @@ class GPSLayer(torch.nn.Module):
         super().__init__()
         if conv is None and mixer is None:
             raise ValueError("GPSLayer: give a local conv, a global mixer, or both")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"GPSLayer: dropout must be in [0, 1), got {dropout}")
+        check_dropout("GPSLayer", dropout)
         local_dropout = dropout if local_dropout is None else local_dropout
-        if not 0.0 <= local_dropout < 1.0:
-            raise ValueError(f"GPSLayer: local_dropout must be in [0, 1), got {local_dropout}")
         self.dim, self.dropout, self.local_residual = dim, dropout, local_residual
-        self.local_dropout = local_dropout
+        self.local_dropout = check_dropout("GPSLayer", local_dropout, "local_dropout")
         self.conv, self.mixer = conv, mixer
         self.norm_local = norm_layer(norm, dim) if conv is not None else None
         self.norm_mixer = norm_layer(norm, dim) if mixer is not None else None

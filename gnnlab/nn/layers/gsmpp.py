@@ -1,11 +1,5 @@
-r"""The GSM++ layer: local message passing, then a hybrid SSM + Transformer encoder over token sequences.
-
-GSM++ (Behrouz, Parviz, Karami, Sanford, Perozzi, Mirrokni, "Best of Both Worlds: Advantages of
-Hybrid Graph Sequence Models", ICML 2025, arXiv 2411.15671) instantiates the paper's Graph Sequence
-Model framework (abstract: tokenization → local encoding → global encoding) with a hierarchical
-affinity clustering tokenization, a hierarchical positional encoding and a *hybrid* global encoder,
-recurrent (Mamba) layers followed by a Transformer block (abstract, Fig. 2), and optionally a Mixture
-of Tokenization (MoT) that lets every node weight several tokenizations through a router.
+r"""The GSM++ layer: local message passing, then a hybrid SSM + Transformer encoder over token sequences, and
+optionally a Mixture of Tokenization (the paper, arXiv 2411.15671, and the choices made: :mod:`gnnlab.models.gsmpp`).
 """
 from __future__ import annotations
 
@@ -16,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gnnlab.nn.layers.conv_layer import call_conv
-from gnnlab.nn.mlp import feed_forward, norm_layer, reset
+from gnnlab.nn.mlp import check_dropout, feed_forward, norm_layer, reset
 from gnnlab.nn.ssm.sequence import unpermute
 from gnnlab.nn.tokenizers.hac import HACTokens, hierarchical_sequences, node_sequence
 from gnnlab.nn.tokenizers.hop import hop_sequences
@@ -64,8 +58,7 @@ class HybridSequenceEncoder(torch.nn.Module):
         super().__init__()
         if not ssm and attention is None:
             raise ValueError("HybridSequenceEncoder: give at least one SSM block or an attention block")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"HybridSequenceEncoder: dropout must be in [0, 1), got {dropout}")
+        check_dropout("HybridSequenceEncoder", dropout)
         if ffn_ratio < 1:
             raise ValueError(f"HybridSequenceEncoder: ffn_ratio must be >= 1, got {ffn_ratio}")
         self.dim, self.dropout = dim, dropout
@@ -176,8 +169,7 @@ class GSMPlusPlusLayer(torch.nn.Module):
         if top_k is not None and not 1 <= top_k <= len(tokenizations):
             raise ValueError(f"{name}: top_k must be between 1 and the number of tokenizations "
                              f"({len(tokenizations)}), got {top_k}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout}")
+        check_dropout(name, dropout)
         if num_levels < 1 or num_hops < 1:
             raise ValueError(f"{name}: num_levels and num_hops must be >= 1, got {num_levels}, {num_hops}")
         if encoder.dim != dim:

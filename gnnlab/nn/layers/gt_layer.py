@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.nn.conv.base import check_conv_inputs, check_edge_attr
+from gnnlab.nn.conv.base import check_inputs
 from gnnlab.nn.conv.graph_transformer import GraphTransformerAttention
-from gnnlab.nn.mlp import FeedForward, norm_layer, reset
+from gnnlab.nn.mlp import FeedForward, check_dropout, norm_layer, reset
 from gnnlab.ops import Graph
 
 
@@ -51,8 +51,7 @@ class GraphTransformerLayer(torch.nn.Module):
     terms are dropped with ``residual=False``; the first one (around the attention) also whenever
     ``in_channels != out_channels``. With ``use_edges=False`` the attention ignores edge features,
     the edge branch is absent and ``edge_attr`` is returned unchanged (the paper's layer without
-    edge features). Like :class:`gnnlab.nn.conv.GatedGCNConv`, this is a complete layer returning
-    updated node *and* edge features.
+    edge features).
 
     Args:
         in_channels (int): Width of the node features and of the edge features.
@@ -89,11 +88,9 @@ class GraphTransformerLayer(torch.nn.Module):
         bias: bool = False,
     ):
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"GraphTransformerLayer: dropout must be in [0, 1), got {dropout}")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.dropout = dropout
+        self.dropout = check_dropout("GraphTransformerLayer", dropout)
         self.residual = residual
         # Only the residual around the attention changes width; the one around the FFN never does.
         self.attention_residual = residual and in_channels == out_channels
@@ -129,9 +126,8 @@ class GraphTransformerLayer(torch.nn.Module):
 
     def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Update node (and edge) features; ``edge_attr`` ``[E, in_channels]`` is required with ``use_edges``."""
-        name = type(self).__name__
-        check_conv_inputs(name, x, graph, self.in_channels)
-        attr = check_edge_attr(name, edge_attr, graph.num_edges, self.in_channels) if self.use_edges else None
+        read = edge_attr if self.use_edges else None  # without use_edges, edge_attr is only handed back as given
+        attr = check_inputs(self, x, graph, read, self.in_channels if self.use_edges else None)
         h_hat, e_hat = self.attention._attend(x, attr, graph)
         h = self._update(x, h_hat, self.O_h, self.norm1_h, self.ffn_h, self.norm2_h)
         if not self.use_edges:

@@ -7,6 +7,7 @@ from torch import Tensor
 from torch_geometric.utils import to_dense_batch
 
 from gnnlab.nn.mixer.base import GlobalMixer, check_heads, check_mixer_inputs, init_projections, num_graphs
+from gnnlab.nn.mlp import check_dropout
 
 
 class MultiheadAttentionMixer(GlobalMixer):
@@ -62,11 +63,9 @@ class MultiheadAttentionMixer(GlobalMixer):
         super().__init__()
         name = type(self).__name__
         self.head_dim = check_heads(name, dim, num_heads)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout}")
         self.dim = dim
         self.num_heads = num_heads
-        self.dropout = dropout
+        self.dropout = check_dropout(name, dropout)
         self.in_proj = torch.nn.Linear(dim, 3 * dim, bias=bias)
         self.out_proj = torch.nn.Linear(dim, dim, bias=bias)
         self.reset_parameters()

@@ -10,10 +10,7 @@ from gnnlab.nn.ssm import Mamba, node_degree, order_within_graphs, sequence_offs
 __all__ = ["GraphMambaMixer"]
 
 _ORDERINGS = ("degree_noise", "degree", "random", "index")
-# Orderings that draw random keys (and are therefore averaged over several draws at evaluation).
-_RANDOM_ORDERINGS = ("degree_noise", "random")
-# Evaluation noise is drawn in blocks of this many within-graph positions, so that the value at a
-# position never depends on how many positions were asked for (see GraphMambaMixer._eval_noise).
+# Within-graph positions per block of evaluation noise (see GraphMambaMixer._eval_noise).
 _NOISE_BLOCK = 1024
 
 
@@ -131,13 +128,10 @@ class GraphMambaMixer(GlobalMixer):
 
     @property
     def reads_edges(self) -> bool:
-        """Whether ``forward`` needs ``edge_index`` (the degree orderings read node degrees)."""
-        return self.needs_degree
-
-    @property
-    def needs_degree(self) -> bool:
-        """Whether the ordering reads node degrees (and so needs ``edge_index``)."""
+        """Whether ``forward`` needs ``edge_index``: the degree orderings read node degrees."""
         return self.ordering.startswith("degree")
+
+    needs_degree = reads_edges  #: the same, named after what the ordering reads
 
     def reset_parameters(self) -> None:
         """Re-initialise the Mamba block as ``mamba_ssm`` does."""
@@ -202,10 +196,7 @@ class GraphMambaMixer(GlobalMixer):
         return torch.stack([order_within_graphs(batch, key) for key in keys])
 
     def forward(self, x: Tensor, batch: Tensor | None = None, edge_index: Tensor | None = None) -> Tensor:
-        """Scan each graph's nodes in the chosen order(s); returns ``(N, dim)`` in the row order of ``x``.
-
-        ``edge_index`` is read only by the degree orderings (the others ignore it).
-        """
+        """Scan each graph's nodes in the chosen order(s); returns ``(N, dim)`` in the row order of ``x``."""
         check_mixer_inputs(type(self).__name__, x, batch, self.dim)
         if batch is not None:
             batch = batch.long()

@@ -163,11 +163,8 @@ class PerformerMixer(GlobalMixer):
         self.projection = fresh.to(device=self.projection.device, dtype=self.projection.dtype)
 
     def _features(self, x: Tensor, batch: Tensor | None, size: int, is_query: bool) -> Tensor:
-        """``(N, H, m)`` random features of queries or keys ``x`` ``(N, H, d)``, with the stabilising shifts.
-
-        Query rows are shifted by their own maximum, keys by the maximum over their graph; only
-        the softmax kernel is shifted. ``size`` is the number of graphs.
-        """
+        """``(N, H, m)`` random features of queries or keys ``x`` ``(N, H, d)``, with the stabilising shifts of the
+        softmax kernel (class docstring); ``size`` is the number of graphs."""
         x = x * self.head_dim**-0.25
         proj = x @ self.projection.T  # (N, H, m)
         if self.kernel == "relu":

@@ -1,7 +1,4 @@
-"""Encoders of positional and structural encodings.
-
-Each encoder reads the attributes its precompute transform in :mod:`gnnlab.transforms` wrote and
-returns ``(N, out_channels)``; models concatenate the result to the encoded node features.
+"""Encoders of positional and structural encodings (what every one does: :mod:`gnnlab.nn.pe.base`).
 
 =====================  ===========================  ======================================
 ``pe=`` config         transform (precompute)       encoder
@@ -19,7 +16,6 @@ returns ``(N, out_channels)``; models concatenate the result to the encoded node
 from gnnlab.nn.pe.base import random_sign_flip
 from gnnlab.nn.pe.hac import HierarchicalPEEncoder
 from gnnlab.nn.pe.lappe import LapPEBase, LapPEDeepSet, LapPELinear, LapPETransformer
-from gnnlab.nn.pe.lappe import LapPEEncoder  # noqa: F401  (the target of configs saved by earlier versions)
 from gnnlab.nn.pe.mlp import MLPPEEncoder
 from gnnlab.nn.pe.signnet import SignNetEncoder
 from gnnlab.nn.pe.spe import SPEEncoder

@@ -6,19 +6,18 @@ Each reads ``data.{attr}_vec`` and ``data.{attr}_val`` ``(N, k)`` and returns ``
 padding of a graph with fewer than ``k`` eigenpairs is masked out; in training mode every eigenvector of
 every graph gets a random sign (:func:`~gnnlab.nn.pe.base.random_sign_flip`), eval mode keeps the stored
 ones. Common args: ``k`` (eigenpairs the transform stored), ``out_channels``, ``attr`` (prefix of the
-attributes, default ``'lappe'``), ``sign_flip`` and ``use_eigvals`` (default ``True``). Configs:
-``pe=lappe`` (:class:`LapPEDeepSet`), ``pe=lappe_linear``, ``pe=lappe_transformer``.
+attributes, default ``'lappe'``), ``sign_flip`` and ``use_eigvals`` (default ``True``).
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from gnnlab.nn.mlp import mlp
+from gnnlab.nn.mlp import mlp, reset
 from gnnlab.nn.pe.base import graph_index, random_sign_flip, read_eigenpairs
 from gnnlab.ops import Graph
 
-__all__ = ["LapPEBase", "LapPELinear", "LapPEDeepSet", "LapPETransformer", "LapPEEncoder"]
+__all__ = ["LapPEBase", "LapPELinear", "LapPEDeepSet", "LapPETransformer"]
 
 
 class LapPEBase(torch.nn.Module):
@@ -34,9 +33,7 @@ class LapPEBase(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise every submodule that has parameters."""
-        for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        reset(*(module for module in self.modules() if module is not self))
 
     def eigenpairs(self, data) -> tuple[Tensor, Tensor, Tensor]:
         """``(vec, val, valid)``, each ``(N, k)``, padding zeroed and masked in ``valid``."""
@@ -122,15 +119,3 @@ class LapPETransformer(LapPEBase):
         tokens = self.transformer(self.phi(tokens), src_key_padding_mask=pad) * valid.unsqueeze(-1)
         return self.rho(tokens.sum(dim=1))  # (N, hidden) -> (N, out)
 
-
-_LEGACY = {"linear": (LapPELinear, {"hidden_channels", "num_layers", "num_heads", "post_layers"}),
-           "deepset": (LapPEDeepSet, {"num_heads"}), "transformer": (LapPETransformer, {"post_layers"})}
-
-
-def LapPEEncoder(k: int, out_channels: int, attr: str = "lappe", model: str = "deepset", **kwargs) -> LapPEBase:
-    """Reads configs saved by earlier versions (``_target_: gnnlab.nn.pe.LapPEEncoder``, ``model: linear|deepset|
-    transformer``), so such a run resumes with the same modules; arguments the encoder has no use for are dropped."""
-    if model not in _LEGACY:
-        raise ValueError(f"LapPEEncoder: model must be one of {', '.join(_LEGACY)}, got {model!r}")
-    cls, unused = _LEGACY[model]
-    return cls(k, out_channels, attr, **{key: v for key, v in kwargs.items() if key not in unused})

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gnnlab.nn.mlp import mlp
+from gnnlab.nn.mlp import mlp, reset
 from gnnlab.nn.pe.base import nan_mask, read_attr
 from gnnlab.ops import Graph
 
@@ -63,9 +63,7 @@ class MLPPEEncoder(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise the norm and the MLP."""
-        for module in [self.norm, *self.mlp]:  # the norm may be None
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        reset(self.norm, *self.mlp)
 
     def forward(self, data, graph: Graph | None = None) -> Tensor:
         """Encode ``data.{attr}``; returns ``(N, out_channels)``."""

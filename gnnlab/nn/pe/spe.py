@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from gnnlab.nn.conv.gine import GINEConv
-from gnnlab.nn.mlp import mlp
+from gnnlab.nn.mlp import mlp, reset
 from gnnlab.nn.pe.base import read_eigenpairs
 from gnnlab.ops import Graph, resolve_graph
 
@@ -128,9 +128,7 @@ class SPEEncoder(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise φ, ρ and the output map."""
-        for module in [*self.phi, *self.rho, self.out]:
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        reset(*self.phi, *self.rho, self.out)
 
     def spectral_weights(self, data, graph: Graph | None = None) -> tuple[Tensor, Tensor]:
         r"""The diagonal ``(N, m)`` and edge ``(E, m)`` entries of :math:`\mathbf{W}^{(1..m)}`, the edge rows

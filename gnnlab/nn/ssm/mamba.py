@@ -23,9 +23,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gnnlab.nn.mlp import reset
 from gnnlab.ops import selective_scan, selective_scan_carry
 
 __all__ = ["Mamba", "BiMamba", "positions_in_sequence"]
+
+
+def _wide(p: Tensor) -> Tensor:
+    """``p`` in at least float32: ``A``, ``D`` and the ``Δ`` bias stay so under mixed precision, as upstream."""
+    return p.to(torch.promote_types(p.dtype, torch.float32))
 
 
 def positions_in_sequence(cu_seqlens: Tensor, total: int) -> Tensor:
@@ -177,20 +183,20 @@ class Mamba(nn.Module):
             x = self._conv_packed(x[0], cu_seqlens).unsqueeze(0)
         else:
             x = self.conv1d(x)[..., :length]
-        x = F.silu(x)
-        x_dbl = self.x_proj(x.transpose(1, 2))  # (B, L, dt_rank + 2N)
-        dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
-        dt = (dt @ self.dt_proj.weight.t()).transpose(1, 2)  # (B, d_inner, L); the bias enters the scan
-        # A, D and the Δ bias stay at least float32, as upstream keeps them under mixed precision.
-        def wide(p: Tensor) -> Tensor:
-            return p.to(torch.promote_types(p.dtype, torch.float32))
-
-        A = -torch.exp(wide(self.A_log))  # (d_inner, N)
-        y = selective_scan(x, dt, A, B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(), wide(self.D),
-                           z=z, delta_bias=wide(self.dt_proj.bias), delta_softplus=True, cu_seqlens=cu_seqlens)
+        y = self._scan(F.silu(x), z, cu_seqlens)
         out = self.out_proj(y.transpose(1, 2))  # (B, L, d_model)
         return out[0] if packed else out
 
+    def _scan(self, x: Tensor, z: Tensor, cu_seqlens: Tensor | None, **carry) -> Tensor | tuple[Tensor, Tensor]:
+        """The selective scan of the convolved ``x`` ``(B, d_inner, L)``, gated by ``z``; given ``initial_state``,
+        :func:`gnnlab.ops.selective_scan_carry`, which also returns the final state."""
+        x_dbl = self.x_proj(x.transpose(1, 2))  # (B, L, dt_rank + 2N)
+        dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
+        dt = (dt @ self.dt_proj.weight.t()).transpose(1, 2)  # (B, d_inner, L); the bias enters the scan
+        A = -torch.exp(_wide(self.A_log))  # (d_inner, N)
+        scan = selective_scan_carry if carry else selective_scan
+        return scan(x, dt, A, B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(), _wide(self.D), z=z,
+                    delta_bias=_wide(self.dt_proj.bias), delta_softplus=True, cu_seqlens=cu_seqlens, **carry)
 
     # ----- the chunked path ------------------------------------------------------------------------------
 
@@ -213,18 +219,7 @@ class Mamba(nn.Module):
         x = F.linear(rows, weight[: self.d_inner], None if bias is None else bias[: self.d_inner])
         z = F.linear(rows[before:], weight[self.d_inner:], None if bias is None else bias[self.d_inner:])
         x = F.silu(self._conv_packed(x.t(), cu_conv)[:, before:]).unsqueeze(0)  # (1, d_inner, n)
-        x_dbl = self.x_proj(x.transpose(1, 2))
-        dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
-        dt = (dt @ self.dt_proj.weight.t()).transpose(1, 2)
-
-        def wide(p: Tensor) -> Tensor:
-            return p.to(torch.promote_types(p.dtype, torch.float32))
-
-        y, last = selective_scan_carry(
-            x, dt, -torch.exp(wide(self.A_log)), B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(),
-            wide(self.D), z=z.t().unsqueeze(0), delta_bias=wide(self.dt_proj.bias), delta_softplus=True,
-            cu_seqlens=cu_scan, initial_state=initial_state,
-        )
+        y, last = self._scan(x, z.t().unsqueeze(0), cu_scan, initial_state=initial_state)
         return self.out_proj(y[0].t()), last
 
 
@@ -318,20 +313,16 @@ class BiMamba(nn.Module):
     own weights, the second reading each sequence (each packed sequence on its own) in reverse;
     with ``out_proj=True`` a linear map ``W_out`` follows the sum.
 
-    GMN (Behrouz & Hashemi, KDD 2024, arXiv:2402.08678, Algorithm 2) scans each node's token sequence
-    in both directions: a forward Mamba on the sequence and a second Mamba (own weights) on the
-    reversed sequence, whose outputs (put back in forward order) are added and mapped by ``W_out``
-    (Algorithm 2, line 21: ``y = W_out(Y_f + Reverse(Y_b))``), as in Vision Mamba's bidirectional
-    block; ``out_proj=True`` gives that map (GMN's configs set it). The paper's per-direction
-    LayerNorm is the caller's (GMN's layer normalises the sequence before this block).
+    This is GMN's scan of each node's token sequence (Behrouz & Hashemi, KDD 2024, arXiv:2402.08678,
+    Algorithm 2, line 21: ``y = W_out(Y_f + Reverse(Y_b))``), as in Vision Mamba's bidirectional block;
+    GMN's configs set ``out_proj``. The paper's per-direction LayerNorm is the caller's (GMN's layer
+    normalises the sequence before this block).
 
     Args:
         d_model: width; every other keyword goes to both :class:`Mamba` blocks.
         out_proj: add a ``d_model → d_model`` linear map (with bias) after the sum. (default: False)
 
-    Shapes:
-        - input: ``[batch, L, d_model]``, or packed ``[total_L, d_model]`` with ``cu_seqlens`` ``[S + 1]``
-        - output: the same shape
+    Shapes: as :class:`Mamba`.
     """
 
     def __init__(self, d_model: int, out_proj: bool = False, **kwargs):
@@ -342,10 +333,7 @@ class BiMamba(nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise both blocks (and the output map)."""
-        self.forward_block.reset_parameters()
-        self.backward_block.reset_parameters()
-        if self.out_proj is not None:
-            self.out_proj.reset_parameters()
+        reset(self.forward_block, self.backward_block, self.out_proj)
 
     @staticmethod
     def reverse(hidden: Tensor, cu_seqlens: Tensor | None) -> Tensor:
@@ -358,7 +346,7 @@ class BiMamba(nn.Module):
         return hidden.index_select(0, end - 1 - position)  # element t of a sequence ↔ its element end - 1 - t
 
     def forward(self, hidden: Tensor, cu_seqlens: Tensor | None = None) -> Tensor:
-        """Sum of the forward pass and the re-reversed backward pass; same shapes as :class:`Mamba`."""
+        """Sum of the forward pass and the re-reversed backward pass."""
         back = self.backward_block(self.reverse(hidden, cu_seqlens), cu_seqlens)
         out = self.forward_block(hidden, cu_seqlens) + self.reverse(back, cu_seqlens)
         return out if self.out_proj is None else self.out_proj(out)

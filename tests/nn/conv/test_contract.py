@@ -12,6 +12,7 @@ from torch_geometric.data import Data
 
 from gnnlab.models import ConvStack, build_gnn
 from gnnlab.nn.conv import (
+    DAGNNConv,
     GATConv,
     GatedGCNConv,
     GCNConv,
@@ -29,6 +30,7 @@ DIM, EDGE_DIM, N = 8, 4, 12
 
 #: name -> factory(in_channels, out_channels); every conv gnnlab ships, with and without edge features.
 CONVS = {
+    "dagnn": partial(DAGNNConv, K=3),
     "gcn": GCNConv,
     "gin": GINConv,
     "gine": partial(GINEConv, edge_dim=EDGE_DIM),
