@@ -7,12 +7,14 @@ published number stored in the experiment config.
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import platform
 import sys
 import traceback
 from pathlib import Path
+from typing import Callable, Iterable
 
 import hydra
 from hydra.errors import InstantiationException
@@ -31,9 +33,8 @@ def config_dir() -> Path:
     raise FileNotFoundError(f"gnnlab configs not found next to {here} (looked for conf/train.yaml)")
 
 
-# Errors that come from a user's input (config values, datasets, paths): reported as one line. Every
-# other exception (a TypeError in a user's layer, an IndexError in a transform) is a bug in code and
-# keeps its full traceback.
+# Errors in a user's input (config values, datasets, paths), reported as one line; any other exception
+# is a bug in code and keeps its full traceback (see gnnlab.errors).
 USER_ERRORS = (GnnlabError, FileNotFoundError, PermissionError)
 
 # gnnlab-tc and gnnlab-curves check their command-line arguments (a run folder, a metric name) with
@@ -41,21 +42,17 @@ USER_ERRORS = (GnnlabError, FileNotFoundError, PermissionError)
 ARGUMENT_ERRORS = (*USER_ERRORS, ValueError)
 
 
-def _user_error(err: BaseException) -> BaseException | None:
-    """``err`` itself, or the error it wraps, when that is a :data:`USER_ERRORS`; else ``None``.
+def _unwrap(err: BaseException) -> BaseException:
+    """The error that Hydra's ``InstantiationException`` wrappers around ``err`` hold (``err`` when unwrapped).
 
     Hydra wraps whatever a ``_target_`` raises in an ``InstantiationException``; the wrapped error
     decides whether the user made a mistake or the code has a bug.
     """
     seen = set()
-    while err is not None and id(err) not in seen:
+    while isinstance(err, InstantiationException) and err.__cause__ is not None and id(err) not in seen:
         seen.add(id(err))
-        if isinstance(err, USER_ERRORS):
-            return err
-        if not isinstance(err, InstantiationException):
-            return None
         err = err.__cause__
-    return None
+    return err
 
 
 # glibc serves every allocation above its mmap threshold (at most 32 MB when set at run time) with a
@@ -73,9 +70,8 @@ class ReleaseFreeMemory:
     """A :class:`~gnnlab.train.Trainer` batch callback: every ``every`` batches, give freed heap pages back to
     the operating system (glibc ``malloc_trim(0)``; a no-op elsewhere).
 
-    With the thresholds above raised, the large per-batch temporaries are served from the heap
-    instead of fresh, page-faulted mappings. The price is fragmentation: batches of varying size leave
-    free holes the heap never gives back, and the resident size creeps up by hundreds of MB per epoch
+    The thresholds above trade the page faults for fragmentation: batches of varying size leave free
+    holes the heap never gives back, and the resident size creeps up by hundreds of MB per epoch
     (measured: 0.8 GB to 2.0 GB over 300 GCN steps on Peptides-sized batches). ``malloc_trim(0)``
     hands every whole free page back (the heap keeps its layout, so later allocations reuse the
     addresses); called every few dozen steps it holds the resident size flat (0.40 to 0.48 GB in the
@@ -131,9 +127,9 @@ def _hydra_train(cfg: DictConfig) -> float:
     """Train one model; returns the best monitored validation metric (for Hydra sweepers).
 
     Typed config values are checked first (:func:`gnnlab.config_schema.validate_config`; the model's
-    once the data is loaded). Errors in
-    the user's input end the run with one line and exit status 1; any other error is printed with
-    its full traceback (also when Hydra's instantiation wrapped it) and exits with status 1.
+    once the data is loaded). Errors in the user's input end the run with one line and exit status 1;
+    any other error is printed with its full traceback (also when Hydra's instantiation wrapped it)
+    and exits with status 1.
     """
     try:
         validate_config(cfg, model=False)  # the model is checked once the data has given its facts
@@ -143,13 +139,10 @@ def _hydra_train(cfg: DictConfig) -> float:
     except Exception as err:
         if logging.getLogger().isEnabledFor(logging.DEBUG):
             raise
-        user = _user_error(err)
-        if user is not None:
-            print(f"gnnlab-train: error: {type(user).__name__}: {user}", file=sys.stderr)
+        cause = _unwrap(err)
+        if isinstance(cause, USER_ERRORS):
+            print(f"gnnlab-train: error: {type(cause).__name__}: {cause}", file=sys.stderr)
             raise SystemExit(1) from None
-        cause = err
-        while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
-            cause = cause.__cause__
         if cause is not err:
             # Hydra would print only the wrapper's summary: show where in the code it failed.
             traceback.print_exception(cause)
@@ -237,10 +230,20 @@ def topological_concentration_report(run_dir, out_dir=None, k: int = 1, hits_k: 
                      bins=bins, metric=f"Hits@{hits_k} ({split})", title=f"{cfg.get('name', run_dir.name)}: {label}")
 
 
+def _print_written(prog: str, write: Callable[[], Iterable[Path]]) -> int:
+    """Run ``write()`` and print the paths it wrote (exit status 0), or an :data:`ARGUMENT_ERRORS` in one line (1)."""
+    try:
+        paths = write()
+    except ARGUMENT_ERRORS as err:
+        print(f"{prog}: error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(f"written: {path}")
+    return 0
+
+
 def tc_main(argv: list[str] | None = None) -> int:
     """Entry point of ``gnnlab-tc``: Topological Concentration vs per-node performance of a link-prediction run."""
-    import argparse
-
     parser = argparse.ArgumentParser(
         prog="gnnlab-tc",
         description="Write per-node Topological Concentration, degree and Hits@K of a trained link-prediction "
@@ -254,21 +257,12 @@ def tc_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bins", type=int, default=10, help="number of equal-width TC bins")
     parser.add_argument("--split", choices=["test", "val"], default="test")
     args = parser.parse_args(argv)
-    try:
-        report = topological_concentration_report(args.run_dir, args.out, args.k, args.hits_k, args.approximate,
-                                                  args.bins, args.split)
-    except ARGUMENT_ERRORS as err:
-        print(f"gnnlab-tc: error: {type(err).__name__}: {err}", file=sys.stderr)
-        return 1
-    for path in report:
-        print(f"written: {path}")
-    return 0
+    return _print_written("gnnlab-tc", lambda: topological_concentration_report(
+        args.run_dir, args.out, args.k, args.hits_k, args.approximate, args.bins, args.split))
 
 
 def curves_main(argv: list[str] | None = None) -> int:
     """Entry point of ``gnnlab-curves``: learning curves (PNG + markdown) of one or more run folders."""
-    import argparse
-
     parser = argparse.ArgumentParser(
         prog="gnnlab-curves",
         description="Plot metrics against the epoch from the metrics.csv of gnnlab-train runs (finished or "
@@ -282,14 +276,8 @@ def curves_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from gnnlab.analysis.curves import plot_learning_curves
 
-    try:
-        paths = plot_learning_curves(args.run_dirs, args.metrics, args.out, args.labels, args.title)
-    except ARGUMENT_ERRORS as err:
-        print(f"gnnlab-curves: error: {type(err).__name__}: {err}", file=sys.stderr)
-        return 1
-    for path in paths:
-        print(f"written: {path}")
-    return 0
+    return _print_written("gnnlab-curves", lambda: plot_learning_curves(
+        args.run_dirs, args.metrics, args.out, args.labels, args.title))
 
 
 def table_main(argv: list[str] | None = None) -> int:

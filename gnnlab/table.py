@@ -7,14 +7,13 @@ Usage::
     gnnlab-table --from-dir <sweep1> <sweep2> ... --out summary.md     # one row per sweep
     gnnlab-table --runs <run1> <run2> ... --labels A B --out runs.md    # one row per single run
 
-The experiment config's ``benchmark`` block names the paper, table, cell, metric and the
-published value, and the protocol: ``protocol: best`` (the default) scores the weights of the best
-validation epoch (``results.json``'s ``final``), ``protocol: last`` the final epoch's model (``last``;
-Benchmarking-GNNs and the GT paper report that). Extra ``key=value`` arguments are passed to every
-run as Hydra overrides.
-Each run writes ``results.json``; the table lists every seed's value, then mean ± std (sample
-standard deviation) beside the published number, and a CSV with the per-seed values. ``--runs``
-tabulates single runs (say, reduced-budget or diagnostic ones): the benchmark metric at the
+The experiment config's ``benchmark`` block names the paper, table, cell, metric and the published
+value, and the protocol: ``protocol: best`` (the default) scores the weights of the best validation
+epoch (``results.json``'s ``final``), ``protocol: last`` the final epoch's model (``last``;
+Benchmarking-GNNs and the GT paper report that). Extra ``key=value`` arguments are passed to every run
+as Hydra overrides. Each run writes ``results.json``; the table lists every seed's value, then mean ±
+std (sample standard deviation) beside the published number, and a CSV with the per-seed values.
+``--runs`` tabulates single runs (say, reduced-budget or diagnostic ones): the benchmark metric at the
 best-validation epoch and of the final epoch. Every table's first line is the command that wrote it.
 """
 from __future__ import annotations

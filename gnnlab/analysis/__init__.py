@@ -5,8 +5,7 @@ torch/numpy/scipy (and matplotlib for plots), never ``gnnlab.models``, ``gnnlab.
 ``gnnlab.cli``, so an analysis can run on scores saved by any model.
 
 - :mod:`gnnlab.analysis.topological_concentration`: Topological Concentration (TC) and its
-  random-projection approximation (ATC) from Wang et al., "A Topological Perspective on
-  Demystifying GNN-Based Link Prediction Performance" (ICLR 2024).
+  random-projection approximation (ATC) from Wang et al. (ICLR 2024).
 - :mod:`gnnlab.analysis.per_node`: per-node Hits@K and the performance-vs-TC report.
 - :mod:`gnnlab.analysis.curves`: learning curves of training runs (``gnnlab-curves``).
 """

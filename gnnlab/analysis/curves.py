@@ -18,10 +18,7 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, float]]:
         rows = list(csv.DictReader(f))
     if not rows:
         raise ValueError(f"{path}: no epoch has been logged yet")
-    out = []
-    for row in rows:
-        out.append({k: float(v) if v not in ("", None) else math.nan for k, v in row.items()})
-    return out
+    return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in rows]
 
 
 def plot_learning_curves(
@@ -74,9 +71,6 @@ def plot_learning_curves(
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
 
-    def lower_is_better(name: str) -> bool:
-        return any(word in name for word in ("loss", "mae", "mse", "error"))
-
     lines = [f"Command: `{shlex.join(command)}`", "",
              "| run | epochs | s / epoch | " + " | ".join(f"{m} (last / best)" for m in metrics) + " |",
              "|---|---|---|" + "---|" * len(metrics)]
@@ -88,7 +82,8 @@ def plot_learning_curves(
             if not values:
                 cells.append("–")
                 continue
-            best = min(values) if lower_is_better(metric) else max(values)
+            lower_is_better = any(word in metric for word in ("loss", "mae", "mse", "error"))
+            best = min(values) if lower_is_better else max(values)
             cells.append(f"{values[-1]:.4f} / {best:.4f}")
         lines.append(f"| {label} | {int(rows[-1]['epoch'])} | {sum(times) / len(times):.0f} | " + " | ".join(cells) + " |")
     table = out.with_suffix(".md")

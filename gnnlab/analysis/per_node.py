@@ -1,9 +1,8 @@
 r"""Per-node link-prediction performance against Topological Concentration (TC).
 
 :func:`per_node_hits` turns a model's pair scores into Hits@K per node; :func:`tc_report` bins the
-nodes by their TC (:mod:`gnnlab.analysis.topological_concentration`) and writes per-node and per-bin
-tables and a plot, as in Wang et al., "A Topological Perspective on Demystifying GNN-Based Link
-Prediction Performance" (ICLR 2024).
+nodes by their TC (:mod:`gnnlab.analysis.topological_concentration`, which cites the paper) and writes
+per-node and per-bin tables and a plot, as the paper does.
 """
 from __future__ import annotations
 

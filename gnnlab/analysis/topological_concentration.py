@@ -152,17 +152,11 @@ def topological_concentration(
 ) -> Tensor:
     r"""``[num_nodes]`` float64 exact Topological Concentration of every node of the training graph.
 
-    .. math::
-
-        \mathrm{TC}^K_i = \frac{1}{|N(i)|} \sum_{j \in N(i)}
-            \frac{\sum_{k_1,k_2=1}^{K} \beta^{k_1+k_2-2} |H^{k_1}_i \cap H^{k_2}_j|}
-                 {\sum_{k_1,k_2=1}^{K} \beta^{k_1+k_2-2} g(H^{k_1}_i, H^{k_2}_j)}
-
-    with the open neighbourhood ``H^1_i = N(i)`` (``i`` not included), ``g = |H^{k_1}_i ∪ H^{k_2}_j|``
-    (``normalization="union"``; for ``K = 1`` the mean Jaccard similarity
-    ``|N(i) ∩ N(j)| / (|N(i)| + |N(j)| - |N(i) ∩ N(j)|)`` over the neighbours ``j``) or
-    ``g = |H^{k_1}_i| - [k_1 = k_2 = 1]`` (``"source"``, the authors' code; a pair whose denominator is
-    0 scores 0). See the module docstring for the layer sets and how the authors' code differs.
+    ``TC^K_i`` as the module docstring defines it: its formula, the layer sets ``H^k_i`` (with the open
+    neighbourhood ``H^1_i = N(i)``, ``i`` not included), the normalisers ``g`` and how the authors' code
+    differs. ``normalization="union"`` with ``K = 1`` gives the mean Jaccard similarity
+    ``|N(i) ∩ N(j)| / (|N(i)| + |N(j)| - |N(i) ∩ N(j)|)`` over the neighbours ``j``; with ``"source"``
+    (``g = |H^{k_1}_i| - [k_1 = k_2 = 1]``, the authors' code) a pair whose denominator is 0 scores 0.
 
     ``K = 1`` runs the common-neighbour kernel over all ``2|E|`` directed edges, ``O(Σ_e min-merge)``.
     ``K >= 2`` builds the layer sets as sparse matrix powers (scipy), ``O(nnz(A^K))`` memory: meant for
@@ -260,9 +254,8 @@ def approximate_topological_concentration(
     (Salton), a much closer stand-in for the union-normalised TC than the raw dot product, whose
     ``1/(d_i d_j)`` favours low-degree nodes. For ``K >= 2`` the overlaps count walks, not set members.
 
-    The paper defines ATC as a similarity ``f`` of random Gaussian embeddings propagated over the
-    training graph, with hop weights; the two normalisation choices are parameters here, and the
-    defaults (``Â = D⁻¹A``, cosine) are the ones that keep the closest to the union-normalised TC.
+    The paper defines ATC as a similarity ``f`` of hop-weighted random Gaussian embeddings propagated
+    over the training graph; ``Â`` and ``f`` are parameters here, with the defaults argued above.
 
     Cost: ``K + 1`` sparse-dense products, ``O((K + 1)·2|E|·d)`` time and ``O(N·d)`` memory. The
     estimate's noise falls like ``1/sqrt(d)``: on a 600-node stochastic block model whose blocks have

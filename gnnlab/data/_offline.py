@@ -3,10 +3,9 @@
 Machines without internet can keep read-only copies of the public benchmark files in one folder laid out
 like the ``raw/`` folders PyG expects (``Planetoid/Cora/raw``, ``TUDataset/MUTAG/raw``, ``AQSOL/raw``, ...).
 Every loader takes that folder as its ``offline_dir`` argument (the data configs pass
-``paths.offline_data_dir``); when the argument is ``None`` the folder is ``$GNNLAB_SHARED_DATA``. No other
-folder is looked at. Before PyG builds a dataset, :func:`copy_offline` copies the raw files the data root
-lacks, so PyG finds them and never downloads; without an offline copy PyG downloads as usual. The offline
-folder is only ever read.
+``paths.offline_data_dir``; ``None`` means ``$GNNLAB_SHARED_DATA``); no other folder is looked at, and it is
+only ever read. Before PyG builds a dataset, :func:`copy_offline` copies the raw files the data root lacks, so
+PyG finds them and never downloads; without an offline copy PyG downloads as usual.
 """
 from __future__ import annotations
 
@@ -16,14 +15,15 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import URLError
 
 from gnnlab.errors import DatasetUnavailableError
 
-__all__ = ["ENV_VAR", "shared_data_dir", "prepare_root", "copy_offline", "download_errors", "unavailable_message"]
+__all__ = ["ENV_VAR", "shared_data_dir", "prepare_root", "copy_offline", "download_errors", "unavailable_message",
+           "write_partial"]
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +80,17 @@ def prepare_root(root: str | os.PathLike) -> Path:
     return path
 
 
-def _copy_file(src: Path, dest: Path) -> None:
+def write_partial(dest: Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp)`` on a unique hidden ``.<name>.*.partial`` file beside ``dest``, then rename it to ``dest``.
+
+    An interrupted write must not leave a truncated file that PyG would take for a complete raw file,
+    and two processes writing at once must not collide. ``tmp`` is created private (mode 0600).
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    # Copy under a unique temporary name first: an interrupted copy must not leave a truncated file
-    # that PyG would take for a complete raw file, and two processes copying at once must not collide.
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
     os.close(fd)
     try:
-        shutil.copy2(src, tmp)
+        write(tmp)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -111,7 +114,7 @@ def copy_offline(relative: str, dest: str | os.PathLike, offline_dir: str | os.P
     if src.is_file():
         if dest.exists():
             return False
-        _copy_file(src, dest)
+        write_partial(dest, lambda tmp: shutil.copy2(src, tmp))
         log.info("copied offline %s to %s", src, dest)
         return True
     if not src.is_dir():
@@ -122,7 +125,7 @@ def copy_offline(relative: str, dest: str | os.PathLike, offline_dir: str | os.P
         target = dest / file.relative_to(src)
         if target.exists():
             continue
-        _copy_file(file, target)
+        write_partial(target, lambda tmp: shutil.copy2(file, tmp))
         copied += 1
     if copied:
         log.info("copied %d offline file(s) from %s to %s", copied, src, dest)

@@ -62,11 +62,6 @@ class _Flat:
         return rows[self.position[self.graph_of(attr, rows)] >= 0]
 
 
-def _describe(dataset: Dataset, split: str | None) -> str:
-    name = getattr(dataset, "name", None) or type(dataset).__name__
-    return f"dataset {name}" + (f" ({split} split)" if split else "")
-
-
 def check_dataset(dataset: Dataset, split: str | None = None, num_classes: int | None = None) -> None:
     """Raise :class:`~gnnlab.errors.DataError` when a graph of ``dataset`` holds an invalid value.
 
@@ -77,7 +72,8 @@ def check_dataset(dataset: Dataset, split: str | None = None, num_classes: int |
     """
     if len(dataset) == 0:
         return
-    where = _describe(dataset, split)
+    name = getattr(dataset, "name", None) or type(dataset).__name__
+    where = f"dataset {name}" + (f" ({split} split)" if split else "")
     flat = _Flat(dataset, ("x", "edge_attr", "edge_index", "y"))
 
     def fail(attr: str, row: int, text: str) -> None:

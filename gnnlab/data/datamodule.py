@@ -152,9 +152,8 @@ class DataModule:
         pe_cache_dir: folder of the encoding caches; ``None`` uses each dataset's ``processed_dir``.
         num_classes: number of classes of a classification task: integer labels ``y`` are checked to
             lie in ``[0, num_classes)``. ``None`` counts them from the labels (their maximum + 1).
-        check: check every split once at construction (:func:`gnnlab.data.checks.check_dataset`):
-            finite float features, ``edge_index`` dtype and range, label range. Raises
-            :class:`~gnnlab.errors.DataError` naming the dataset, split, graph and tensor.
+        check: check every split once at construction with :func:`gnnlab.data.checks.check_dataset` (finite
+            float features, ``edge_index`` dtype and range, label range; a :class:`~gnnlab.errors.DataError`).
     """
 
     def __init__(
@@ -195,12 +194,9 @@ class DataModule:
         self.num_classes = num_classes
         if check:
             # Before any encoding is precomputed: the raw values, once per distinct dataset.
-            checked: set[int] = set()
-            for dataset in self.splits.values():
-                if id(dataset) not in checked:
-                    checked.add(id(dataset))
-                    shared = [s for s, d in self.splits.items() if d is dataset]
-                    check_dataset(dataset, split="/".join(shared), num_classes=num_classes)
+            for dataset in {id(d): d for d in self.splits.values()}.values():
+                shared = [s for s, d in self.splits.items() if d is dataset]
+                check_dataset(dataset, split="/".join(shared), num_classes=num_classes)
         #: What a model must know about the data, read from it (see :func:`dataset_facts`).
         self.facts: dict = dataset_facts(self.splits, num_classes)
         if self.pe_transforms:
@@ -215,8 +211,9 @@ class DataModule:
         self.eval_batch_size = int(eval_batch_size) if eval_batch_size is not None else self.batch_size
         self.num_workers = int(num_workers)
         self.seed = int(seed)
-        # One generator for the whole run: each epoch's loader continues its stream, so epochs see
-        # different orders; trainers checkpoint its state so a resumed run repeats the same orders.
+        # One generator for the whole run, shared by every training loader: each epoch continues its
+        # stream, so epochs see different orders, the same for every run with this seed; trainers
+        # checkpoint its state so a resumed run repeats the same orders.
         self.generator = torch.Generator().manual_seed(self.seed)
 
     def _check(self, split: str) -> str:
@@ -231,19 +228,13 @@ class DataModule:
         return self.splits[self._check(split)]
 
     def loader(self, split: str) -> DataLoader:
-        """A PyG ``DataLoader`` over ``split``: shuffled (seeded) for ``'train'``, in order otherwise.
-
-        All training loaders share :attr:`generator` (seeded with ``seed``): successive epochs get
-        different orders, and the sequence of orders is the same for every run with that seed.
-        """
-        dataset = self.dataset(split)
+        """A PyG ``DataLoader`` over ``split``: shuffled by :attr:`generator` for ``'train'``, in order otherwise."""
         train = split == "train"
-        generator = self.generator if train else None
         return DataLoader(
-            dataset,
+            self.dataset(split),
             batch_size=self.batch_size if train else self.eval_batch_size,
             shuffle=train,
-            generator=generator,
+            generator=self.generator if train else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
@@ -251,14 +242,6 @@ class DataModule:
     def train_loader(self) -> DataLoader:
         """Shorthand for ``loader('train')``."""
         return self.loader("train")
-
-    def val_loader(self) -> DataLoader:
-        """Shorthand for ``loader('val')``."""
-        return self.loader("val")
-
-    def test_loader(self) -> DataLoader:
-        """Shorthand for ``loader('test')``."""
-        return self.loader("test")
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())

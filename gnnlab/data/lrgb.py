@@ -10,9 +10,7 @@
 The raw files are the official LRGB files (the ones the LRGB/GraphGPS loaders download, checked by MD5
 here after a download): a gzipped CSV and a pickle ``{'train': array, 'val': array, 'test': array}`` of
 row indices. PyG's own ``LRGBDataset`` reads a different, preprocessed archive, which is why this module
-builds the graphs itself. Offline copies: ``<offline_dir>/LRGB/peptides-func/source/`` holds the two
-peptides-func files and is copied into the raw folder; peptides-struct has no offline copy and is only
-downloaded.
+builds the graphs itself. Offline copies (peptides-func only): see :func:`load_peptides`.
 """
 from __future__ import annotations
 
@@ -61,8 +59,13 @@ STRUCT_TARGETS = (
 @dataclass(frozen=True)
 class _RawFile:
     filename: str
-    url: str
+    dropbox: str  # the folder key of the LRGB authors' Dropbox link
     md5: str
+
+    @property
+    def url(self) -> str:
+        """The Dropbox link (as used by the LRGB and GraphGPS loaders); "?dl=1" asks for the file, not a preview."""
+        return f"https://www.dropbox.com/s/{self.dropbox}/{self.filename}?dl=1"
 
 
 @dataclass(frozen=True)
@@ -76,35 +79,20 @@ class _Spec:
     offline: str | None
 
 
-# The LRGB authors' Dropbox links (as used by the LRGB and GraphGPS loaders); "?dl=1" asks for the file
-# itself instead of the preview page.
 _SPECS = {
     "peptides-func": _Spec(
-        csv=_RawFile(
-            "peptide_multi_class_dataset.csv.gz",
-            "https://www.dropbox.com/s/ol2v01usvaxbsr8/peptide_multi_class_dataset.csv.gz?dl=1",
-            "701eb743e899f4d793f0e13c8fa5a1b4",
-        ),
-        split=_RawFile(
-            "splits_random_stratified_peptide.pickle",
-            "https://www.dropbox.com/s/j4zcnx2eipuo0xz/splits_random_stratified_peptide.pickle?dl=1",
-            "5a0114bdadc80b94fc7ae974f13ef061",
-        ),
+        csv=_RawFile("peptide_multi_class_dataset.csv.gz", "ol2v01usvaxbsr8", "701eb743e899f4d793f0e13c8fa5a1b4"),
+        split=_RawFile("splits_random_stratified_peptide.pickle", "j4zcnx2eipuo0xz",
+                       "5a0114bdadc80b94fc7ae974f13ef061"),
         num_targets=10,
         target_columns=None,
         offline="LRGB/peptides-func/source",
     ),
     "peptides-struct": _Spec(
-        csv=_RawFile(
-            "peptide_structure_normalized_dataset.csv.gz",
-            "https://www.dropbox.com/s/0d4aalmq4b4e2nh/peptide_structure_normalized_dataset.csv.gz?dl=1",
-            "c240c1c15466b5c907c63e180fa8aa89",
-        ),
-        split=_RawFile(
-            "splits_random_stratified_peptide_structure.pickle",
-            "https://www.dropbox.com/s/9dfifzft1hqgow6/splits_random_stratified_peptide_structure.pickle?dl=1",
-            "5a0114bdadc80b94fc7ae974f13ef061",
-        ),
+        csv=_RawFile("peptide_structure_normalized_dataset.csv.gz", "0d4aalmq4b4e2nh",
+                     "c240c1c15466b5c907c63e180fa8aa89"),
+        split=_RawFile("splits_random_stratified_peptide_structure.pickle", "9dfifzft1hqgow6",
+                       "5a0114bdadc80b94fc7ae974f13ef061"),
         num_targets=len(STRUCT_TARGETS),
         target_columns=STRUCT_TARGETS,
         offline=None,
@@ -198,10 +186,9 @@ class PeptidesDataset(InMemoryDataset):
 
     Each graph is a peptide's molecular graph with OGB's featurisation:
 
-    - ``x``: ``(N, 9)`` long, the 9 OGB atom features (columns' vocabulary sizes from
-      ``ogb.utils.features.get_atom_feature_dims()``: ``[119, 5, 12, 12, 10, 6, 6, 2, 2]``);
+    - ``x``: ``(N, 9)`` long, the 9 OGB atom features (the columns' vocabulary sizes: :attr:`vocabulary`);
     - ``edge_index``: ``(2, E)`` long, both directions of every bond;
-    - ``edge_attr``: ``(E, 3)`` long, the 3 OGB bond features (``get_bond_feature_dims()``: ``[5, 6, 2]``);
+    - ``edge_attr``: ``(E, 3)`` long, the 3 OGB bond features;
     - ``y``: ``(1, 10)`` float 0/1 labels (func; the official file has no missing labels, NaN would mark
       one) or ``(1, 11)`` float standardised targets (struct, columns :data:`STRUCT_TARGETS`).
 
@@ -225,8 +212,8 @@ class PeptidesDataset(InMemoryDataset):
         ModuleNotFoundError: ``rdkit``/``ogb`` are needed to build the graphs and are not installed.
     """
 
-    #: OGB's feature dictionaries (``get_atom_feature_dims()``, ``get_bond_feature_dims()``), which size
-    #: the embedding tables; fewer values occur in the peptides.
+    #: OGB's feature dictionaries (``ogb.utils.features.get_atom_feature_dims()``, ``get_bond_feature_dims()``),
+    #: which size the embedding tables; fewer values occur in the peptides.
     vocabulary = {"x": [119, 5, 12, 12, 10, 6, 6, 2, 2], "edge_attr": [5, 6, 2]}
 
     def __init__(

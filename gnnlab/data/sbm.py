@@ -33,7 +33,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -88,10 +87,8 @@ class SBMParams:
 
 SBM_PARAMS: dict[str, SBMParams] = {
     "CLUSTER": SBMParams(num_communities=6, size_min=5, size_max=35, p=0.55, q=0.25, vocab_size=7),
-    "PATTERN": SBMParams(
-        num_communities=5, size_min=5, size_max=35, p=0.5, q=0.35, vocab_size=3, has_pattern=True,
-        pattern_size_min=5, pattern_size_max=35, p_pattern=0.5, q_pattern=0.5,
-    ),
+    # The pattern parameters are the defaults: [5, 35) nodes, p_pattern = q_pattern = 0.5.
+    "PATTERN": SBMParams(num_communities=5, size_min=5, size_max=35, p=0.5, q=0.35, vocab_size=3, has_pattern=True),
 }
 
 # Fixed integers (not hash(), which is salted per process) that key the random streams.
@@ -112,10 +109,10 @@ def _check_split(split: str) -> str:
     return split
 
 
-def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
+def _check_int(value: int, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"{name} must be a {'positive' if minimum else 'non-negative'} integer, got {value!r}")
+    return int(value)
 
 
 def _rng(seed: int, name: str, stream: str) -> np.random.Generator:
@@ -227,14 +224,13 @@ def generate_sbm(
     """
     name = _check_name(name)
     split = _check_split(split)
-    seed = _check_seed(seed)
-    if isinstance(num_graphs, bool) or not isinstance(num_graphs, (int, np.integer)) or num_graphs < 1:
-        raise ConfigError(f"num_graphs must be a positive integer, got {num_graphs!r}")
+    seed = _check_int(seed, "seed", 0)
+    num_graphs = _check_int(num_graphs, "num_graphs", 1)
     params = SBM_PARAMS[name]
     pattern = _draw_pattern(_rng(seed, name, "pattern"), params) if params.has_pattern else None
     rng = _rng(seed, name, split)
     graphs = []
-    for _ in tqdm(range(int(num_graphs)), desc=f"generating {name} {split}", disable=not progress,
+    for _ in tqdm(range(num_graphs), desc=f"generating {name} {split}", disable=not progress,
                   unit="graph"):
         block, tokens, src, dst = _draw_graph(rng, params, pattern)
         graphs.append(_to_data(rng, params, block, tokens, src, dst))
@@ -271,12 +267,10 @@ class SBMDataset(InMemoryDataset):
     ) -> None:
         self.name = _check_name(name)
         self.split = _check_split(split)
-        self.seed = _check_seed(seed)
+        self.seed = _check_int(seed, "seed", 0)
         if num_graphs is None:
             num_graphs = PUBLISHED_SIZES[self.name][self.split]
-        if isinstance(num_graphs, bool) or not isinstance(num_graphs, (int, np.integer)) or num_graphs < 1:
-            raise ConfigError(f"num_graphs must be a positive integer, got {num_graphs!r}")
-        self.num_graphs = int(num_graphs)
+        self.num_graphs = _check_int(num_graphs, "num_graphs", 1)
         self.progress = progress
         base = prepare_root(root)
         super().__init__(str(base / f"SBM_{self.name}"), transform=transform, force_reload=force_reload)
@@ -333,7 +327,6 @@ def load_sbm(
         "val": PUBLISHED_SIZES[name]["val"] if num_val is None else num_val,
         "test": PUBLISHED_SIZES[name]["test"] if num_test is None else num_test,
     }
-    root = Path(root)
     return {
         split: SBMDataset(root, name, split=split, num_graphs=n, seed=seed, progress=progress)
         for split, n in sizes.items()

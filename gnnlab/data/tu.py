@@ -113,9 +113,9 @@ def load_tu(
 
     Files live in ``root/TUDataset/<name>/``; raw files are copied first from
     ``<offline_dir>/TUDataset/<name>/raw`` when it exists (see :func:`~gnnlab.data.shared_data_dir`),
-    otherwise PyG downloads them. See the module
-    docstring for the two split protocols; with a splits file, ``num_folds`` must match its number of
-    folds. Raises ``ValueError`` for an unknown name or a fold outside ``[0, num_folds)``.
+    otherwise PyG downloads them. See the module docstring for the two split protocols; with a splits
+    file, ``num_folds`` must match its number of folds. Raises ``ValueError`` for an unknown name or a
+    fold outside ``[0, num_folds)``.
     """
     canonical = _canonical_name(name)
     if isinstance(num_folds, bool) or not isinstance(num_folds, (int, np.integer)) or num_folds < 2:

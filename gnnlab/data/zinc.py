@@ -50,9 +50,6 @@ def load_zinc(
         subset: ``True`` for ZINC-12k (10000 / 1000 / 1000 graphs), ``False`` for the full ~250k.
         offline_dir: the offline copies folder (see :func:`~gnnlab.data.shared_data_dir`).
 
-    Without raw files PyG downloads them, unless the offline copies hold the ZINC builder: then
-    ``scripts/build_zinc.py`` must be run first (the error says how).
-
     Raises:
         ValueError: ``subset`` is not a bool.
         DataError: raw files missing while the offline builder is there; full ZINC requested on a raw
@@ -78,7 +75,6 @@ def load_zinc(
             "(subset=False) has no offline builder and must be downloaded by PyG: use another data root "
             f"(paths.data_dir=...) or delete {raw}"
         )
-    # ZINC-12k is built offline by the builder script of the offline copy; full ZINC has no offline copy.
     with download_errors("ZINC-12k" if subset else "full ZINC", base, OFFLINE_BUILDER if subset else None,
                          offline_dir):
         return {split: ZINC(str(base), subset=subset, split=split) for split in ("train", "val", "test")}

@@ -32,6 +32,9 @@ class DAGNN(torch.nn.Module):
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, K: int = 10, dropout: float = 0.5):
         super().__init__()
+        if not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f"DAGNN reads float node features of a fixed width; got in_channels={in_channels!r} "
+                             "(a dataset of node tokens has none: use a model with a node encoder)")
         self.lin1 = torch.nn.Linear(in_channels, hidden_channels)
         self.lin2 = torch.nn.Linear(hidden_channels, out_channels)
         self.prop = DAGNNConv(out_channels, out_channels, K)

@@ -2,8 +2,7 @@
 
 A checkpoint holds only tensors and plain Python values (dicts, lists, tuples, strings, numbers,
 booleans, ``None``), so it loads with ``torch.load(weights_only=True)``: loading never runs code
-stored in the file. It is written to a temporary file, flushed to disk and renamed over the old one,
-so a crash at any moment leaves either the old or the new checkpoint, never a partial one.
+stored in the file. It is written atomically (:func:`save_checkpoint`): never a partial one.
 """
 from __future__ import annotations
 
@@ -65,7 +64,7 @@ def _plain(value: Any, where: str) -> Any:
     """``value`` with numpy scalars turned into Python numbers; a TypeError for anything pickle would need."""
     if isinstance(value, np.generic):  # before the Python types: np.float64 is a float subclass
         return value.item()
-    if value is None or isinstance(value, (torch.Tensor, bool, int, float, str, torch.dtype, torch.device)):
+    if value is None or isinstance(value, (torch.Tensor, torch.Size, bool, int, float, str, torch.dtype, torch.device)):
         return value
     if isinstance(value, dict):
         out = OrderedDict() if isinstance(value, OrderedDict) else {}
@@ -76,8 +75,6 @@ def _plain(value: Any, where: str) -> Any:
         if hasattr(value, "_metadata"):  # a module state_dict's per-module versions
             out._metadata = value._metadata
         return out
-    if isinstance(value, torch.Size):
-        return value
     if isinstance(value, (list, tuple)):
         items = [_plain(item, f"{where}[{i}]") for i, item in enumerate(value)]
         return items if isinstance(value, list) else tuple(items)

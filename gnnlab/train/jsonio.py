@@ -29,16 +29,11 @@ def finite_or_none(value: Any) -> Any:
     return value
 
 
-def dumps_json(obj: Any, **kwargs: Any) -> str:
-    """``json.dumps`` of ``obj`` after :func:`finite_or_none`, refusing any remaining non-finite value."""
-    return json.dumps(finite_or_none(obj), allow_nan=False, **kwargs)
-
-
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Path:
-    """Write ``obj`` as strict JSON to ``path`` (replaced in one step) and return the path."""
+    """Write ``obj`` after :func:`finite_or_none` as strict JSON to ``path`` (replaced in one step); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dumps_json(obj, indent=indent) + "\n")
+    tmp.write_text(json.dumps(finite_or_none(obj), allow_nan=False, indent=indent) + "\n")
     os.replace(tmp, path)
     return path

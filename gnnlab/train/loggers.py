@@ -22,15 +22,12 @@ class Logger(Protocol):
 
     def log_hyperparams(self, params: dict) -> None:
         """Record the run's configuration (a nested dict of plain values)."""
-        ...
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         """Record the metrics of one step (an epoch for the trainer)."""
-        ...
 
     def finalize(self, status: str = "success") -> None:
         """Close the logger; ``status`` is ``"success"`` or the reason the run stopped."""
-        ...
 
 
 def _plain(value: Any) -> Any:

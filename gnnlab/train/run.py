@@ -52,8 +52,6 @@ _MISSING = object()
 
 def _value(cfg: DictConfig, key: str):
     node = OmegaConf.select(cfg, key, default=_MISSING, throw_on_resolution_failure=False)
-    if node is _MISSING:
-        return _MISSING
     return OmegaConf.to_container(node) if isinstance(node, (DictConfig, ListConfig)) else node
 
 

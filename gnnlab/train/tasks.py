@@ -1,8 +1,7 @@
 """Tasks: how a model runs on a batch, what its output is compared with, by which loss and metrics.
 
-The :class:`~gnnlab.train.Trainer` calls :meth:`Task.step` on every batch (default: ``model(batch)``,
-the targets by :meth:`Task.select`, :meth:`Task.loss`) and :meth:`Task.compute_metrics` on what the
-steps gathered over a split. ``monitor``/``mode`` name the validation metric of model selection.
+The :class:`~gnnlab.train.Trainer` calls :meth:`Task.step` on every batch and :meth:`Task.compute_metrics`
+on what the steps gathered over a split. ``monitor``/``mode`` name the validation metric of model selection.
 """
 from __future__ import annotations
 
@@ -43,14 +42,9 @@ class Task:
             raise ConfigError(f"{type(self).__name__}: mode must be 'max' or 'min', got {mode!r}")
         self.monitor = monitor
         self.mode = mode
-        self.metric_fns: dict[str, Callable[[Tensor, Tensor], float]] = {}
-        if monitor != "loss" and monitor not in self._metric_names():
-            raise ConfigError(
-                f"{type(self).__name__}: monitor {monitor!r} is not one of its metrics {sorted(self._metric_names())}"
-            )
-
-    def _metric_names(self) -> list[str]:
-        return list(self._default_metrics())
+        if monitor != "loss" and monitor not in self._default_metrics():
+            raise ConfigError(f"{type(self).__name__}: monitor {monitor!r} is not one of its metrics "
+                              f"{sorted(self._default_metrics())}")
 
     def _default_metrics(self) -> dict[str, Callable[[Tensor, Tensor], float]]:
         raise NotImplementedError
@@ -193,11 +187,9 @@ class NodeClassification(Task):
     def loss(self, pred, target):
         weight = None
         if self.class_weighted_loss:
-            num_classes = pred.size(-1)
-            counts = torch.bincount(target, minlength=num_classes).to(pred.dtype)
+            counts = torch.bincount(target, minlength=pred.size(-1)).to(pred.dtype)
             n = target.numel()
-            weight = (n - counts) / n
-            weight = weight * (counts > 0).to(pred.dtype)
+            weight = (n - counts) / n * (counts > 0).to(pred.dtype)  # a class absent from the batch weighs 0
         return F.cross_entropy(pred, target, weight=weight)
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -19,6 +20,11 @@ from gnnlab.train.tasks import Task
 SPLITS = ("train", "val", "test")
 # What a last.ckpt holds besides the optional scheduler state and last_metrics.
 RESUME_KEYS = ("model", "optimizer", "epoch", "best", "best_metrics", "best_epoch", "stale", "rng")
+
+
+def _split_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """The ``train/``, ``val/`` and ``test/`` entries of ``metrics`` (not ``epoch``, ``lr``, ``time/…``)."""
+    return {k: v for k, v in metrics.items() if k.split("/")[0] in SPLITS}
 
 
 def load_model_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
@@ -69,16 +75,10 @@ class FitResult:
     last_metrics: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict (written as ``results.json``)."""
-        return {
-            "best_epoch": self.best_epoch,
-            "monitor": self.monitor,
-            "best_value": self.best_value,
-            "metrics": self.metrics,
-            "epochs_run": self.epochs_run,
-            "stopped_early": self.stopped_early,
-            "last": self.last_metrics,
-        }
+        """Plain dict (written as ``results.json``): the fields in order, ``last_metrics`` as ``last``."""
+        out = asdict(self)
+        out["last"] = out.pop("last_metrics")
+        return out
 
 
 class Trainer:
@@ -164,14 +164,6 @@ class Trainer:
                                f"trainer.grad_clip, or check the inputs for non-finite values",
                                self._epoch, step, loss)
 
-    def _check_loss(self, loss: torch.Tensor, step: int) -> None:
-        value = loss.item()
-        if not math.isfinite(value):
-            raise self._diverged(f"the training loss is {value}", step, value)
-        if self.max_loss is not None and abs(value) > self.max_loss:
-            raise self._diverged(f"the training loss {value:.3g} exceeds trainer.max_loss={self.max_loss:g}",
-                                 step, value)
-
     def _check_finite_state(self, model) -> None:
         """Refuse to go on (and to checkpoint) with non-finite weights or buffers."""
         for name, tensor in model.state_dict().items():
@@ -184,7 +176,12 @@ class Trainer:
         Raises:
             DivergenceError: the loss is not finite, or above ``max_loss``.
         """
-        self._check_loss(loss, step)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise self._diverged(f"the training loss is {value}", step, value)
+        if self.max_loss is not None and abs(value) > self.max_loss:
+            raise self._diverged(f"the training loss {value:.3g} exceeds trainer.max_loss={self.max_loss:g}",
+                                 step, value)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip is not None:
@@ -294,17 +291,17 @@ class Trainer:
             if finite_val and task.better(metrics[monitor_key], best):
                 self._check_finite_state(model)
                 best, best_epoch, stale = metrics[monitor_key], epoch + 1, 0
-                best_metrics = {k: v for k, v in metrics.items() if k.split("/")[0] in SPLITS}
+                best_metrics = _split_metrics(metrics)
                 save_checkpoint(self.checkpoint_dir / "best.ckpt", {"model": model.state_dict(), "epoch": epoch + 1, "metrics": best_metrics})
             else:
                 stale += 1
-            last_metrics = {k: v for k, v in metrics.items() if k.split("/")[0] in SPLITS}
+            last_metrics = _split_metrics(metrics)
 
-            if scheduler is not None:
-                if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                    scheduler.step(metrics[self.scheduler_monitor])
-                else:
-                    scheduler.step()
+            plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+            if plateau:
+                scheduler.step(metrics[self.scheduler_monitor])
+            elif scheduler is not None:
+                scheduler.step()
 
             if logger is not None:
                 logger.log_metrics(metrics, step=epoch + 1)
@@ -324,7 +321,6 @@ class Trainer:
                     "rng": rng_state(generator),
                 },
             )
-            plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
             if plateau and self.min_lr is not None and optimizer.param_groups[0]["lr"] < self.min_lr:
                 self.console.print(f"learning rate below min_lr={self.min_lr}: stopping after epoch {epoch + 1}")
                 stopped_early = True
@@ -340,8 +336,7 @@ class Trainer:
         if best is None:
             raise DivergenceError(f"no epoch gave finite validation metrics ({monitor_key} and the others) in "
                                   f"{epochs_run - start_epoch} epochs: nothing to report", epochs_run)
-        result = FitResult(best_epoch, monitor_key, float(best), best_metrics, epochs_run, stopped_early, last_metrics)
-        return result
+        return FitResult(best_epoch, monitor_key, float(best), best_metrics, epochs_run, stopped_early, last_metrics)
 
     def _evaluate_once(self, model, task: Task, datamodule, logger) -> FitResult:
         t0 = time.perf_counter()
@@ -349,7 +344,7 @@ class Trainer:
         metrics.update({"epoch": 1, "time/epoch_s": time.perf_counter() - t0})
         if logger is not None:
             logger.log_metrics(metrics, step=1)
-        best = {k: v for k, v in metrics.items() if k.split("/")[0] in SPLITS}
+        best = _split_metrics(metrics)
         save_checkpoint(self.checkpoint_dir / "best.ckpt", {"model": model.state_dict(), "epoch": 1, "metrics": best})
         key = f"val/{task.monitor}"
         return FitResult(1, key, float(metrics[key]), best, epochs_run=1, last_metrics=best)
@@ -366,29 +361,12 @@ class Trainer:
         ``final`` holds the best-validation weights re-scored; ``last`` the final epoch's metrics.
         Non-finite values are written as ``null`` (strict JSON, :func:`gnnlab.train.jsonio.write_json`).
         """
-        payload = result.to_dict()
-        payload["final"] = final
-        return write_json(self.output_dir / "results.json", payload)
+        return write_json(self.output_dir / "results.json", {**result.to_dict(), "final": final})
 
+    @contextmanager
     def _progress(self, epoch: int, total: int):
-        progress = Progress(
-            TextColumn(f"epoch {epoch + 1}/{self.max_epochs}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=True,
-            disable=not self.progress,
-        )
-
-        class _Bar:
-            def __enter__(self_inner):
-                progress.__enter__()
-                task_id = progress.add_task("train", total=total)
-                return (progress, task_id)
-
-            def __exit__(self_inner, *exc):
-                return progress.__exit__(*exc)
-
-        return _Bar()
+        """A progress bar over the ``total`` training batches of ``epoch``, as ``(progress, task id)``."""
+        columns = (TextColumn(f"epoch {epoch + 1}/{self.max_epochs}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=self.console, transient=True, disable=not self.progress) as progress:
+            yield progress, progress.add_task("train", total=total)

@@ -58,7 +58,7 @@ def test_train_loader_is_shuffled_reproducibly():
 def test_val_and_test_are_in_order():
     module = DataModule(_splits(), batch_size=8, seed=1)
     assert _order(module.loader("val")) == list(range(100, 120))
-    assert _order(module.test_loader()) == list(range(200, 220))
+    assert _order(module.loader("test")) == list(range(200, 220))
 
 
 def test_batch_sizes():

@@ -1,9 +1,7 @@
 """Link-prediction splits: NCN's random Planetoid split and the official OGB splits.
 
-A :class:`LinkSplit` holds what a link-prediction run needs: the node count, the node features, the
-positive training pairs (each undirected edge once, ``i < j``, the way NCN stores them) and the
-positive/negative validation and test pairs. :meth:`LinkSplit.train_edge_index` gives the graph that
-message passing sees (both directions).
+A :class:`LinkSplit` holds what a link-prediction run needs; :meth:`LinkSplit.train_edge_index` gives
+the graph that message passing sees (both directions).
 
 * :func:`planetoid_link_split` regenerates, for a given seed, the 70/10/20 split of Cora, CiteSeer or
   PubMed that NCN (Wang et al., "Neural Common Neighbor with Completion for Link Prediction", ICLR
@@ -19,7 +17,6 @@ import logging
 import math
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -27,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gnnlab.data._offline import copy_offline, download_errors, prepare_root
+from gnnlab.data._offline import copy_offline, download_errors, prepare_root, write_partial
 from gnnlab.data.planetoid import load_planetoid
 from gnnlab.errors import ConfigError, DataError
 
@@ -46,7 +43,7 @@ class LinkSplit:
     Attributes:
         num_nodes: number of nodes; every index lies in ``[0, num_nodes)``.
         x: node features ``[num_nodes, F]``, or ``None`` for a featureless graph (ogbl-ddi).
-        train_pos: positive training pairs, each undirected edge stored once with ``i < j``.
+        train_pos: positive training pairs, each undirected edge stored once with ``i < j`` (as NCN does).
         valid_pos, valid_neg: positive and negative validation pairs.
         test_pos, test_neg: positive and negative test pairs.
         name: the dataset's name (for ``repr`` and logs).
@@ -91,11 +88,8 @@ class LinkSplit:
 
     def to(self, device: torch.device | str) -> LinkSplit:
         """A copy with every tensor on ``device`` (the object itself is left unchanged)."""
-        moved = {f.name: getattr(self, f.name) for f in fields(self)}
-        for key, value in moved.items():
-            if isinstance(value, Tensor):
-                moved[key] = value.to(device)
-        return LinkSplit(**moved)
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return LinkSplit(**{key: v.to(device) if isinstance(v, Tensor) else v for key, v in values.items()})
 
     def sizes(self) -> dict[str, int]:
         """Number of pairs in each of ``train_pos``, ``valid_pos``, ``valid_neg``, ``test_pos``, ``test_neg``."""
@@ -188,8 +182,7 @@ def ncn_random_split(
     upper = row < col
     row, col = row[upper], col[upper]
     m = row.numel()
-    n_v = int(math.floor(test_ratio * m))
-    n_t = int(math.floor(test_ratio * m))
+    n_v = n_t = int(math.floor(test_ratio * m))  # NCN passes test_ratio for both
     num_val = int(n_v * val_ratio / test_ratio)  # NCN's expression, evaluated left to right
     if num_val == 0:
         raise DataError(f"ncn_random_split: {m} undirected edges are too few for a {val_ratio}/{test_ratio} split")
@@ -229,10 +222,9 @@ def planetoid_link_split(
     """Cora, CiteSeer or PubMed with NCN's random 70/10/20 edge split for ``seed`` (NCN's runs use 0..9).
 
     The graph comes from :func:`~gnnlab.data.load_planetoid` (offline copy when present, download
-    otherwise); the split is :func:`ncn_random_split`, which reproduces NCN's ``randomsplit`` (PyG's
-    ``train_test_split_edges(data, 0.2, 0.2)``, then half of the validation positives moved back into
-    training) pair for pair; the tests check it against that code run literally. PyG's function is not
-    called here because it is deprecated (slated for removal) and builds a dense ``N x N`` mask.
+    otherwise); the split is :func:`ncn_random_split` (its steps are listed there), which reproduces NCN's
+    ``randomsplit`` pair for pair; the tests check it against that code run literally. PyG's function is
+    not called here because it is deprecated (slated for removal) and builds a dense ``N x N`` mask.
 
     On Cora (5278 undirected edges) every seed gives 3696 training positives, 527 validation positives
     with 1055 validation negatives, and 1055 test positives with 1055 test negatives.
@@ -304,18 +296,6 @@ def _pairs(array, key: str, path: Path) -> Tensor:
     return t.t().contiguous()
 
 
-def _save_atomic(obj, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates it private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _download_ogbl_ddi(base: Path, folder: Path) -> None:
     try:
         from ogb.linkproppred import PygLinkPropPredDataset
@@ -368,7 +348,12 @@ def ogbl_ddi_split(root: str | os.PathLike) -> LinkSplit:
         train = _pairs(_load_split_file(train_path)["edge"], "edge", train_path)
     else:
         edges = np.loadtxt(folder / "raw/edge.csv.gz", delimiter=",", dtype=np.int64).reshape(-1, 2)
-        _save_atomic({"edge": torch.from_numpy(edges)}, train_path)
+
+        def save(tmp: str) -> None:
+            torch.save({"edge": torch.from_numpy(edges)}, tmp)
+            os.chmod(tmp, 0o644)  # mkstemp creates it private
+
+        write_partial(train_path, save)
         log.info("rebuilt %s from raw/edge.csv.gz", train_path)
         train = torch.from_numpy(edges).t().contiguous()
     train = torch.stack([torch.minimum(train[0], train[1]), torch.maximum(train[0], train[1])])
@@ -417,19 +402,15 @@ def ogbl_split(name: str, root: str | os.PathLike) -> LinkSplit:
     num_nodes = int(data.num_nodes)
     x = None if getattr(data, "x", None) is None else data.x.float()
 
-    def canonical(pairs: Tensor) -> Tensor:
-        return _canonical_pairs(pairs, num_nodes)
-
+    parts = {}
     if name == "ogbl-citation2":
-        train = canonical(torch.stack([split["train"]["source_node"], split["train"]["target_node"]]))
-        parts = {}
+        train = _canonical_pairs(torch.stack([split["train"]["source_node"], split["train"]["target_node"]]), num_nodes)
         for key in ("valid", "test"):
             src, dst, neg = split[key]["source_node"], split[key]["target_node"], split[key]["target_node_neg"]
             parts[f"{key}_pos"] = torch.stack([src, dst])
             parts[f"{key}_neg"] = torch.stack([src.repeat_interleave(neg.size(1)), neg.reshape(-1)])
     else:
-        train = canonical(split["train"]["edge"].t())
-        parts = {}
+        train = _canonical_pairs(split["train"]["edge"].t(), num_nodes)
         for key in ("valid", "test"):
             parts[f"{key}_pos"] = split[key]["edge"].t().contiguous()
             parts[f"{key}_neg"] = split[key]["edge_neg"].t().contiguous()

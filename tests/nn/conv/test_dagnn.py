@@ -101,3 +101,21 @@ def test_bad_arguments():
         layer(torch.randn(2, 3), graph, torch.randn(2, 1))
     with pytest.raises(ValueError, match="in_channels"):
         layer(torch.randn(2, 4), graph)
+
+
+def test_model_is_mlp_then_propagation():
+    """models.DAGNN in eval mode: lin2(relu(lin1(x))) propagated by its DAGNNConv (dense reference)."""
+    from torch_geometric.data import Data
+
+    from gnnlab.models import DAGNN
+
+    g = torch.Generator().manual_seed(2)
+    edge_index = random_graph(10, 24, generator=g, unique=True, num_isolated=1)
+    x = torch.randn(10, 6, generator=g, dtype=DTYPE)
+    model = DAGNN(6, 5, 3, K=4, dropout=0.8).to(DTYPE).eval()
+    out = model(Data(x=x, edge_index=edge_index))
+    z = model.lin2(torch.relu(model.lin1(x))).detach()
+    w, b = model.prop.proj.weight.detach(), model.prop.proj.bias.detach()
+    assert_close(out, dense_dagnn(z, adjacency(edge_index, 10), w, b, 4))
+    with pytest.raises(ValueError, match="in_channels=None"):
+        DAGNN(None, 5, 3)
