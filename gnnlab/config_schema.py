@@ -72,6 +72,7 @@ KEYS: dict[str, Rule] = {
     "trainer.min_lr": Rule(float, optional=True, low=0),
     "trainer.max_loss": Rule(float, optional=True, low=0, low_exclusive=True),
     "trainer.patience": Rule(int, optional=True, low=1),
+    "trainer.loss_window_stop": Rule(int, optional=True, low=1),
     "trainer.scheduler_monitor": Rule(str),
     "trainer.eval_test_every_epoch": _BOOL,
     "trainer.progress": _BOOL,

@@ -17,6 +17,8 @@ _ZINC = {**_NONE, "num_node_tokens": 28, "num_edge_tokens": 4, "num_outputs": 1,
 #: data.name -> facts
 FACTS = {
     "Cora": {**_NONE, "in_channels": 1433, "num_outputs": 7, "num_nodes": 2708, **_DEGREE},
+    "CiteSeer": {**_NONE, "in_channels": 3703, "num_outputs": 6, "num_nodes": 3327, **_DEGREE},
+    "PubMed": {**_NONE, "in_channels": 500, "num_outputs": 3, "num_nodes": 19717, **_DEGREE},
     "MUTAG": {**_NONE, "in_channels": 7, "edge_dim": 4, "num_outputs": 2, **_DEGREE},
     "PROTEINS": {**_NONE, "in_channels": 3, "num_outputs": 2, **_DEGREE},
     "PATTERN": {**_SBM, "num_outputs": 2},

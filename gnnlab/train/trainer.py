@@ -97,6 +97,9 @@ class Trainer:
             (Benchmarking-GNNs' stopping rule). Planned schedules (cosine, warm-up) run to
             ``max_epochs``: their rate is small by design at the start or the end.
         patience: stop after this many epochs without improvement of the monitored metric.
+        loss_window_stop: ``w`` for the stopping rule of PyG's citation benchmarks (used by APPNP and
+            DAGNN): past half of ``max_epochs``, stop at the first epoch whose ``val/loss`` exceeds the
+            mean ``val/loss`` of the ``w`` epochs before it; :obj:`None`: no such rule.
         scheduler_monitor: metric a ``ReduceLROnPlateau`` scheduler steps on (e.g. ``"val/loss"``).
         eval_test_every_epoch: score the test split every epoch (printed and logged).
         progress: show a progress bar over the batches.
@@ -119,6 +122,7 @@ class Trainer:
         grad_clip: float | None = None,
         min_lr: float | None = None,
         patience: int | None = None,
+        loss_window_stop: int | None = None,
         scheduler_monitor: str = "val/loss",
         eval_test_every_epoch: bool = True,
         progress: bool = True,
@@ -137,6 +141,9 @@ class Trainer:
         self.grad_clip = grad_clip
         self.min_lr = min_lr
         self.patience = patience
+        if loss_window_stop is not None and loss_window_stop < 1:
+            raise ConfigError(f"Trainer: loss_window_stop must be >= 1 or null, got {loss_window_stop}")
+        self.loss_window_stop = loss_window_stop
         self.scheduler_monitor = scheduler_monitor
         self.eval_test_every_epoch = eval_test_every_epoch
         self.progress = progress
@@ -246,6 +253,7 @@ class Trainer:
         generator = getattr(datamodule, "generator", None)
         start_epoch, best, best_metrics, best_epoch, stale = 0, None, {}, -1, 0
         last_metrics: dict[str, float] = {}
+        val_losses: list[float] = []  # for loss_window_stop
         if resume is not None:
             path = Path(resume)
             if path.is_dir():
@@ -263,6 +271,7 @@ class Trainer:
             start_epoch = state["epoch"]
             best, best_metrics, best_epoch, stale = state["best"], state["best_metrics"], state["best_epoch"], state["stale"]
             last_metrics = state.get("last_metrics", {})
+            val_losses = list(state.get("val_losses", []))
             # Rows logged after this checkpoint (a run stopped between a row and its checkpoint) go.
             rewind = getattr(logger, "rewind", None)
             if callable(rewind):
@@ -296,6 +305,8 @@ class Trainer:
             else:
                 stale += 1
             last_metrics = _split_metrics(metrics)
+            if self.loss_window_stop:
+                val_losses.append(metrics["val/loss"])
 
             plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
             if plateau:
@@ -318,6 +329,7 @@ class Trainer:
                     "best_epoch": best_epoch,
                     "stale": stale,
                     "last_metrics": last_metrics,
+                    "val_losses": val_losses,
                     "rng": rng_state(generator),
                 },
             )
@@ -327,6 +339,12 @@ class Trainer:
                 break
             if self.patience is not None and stale >= self.patience:
                 self.console.print(f"no improvement of {monitor_key} for {stale} epochs: stopping")
+                stopped_early = True
+                break
+            window = val_losses[-self.loss_window_stop - 1:-1] if self.loss_window_stop else []
+            if epoch + 1 > self.max_epochs // 2 and window and val_losses[-1] > sum(window) / len(window):
+                self.console.print(f"val/loss above its mean over the previous {len(window)} epochs: stopping "
+                                   f"after epoch {epoch + 1}")
                 stopped_early = True
                 break
 
