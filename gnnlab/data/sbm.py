@@ -12,12 +12,15 @@ CLUSTER
 
 PATTERN
     5 communities with sizes drawn uniformly from ``[5, 35)``, ``p = 0.5`` inside and ``q = 0.35`` across,
-    node tokens uniform over a vocabulary of 3. A pattern subgraph with ``[5, 35)`` nodes, internal edge
-    probability 0.5 and its own node tokens is attached, every pattern node linking to every other node
-    with probability 0.5. A node is labelled 1 when it belongs to the pattern. As in the Benchmarking-GNNs
-    generator, the pattern (its size, edges and tokens) is drawn **once per data set** and planted in
-    every graph: the task is to find that fixed subgraph. It depends only on ``seed``, not on the split,
-    so the train, validation and test graphs of one seed share it.
+    node tokens uniform over a vocabulary of 3. As in the published data, **100 pattern instances** are
+    drawn per data set, each with ``[5, 35)`` nodes, internal edge probability 0.5 and its own node
+    tokens; an instance is planted in 100 train, 20 validation and 20 test graphs (graph ``i`` of a split
+    holds instance ``i mod 100``, recorded as ``pattern_id``), every pattern node linking to every other
+    node with probability ``q_P = 0.55`` (the last version of the authors' generator). A node is
+    labelled 1 when it belongs to the pattern (about 17% of nodes). The instances depend only on
+    ``seed``, so the splits of one seed share them. These parameters give on average ~117 nodes and
+    ~6,060 directed edges per graph (:func:`expected_statistics`); the published files have 118.9
+    and 6,098.9 (:data:`PUBLISHED_STATISTICS`).
 
 In both, node order is randomly permuted inside each graph so that labels carry no positional signal.
 Graphs are undirected without self loops; ``edge_index`` holds both directions, sorted by (source,
@@ -48,6 +51,8 @@ __all__ = [
     "GENERATOR_VERSION",
     "SBM_NAMES",
     "PUBLISHED_SIZES",
+    "PUBLISHED_STATISTICS",
+    "expected_statistics",
     "SBMParams",
     "SBM_PARAMS",
     "generate_sbm",
@@ -56,7 +61,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the sampling procedure changes, so stale cached files are not reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 SBM_NAMES = ("CLUSTER", "PATTERN")
 SPLITS = ("train", "val", "test")
@@ -65,6 +70,13 @@ SPLITS = ("train", "val", "test")
 PUBLISHED_SIZES: dict[str, dict[str, int]] = {
     "CLUSTER": {"train": 10000, "val": 1000, "test": 1000},
     "PATTERN": {"train": 10000, "val": 2000, "test": 2000},
+}
+
+#: Means per graph of the published files (PyG ``GNNBenchmarkDataset``, ``PATTERN_v2``/``CLUSTER_v2``, all
+#: splits): nodes, directed edges, and for PATTERN the share of nodes labelled 1.
+PUBLISHED_STATISTICS: dict[str, dict[str, float]] = {
+    "CLUSTER": {"graphs": 12000, "nodes": 117.2, "edges": 4303.9},
+    "PATTERN": {"graphs": 14000, "nodes": 118.9, "edges": 6098.9},
 }
 
 
@@ -83,12 +95,14 @@ class SBMParams:
     pattern_size_max: int = 35
     p_pattern: float = 0.5
     q_pattern: float = 0.5
+    num_patterns: int = 0
 
 
 SBM_PARAMS: dict[str, SBMParams] = {
     "CLUSTER": SBMParams(num_communities=6, size_min=5, size_max=35, p=0.55, q=0.25, vocab_size=7),
-    # The pattern parameters are the defaults: [5, 35) nodes, p_pattern = q_pattern = 0.5.
-    "PATTERN": SBMParams(num_communities=5, size_min=5, size_max=35, p=0.5, q=0.35, vocab_size=3, has_pattern=True),
+    # Patterns of [5, 35) nodes (the defaults) with p_pattern = 0.5 inside.
+    "PATTERN": SBMParams(num_communities=5, size_min=5, size_max=35, p=0.5, q=0.35, vocab_size=3, has_pattern=True,
+                         q_pattern=0.55, num_patterns=100),
 }
 
 # Fixed integers (not hash(), which is salted per process) that key the random streams.
@@ -220,21 +234,48 @@ def generate_sbm(
     """Generate ``num_graphs`` graphs of the ``name`` benchmark (``'CLUSTER'`` or ``'PATTERN'``).
 
     Deterministic in ``(name, seed, split)``; a prefix of a longer run equals a shorter run. For PATTERN
-    the planted pattern depends on ``seed`` only (shared by all splits).
+    the pattern instances depend on ``seed`` only (shared by all splits); graph ``i`` holds instance
+    ``i mod num_patterns`` (its ``pattern_id``).
     """
     name = _check_name(name)
     split = _check_split(split)
     seed = _check_int(seed, "seed", 0)
     num_graphs = _check_int(num_graphs, "num_graphs", 1)
     params = SBM_PARAMS[name]
-    pattern = _draw_pattern(_rng(seed, name, "pattern"), params) if params.has_pattern else None
+    pattern_rng = _rng(seed, name, "pattern")
+    patterns = [_draw_pattern(pattern_rng, params) for _ in range(params.num_patterns)]
     rng = _rng(seed, name, split)
     graphs = []
-    for _ in tqdm(range(num_graphs), desc=f"generating {name} {split}", disable=not progress,
-                  unit="graph"):
+    for i in tqdm(range(num_graphs), desc=f"generating {name} {split}", disable=not progress, unit="graph"):
+        pattern = patterns[i % len(patterns)] if patterns else None
         block, tokens, src, dst = _draw_graph(rng, params, pattern)
         graphs.append(_to_data(rng, params, block, tokens, src, dst))
+        if pattern is not None:
+            graphs[-1].pattern_id = torch.tensor([i % len(patterns)])
     return graphs
+
+
+def expected_statistics(name: str) -> dict[str, float]:
+    """Expected nodes, directed edges and (PATTERN) share of pattern nodes per graph under the generator's
+    parameters, in closed form (community and pattern sizes uniform on ``[size_min, size_max)``)."""
+    params = SBM_PARAMS[_check_name(name)]
+
+    def moments(lo: int, hi: int) -> tuple[float, float]:  # E[s], E[s^2] of s uniform on [lo, hi)
+        values = np.arange(lo, hi, dtype=float)
+        return values.mean(), (values**2).mean()
+
+    m1, m2 = moments(params.size_min, params.size_max)
+    k = params.num_communities
+    nodes = k * m1
+    within = k * (m2 - m1) / 2  # E[sum_c C(s_c, 2)]
+    all_pairs = (k * (m2 - m1**2) + nodes**2 - nodes) / 2  # E[C(n, 2)], n = sum of k independent sizes
+    edges = params.p * within + params.q * (all_pairs - within)
+    out = {"nodes": nodes, "edges": 2 * edges}
+    if params.has_pattern:
+        p1, p2 = moments(params.pattern_size_min, params.pattern_size_max)
+        edges += params.p_pattern * (p2 - p1) / 2 + params.q_pattern * nodes * p1
+        out = {"nodes": nodes + p1, "edges": 2 * edges, "positive": p1 / (nodes + p1)}
+    return out
 
 
 class SBMDataset(InMemoryDataset):

@@ -67,19 +67,20 @@ def accuracy(pred: Tensor, target: Tensor) -> float:
 
 
 def weighted_accuracy(pred: Tensor, target: Tensor, num_classes: int | None = None) -> float:
-    """Class-balanced accuracy in percent, Benchmarking-GNNs' ``accuracy_SBM`` (PATTERN, CLUSTER).
+    """Class-balanced accuracy, a fraction like :func:`accuracy`: Benchmarking-GNNs' ``accuracy_SBM``
+    (PATTERN, CLUSTER), which reports it in percent (experiments say ``benchmark.scale: 100``).
 
     Let ``CM`` be the confusion matrix of ``target`` against the predicted labels (``pred`` read
     as in :func:`accuracy`) with ``nb_classes`` rows, one per class seen in ``target`` or in the
     prediction (scikit-learn's ``confusion_matrix`` without ``labels``). Then::
 
         recall_r = CM[r, r] / #(target == class_r)    (0 when class_r does not occur in target)
-        value    = 100 * Σ_r recall_r / nb_classes
+        value    = Σ_r recall_r / nb_classes
 
     Compared with ``sklearn.metrics.balanced_accuracy_score``, which averages the recall only over
     the classes present in ``target``, a class that is predicted but absent from ``target`` still
     counts in ``nb_classes`` with recall 0 here, so the value is lower. When every predicted class
-    occurs in ``target`` the two agree: ``value == 100 * balanced_accuracy_score``.
+    occurs in ``target`` the two agree: ``value == balanced_accuracy_score``.
 
     Benchmarking-GNNs' code divides row ``r`` by ``#(target == r)``, taking the row position as
     the label; that is the same as ``class_r`` whenever the classes seen are ``0..nb_classes-1``
@@ -94,7 +95,7 @@ def weighted_accuracy(pred: Tensor, target: Tensor, num_classes: int | None = No
             and a class never seen contributes a recall of 0. Labels outside that range raise.
 
     Returns:
-        The value in ``[0, 100]``.
+        The value in ``[0, 1]``.
     """
     labels, y = _class_targets(pred, target, "weighted_accuracy")
     hit = labels == y
@@ -113,7 +114,7 @@ def weighted_accuracy(pred: Tensor, target: Tensor, num_classes: int | None = No
     correct = torch.bincount(row[hit], minlength=k).double()
     count = torch.bincount(row, minlength=k).double()
     recall = torch.where(count > 0, correct / count.clamp_min(1), torch.zeros_like(count))
-    return (100.0 * recall.sum() / k).item()
+    return (recall.sum() / k).item()
 
 
 def _drop_trailing_ones(shape: torch.Size) -> tuple[int, ...]:

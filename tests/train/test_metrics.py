@@ -96,7 +96,7 @@ def test_weighted_accuracy_matches_bgnn(seed, n, c, absent):
     # Classes in `absent` never occur in the target but may still be predicted.
     y = torch.tensor(keep)[torch.randint(0, len(keep), (n,), generator=g)]
     pred = logits.argmax(1).numpy()
-    ours = M.weighted_accuracy(logits, y)
+    ours = 100 * M.weighted_accuracy(logits, y)  # the original code reports percent
     assert ours == pytest.approx(_bgnn_rows(pred, y.numpy()))
     seen = np.unique(np.concatenate([pred, y.numpy()]))
     if np.array_equal(seen, np.arange(len(seen))):  # the case where the original code is right
@@ -111,7 +111,7 @@ def test_weighted_accuracy_is_balanced_accuracy_when_no_extra_class(seed, n, c, 
     y = torch.randint(0, c, (n,), generator=g) * 2 + offset  # labels need not be 0..K-1
     wrong = torch.rand(n, generator=g) < noise
     pred = torch.where(wrong, y[torch.randperm(n, generator=g)], y)  # only classes of the target
-    expected = 100 * balanced_accuracy_score(y.numpy(), pred.numpy())
+    expected = balanced_accuracy_score(y.numpy(), pred.numpy())
     assert M.weighted_accuracy(pred, y) == pytest.approx(expected)
 
 
@@ -123,7 +123,7 @@ def test_weighted_accuracy_fixed_num_classes(seed, n, c, extra):
     y = torch.randint(0, c, (n,), generator=g)
     k = c + extra
     expected = _bgnn_rows(logits.argmax(1).numpy(), y.numpy(), labels=np.arange(k))
-    assert M.weighted_accuracy(logits, y, num_classes=k) == pytest.approx(expected)
+    assert 100 * M.weighted_accuracy(logits, y, num_classes=k) == pytest.approx(expected)
 
 
 def test_weighted_accuracy_known_values():
@@ -131,19 +131,19 @@ def test_weighted_accuracy_known_values():
     always0 = torch.zeros(100, 2)
     always0[:, 0] = 1  # 90 % accurate, 50 % class-balanced
     assert M.accuracy(always0, y) == pytest.approx(0.9)
-    assert M.weighted_accuracy(always0, y) == pytest.approx(50.0)
+    assert M.weighted_accuracy(always0, y) == pytest.approx(0.5)  # a fraction, as accuracy
     # Class 2 is predicted but never a target: it counts with recall 0 (sklearn would give 75).
     y, pred = torch.tensor([0, 0, 1, 1]), torch.tensor([0, 2, 1, 1])
-    assert M.weighted_accuracy(pred, y) == pytest.approx(100 * 1.5 / 3)
+    assert M.weighted_accuracy(pred, y) == pytest.approx(1.5 / 3)
     assert 100 * balanced_accuracy_score(y.numpy(), pred.numpy()) == pytest.approx(75.0)
-    assert M.weighted_accuracy(pred, y, num_classes=4) == pytest.approx(100 * 1.5 / 4)
+    assert M.weighted_accuracy(pred, y, num_classes=4) == pytest.approx(1.5 / 4)
 
 
 def test_weighted_accuracy_rows_match_their_class():
     # Classes {1, 2}: the original code would divide class 2's hits by #(target == 1), giving 150.
     y = torch.tensor([2, 2, 2, 1])
     assert _bgnn_code(y.numpy(), y.numpy()) == pytest.approx(150.0)
-    assert M.weighted_accuracy(y, y) == pytest.approx(100.0)
+    assert M.weighted_accuracy(y, y) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="outside"):
         M.weighted_accuracy(y, y, num_classes=2)
 
