@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from gnnlab.config_schema import validate_config
+from gnnlab.data._offline import prepare_root
 from gnnlab.errors import ConfigError
 
 from gnnlab.train.loggers import LoggerCollection
@@ -138,6 +140,15 @@ def add_facts(cfg: DictConfig, facts: dict) -> DictConfig:
     return cfg
 
 
+def load_data(cfg: DictConfig):
+    """Build ``cfg.data.module`` holding a lock on the data root (``paths.data_dir``), so that concurrent runs
+    (two commands, a parallel multirun launcher) never process the same dataset at once: PyG writes its
+    processed files in place, and a second process reading one half-written fails."""
+    root = prepare_root(cfg.paths.data_dir)
+    with FileLock(str(root / ".gnnlab-data.lock")):
+        return instantiate(cfg.data.module)
+
+
 def train(cfg: DictConfig) -> float:
     """Run the experiment ``cfg`` and return the best value of the monitored validation metric.
 
@@ -151,7 +162,7 @@ def train(cfg: DictConfig) -> float:
     if cfg.trainer.get("resume"):
         cfg = _resumed_config(cfg, overrides)
     seed_everything(int(cfg.seed))
-    datamodule = instantiate(cfg.data.module)
+    datamodule = load_data(cfg)
     # The model is sized by the data: its facts go into the config before the model is built.
     add_facts(cfg, datamodule.facts)
     validate_config(cfg)

@@ -96,3 +96,21 @@ def test_two_concurrent_cli_runs_get_two_complete_folders(tmp_path):
         assert len(_rows(run / "metrics.csv")) == 1, run
         assert (run / "results.json").is_file() and (run / ".hydra" / "config.yaml").is_file()
         assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_data_is_built_under_a_lock_on_the_data_root(tmp_path, monkeypatch):
+    """A run waits while another process holds the data root's lock (it may be processing the same files)."""
+    import time
+
+    from gnnlab.train import run
+
+    hold = ("import sys, time; from filelock import FileLock; lock = FileLock(sys.argv[1]); lock.acquire(); "
+            "print('held', flush=True); time.sleep(2); lock.release()")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path / ".gnnlab-data.lock")],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    start = time.monotonic()
+    monkeypatch.setattr(run, "instantiate", lambda node: time.monotonic())
+    built_at = run.load_data(OmegaConf.create({"paths": {"data_dir": str(tmp_path)}, "data": {"module": {}}}))
+    assert holder.wait(timeout=60) == 0
+    assert built_at - start > 1.0  # it waited for the other process to let go
