@@ -140,3 +140,17 @@ def test_resume_of_a_missing_folder_is_one_line(tmp_path):
     lines = _lines(out.stderr)
     assert len(lines) == 1 and "no_such_run" in lines[0] and "no such run folder" in lines[0], out.stderr
     assert not (tmp_path / "no_such_run").exists()
+
+
+def test_help_names_the_app_and_describes_every_config_group(tmp_path):
+    out = _train(["--help"], tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout
+    assert text.startswith("gnnlab-train: ") and "powered by Hydra" not in text
+    listing = text.split("== Options of each group ==")[0].splitlines()[3:]
+    described = {line.split()[0] for line in listing if line.strip()}
+    conf = REPO / "conf"
+    groups = {p.name for p in conf.iterdir() if p.is_dir() and p.name != "hydra"}
+    groups |= {f"model/{p.name}" for p in (conf / "model").iterdir() if p.is_dir() and p.name != "base"}
+    assert groups <= described, sorted(groups - described)
+    assert "model/conv: " in text and "experiment/planetoid: " in text  # the options follow

@@ -223,6 +223,15 @@ class DataModule:
             )
         return split
 
+    def describe(self) -> str:
+        """The size of each split, for run logs: graphs, or labelled nodes when one graph holds every split."""
+        parts = []
+        for name, dataset in self.splits.items():
+            mask = getattr(dataset[0], f"{name}_mask", None) if len(dataset) == 1 else None
+            parts.append(f"{name} {int(mask.sum()) if mask is not None else len(dataset):,}")
+        one_graph = all(len(d) == 1 and getattr(d[0], f"{n}_mask", None) is not None for n, d in self.splits.items())
+        return " / ".join(parts) + (" labelled nodes of one graph" if one_graph else " graphs")
+
     def dataset(self, split: str) -> Dataset:
         """The dataset of ``split``."""
         return self.splits[self._check(split)]

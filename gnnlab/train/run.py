@@ -163,6 +163,7 @@ def train(cfg: DictConfig) -> float:
         cfg = _resumed_config(cfg, overrides)
     seed_everything(int(cfg.seed))
     datamodule = load_data(cfg)
+    log.info("data %s: %s", cfg.data.get("name", "?"), datamodule.describe())
     # The model is sized by the data: its facts go into the config before the model is built.
     add_facts(cfg, datamodule.facts)
     validate_config(cfg)

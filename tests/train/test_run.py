@@ -182,3 +182,19 @@ def test_gps_with_encodings_trains_and_resumes_exactly(tmp_path):
     # The encodings were computed once per split and cached with the dataset.
     caches = list((tmp_path / "datasets").rglob("pe_*.pt"))
     assert len(caches) == 3, caches
+
+
+def test_run_log_names_the_dataset_and_its_split_sizes(tmp_path):
+    import torch
+    from torch_geometric.data import Data
+
+    from gnnlab.data import DataModule, generate_sbm
+
+    graphs = {split: generate_sbm("CLUSTER", n, split=split) for split, n in (("train", 6), ("val", 2), ("test", 3))}
+    assert DataModule(graphs).describe() == "train 6 / val 2 / test 3 graphs"
+
+    one = Data(x=torch.zeros(5, 1), y=torch.zeros(5, dtype=torch.long), edge_index=torch.empty(2, 0, dtype=torch.long),
+               train_mask=torch.tensor([1, 1, 0, 0, 0]).bool(), val_mask=torch.tensor([0, 0, 1, 0, 0]).bool(),
+               test_mask=torch.tensor([0, 0, 0, 1, 1]).bool())
+    assert DataModule({s: [one] for s in ("train", "val", "test")}).describe() == \
+        "train 2 / val 1 / test 2 labelled nodes of one graph"

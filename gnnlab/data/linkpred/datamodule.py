@@ -129,6 +129,12 @@ class LinkDataModule:
         self.test_graph = self.graph if shared else self.test_graph.to(self.device)
         return self
 
+    def describe(self) -> str:
+        """The size of each split, for run logs: positive pairs (and negatives) over the graph's nodes."""
+        s = self.split
+        return (f"train {s.train_pos.size(1):,} / val {s.valid_pos.size(1):,} (+{s.valid_neg.size(1):,} negatives) / "
+                f"test {s.test_pos.size(1):,} (+{s.test_neg.size(1):,} negatives) links over {s.num_nodes:,} nodes")
+
     def loader(self, split: str):
         """``"train"``: a :class:`LinkTrainEpoch` (fresh order and negatives); ``"val"``/``"test"``: one :class:`LinkBatch`."""
         s = self.split
