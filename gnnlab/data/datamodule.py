@@ -229,7 +229,8 @@ class DataModule:
         for name, dataset in self.splits.items():
             mask = getattr(dataset[0], f"{name}_mask", None) if len(dataset) == 1 else None
             parts.append(f"{name} {int(mask.sum()) if mask is not None else len(dataset):,}")
-        one_graph = all(len(d) == 1 and getattr(d[0], f"{n}_mask", None) is not None for n, d in self.splits.items())
+        one_graph = all(len(d) == 1 and getattr(d[0], f"{name}_mask", None) is not None
+                        for name, d in self.splits.items())
         return " / ".join(parts) + (" labelled nodes of one graph" if one_graph else " graphs")
 
     def dataset(self, split: str) -> Dataset:

@@ -132,8 +132,8 @@ class LinkDataModule:
     def describe(self) -> str:
         """The size of each split, for run logs: positive pairs (and negatives) over the graph's nodes."""
         s = self.split
-        return (f"train {s.train_pos.size(1):,} / val {s.valid_pos.size(1):,} (+{s.valid_neg.size(1):,} negatives) / "
-                f"test {s.test_pos.size(1):,} (+{s.test_neg.size(1):,} negatives) links over {s.num_nodes:,} nodes")
+        return (f"train {s.train_pos.size(1):,} / val {s.valid_pos.size(1):,} (+{s.valid_neg.size(1):,} negatives)"
+                f" / test {s.test_pos.size(1):,} (+{s.test_neg.size(1):,} negatives) links over {s.num_nodes:,} nodes")
 
     def loader(self, split: str):
         """``"train"``: a :class:`LinkTrainEpoch` (fresh order and negatives); ``"val"``/``"test"``: one :class:`LinkBatch`."""
