@@ -269,7 +269,8 @@ def curves_main(argv: list[str] | None = None) -> int:
                     "still running) and write a markdown summary next to the PNG.",
     )
     parser.add_argument("run_dirs", nargs="+", help="gnnlab-train run folders")
-    parser.add_argument("--metrics", nargs="+", default=["train/loss", "val/loss"], help="columns of metrics.csv")
+    parser.add_argument("--metrics", nargs="+", default=None,
+                        help="columns of metrics.csv (default: the losses and each run's monitored metric)")
     parser.add_argument("--labels", nargs="+", default=None, help="one legend label per run")
     parser.add_argument("--title", default=None)
     parser.add_argument("--out", required=True, help="PNG path; the summary goes to the same path with .md")

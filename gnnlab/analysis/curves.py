@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import shlex
 from pathlib import Path
 
-__all__ = ["read_metrics", "plot_learning_curves"]
+__all__ = ["default_metrics", "read_metrics", "plot_learning_curves"]
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, float]]:
@@ -21,14 +22,28 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, float]]:
     return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in rows]
 
 
+def default_metrics(run_dirs: list[str | Path]) -> list[str]:
+    """``train/loss``, ``val/loss`` and, for each run that names one in its ``results.json``, the monitored
+    metric on the validation and test splits (``val/accuracy``, ``test/accuracy``); a plot keeps those
+    some run logged."""
+    metrics = ["train/loss", "val/loss"]
+    for run_dir in run_dirs:
+        path = Path(run_dir) / "results.json"
+        monitor = json.loads(path.read_text()).get("monitor") if path.is_file() else None
+        if monitor and monitor.startswith("val/") and monitor != "val/loss":
+            metrics += [m for m in (monitor, "test/" + monitor[4:]) if m not in metrics]
+    return metrics
+
+
 def plot_learning_curves(
     run_dirs: list[str | Path],
-    metrics: list[str],
+    metrics: list[str] | None,
     out: str | Path,
     labels: list[str] | None = None,
     title: str | None = None,
 ) -> tuple[Path, Path]:
-    """Plot ``metrics`` against the epoch for every run (one panel per metric) and tabulate them.
+    """Plot ``metrics`` (default: :func:`default_metrics`) against the epoch for every run (one panel per
+    metric, integer epoch ticks) and tabulate them.
 
     Writes ``out`` (a PNG, with matplotlib's Agg canvas: no display needed) and ``out`` with the
     suffix ``.md``: first the ``gnnlab-curves`` command that writes both, then per run, the last epoch
@@ -40,15 +55,18 @@ def plot_learning_curves(
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    if not run_dirs or not metrics:
+    if not run_dirs or metrics == []:
         raise ValueError("plot_learning_curves: give at least one run folder and one metric")
-    command = ["gnnlab-curves", *map(str, run_dirs), "--metrics", *metrics, *(["--labels", *labels] if labels else []),
+    chosen = list(metrics) if metrics else []
+    command = ["gnnlab-curves", *map(str, run_dirs), *(["--metrics", *chosen] if chosen else []), *(["--labels", *labels] if labels else []),
                *(["--title", title] if title else []), "--out", str(out)]
     labels = labels or [Path(d).name for d in run_dirs]
     if len(labels) != len(run_dirs):
         raise ValueError(f"plot_learning_curves: {len(labels)} labels for {len(run_dirs)} runs")
     runs = [read_metrics(d) for d in run_dirs]
+    metrics = chosen or [m for m in default_metrics(run_dirs) if any(m in rows[0] for rows in runs)]
     for metric in metrics:
         if not any(metric in rows[0] for rows in runs):
             known = sorted({k for rows in runs for k in rows[0]})
@@ -61,6 +79,7 @@ def plot_learning_curves(
             if metric in rows[0]:
                 ax.plot([r["epoch"] for r in rows], [r[metric] for r in rows], marker="o", ms=3, label=label)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(metric)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)

@@ -53,3 +53,18 @@ def test_errors(tmp_path, capsys):
         plot_learning_curves([tmp_path / "a"], ["val/mae"], tmp_path / "c.png")
     assert curves_main([str(tmp_path / "a"), "--metrics", "val/mae", "--out", str(tmp_path / "c.png")]) == 1
     assert "no run logged 'val/mae'" in capsys.readouterr().err
+
+
+def test_default_metrics_are_the_losses_and_the_monitored_metric(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("step,train/loss,val/loss,val/accuracy,test/accuracy,epoch\n"
+                                     "1,1.0,1.1,0.5,0.4,1\n2,0.8,0.9,0.6,0.55,2\n")
+    (run / "results.json").write_text('{"best_epoch": 2, "monitor": "val/accuracy"}')
+    png, md = plot_learning_curves([run], None, tmp_path / "c.png")
+    lines = md.read_text().splitlines()
+    assert "--metrics" not in lines[0]
+    assert lines[2] == ("| run | epochs | s / epoch | train/loss (last / best) | val/loss (last / best) | "
+                        "val/accuracy (last / best) | test/accuracy (last / best) |")
+    assert curves_main([str(run), "--out", str(tmp_path / "d.png")]) == 0
+    assert (tmp_path / "d.md").read_text().splitlines()[2] == lines[2]
