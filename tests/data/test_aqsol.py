@@ -13,7 +13,15 @@ from gnnlab.data import DataModule, load_aqsol
 def test_aqsol_statistics(tmp_path, offline_copy):
     offline_copy("AQSOL/raw", "AQSOL")
     splits = load_aqsol(tmp_path)
-    assert {k: len(v) for k, v in splits.items()} == {"train": 7836, "val": 998, "test": 999}
+    # Benchmarking-GNNs' graphs: PyG's 7836/998/999 less those whose last atoms have no bond.
+    assert {k: len(v) for k, v in splits.items()} == {"train": 7831, "val": 996, "test": 996}
+    pyg = load_aqsol(tmp_path, match_benchmarking_gnns=False)
+    assert {k: len(v) for k, v in pyg.items()} == {"train": 7836, "val": 998, "test": 999}
+    for name, dataset in pyg.items():
+        dropped = [i for i, g in enumerate(dataset) if int(g.edge_index.max()) + 1 != g.num_nodes]
+        assert len(dataset) - len(dropped) == len(splits[name])
+        assert all(int(g.edge_index.max()) + 1 == g.num_nodes for g in splits[name])
+    assert [g.num_nodes for g in pyg["test"]][623] > int(pyg["test"][623].edge_index.max()) + 1
     g = splits["train"][0]
     assert g.x.dtype == torch.long and g.x.dim() == 1
     assert g.edge_attr.dtype == torch.long and g.edge_attr.shape == (g.edge_index.size(1),)
@@ -48,6 +56,7 @@ def test_aqsol_bond_types_match_the_dictionary(tmp_path, offline_copy):
     with open(tmp_path / "AQSOL" / "raw" / "bond_dict.pickle", "rb") as f:
         bonds = _DictionaryUnpickler(f).load()
     assert bonds.idx2word == ["NONE", "SINGLE", "DOUBLE", "AROMATIC", "TRIPLE"]
+    # Over all stored molecules (a split's _data is the whole file, also where graphs are filtered out).
     directed = sum(torch.bincount(split._data.edge_attr, minlength=5) for split in splits.values())
     assert directed[0] == 0 and (directed % 2 == 0).all()
     assert (directed[1:] // 2).tolist() == bonds.idx2num_occurence[1:]  # 97,362 / 16,688 / 61,539 / 411
