@@ -83,6 +83,17 @@ def _digits(benchmark: dict) -> int:
     return max(2, len(published.split(".")[1]) if "." in published else 0)
 
 
+def _status(mean: float, benchmark: dict) -> str:
+    """``reproduced`` when ours is within the paper's std of its value (``benchmark.tolerance`` replaces the
+    std), ``not reproduced`` otherwise; ``no published std`` or ``—`` when there is nothing to judge by."""
+    published, tolerance = benchmark.get("published"), benchmark.get("tolerance", benchmark.get("published_std"))
+    if published is None:
+        return "—"
+    if tolerance is None:
+        return "no published std"
+    return "reproduced" if abs(mean - float(published)) <= float(tolerance) else "not reproduced"
+
+
 def _summary(runs: list[dict], benchmark: dict, metric: str) -> tuple[list[float], float, float, str, str]:
     """Scaled per-seed values, their mean and sample std, and the published value and difference as text."""
     scale = float(benchmark.get("scale", 1) or 1)
@@ -125,10 +136,10 @@ def write_table(runs: list[dict], benchmark: dict, out: Path, metric: str | None
         "",
         f"Metric `{metric}` (×{scale:g}) {PROTOCOLS[_protocol(benchmark)][1]}, {len(values)} seeds.",
         "",
-        "| cell | ours (mean ± std) | published | difference | seeds |",
-        "|---|---|---|---|---|",
+        "| cell | ours (mean ± std) | published | difference | seeds | status |",
+        "|---|---|---|---|---|---|",
         f"| {benchmark.get('cell', '')} ({benchmark.get('table', '')}) | {mean:.{digits}f} ± {std:.{digits}f} | {pub} "
-        f"| {delta} | {len(values)} |",
+        f"| {delta} | {len(values)} | {_status(mean, benchmark)} |",
         "",
         "| seed | value | best epoch | epochs run |",
         "|---|---|---|---|",
@@ -142,8 +153,8 @@ def write_table(runs: list[dict], benchmark: dict, out: Path, metric: str | None
 def write_summary(sweeps: list[tuple[list[dict], dict]], out: Path, command: str = "") -> str:
     """One row per experiment (ours mean ± std beside the published value); writes ``out`` and its ``.csv``."""
     lines = [
-        "| cell | paper | ours (mean ± std) | published | difference | seeds | scored |",
-        "|---|---|---|---|---|---|---|",
+        "| cell | paper | ours (mean ± std) | published | difference | seeds | scored | status |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     rows = []
     for runs, benchmark in sweeps:
@@ -155,10 +166,11 @@ def write_summary(sweeps: list[tuple[list[dict], dict]], out: Path, command: str
         digits = _digits(benchmark)
         source = f"{benchmark.get('paper', '')}, {benchmark.get('table', '')}"
         lines.append(f"| {cell} | {source} | {mean:.{digits}f} ± {std:.{digits}f} | {pub} | {delta} | {len(values)} "
-                     f"| {PROTOCOLS[_protocol(benchmark)][1]} |")
+                     f"| {PROTOCOLS[_protocol(benchmark)][1]} | {_status(mean, benchmark)} |")
         rows.append([cell, metric, f"{mean:.4f}", f"{std:.4f}", benchmark.get("published"),
-                     benchmark.get("published_std"), len(values)])
-    return _write(out, lines, command, ["cell", "metric", "mean", "std", "published", "published_std", "seeds"], rows)
+                     benchmark.get("published_std"), len(values), _status(mean, benchmark)])
+    return _write(out, lines, command,
+                  ["cell", "metric", "mean", "std", "published", "published_std", "seeds", "status"], rows)
 
 
 def write_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = None, metric: str | None = None,

@@ -35,7 +35,8 @@ def test_table_from_one_sweep(tmp_path, capsys):
     text = out.read_text()
     assert text.splitlines()[0] == f"Command: `gnnlab-table --from-dir {sweep} --out {out}`"
     mean, std = statistics.fmean([50, 52, 55]), statistics.stdev([50, 52, 55])
-    assert f"| {mean:.2f} ± {std:.2f} | 50.00 ± 1.50 | {mean - 50:+.2f} | 3 |" in text
+    # 52.33 is 2.33 above 50, more than the paper's std of 1.5.
+    assert f"| {mean:.2f} ± {std:.2f} | 50.00 ± 1.50 | {mean - 50:+.2f} | 3 | not reproduced |" in text
     with open(out.with_suffix(".csv")) as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["seed", "test/acc", "best_epoch", "epochs_run", "run_dir"] and len(rows) == 4
@@ -50,10 +51,22 @@ def test_summary_of_several_sweeps(tmp_path):
     lines = [line for line in out.read_text().splitlines() if line.startswith("| A") or line.startswith("| B")]
     assert lines[0].startswith("| A / x | P, T1 | 55.00 ± 7.07 | 50.00 ± 1.50 | +5.00 | 2 |")
     assert lines[1].startswith("| B / x | P, T1 | 85.00 ± 5.00 | 88.00 | -3.00 | 3 |")
-    assert lines[0].endswith("| at the epoch of best validation score |")
+    assert lines[0].endswith("| at the epoch of best validation score | not reproduced |")
+    assert lines[1].endswith("| no published std |")
     with open(out.with_suffix(".csv")) as f:
         rows = list(csv.DictReader(f))
     assert [r["cell"] for r in rows] == ["A / x", "B / x"] and rows[1]["seeds"] == "3"
+    assert [r["status"] for r in rows] == ["not reproduced", "no published std"]
+
+
+def test_status_within_the_published_std_or_a_stated_tolerance(tmp_path):
+    from gnnlab.table import _status
+
+    assert _status(51.4, {"published": 50.0, "published_std": 1.5}) == "reproduced"
+    assert _status(48.4, {"published": 50.0, "published_std": 1.5}) == "not reproduced"
+    assert _status(48.4, {"published": 50.0, "published_std": 1.5, "tolerance": 2.0}) == "reproduced"
+    assert _status(48.4, {"published": 50.0}) == "no published std"
+    assert _status(48.4, {}) == "—"
 
 
 def test_missing_results_is_a_clear_error(tmp_path, capsys):
