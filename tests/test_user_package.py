@@ -1,6 +1,6 @@
 """Extending gnnlab from outside: a user's own package with a conv, a mixer, a PE and a dataset, found
 through ``hydra.searchpath`` and ``_target_``, trained by ``gnnlab-train`` with no change to gnnlab
-(the README's "Your own layers" section describes the same layout)."""
+(the README's "Extend gnnlab" section describes the same layout)."""
 from __future__ import annotations
 
 import json
