@@ -13,6 +13,8 @@ epoch (``results.json``'s ``final``), ``protocol: last`` the final epoch's model
 Benchmarking-GNNs and the GT paper report that). Extra ``key=value`` arguments are passed to every run
 as Hydra overrides. Each run writes ``results.json``; the table lists every seed's value, then mean ±
 std (sample standard deviation) beside the published number, and a CSV with the per-seed values.
+Each cell gets a status: ``reproduced`` (mean within the paper's std, or ``benchmark.tolerance``), ``not
+reproduced``, or ``reduced budget`` when a run's overrides changed its budget (printed under the title).
 ``--runs`` tabulates single runs (say, reduced-budget or diagnostic ones): the benchmark metric at the
 best-validation epoch and of the final epoch. Every table's first line is the command that wrote it.
 """
@@ -41,12 +43,26 @@ def _config(run_dir: Path):
     return OmegaConf.load(hydra_config if hydra_config.is_file() else run_dir / "config_resolved.yaml")
 
 
+#: Overrides that shorten a run (epochs, stopping, schedule, data sizes): a cell run with one is "reduced budget".
+BUDGET_KEYS = ("trainer.max_epochs", "trainer.patience", "trainer.min_lr", "trainer.loss_window_stop", "scheduler.",
+               "data.module.splits.num_")
+
+
+def _budget_overrides(run_dir: Path) -> list[str]:
+    """The run's command-line overrides (``.hydra/overrides.yaml``) that change its budget (:data:`BUDGET_KEYS`)."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    overrides = OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else []
+    return [o for o in overrides if o.lstrip("+~").startswith(BUDGET_KEYS)]
+
+
 def _collect(sweep_dir: Path) -> tuple[list[dict], dict]:
     runs, benchmark = [], {}
     for result_file in sorted(sweep_dir.glob("*/results.json"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0):
         cfg = _config(result_file.parent)
         benchmark = OmegaConf.to_container(cfg.get("benchmark") or {}, resolve=False) or benchmark
-        runs.append({"seed": int(cfg.seed), "dir": str(result_file.parent), **json.loads(result_file.read_text())})
+        run_dir = result_file.parent
+        runs.append({"seed": int(cfg.seed), "dir": str(run_dir), "budget": _budget_overrides(run_dir),
+                     **json.loads(result_file.read_text())})
     if not runs:
         raise FileNotFoundError(f"no */results.json under '{sweep_dir}': did the runs finish?")
     return runs, benchmark
@@ -83,9 +99,16 @@ def _digits(benchmark: dict) -> int:
     return max(2, len(published.split(".")[1]) if "." in published else 0)
 
 
-def _status(mean: float, benchmark: dict) -> str:
-    """``reproduced`` when ours is within the paper's std of its value (``benchmark.tolerance`` replaces the
-    std), ``not reproduced`` otherwise; ``no published std`` or ``—`` when there is nothing to judge by."""
+def _budget(runs: list[dict]) -> list[str]:
+    return sorted({o for r in runs for o in r.get("budget", [])})
+
+
+def _status(mean: float, benchmark: dict, runs: list[dict] = ()) -> str:
+    """``reduced budget`` when a run overrode its budget (:data:`BUDGET_KEYS`); else ``reproduced`` when ours
+    is within the paper's std of its value (``benchmark.tolerance`` replaces the std), ``not reproduced``
+    otherwise; ``no published std`` or ``—`` when there is nothing to judge by."""
+    if _budget(runs):
+        return "reduced budget"
     published, tolerance = benchmark.get("published"), benchmark.get("tolerance", benchmark.get("published_std"))
     if published is None:
         return "—"
@@ -135,11 +158,12 @@ def write_table(runs: list[dict], benchmark: dict, out: Path, metric: str | None
         f"# {benchmark.get('cell', 'result')} — {benchmark.get('paper', '')}",
         "",
         f"Metric `{metric}` (×{scale:g}) {PROTOCOLS[_protocol(benchmark)][1]}, {len(values)} seeds.",
+        *([f"Reduced budget: {', '.join(f'`{o}`' for o in _budget(runs))}."] if _budget(runs) else []),
         "",
         "| cell | ours (mean ± std) | published | difference | seeds | status |",
         "|---|---|---|---|---|---|",
         f"| {benchmark.get('cell', '')} ({benchmark.get('table', '')}) | {mean:.{digits}f} ± {std:.{digits}f} | {pub} "
-        f"| {delta} | {len(values)} | {_status(mean, benchmark)} |",
+        f"| {delta} | {len(values)} | {_status(mean, benchmark, runs)} |",
         "",
         "| seed | value | best epoch | epochs run |",
         "|---|---|---|---|",
@@ -156,7 +180,7 @@ def write_summary(sweeps: list[tuple[list[dict], dict]], out: Path, command: str
         "| cell | paper | ours (mean ± std) | published | difference | seeds | scored | status |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    rows = []
+    rows, notes = [], []
     for runs, benchmark in sweeps:
         metric = benchmark.get("metric")
         if not metric:
@@ -166,9 +190,12 @@ def write_summary(sweeps: list[tuple[list[dict], dict]], out: Path, command: str
         digits = _digits(benchmark)
         source = f"{benchmark.get('paper', '')}, {benchmark.get('table', '')}"
         lines.append(f"| {cell} | {source} | {mean:.{digits}f} ± {std:.{digits}f} | {pub} | {delta} | {len(values)} "
-                     f"| {PROTOCOLS[_protocol(benchmark)][1]} | {_status(mean, benchmark)} |")
+                     f"| {PROTOCOLS[_protocol(benchmark)][1]} | {_status(mean, benchmark, runs)} |")
+        if _budget(runs):
+            notes.append(f"{cell}: reduced budget, {', '.join(f'`{o}`' for o in _budget(runs))}.")
         rows.append([cell, metric, f"{mean:.4f}", f"{std:.4f}", benchmark.get("published"),
-                     benchmark.get("published_std"), len(values), _status(mean, benchmark)])
+                     benchmark.get("published_std"), len(values), _status(mean, benchmark, runs)])
+    lines = [*notes, "", *lines] if notes else lines
     return _write(out, lines, command,
                   ["cell", "metric", "mean", "std", "published", "published_std", "seeds", "status"], rows)
 

@@ -59,6 +59,24 @@ def test_summary_of_several_sweeps(tmp_path):
     assert [r["status"] for r in rows] == ["not reproduced", "no published std"]
 
 
+def test_a_budget_override_marks_the_cell_and_is_printed(tmp_path):
+    sweep = _sweep(tmp_path / "a", [0.5, 0.51], "A / x")
+    for seed in (0, 1):
+        OmegaConf.save(OmegaConf.create(["experiment=x/y", "trainer.max_epochs=3", f"seed={seed}", "logger=csv"]),
+                       sweep / str(seed) / ".hydra" / "overrides.yaml")
+    out = tmp_path / "a.md"
+    assert main(["--from-dir", str(sweep), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "Reduced budget: `trainer.max_epochs=3`." in text
+    assert "| 2 | reduced budget |" in text  # within the published std, but not the paper's budget
+    summary = tmp_path / "s.md"
+    other = _sweep(tmp_path / "b", [0.5, 0.51], "B / x")
+    assert main(["--from-dir", str(sweep), str(other), "--out", str(summary)]) == 0
+    text = summary.read_text()
+    assert "A / x: reduced budget, `trainer.max_epochs=3`." in text
+    assert "| reduced budget |" in text and "| reproduced |" in text
+
+
 def test_status_within_the_published_std_or_a_stated_tolerance(tmp_path):
     from gnnlab.table import _status
 
