@@ -48,19 +48,34 @@ BUDGET_KEYS = ("trainer.max_epochs", "trainer.patience", "trainer.min_lr", "trai
                "data.module.splits.num_")
 
 
-def _budget_overrides(run_dir: Path) -> list[str]:
-    """The run's command-line overrides (``.hydra/overrides.yaml``) that change its budget (:data:`BUDGET_KEYS`)."""
+def run_overrides(run_dir: Path) -> list[str]:
+    """The run's command-line overrides, as Hydra recorded them (``.hydra/overrides.yaml``)."""
     path = run_dir / ".hydra" / "overrides.yaml"
-    overrides = OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else []
-    return [o for o in overrides if o.lstrip("+~").startswith(BUDGET_KEYS)]
+    return OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else []
+
+
+def _budget_overrides(run_dir: Path) -> list[str]:
+    """The run's overrides that change its budget (:data:`BUDGET_KEYS`)."""
+    return [o for o in run_overrides(run_dir) if o.lstrip("+~").startswith(BUDGET_KEYS)]
+
+
+def _experiment(run_dir: Path) -> str | None:
+    """The ``experiment=`` the run was started with, if any."""
+    return next((o.split("=", 1)[1] for o in run_overrides(run_dir) if o.startswith("experiment=")), None)
 
 
 def _collect(sweep_dir: Path) -> tuple[list[dict], dict]:
+    """The finished runs under ``sweep_dir`` and their ``benchmark`` block, completed by the published cell of
+    their experiment in ``conf/table`` (:func:`gnnlab.benchmark_table.published_cell`)."""
+    from gnnlab.benchmark_table import published_cell
+
     runs, benchmark = [], {}
     for result_file in sorted(sweep_dir.glob("*/results.json"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0):
-        cfg = _config(result_file.parent)
-        benchmark = OmegaConf.to_container(cfg.get("benchmark") or {}, resolve=False) or benchmark
         run_dir = result_file.parent
+        cfg = _config(run_dir)
+        block = OmegaConf.to_container(cfg.get("benchmark") or {}, resolve=False)
+        experiment = _experiment(run_dir)
+        benchmark = {**block, **(published_cell(experiment) if experiment else {})} or benchmark
         runs.append({"seed": int(cfg.seed), "dir": str(run_dir), "budget": _budget_overrides(run_dir),
                      **json.loads(result_file.read_text())})
     if not runs:
@@ -236,8 +251,13 @@ def write_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = None,
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the seeds (unless ``--from-dir`` or ``--runs``), write the table."""
     parser = argparse.ArgumentParser(prog="gnnlab-table", description=__doc__.split("\n\n")[0])
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=planetoid/gcn_cora")
-    parser.add_argument("--seeds", type=int, default=10, help="number of seeds (0..N-1)")
+    parser.add_argument("overrides", nargs="*",
+                        help="a benchmark (conf/table/<name>.yaml, e.g. benchgnn_aqsol) or an experiment "
+                             "(experiment=planetoid/gcn_cora), then Hydra overrides for every run")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="number of seeds 0..N-1 (default: the benchmark's, or 10 for one experiment)")
+    parser.add_argument("--collect", action="store_true",
+                        help="with a benchmark: tabulate the finished runs only, run nothing")
     parser.add_argument("--out", type=Path, default=None, help="markdown file to write")
     parser.add_argument("--metric", default=None, help="metric key in results.json (default: benchmark.metric)")
     parser.add_argument("--from-dir", type=Path, nargs="+", default=None,
@@ -247,15 +267,29 @@ def main(argv: list[str] | None = None) -> int:
                         help="tabulate these single run folders, one row each, instead of running")
     parser.add_argument("--labels", nargs="+", default=None, help="with --runs: one row label per run")
     parser.add_argument("--sweep-dir", type=Path, default=None, help="where the runs go (default outputs/tables/<time>)")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
 
-    if args.seeds < 1:
+    if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     if args.runs is not None and args.from_dir is not None:
         parser.error("--runs and --from-dir are alternatives")
     if args.labels is not None and args.runs is None:
         parser.error("--labels goes with --runs")
     command = shlex.join(["gnnlab-table", *(argv if argv is not None else sys.argv[1:])])
+    if args.overrides and "=" not in args.overrides[0]:  # a whole benchmark table
+        if args.runs is not None or args.from_dir is not None:
+            parser.error("a benchmark name goes without --runs and --from-dir")
+        from gnnlab.benchmark_table import main as benchmark_main
+
+        try:
+            return benchmark_main(args.overrides[0], args.overrides[1:], args.seeds, args.sweep_dir, args.out,
+                                  args.collect, command)
+        except (FileNotFoundError, KeyError, ValueError, RuntimeError) as err:
+            print(f"gnnlab-table: error: {err}", file=sys.stderr)
+            return 2
+    if args.collect:
+        parser.error("--collect goes with a benchmark name")
+    args.seeds = args.seeds or 10
     summary = args.from_dir is not None and len(args.from_dir) > 1
     if args.from_dir is not None:
         sweep_dir = args.from_dir[0]

@@ -1,0 +1,284 @@
+"""Whole benchmark tables: ``gnnlab-table <benchmark>`` runs every row of a published table over its seeds.
+
+A benchmark is one file, ``conf/table/<benchmark>.yaml`` (or any ``.yaml`` path): the table's title, the
+paper, the number of seeds, overrides given to every run, and its rows. A row names the experiment that
+reproduces one published cell and the cell's citation and value::
+
+    title: "Benchmarking GNNs: AQSOL, 100k parameter budget (L = 4)"
+    paper: "Dwivedi et al., JMLR 2023"
+    seeds: 4
+    overrides: []                    # optional: Hydra overrides for every run
+    rows:
+      - experiment: benchgnn/gcn_aqsol
+        cell: "GCN / AQSOL (MAE)"
+        table: "100k-budget results (L = 4)"   # where in the paper
+        published: 1.372
+        published_std: 0.020
+        # optional: paper (when it differs from the file's), tolerance (replaces the std when judging),
+        # note (why a value is missing), overrides (this row only)
+
+These files are the only place published values are written; the experiment's ``benchmark`` block says how
+a run is scored (metric, scale, protocol, parameter budget). Runs go to ``<sweep root>/<experiment>/<seed>``
+(one Hydra multirun per row over the seeds it still needs). Running the command again collects the finished
+runs, resumes interrupted ones from their last checkpoint, and runs only what is missing.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from gnnlab.errors import ConfigError
+
+ROW_KEYS = {"experiment", "cell", "table", "paper", "published", "published_std", "tolerance", "note", "overrides"}
+TABLE_KEYS = {"title", "paper", "seeds", "overrides", "rows"}
+
+
+def tables_dir() -> Path:
+    from gnnlab.cli import config_dir
+
+    return config_dir() / "table"
+
+
+def table_path(name: str | Path) -> Path:
+    """``name`` as a path to a ``.yaml`` file, or the benchmark ``conf/table/<name>.yaml``."""
+    path = Path(name)
+    if path.suffix == ".yaml":
+        if not path.is_file():
+            raise FileNotFoundError(f"no benchmark table file '{path}'")
+        return path
+    path = tables_dir() / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in tables_dir().glob("*.yaml")))
+        raise FileNotFoundError(f"no benchmark {str(name)!r}: known benchmarks are {known}")
+    return path
+
+
+def load_table(name: str | Path) -> dict:
+    """The benchmark's table file as a dict, checked: known keys, rows with an experiment, a cell and a value."""
+    path = table_path(name)
+    table = OmegaConf.to_container(OmegaConf.load(path))
+    if not isinstance(table, dict) or not table.get("rows"):
+        raise ConfigError(f"{path}: a benchmark table needs a non-empty 'rows' list")
+    if unknown := set(table) - TABLE_KEYS:
+        raise ConfigError(f"{path}: unknown keys {sorted(unknown)} (known: {sorted(TABLE_KEYS)})")
+    for i, row in enumerate(table["rows"]):
+        if unknown := set(row) - ROW_KEYS:
+            raise ConfigError(f"{path}: row {i} has unknown keys {sorted(unknown)} (known: {sorted(ROW_KEYS)})")
+        for key in ("experiment", "cell", "table", "published"):
+            if key not in row:
+                raise ConfigError(f"{path}: row {i} ({row.get('experiment', '?')}) has no {key!r}")
+        if row["published"] is None and not row.get("note"):
+            raise ConfigError(f"{path}: row {i} ({row['experiment']}) has no published value and no note saying why")
+        row.setdefault("paper", table.get("paper", ""))
+    experiments = [row["experiment"] for row in table["rows"]]
+    if len(set(experiments)) != len(experiments):
+        raise ConfigError(f"{path}: an experiment appears in two rows ({experiments})")
+    table.setdefault("seeds", 1)
+    table.setdefault("overrides", [])
+    table["name"] = path.stem
+    return table
+
+
+def cell_of(row: dict) -> dict:
+    """What a row says about its published cell (paper, table, cell, value, std, tolerance, note)."""
+    return {k: v for k, v in row.items() if k not in ("experiment", "overrides")}
+
+
+def published_cell(experiment: str) -> dict:
+    """The published cell of ``experiment`` from the benchmark tables (``{}`` when no table has it)."""
+    for path in sorted(tables_dir().glob("*.yaml")):
+        for row in load_table(path)["rows"]:
+            if row["experiment"] == experiment:
+                return cell_of(row)
+    return {}
+
+
+def _run_state(run_dir: Path) -> str:
+    if (run_dir / "results.json").is_file():
+        return "finished"
+    if (run_dir / "checkpoints" / "last.ckpt").is_file():
+        return "interrupted"
+    return "missing" if not run_dir.exists() else "empty"
+
+
+#: Overrides that do not change a run's result: ignored when deciding whether a finished run can be reused.
+NOT_COMPARED = ("seed=", "hydra.", "logger=", "paths.", "trainer.progress=")
+
+
+def _check_same_overrides(run_dir: Path, wanted: list[str]) -> None:
+    """A finished run is reused only when it was made with the overrides asked for now."""
+    from gnnlab.table import run_overrides
+
+    recorded = [o for o in run_overrides(run_dir) if not o.startswith(NOT_COMPARED)]
+    if sorted(recorded) != sorted(o for o in wanted if not o.startswith(NOT_COMPARED)):
+        raise ConfigError(f"'{run_dir}' was run with overrides {recorded}, this table asks for {wanted}: "
+                          "use another --sweep-dir, or remove that folder")
+
+
+def _row_overrides(table: dict, row: dict, extra: list[str]) -> list[str]:
+    return [f"experiment={row['experiment']}", *table["overrides"], *row.get("overrides", []), *extra]
+
+
+def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = ()) -> None:
+    """Run what the table still needs under ``root``: a Hydra multirun per row over its missing seeds, a resume
+    for each run that stopped after a checkpoint; finished runs are kept. Raises ``RuntimeError`` if a run fails."""
+    for i, row in enumerate(table["rows"]):
+        overrides = _row_overrides(table, row, list(extra))
+        row_dir = root / row["experiment"]
+        missing = []
+        for seed in range(seeds):
+            run_dir = row_dir / str(seed)
+            state = _run_state(run_dir)
+            if state in ("finished", "interrupted"):
+                _check_same_overrides(run_dir, overrides)
+            if state == "interrupted":
+                print(f"[{i + 1}/{len(table['rows'])}] {row['cell']}: resuming seed {seed} ({run_dir})", flush=True)
+                _call([sys.executable, "-m", "gnnlab.train", f"trainer.resume={run_dir}"])
+            elif state == "empty":  # stopped before its first checkpoint: kept aside, run again
+                shutil.move(str(run_dir), str(run_dir.with_name(f"{seed}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}")))
+                missing.append(seed)
+            elif state == "missing":
+                missing.append(seed)
+        done = seeds - len(missing)
+        print(f"[{i + 1}/{len(table['rows'])}] {row['cell']}: {done} of {seeds} seeds done"
+              + (f", running seeds {missing}" if missing else ""), flush=True)
+        if missing:
+            _call([sys.executable, "-m", "gnnlab.train", "-m", *overrides, f"seed={','.join(map(str, missing))}",
+                   f"hydra.sweep.dir={row_dir}", "hydra.sweep.subdir=${seed}"])
+
+
+def _call(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd)
+    if proc.returncode != 0:
+        raise RuntimeError(f"a run failed (exit code {proc.returncode}): {' '.join(cmd)}")
+
+
+def collect_rows(table: dict, root: Path, seeds: int) -> list[tuple[dict, list[dict], dict]]:
+    """``(row, runs, benchmark)`` for every row with finished runs under ``root`` (the first ``seeds`` seeds)."""
+    from gnnlab.table import _collect
+
+    collected = []
+    for row in table["rows"]:
+        row_dir = root / row["experiment"]
+        if not any((row_dir / str(s) / "results.json").is_file() for s in range(seeds)):
+            continue
+        runs, block = _collect(row_dir)
+        runs = [r for r in runs if r["seed"] < seeds and Path(r["dir"]).name == str(r["seed"])]
+        collected.append((row, runs, {**block, **cell_of(row)}))
+    return collected
+
+
+def write_benchmark_table(table: dict, collected: list, out: Path, command: str = "") -> str:
+    """The table (markdown ``out``), one CSV row per cell (``out.csv``), one per run (``<out>_seeds.csv``) and
+    the plot of ours against the published values (``out.png``); returns the markdown."""
+    from gnnlab.table import PROTOCOLS, _budget, _digits, _protocol, _status, _summary
+
+    by_experiment = {row["experiment"]: (runs, bench) for row, runs, bench in collected}
+    lines = [f"# {table['title']}", "", f"Source: {table['paper']} (rows citing another paper name it).",
+             f"Seeds: {table['seeds']} per row (0..{table['seeds'] - 1}); ± is the sample standard deviation."]
+    budget = sorted({o for _, runs, _ in collected for o in _budget(runs)})
+    if budget:
+        lines.append(f"Reduced budget: {', '.join(f'`{o}`' for o in budget)}.")
+    lines += ["", "| cell | source | ours (mean ± std) | published | difference | seeds | scored | status |",
+              "|---|---|---|---|---|---|---|---|"]
+    cells, seed_rows, plotted, notes = [], [], [], []
+    for row in table["rows"]:
+        source = (f"{row['paper']}, " if row["paper"] != table["paper"] else "") + str(row["table"])
+        if row["experiment"] not in by_experiment:
+            published = "—" if row["published"] is None else str(row["published"])
+            lines.append(f"| {row['cell']} | {source} | not run | {published} | — | 0 | — | not run |")
+            cells.append([row["cell"], row["experiment"], "", "", "", row["published"], row.get("published_std"), 0,
+                          "not run"])
+            continue
+        runs, bench = by_experiment[row["experiment"]]
+        values, mean, std, pub, delta = _summary(runs, bench, bench["metric"])
+        digits, status = _digits(bench), _status(mean, bench, runs)
+        lines.append(f"| {row['cell']} | {source} | {mean:.{digits}f} ± {std:.{digits}f} | {pub} | {delta} "
+                     f"| {len(values)} | {PROTOCOLS[_protocol(bench)][1]} | {status} |")
+        if row.get("note"):
+            notes.append(f"- {row['cell']}: {row['note']}")
+        cells.append([row["cell"], row["experiment"], bench["metric"], f"{mean:.6g}", f"{std:.6g}", row["published"],
+                      row.get("published_std"), len(values), status])
+        seed_rows += [[row["cell"], row["experiment"], r["seed"], v, r["best_epoch"], r.get("epochs_run"), r["dir"]]
+                      for r, v in zip(runs, values)]
+        plotted.append((row, bench["metric"], values, mean, std))
+    if notes:
+        lines += ["", "Notes:", *notes]
+    if command:
+        lines = [f"Command: `{command}`", "", *lines]
+    text = "\n".join(lines) + "\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    for path, header, rows in (
+        (out.with_suffix(".csv"), ["cell", "experiment", "metric", "mean", "std", "published", "published_std",
+                                   "seeds", "status"], cells),
+        (out.with_name(out.stem + "_seeds.csv"), ["cell", "experiment", "seed", "value", "best_epoch", "epochs_run",
+                                                  "run_dir"], seed_rows),
+    ):
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerows(rows)
+    if plotted:
+        plot_table(table, plotted, out.with_suffix(".png"))
+    return text
+
+
+def plot_table(table: dict, plotted: list, out: Path) -> Path:
+    """One panel per metric: each cell's seeds (dots), our mean ± std and the published mean ± std."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    metrics = list(dict.fromkeys(metric for _, metric, *_ in plotted))
+    fig = Figure(figsize=(7, 1.2 + 0.45 * len(plotted) + 0.6 * len(metrics)))
+    FigureCanvasAgg(fig)
+    heights = [sum(m == metric for _, m, *_ in plotted) for metric in metrics]
+    axes = fig.subplots(len(metrics), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
+    for ax, metric in zip(axes, metrics):
+        rows = [p for p in plotted if p[1] == metric]
+        for y, (row, _, values, mean, std) in enumerate(rows):
+            ax.scatter(values, [y + 0.12] * len(values), s=9, color="tab:blue", alpha=0.4)
+            ax.errorbar(mean, y + 0.12, xerr=0 if math.isnan(std) else std, fmt="o", color="tab:blue", capsize=3,
+                        label="gnnlab" if y == 0 else None)
+            if row["published"] is not None:
+                ax.errorbar(float(row["published"]), y - 0.12, xerr=float(row.get("published_std") or 0), fmt="s",
+                            color="tab:orange", capsize=3, label="published" if y == 0 else None)
+        ax.set_yticks(range(len(rows)), [r[0]["cell"] for r in rows])
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"{metric} (scaled as published)")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].legend(loc="best", fontsize="small")
+    axes[0].set_title(table["title"], fontsize="medium")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    return out
+
+
+def main(name: str, overrides: list[str], seeds: int | None, sweep_dir: Path | None, out: Path | None,
+         collect_only: bool, command: str) -> int:
+    """``gnnlab-table <benchmark>``: run (unless ``collect_only``) and tabulate a whole benchmark."""
+    table = load_table(name)
+    seeds = seeds or table["seeds"]
+    table["seeds"] = seeds
+    root = sweep_dir or Path("outputs") / "tables" / table["name"]
+    if not collect_only:
+        run_rows(table, root, seeds, overrides)
+    collected = collect_rows(table, root, seeds)
+    if not collected:
+        raise FileNotFoundError(f"no finished runs of benchmark {table['name']!r} under '{root}'")
+    out = out or root / f"{table['name']}.md"
+    text = write_benchmark_table(table, collected, out, command)
+    print(text)
+    print(f"written: {out}, {out.with_suffix('.csv')}, {out.with_name(out.stem + '_seeds.csv')} and "
+          f"{out.with_suffix('.png')}")
+    return 0
