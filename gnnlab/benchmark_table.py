@@ -128,32 +128,42 @@ def _row_overrides(table: dict, row: dict, extra: list[str]) -> list[str]:
     return [f"experiment={row['experiment']}", *table["overrides"], *row.get("overrides", []), *extra]
 
 
-def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = ()) -> None:
+def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = ()) -> list[str]:
     """Run what the table still needs under ``root``: a Hydra multirun per row over its missing seeds, a resume
-    for each run that stopped after a checkpoint; finished runs are kept. Raises ``RuntimeError`` if a run fails."""
+    for each run that stopped after a checkpoint; finished runs are kept. A row whose runs fail (say, its data
+    cannot be downloaded) does not stop the others; returns the cells of the rows that failed."""
+    failed = []
     for i, row in enumerate(table["rows"]):
-        overrides = _row_overrides(table, row, list(extra))
-        row_dir = root / row["experiment"]
-        missing = []
-        for seed in range(seeds):
-            run_dir = row_dir / str(seed)
-            state = _run_state(run_dir)
-            if state in ("finished", "interrupted"):
-                _check_same_overrides(run_dir, overrides)
-            if state == "interrupted":
-                print(f"[{i + 1}/{len(table['rows'])}] {row['cell']}: resuming seed {seed} ({run_dir})", flush=True)
-                _call([sys.executable, "-m", "gnnlab.train", f"trainer.resume={run_dir}"])
-            elif state == "empty":  # stopped before its first checkpoint: kept aside, run again
-                shutil.move(str(run_dir), str(run_dir.with_name(f"{seed}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}")))
-                missing.append(seed)
-            elif state == "missing":
-                missing.append(seed)
-        done = seeds - len(missing)
-        print(f"[{i + 1}/{len(table['rows'])}] {row['cell']}: {done} of {seeds} seeds done"
-              + (f", running seeds {missing}" if missing else ""), flush=True)
-        if missing:
-            _call([sys.executable, "-m", "gnnlab.train", "-m", *overrides, f"seed={','.join(map(str, missing))}",
-                   f"hydra.sweep.dir={row_dir}", "hydra.sweep.subdir=${seed}"])
+        try:
+            _run_row(table, row, root, seeds, list(extra), f"[{i + 1}/{len(table['rows'])}] {row['cell']}")
+        except RuntimeError as err:
+            print(f"{row['cell']}: {err}", file=sys.stderr, flush=True)
+            failed.append(row["cell"])
+    return failed
+
+
+def _run_row(table: dict, row: dict, root: Path, seeds: int, extra: list[str], name: str) -> None:
+    overrides = _row_overrides(table, row, extra)
+    row_dir = root / row["experiment"]
+    missing = []
+    for seed in range(seeds):
+        run_dir = row_dir / str(seed)
+        state = _run_state(run_dir)
+        if state in ("finished", "interrupted"):
+            _check_same_overrides(run_dir, overrides)
+        if state == "interrupted":
+            print(f"{name}: resuming seed {seed} ({run_dir})", flush=True)
+            _call([sys.executable, "-m", "gnnlab.train", f"trainer.resume={run_dir}"])
+        elif state == "empty":  # stopped before its first checkpoint: kept aside, run again
+            shutil.move(str(run_dir), str(run_dir.with_name(f"{seed}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}")))
+            missing.append(seed)
+        elif state == "missing":
+            missing.append(seed)
+    print(f"{name}: {seeds - len(missing)} of {seeds} seeds done" + (f", running seeds {missing}" if missing else ""),
+          flush=True)
+    if missing:
+        _call([sys.executable, "-m", "gnnlab.train", "-m", *overrides, f"seed={','.join(map(str, missing))}",
+               f"hydra.sweep.dir={row_dir}", "hydra.sweep.subdir=${seed}"])
 
 
 def _call(cmd: list[str]) -> None:
@@ -177,7 +187,7 @@ def collect_rows(table: dict, root: Path, seeds: int) -> list[tuple[dict, list[d
     return collected
 
 
-def write_benchmark_table(table: dict, collected: list, out: Path, command: str = "") -> str:
+def write_benchmark_table(table: dict, collected: list, out: Path, command: str = "", failed: list[str] = ()) -> str:
     """The table (markdown ``out``), one CSV row per cell (``out.csv``), one per run (``<out>_seeds.csv``) and
     the plot of ours against the published values (``out.png``); returns the markdown."""
     from gnnlab.table import PROTOCOLS, _budget, _digits, _protocol, _status, _summary
@@ -195,9 +205,10 @@ def write_benchmark_table(table: dict, collected: list, out: Path, command: str 
         source = (f"{row['paper']}, " if row["paper"] != table["paper"] else "") + str(row["table"])
         if row["experiment"] not in by_experiment:
             published = "—" if row["published"] is None else str(row["published"])
-            lines.append(f"| {row['cell']} | {source} | not run | {published} | — | 0 | — | not run |")
+            status = "run failed" if row["cell"] in failed else "not run"
+            lines.append(f"| {row['cell']} | {source} | {status} | {published} | — | 0 | — | {status} |")
             cells.append([row["cell"], row["experiment"], "", "", "", row["published"], row.get("published_std"), 0,
-                          "not run"])
+                          status])
             continue
         runs, bench = by_experiment[row["experiment"]]
         values, mean, std, pub, delta = _summary(runs, bench, bench["metric"])
@@ -271,14 +282,15 @@ def main(name: str, overrides: list[str], seeds: int | None, sweep_dir: Path | N
     seeds = seeds or table["seeds"]
     table["seeds"] = seeds
     root = sweep_dir or Path("outputs") / "tables" / table["name"]
-    if not collect_only:
-        run_rows(table, root, seeds, overrides)
+    failed = [] if collect_only else run_rows(table, root, seeds, overrides)
     collected = collect_rows(table, root, seeds)
     if not collected:
         raise FileNotFoundError(f"no finished runs of benchmark {table['name']!r} under '{root}'")
     out = out or root / f"{table['name']}.md"
-    text = write_benchmark_table(table, collected, out, command)
+    text = write_benchmark_table(table, collected, out, command, failed)
     print(text)
     print(f"written: {out}, {out.with_suffix('.csv')}, {out.with_name(out.stem + '_seeds.csv')} and "
           f"{out.with_suffix('.png')}")
-    return 0
+    if failed:
+        print(f"gnnlab-table: runs failed for {', '.join(failed)} (their errors are above)", file=sys.stderr)
+    return 1 if failed else 0

@@ -124,3 +124,19 @@ def test_a_small_table_runs_end_to_end(tmp_path, monkeypatch):
     assert main([str(table), "--sweep-dir", "runs"]) == 0
     assert [p.stat().st_mtime_ns for p in results] == stamps
     assert "| GCN / Cora | Table 2 |" in (tmp_path / "runs/bench.md").read_text()
+
+
+def test_a_failing_row_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
+    from gnnlab import benchmark_table
+
+    def call(cmd):
+        if "experiment=x/b" in cmd:
+            raise RuntimeError("a run failed (exit code 1)")
+        _run(tmp_path / "runs/x/a/0", 0, 0.5, ["experiment=x/a"])
+
+    monkeypatch.setattr(benchmark_table, "_call", call)
+    table = _table(tmp_path, [{**ROW, "experiment": "x/b", "cell": "B / x"}, ROW])
+    assert main([str(table), "--sweep-dir", str(tmp_path / "runs"), "--seeds", "1"]) == 1
+    assert "runs failed for B / x" in capsys.readouterr().err
+    text = (tmp_path / "runs/bench.md").read_text()
+    assert "| B / x | Table 1 | run failed |" in text and "| A / x | Table 1 | 50.00 ± nan |" in text
