@@ -36,9 +36,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from gnnlab.cross_validation import collect_folds, model_selection, run_folds
 from gnnlab.errors import ConfigError
 
-ROW_KEYS = {"experiment", "cell", "table", "paper", "published", "published_std", "tolerance", "note", "overrides"}
+ROW_KEYS = {"experiment", "cell", "table", "paper", "published", "published_std", "tolerance", "note", "overrides",
+            "model_selection"}
 TABLE_KEYS = {"title", "paper", "seeds", "overrides", "rows"}
 
 
@@ -90,7 +92,7 @@ def load_table(name: str | Path) -> dict:
 
 def cell_of(row: dict) -> dict:
     """What a row says about its published cell (paper, table, cell, value, std, tolerance, note)."""
-    return {k: v for k, v in row.items() if k not in ("experiment", "overrides")}
+    return {k: v for k, v in row.items() if k not in ("experiment", "overrides", "model_selection")}
 
 
 def published_cell(experiment: str) -> dict:
@@ -145,6 +147,9 @@ def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = ()) -> list
 def _run_row(table: dict, row: dict, root: Path, seeds: int, extra: list[str], name: str) -> None:
     overrides = _row_overrides(table, row, extra)
     row_dir = root / row["experiment"]
+    spec = model_selection(row["experiment"], row.get("model_selection"))
+    if spec is not None:  # k-fold model selection and assessment instead of seeds
+        return run_folds(spec, row_dir, overrides, name)
     missing = []
     for seed in range(seeds):
         run_dir = row_dir / str(seed)
@@ -174,11 +179,21 @@ def _call(cmd: list[str]) -> None:
 
 def collect_rows(table: dict, root: Path, seeds: int) -> list[tuple[dict, list[dict], dict]]:
     """``(row, runs, benchmark)`` for every row with finished runs under ``root`` (the first ``seeds`` seeds)."""
-    from gnnlab.table import _collect
+    from gnnlab.table import PROTOCOLS, _collect, _config, _protocol
 
     collected = []
     for row in table["rows"]:
         row_dir = root / row["experiment"]
+        spec = model_selection(row["experiment"], row.get("model_selection"))
+        if spec is not None:
+            configs = sorted(row_dir.glob("fold_*/assess/*/.hydra/config.yaml"))
+            if not configs:
+                continue
+            block = OmegaConf.to_container(_config(configs[0].parents[1]).get("benchmark") or {})
+            folds = collect_folds(spec, row_dir, block["metric"], PROTOCOLS[_protocol(block)][0])
+            if folds:
+                collected.append((row, folds, {**block, **cell_of(row), "folds": spec["folds"]}))
+            continue
         if not any((row_dir / str(s) / "results.json").is_file() for s in range(seeds)):
             continue
         runs, block = _collect(row_dir)
@@ -195,6 +210,10 @@ def write_benchmark_table(table: dict, collected: list, out: Path, command: str 
     by_experiment = {row["experiment"]: (runs, bench) for row, runs, bench in collected}
     lines = [f"# {table['title']}", "", f"Source: {table['paper']} (rows citing another paper name it).",
              f"Seeds: {table['seeds']} per row (0..{table['seeds'] - 1}); ± is the sample standard deviation."]
+    if any("folds" in bench for *_, bench in collected):
+        lines.append("Rows with model selection (k-fold, `gnnlab.cross_validation`): mean ± std over the outer "
+                     "folds, each fold the mean test score of its selected configuration's assessment runs; "
+                     "the seeds column counts folds.")
     budget = sorted({o for _, runs, _ in collected for o in _budget(runs)})
     if budget:
         lines.append(f"Reduced budget: {', '.join(f'`{o}`' for o in budget)}.")
