@@ -69,13 +69,15 @@ def _collect(sweep_dir: Path) -> tuple[list[dict], dict]:
     their experiment in ``conf/table`` (:func:`gnnlab.benchmark_table.published_cell`)."""
     from gnnlab.benchmark_table import published_cell
 
-    runs, benchmark = [], {}
+    runs, benchmark, cells = [], {}, {}
     for result_file in sorted(sweep_dir.glob("*/results.json"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0):
         run_dir = result_file.parent
         cfg = _config(run_dir)
         block = OmegaConf.to_container(cfg.get("benchmark") or {}, resolve=False)
         experiment = _experiment(run_dir)
-        benchmark = {**block, **(published_cell(experiment) if experiment else {})} or benchmark
+        if experiment and experiment not in cells:
+            cells[experiment] = published_cell(experiment)
+        benchmark = {**block, **cells.get(experiment, {})} or benchmark
         runs.append({"seed": int(cfg.seed), "dir": str(run_dir), "budget": _budget_overrides(run_dir),
                      **json.loads(result_file.read_text())})
     if not runs:

@@ -187,3 +187,21 @@ def test_single_runs_errors(tmp_path, capsys):
     assert "no results.json" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--runs", str(run), "--from-dir", str(tmp_path)])
+
+
+def test_the_published_cell_comes_from_the_benchmark_table(tmp_path):
+    """A run of a shipped experiment whose config holds no published value is compared with its row in
+    conf/table (planetoid/dagnn_cora: 84.4 ± 0.5, Liu, Gao & Ji)."""
+    sweep = tmp_path / "s"
+    for seed, value in enumerate([0.842, 0.848]):
+        run = sweep / str(seed)
+        (run / ".hydra").mkdir(parents=True)
+        OmegaConf.save(OmegaConf.create({"seed": seed, "benchmark": {"metric": "test/accuracy", "scale": 100}}),
+                       run / ".hydra" / "config.yaml")
+        OmegaConf.save(OmegaConf.create(["experiment=planetoid/dagnn_cora", f"seed={seed}"]),
+                       run / ".hydra" / "overrides.yaml")
+        (run / "results.json").write_text(json.dumps({"best_epoch": 1, "final": {"test/accuracy": value}}))
+    out = tmp_path / "t.md"
+    assert main(["--from-dir", str(sweep), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "# DAGNN / Cora — Liu, Gao & Ji, KDD 2020" in text and "| 84.50 ± 0.42 | 84.40 ± 0.50 | +0.10 | 2 | reproduced |" in text
