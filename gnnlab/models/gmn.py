@@ -43,11 +43,7 @@ class GMN(GNN):
                          input_dropout=input_dropout, pe_encoders=pe_encoders, pe_combine=pe_combine)
         self.tokenizer = tokenizer
 
-    def _embed(self, data, every_layer: bool) -> list[Tensor]:
-        if every_layer:
-            raise ValueError("GMN: only readout='last' is supported")
-        graph = self._graph(data)
-        h, edge_attr = self._encode_inputs(data, graph)
+    def _layer_inputs(self, data, h: Tensor) -> dict:
         batch = getattr(data, "batch", None)
         num_graphs = getattr(data, "num_graphs", None) if batch is not None else None
         tokens = self.tokenizer(data.edge_index, h.size(0), batch, num_graphs)
@@ -55,9 +51,7 @@ class GMN(GNN):
         if isinstance(tokens, NeighborhoodTokens) and any(getattr(layer, "node_ssm", None) is not None
                                                           for layer in self.layers):
             node_order = node_tokens(data.edge_index, h.size(0), batch, num_graphs)  # degree order per graph
-        for layer in self.layers:
-            h, edge_attr = layer(h, graph, edge_attr, tokens=tokens, node_order=node_order)
-        return [h]
+        return {"tokens": tokens, "node_order": node_order}
 
 
 def build_gmn(

@@ -185,11 +185,17 @@ class GNN(torch.nn.Module):
             edge_attr = self.edge_encoder(raw)  # (E, D)
         return h, edge_attr
 
-    def _embed(self, data, every_layer: bool, **layer_kwargs) -> list[Tensor]:
+    def _layer_inputs(self, data, h: Tensor) -> dict:
+        """Further keyword arguments of every layer call, built once per pass after the inputs are encoded
+        (the token sequences of :class:`~gnnlab.models.GMN` and :class:`~gnnlab.models.GSMPlusPlus`)."""
+        return {}
+
+    def _embed(self, data, every_layer: bool) -> list[Tensor]:
         """``[h_0, …, h_L]`` (encoded input, then every layer's output) or just ``[h_L]``; every layer is called
-        as ``layer(h, graph, edge_attr, **layer_kwargs)``."""
+        as ``layer(h, graph, edge_attr, **self._layer_inputs(data, h_0))``."""
         graph = self._graph(data)
         h, edge_attr = self._encode_inputs(data, graph)
+        layer_kwargs = self._layer_inputs(data, h)
         hs = [h] if every_layer else []
         for layer in self.layers:
             h, edge_attr = layer(h, graph, edge_attr, **layer_kwargs)
@@ -280,8 +286,6 @@ def build_gnn(
         raise ValueError(f"build_gnn: num_layers must be >= 1, got {num_layers}")
     widths = [hidden_channels] * num_layers + [last_layer_out or hidden_channels]
     layers = [layer(widths[i], widths[i + 1]) for i in range(num_layers)]
-    if readout not in ("last", "every_layer"):
-        raise ValueError(f"build_gnn: readout must be 'last' or 'every_layer', got {readout!r}")
     inputs = input_encoders("build_gnn", node_encoder, hidden_channels, edge_encoder, pe, pe_combine)
     return GNN(
         **inputs,

@@ -82,14 +82,13 @@ class GSMPlusPlus(GNN):
         super().__init__(*args, **kwargs)
         self.hac_attr = hac_attr
 
-    def _embed(self, data, every_layer: bool) -> list[Tensor]:
+    def _layer_inputs(self, data, h: Tensor) -> dict:
         levels = getattr(data, f"{self.hac_attr}_index", None)
         if levels is None:
             raise ValueError(f"GSMPlusPlus: the graph has no `{self.hac_attr}_index`; precompute the HAC tree with "
                              "gnnlab.transforms.HACTree (the `pe=hac` config)")
         batch = getattr(data, "batch", None)
-        tokens = hac_tokens(levels, batch, getattr(data, "num_graphs", None) if batch is not None else None)
-        return super()._embed(data, every_layer, tokens=tokens)
+        return {"tokens": hac_tokens(levels, batch, getattr(data, "num_graphs", None) if batch is not None else None)}
 
 
 def build_gsmpp(

@@ -18,7 +18,8 @@ from torch_geometric.data import Data
 
 from gnnlab.models.gnn import GNN
 from gnnlab.nn.conv import GCNConv
-from gnnlab.nn.link import _drop_edges
+from gnnlab.nn.link import _check_h, _drop_edges
+from gnnlab.nn.mlp import check_dropout
 from gnnlab.ops import Graph, aggregate
 
 __all__ = ["PropagationEncoder", "GCNEncoder", "LinkPredictionModel"]
@@ -73,8 +74,7 @@ class PropagationEncoder(nn.Module):
             raise ValueError(f"PropagationEncoder: aggr must be one of {self.AGGRS}, got {aggr!r}")
         if num_layers < 0:
             raise ValueError(f"PropagationEncoder: num_layers must be >= 0, got {num_layers}")
-        if not 0.0 <= edge_dropout < 1.0:
-            raise ValueError(f"PropagationEncoder: edge_dropout must be in [0, 1), got {edge_dropout}")
+        self.edge_dropout = check_dropout("PropagationEncoder", edge_dropout, "edge_dropout")
         if in_channels is None:
             if not num_nodes or num_nodes < 1:
                 raise ValueError("PropagationEncoder: a featureless graph (in_channels=None) needs num_nodes")
@@ -88,7 +88,6 @@ class PropagationEncoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.tail_dropout = nn.Dropout(tail_dropout)
         self.aggr, self.num_layers, self.residual = aggr, num_layers, residual
-        self.edge_dropout = edge_dropout
         self.jk_weight = nn.Parameter(torch.randn(num_layers)) if jk and num_layers > 0 else None
         self._sparse_input = None  # (x, its version, (nonzero index, values) or None)
 
@@ -129,9 +128,7 @@ class PropagationEncoder(nn.Module):
             if h.size(0) != graph.num_nodes:
                 raise ValueError(f"PropagationEncoder: embedding has {h.size(0)} rows, the graph {graph.num_nodes} nodes")
         else:
-            if x is None or x.dim() != 2 or x.size(0) != graph.num_nodes:
-                shape = None if x is None else list(x.shape)
-                raise ValueError(f"PropagationEncoder: x must have shape [num_nodes={graph.num_nodes}, F], got {shape}")
+            _check_h(x, graph, "PropagationEncoder", "x")
             h = self._input_map(x)
         h = self.dropout(h)
         outs = []
@@ -175,20 +172,17 @@ class GCNEncoder(nn.Module):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"GCNEncoder: num_layers must be >= 1, got {num_layers}")
-        if not 0.0 <= edge_dropout < 1.0:
-            raise ValueError(f"GCNEncoder: edge_dropout must be in [0, 1), got {edge_dropout}")
+        self.edge_dropout = check_dropout("GCNEncoder", edge_dropout, "edge_dropout")
         dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
         self.convs = nn.ModuleList(GCNConv(a, b) for a, b in zip(dims[:-1], dims[1:]))
         activated = num_layers if activate_last else num_layers - 1
         self.norms = nn.ModuleList(nn.LayerNorm(b) if layer_norm else nn.Identity() for b in dims[1:activated + 1])
         self.dropout = nn.Dropout(dropout)
         self.input_dropout = nn.Dropout(input_dropout)
-        self.residual, self.edge_dropout = residual, edge_dropout
+        self.residual = residual
 
     def forward(self, x: Tensor, graph: Graph, edge_mask: Tensor | None = None) -> Tensor:
-        if x is None or x.dim() != 2 or x.size(0) != graph.num_nodes:
-            shape = None if x is None else list(x.shape)
-            raise ValueError(f"GCNEncoder: x must have shape [num_nodes={graph.num_nodes}, F], got {shape}")
+        _check_h(x, graph, "GCNEncoder", "x")
         edge_mask = _drop_edges(graph, edge_mask, self.edge_dropout, self.training)
         if edge_mask is not None:  # once per batch, shared by the layers
             graph = Graph.from_edge_index(graph.edge_index[:, edge_mask.bool()], graph.num_nodes)

@@ -42,10 +42,10 @@ def _check_pairs(pairs: Tensor, graph: Graph, who: str) -> Tensor:
     return pairs.long()
 
 
-def _check_h(h: Tensor, graph: Graph, who: str) -> None:
+def _check_h(h: Tensor, graph: Graph, who: str, name: str = "h") -> None:
     if not isinstance(h, Tensor) or h.dim() != 2 or h.size(0) != graph.num_nodes:
         shape = list(h.shape) if isinstance(h, Tensor) else type(h).__name__
-        raise ValueError(f"{who}: h must have shape [num_nodes={graph.num_nodes}, F], got {shape}")
+        raise ValueError(f"{who}: {name} must have shape [num_nodes={graph.num_nodes}, F], got {shape}")
 
 
 def _block(a: int, b: int, dropout: float, layer_norm: bool | None) -> list[nn.Module]:

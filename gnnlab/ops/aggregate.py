@@ -203,25 +203,16 @@ def _aggregate_flat(csr: tuple[Tensor, ...], x: Tensor, weight: Tensor | None, r
     return out.reshape(num_rows, *trailing)
 
 
-def _by_source(graph: Graph) -> tuple[Tensor, Tensor, Tensor]:
-    """CSR grouped by source whose entries are original edge ids, and its inverse."""
-
-    def build():
-        edge_ids = graph.perm.index_select(0, graph.perm_t)  # original edge id of each transposed slot
-        position = _reference.inverse_permutation(edge_ids)
-        return edge_ids, position, torch.arange(edge_ids.numel() + 1, device=edge_ids.device)
-
-    return graph.derive("gather_by_source", build)
-
-
 def _edge_reduction(graph: Graph, side: str) -> tuple[Tensor, ...]:
     """The CSR arrays (``aggregate_csr``'s first five arguments) that reduce per-edge rows, in the original
     edge order, into the nodes of one side: targets (``"dst"``) or sources (``"src"``). The CSR's
     ``perm`` (or its source-side counterpart) addresses the rows directly: nothing is sorted or copied."""
+    ones = graph.derive("edge_offsets", lambda: torch.arange(graph.num_edges + 1, device=graph.perm.device))
     if side == "dst":
-        ones = graph.derive("edge_offsets", lambda: torch.arange(graph.num_edges + 1, device=graph.perm.device))
         return graph.rowptr, graph.perm, ones, graph.edge_index[1], graph.position
-    edge_ids, position, ones = _by_source(graph)
+    # Grouped by source, the entries are the original edge id of each transposed slot; then its inverse.
+    edge_ids = graph.derive("edges_by_source", lambda: graph.perm.index_select(0, graph.perm_t))
+    position = graph.derive("edges_by_source_inverse", lambda: _reference.inverse_permutation(edge_ids))
     return graph.rowptr_t, edge_ids, ones, graph.edge_index[0], position
 
 

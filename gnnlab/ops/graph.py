@@ -120,19 +120,14 @@ class Graph:
         num_dst = num_nodes if num_dst is None else num_dst
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
             raise ValueError(f"edge_index must have shape [2, num_edges], got {list(edge_index.shape)}")
-        if num_dst != num_nodes:
-            src, dst = edge_index[0], edge_index[1]
-            if src.numel() and (int(src.min()) < 0 or int(src.max()) >= num_nodes):
-                raise ValueError(f"edge_index sources out of range [0, {num_nodes})")
-            # Shift targets so one square conversion covers both sides, then cut the rowptr.
-            flipped = torch.stack([dst, src])
-            rowptr, col, perm = coo_to_csr(flipped, max(num_dst, num_nodes))
-            rowptr = rowptr[: num_dst + 1]
-            rowptr_t, col_t, perm_src = coo_to_csr(edge_index, max(num_dst, num_nodes))
-            rowptr_t = rowptr_t[: num_nodes + 1]
-        else:
-            rowptr, col, perm = coo_to_csr(edge_index.flip(0), num_dst)
-            rowptr_t, col_t, perm_src = coo_to_csr(edge_index, num_nodes)
+        src = edge_index[0]
+        if num_dst != num_nodes and src.numel() and (int(src.min()) < 0 or int(src.max()) >= num_nodes):
+            raise ValueError(f"edge_index sources out of range [0, {num_nodes})")
+        # One square conversion per orientation covers both sides (sized for the larger), then the rowptrs are cut.
+        size = max(num_dst, num_nodes)
+        rowptr, col, perm = coo_to_csr(edge_index.flip(0), size)
+        rowptr_t, col_t, perm_src = coo_to_csr(edge_index, size)
+        rowptr, rowptr_t = rowptr[: num_dst + 1], rowptr_t[: num_nodes + 1]
         position = _reference.inverse_permutation(perm)
         if num_graphs is None:
             num_graphs = int(batch.max()) + 1 if batch is not None and batch.numel() else 1

@@ -215,10 +215,8 @@ class PNAConv(torch.nn.Module):
         with torch.no_grad():
             self.avg_deg_lin.fill_(self.init_avg_deg_lin)
             self.avg_deg_log.fill_(self.init_avg_deg_log)
-        if self.edge_encoder is not None:
-            self.edge_encoder.reset_parameters()
-        for module in self.modules():
-            if isinstance(module, torch.nn.Linear) and module is not self.edge_encoder:
+        for module in self.modules():  # edge_encoder, pre_nns, post_nns, lin: in order of registration
+            if isinstance(module, torch.nn.Linear):
                 module.reset_parameters()
 
     def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:

@@ -92,12 +92,6 @@ def num_graphs(batch: Tensor) -> int:
     return int(batch[-1]) + 1 if batch.numel() else 0
 
 
-def graph_ptr(batch: Tensor, size: int) -> Tensor:
-    """``(B + 1,)`` int64 offsets of each graph's nodes in a sorted ``batch`` of ``B = size`` graphs."""
-    counts = torch.bincount(batch.long(), minlength=size)
-    return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-
-
 def init_projections(in_proj: torch.nn.Linear, out_proj: torch.nn.Linear) -> None:
     """Initialise q/k/v and output projections as :class:`torch.nn.MultiheadAttention` does:
     Xavier-uniform input projection, default output projection, zero biases."""

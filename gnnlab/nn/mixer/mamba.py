@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gnnlab.nn.mixer.base import GlobalMixer, check_mixer_inputs, graph_ptr, num_graphs
-from gnnlab.nn.ssm import Mamba, node_degree, order_within_graphs, sequence_offsets
+from gnnlab.nn.mixer.base import GlobalMixer, check_mixer_inputs
+from gnnlab.nn.ssm import Mamba, node_degree, order_within_graphs, positions_in_sequence, sequence_offsets
 
 __all__ = ["GraphMambaMixer"]
 
@@ -131,8 +131,6 @@ class GraphMambaMixer(GlobalMixer):
         """Whether ``forward`` needs ``edge_index``: the degree orderings read node degrees."""
         return self.ordering.startswith("degree")
 
-    needs_degree = reads_edges  #: the same, named after what the ordering reads
-
     def reset_parameters(self) -> None:
         """Re-initialise the Mamba block as ``mamba_ssm`` does."""
         self.mamba.reset_parameters()
@@ -165,7 +163,7 @@ class GraphMambaMixer(GlobalMixer):
         (with ``x``'s device).
         """
         name = type(self).__name__
-        if self.needs_degree:
+        if self.reads_edges:
             if edge_index is None:
                 raise ValueError(
                     f"{name}: ordering={self.ordering!r} sorts nodes by degree and needs edge_index; pass "
@@ -186,11 +184,7 @@ class GraphMambaMixer(GlobalMixer):
         if self.training:
             noise = torch.rand(1, num_nodes, device=device, dtype=torch.float64)
         else:
-            if batch is None:
-                positions = torch.arange(num_nodes, device=device)
-            else:
-                starts = graph_ptr(batch, num_graphs(batch))[:-1]
-                positions = torch.arange(num_nodes, device=device) - starts[batch]
+            positions = positions_in_sequence(sequence_offsets(batch, num_nodes).to(device), num_nodes)
             noise = self._eval_noise(positions, self.eval_orderings)
         keys = noise + degree if self.ordering == "degree_noise" else noise  # (K, N)
         return torch.stack([order_within_graphs(batch, key) for key in keys])

@@ -11,10 +11,10 @@ from gnnlab.nn.mixer.base import (
     GlobalMixer,
     check_heads,
     check_mixer_inputs,
-    graph_ptr,
     init_projections,
     num_graphs,
 )
+from gnnlab.nn.ssm.sequence import sequence_offsets
 from gnnlab.ops import scatter, segment_csr
 
 _KERNELS = ("softmax", "relu")
@@ -202,7 +202,7 @@ class PerformerMixer(GlobalMixer):
             out = torch.einsum("nhm,hme->nhe", phi_q, kv)  # (N, H, d + 1)
         else:
             kv = phi_k.unsqueeze(-1) * v_ext.unsqueeze(-2)  # (N, H, m, d + 1)
-            kv = segment_csr(kv, graph_ptr(batch, size))  # (B, H, m, d + 1)
+            kv = segment_csr(kv, sequence_offsets(batch, num_nodes, size))  # (B, H, m, d + 1)
             out = torch.einsum("nhm,nhme->nhe", phi_q, kv.index_select(0, batch))  # (N, H, d + 1)
         num, den = out[..., :head_dim], out[..., head_dim:]
         out = num / den.clamp_min(self.denominator_floor)  # (N, H, d)

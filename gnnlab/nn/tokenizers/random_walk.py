@@ -35,7 +35,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from gnnlab.nn.ssm.sequence import node_degree, order_within_graphs, sequence_offsets
+from gnnlab.nn.ssm import node_degree, order_within_graphs, positions_in_sequence, sequence_offsets
 from gnnlab.ops import Graph, coo_to_csr
 
 __all__ = [
@@ -199,8 +199,7 @@ def neighborhood_tokens(edge_index: Tensor, num_nodes: int, m: int, M: int, s: i
     if seed is None:
         uniforms = None
     else:
-        first = sequence_offsets(batch, num_nodes).to(device)
-        local = nodes - (first[:-1][batch] if batch is not None else 0)
+        local = positions_in_sequence(sequence_offsets(batch, num_nodes).to(device), num_nodes)  # index within graph
         walk_key = (local.repeat_interleave(slots * M) * slots * M
                     + torch.arange(slots * M, device=device).repeat(num_nodes))
         keys = walk_key.unsqueeze(1) * m + torch.arange(m, device=device)  # (W, m): one key per step
