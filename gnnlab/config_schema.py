@@ -22,8 +22,6 @@ from gnnlab.errors import ConfigError
 
 __all__ = ["Rule", "KEYS", "MODEL_KEYS", "validate_config", "check_value"]
 
-_TYPE_NAMES = {int: "int", float: "float", bool: "bool", str: "str"}
-
 
 @dataclass(frozen=True)
 class Rule:
@@ -46,7 +44,7 @@ class Rule:
 
     def describe(self) -> str:
         """The expectation in words, e.g. ``int >= 0 or null``."""
-        text = _TYPE_NAMES[self.kind]
+        text = self.kind.__name__
         if self.choices is not None:
             text = "one of " + ", ".join(repr(c) for c in self.choices)
         if self.low is not None and self.high is not None:

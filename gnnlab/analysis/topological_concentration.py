@@ -191,27 +191,21 @@ def topological_concentration(
     if src.numel() == 0:
         return tc.to(edge_index.device)
 
-    if k == 1:
-        inter = common_neighbor_count(graph, src, dst).double()
-        num = inter
-        if normalization == "union":
-            den = degree[src] + degree[dst] - inter
-        else:
-            den = degree[src] - 1.0
-    else:
-        sets = _hop_sets(graph, k, hops)
-        sizes = [torch.from_numpy(np.diff(h.indptr).astype(np.float64)) for h in sets]
-        num = torch.zeros(src.numel(), dtype=torch.float64)
-        den = torch.zeros(src.numel(), dtype=torch.float64)
-        for k1 in range(k):
-            for k2 in range(k):
-                weight = b ** (k1 + k2)  # β^{k1+k2-2} with 1-based hops
-                inter = _pair_intersections(sets[k1], sets[k2], src, dst).double()
-                num += weight * inter
-                if normalization == "union":
-                    den += weight * (sizes[k1][src] + sizes[k2][dst] - inter)
-                else:
-                    den += weight * (sizes[k1][src] - (1.0 if k1 == k2 == 0 else 0.0))
+    # K = 1 intersects the neighbourhoods on the graph itself; K >= 2 builds the layer sets.
+    sets = _hop_sets(graph, k, hops) if k > 1 else None
+    sizes = [torch.from_numpy(np.diff(h.indptr).astype(np.float64)) for h in sets] if sets else [degree]
+    num = torch.zeros(src.numel(), dtype=torch.float64)
+    den = torch.zeros(src.numel(), dtype=torch.float64)
+    for k1 in range(k):
+        for k2 in range(k):
+            weight = b ** (k1 + k2)  # β^{k1+k2-2} with 1-based hops
+            inter = (_pair_intersections(sets[k1], sets[k2], src, dst) if sets
+                     else common_neighbor_count(graph, src, dst)).double()
+            num += weight * inter
+            if normalization == "union":
+                den += weight * (sizes[k1][src] + sizes[k2][dst] - inter)
+            else:
+                den += weight * (sizes[k1][src] - (1.0 if k1 == k2 == 0 else 0.0))
     ratio = torch.where(den > 0, num / den.clamp_min(torch.finfo(torch.float64).tiny), torch.zeros_like(num))
     total = torch.zeros(n, dtype=torch.float64).index_add_(0, src, ratio)
     has = degree > 0

@@ -109,25 +109,22 @@ def copy_offline(relative: str, dest: str | os.PathLike, offline_dir: str | os.P
     shared = shared_data_dir(offline_dir)
     if shared is None:
         return False
-    src = shared / relative
-    dest = Path(dest)
-    if src.is_file():
-        if dest.exists():
-            return False
-        write_partial(dest, lambda tmp: shutil.copy2(src, tmp))
-        log.info("copied offline %s to %s", src, dest)
-        return True
-    if not src.is_dir():
+    src, dest = shared / relative, Path(dest)
+    single = src.is_file()
+    if single:
+        pairs = [(src, dest)]
+    elif src.is_dir():
+        pairs = [(file, dest / file.relative_to(src)) for file in sorted(p for p in src.rglob("*") if p.is_file())]
+    else:
         return False
-
     copied = 0
-    for file in sorted(p for p in src.rglob("*") if p.is_file()):
-        target = dest / file.relative_to(src)
-        if target.exists():
-            continue
-        write_partial(target, lambda tmp: shutil.copy2(file, tmp))
-        copied += 1
-    if copied:
+    for file, target in pairs:
+        if not target.exists():
+            write_partial(target, lambda tmp: shutil.copy2(file, tmp))
+            copied += 1
+    if copied and single:
+        log.info("copied offline %s to %s", src, dest)
+    elif copied:
         log.info("copied %d offline file(s) from %s to %s", copied, src, dest)
     return copied > 0
 

@@ -3,6 +3,7 @@
 NaN or infinite features flow through every layer (and the loss) without an error, an out-of-range edge
 index reads another graph's node, and a label outside the classes fails deep inside the loss. The
 :class:`~gnnlab.data.DataModule` calls :func:`check_dataset` once per dataset when it is built.
+:func:`choice` is the check of a dataset or split name that every loader shares.
 """
 from __future__ import annotations
 
@@ -10,12 +11,25 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Dataset, InMemoryDataset
 
-from gnnlab.errors import DataError
+from gnnlab.errors import ConfigError, DataError
 
-__all__ = ["check_dataset", "INDEX_DTYPES"]
+__all__ = ["check_dataset", "choice", "INDEX_DTYPES", "SPLITS"]
 
 #: dtypes accepted for ``edge_index``.
 INDEX_DTYPES = (torch.int64, torch.int32)
+
+#: The splits every loader returns.
+SPLITS = ("train", "val", "test")
+
+
+def choice(value: object, valid: tuple[str, ...], what: str, kind: str = "names") -> str:
+    """``value`` as spelled in ``valid``, matched case-insensitively for ``kind="names"`` and exactly for
+    ``"splits"``; otherwise a :class:`~gnnlab.errors.ConfigError` ``unknown <what> <value>; valid <kind>: ...``."""
+    found = ({v.lower(): v for v in valid}.get(str(value).lower()) if kind == "names"
+             else value if value in valid else None)
+    if found is None:
+        raise ConfigError(f"unknown {what} {value!r}; valid {kind}: {', '.join(valid)}")
+    return found
 
 
 class _Flat:

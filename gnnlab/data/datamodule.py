@@ -8,13 +8,11 @@ import torch
 from torch_geometric.data import Dataset, InMemoryDataset
 from torch_geometric.loader import DataLoader
 
-from gnnlab.data.checks import check_dataset
+from gnnlab.data.checks import SPLITS, check_dataset
 from gnnlab.errors import ConfigError, DataError
 from gnnlab.transforms import degree_histogram, degree_statistics, precompute
 
-__all__ = ["SPLITS", "FACTS", "UnknownSplitError", "DataModule", "dataset_facts"]
-
-SPLITS = ("train", "val", "test")
+__all__ = ["SPLITS", "UnknownSplitError", "DataModule", "dataset_facts"]
 
 
 class UnknownSplitError(ConfigError, KeyError):
@@ -42,10 +40,6 @@ def _first(dataset: Dataset, attr: str) -> torch.Tensor | None:
         return None
     value = getattr(dataset[0], attr, None)
     return value if isinstance(value, torch.Tensor) else None
-
-
-FACTS = ("in_channels", "edge_dim", "num_node_tokens", "num_edge_tokens", "num_outputs", "num_nodes",
-         "avg_degree", "avg_log_degree")
 
 
 def _width(t: torch.Tensor) -> int:
@@ -216,26 +210,18 @@ class DataModule:
         # checkpoint its state so a resumed run repeats the same orders.
         self.generator = torch.Generator().manual_seed(self.seed)
 
-    def _check(self, split: str) -> str:
-        if split not in self.splits:
-            raise UnknownSplitError(
-                f"unknown split {split!r}; valid splits: {', '.join(map(repr, self.splits))}"
-            )
-        return split
-
     def describe(self) -> str:
         """The size of each split, for run logs: graphs, or labelled nodes when one graph holds every split."""
-        parts = []
-        for name, dataset in self.splits.items():
-            mask = getattr(dataset[0], f"{name}_mask", None) if len(dataset) == 1 else None
-            parts.append(f"{name} {int(mask.sum()) if mask is not None else len(dataset):,}")
-        one_graph = all(len(d) == 1 and getattr(d[0], f"{name}_mask", None) is not None
-                        for name, d in self.splits.items())
+        masks = {name: getattr(d[0], f"{name}_mask", None) if len(d) == 1 else None for name, d in self.splits.items()}
+        parts = [f"{name} {int(m.sum()) if m is not None else len(self.splits[name]):,}" for name, m in masks.items()]
+        one_graph = all(m is not None for m in masks.values())
         return " / ".join(parts) + (" labelled nodes of one graph" if one_graph else " graphs")
 
     def dataset(self, split: str) -> Dataset:
         """The dataset of ``split``."""
-        return self.splits[self._check(split)]
+        if split not in self.splits:
+            raise UnknownSplitError(f"unknown split {split!r}; valid splits: {', '.join(map(repr, self.splits))}")
+        return self.splits[split]
 
     def loader(self, split: str) -> DataLoader:
         """A PyG ``DataLoader`` over ``split``: shuffled by :attr:`generator` for ``'train'``, in order otherwise."""

@@ -35,13 +35,12 @@ import torch
 from torch_geometric.data import Data, Dataset, InMemoryDataset, download_url
 
 from gnnlab.data._offline import copy_offline, prepare_root, unavailable_message
+from gnnlab.data.checks import SPLITS, choice
 from gnnlab.errors import ConfigError, DataError, DatasetUnavailableError
 
 __all__ = ["PEPTIDES_NAMES", "STRUCT_TARGETS", "PeptidesDataset", "load_peptides", "read_split_pickle"]
 
 log = logging.getLogger(__name__)
-
-_SPLITS = ("train", "val", "test")
 
 #: Columns of ``x`` and ``edge_attr`` (OGB's featurisation).
 NUM_ATOM_FEATURES = 9
@@ -161,11 +160,11 @@ def read_split_pickle(path: str | os.PathLike, num_graphs: int) -> dict[str, np.
     path = Path(path)
     with open(path, "rb") as f:
         raw = pickle.load(f)
-    if not isinstance(raw, dict) or any(s not in raw for s in _SPLITS):
+    if not isinstance(raw, dict) or any(s not in raw for s in SPLITS):
         keys = sorted(map(str, raw)) if isinstance(raw, dict) else type(raw).__name__
         raise DataError(f"split file {path} must hold a dict with keys 'train', 'val', 'test' (got {keys})")
     out = {}
-    for split in _SPLITS:
+    for split in SPLITS:
         idx = np.asarray(raw[split])
         if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
             raise DataError(f"split file {path}: '{split}' must be a 1-D array of integer indices")
@@ -229,12 +228,10 @@ class PeptidesDataset(InMemoryDataset):
     ) -> None:
         self.name = _canonical_name(name)
         self.offline_dir = offline_dir
-        if split not in _SPLITS:
-            raise ConfigError(f"unknown split {split!r}; valid splits: {', '.join(_SPLITS)}")
-        self.split = split
+        self.split = choice(split, SPLITS, "split", "splits")
         self.spec = _SPECS[self.name]
         super().__init__(str(root), transform, pre_transform, pre_filter, force_reload=force_reload)
-        self.load(self.processed_paths[_SPLITS.index(split)])
+        self.load(self.processed_paths[SPLITS.index(split)])
 
     @property
     def raw_dir(self) -> str:
@@ -254,7 +251,7 @@ class PeptidesDataset(InMemoryDataset):
     @property
     def processed_file_names(self) -> list[str]:
         """One file per split."""
-        return [f"{split}.pt" for split in _SPLITS]
+        return [f"{split}.pt" for split in SPLITS]
 
     def download(self) -> None:
         """Copy the raw files from the offline copy when there is one, else download them (MD5-checked)."""
@@ -347,7 +344,7 @@ class PeptidesDataset(InMemoryDataset):
                 self._progress(f"{self.name}: {i + 1}/{n} molecules ({100 * (i + 1) // n}%)")
         del quiet
 
-        for split, path in zip(_SPLITS, self.processed_paths):
+        for split, path in zip(SPLITS, self.processed_paths):
             data_list = [graphs[i] for i in index[split]]
             if self.pre_filter is not None:
                 data_list = [d for d in data_list if self.pre_filter(d)]
@@ -373,4 +370,4 @@ def load_peptides(
     """
     canonical = _canonical_name(name)
     base = prepare_root(root) / "LRGB"
-    return {split: PeptidesDataset(base, canonical, split=split, offline_dir=offline_dir) for split in _SPLITS}
+    return {split: PeptidesDataset(base, canonical, split=split, offline_dir=offline_dir) for split in SPLITS}

@@ -8,7 +8,7 @@ from torch_geometric.datasets import Planetoid
 from torch_geometric.transforms import NormalizeFeatures
 
 from gnnlab.data._offline import copy_offline, download_errors, prepare_root
-from gnnlab.errors import ConfigError
+from gnnlab.data.checks import choice
 
 __all__ = ["PLANETOID_NAMES", "PLANETOID_SPLITS", "load_planetoid"]
 
@@ -31,11 +31,8 @@ def load_planetoid(
     downloads them. Row-normalisation of the features is applied on access (a transform, not a
     pre-transform), so the cached processed file does not depend on ``normalize_features``.
     """
-    canonical = {n.lower(): n for n in PLANETOID_NAMES}.get(str(name).lower())
-    if canonical is None:
-        raise ConfigError(f"unknown Planetoid dataset {name!r}; valid names: {', '.join(PLANETOID_NAMES)}")
-    if split not in PLANETOID_SPLITS:
-        raise ConfigError(f"unknown Planetoid split {split!r}; valid splits: {', '.join(PLANETOID_SPLITS)}")
+    canonical = choice(name, PLANETOID_NAMES, "Planetoid dataset")
+    choice(split, PLANETOID_SPLITS, "Planetoid split", "splits")
     base = prepare_root(root) / "Planetoid"
     offline = f"Planetoid/{canonical}/raw"
     copy_offline(offline, base / canonical / "raw", offline_dir)

@@ -44,6 +44,7 @@ from torch_geometric.data import Data, InMemoryDataset
 from tqdm.auto import tqdm
 
 from gnnlab.data._offline import prepare_root
+from gnnlab.data.checks import SPLITS, choice
 from gnnlab.errors import ConfigError
 from gnnlab.files import write_atomically
 
@@ -64,7 +65,6 @@ __all__ = [
 GENERATOR_VERSION = 2
 
 SBM_NAMES = ("CLUSTER", "PATTERN")
-SPLITS = ("train", "val", "test")
 
 #: Published numbers of graphs per split (train, val, test).
 PUBLISHED_SIZES: dict[str, dict[str, int]] = {
@@ -108,19 +108,6 @@ SBM_PARAMS: dict[str, SBMParams] = {
 # Fixed integers (not hash(), which is salted per process) that key the random streams.
 _NAME_KEYS = {"CLUSTER": 1, "PATTERN": 2}
 _STREAM_KEYS = {"train": 0, "val": 1, "test": 2, "pattern": 3}
-
-
-def _check_name(name: str) -> str:
-    canonical = str(name).upper()
-    if canonical not in SBM_NAMES:
-        raise ConfigError(f"unknown SBM dataset {name!r}; valid names: {', '.join(SBM_NAMES)}")
-    return canonical
-
-
-def _check_split(split: str) -> str:
-    if split not in SPLITS:
-        raise ConfigError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
-    return split
 
 
 def _check_int(value: int, name: str, minimum: int) -> int:
@@ -206,12 +193,8 @@ def _to_data(
     new_id = rng.permutation(n)  # node old -> new_id[old]
     x = np.empty(n, dtype=np.int64)
     x[new_id] = tokens
-    if params.has_pattern:
-        labels = (block == params.num_communities).astype(np.int64)
-    else:
-        labels = block.astype(np.int64)
     y = np.empty(n, dtype=np.int64)
-    y[new_id] = labels
+    y[new_id] = (block == params.num_communities) if params.has_pattern else block
 
     # A dense boolean adjacency is cheap at these sizes (n < 250) and np.nonzero on it yields the
     # edges already sorted by (source, target), which a sort of the edge list would cost far more.
@@ -237,8 +220,8 @@ def generate_sbm(
     the pattern instances depend on ``seed`` only (shared by all splits); graph ``i`` holds instance
     ``i mod num_patterns`` (its ``pattern_id``).
     """
-    name = _check_name(name)
-    split = _check_split(split)
+    name = choice(name, SBM_NAMES, "SBM dataset")
+    split = choice(split, SPLITS, "split", "splits")
     seed = _check_int(seed, "seed", 0)
     num_graphs = _check_int(num_graphs, "num_graphs", 1)
     params = SBM_PARAMS[name]
@@ -258,7 +241,7 @@ def generate_sbm(
 def expected_statistics(name: str) -> dict[str, float]:
     """Expected nodes, directed edges and (PATTERN) share of pattern nodes per graph under the generator's
     parameters, in closed form (community and pattern sizes uniform on ``[size_min, size_max)``)."""
-    params = SBM_PARAMS[_check_name(name)]
+    params = SBM_PARAMS[choice(name, SBM_NAMES, "SBM dataset")]
 
     def moments(lo: int, hi: int) -> tuple[float, float]:  # E[s], E[s^2] of s uniform on [lo, hi)
         values = np.arange(lo, hi, dtype=float)
@@ -306,8 +289,8 @@ class SBMDataset(InMemoryDataset):
         progress: bool = True,
         force_reload: bool = False,
     ) -> None:
-        self.name = _check_name(name)
-        self.split = _check_split(split)
+        self.name = choice(name, SBM_NAMES, "SBM dataset")
+        self.split = choice(split, SPLITS, "split", "splits")
         self.seed = _check_int(seed, "seed", 0)
         if num_graphs is None:
             num_graphs = PUBLISHED_SIZES[self.name][self.split]
@@ -328,11 +311,6 @@ class SBMDataset(InMemoryDataset):
         return [
             f"{self.name.lower()}_{self.split}_n{self.num_graphs}_seed{self.seed}_v{GENERATOR_VERSION}.pt"
         ]
-
-    @property
-    def params(self) -> SBMParams:
-        """The generator parameters of this benchmark."""
-        return SBM_PARAMS[self.name]
 
     def process(self) -> None:
         """Generate the graphs and write the cache file.
@@ -362,7 +340,7 @@ def load_sbm(
     ``num_val`` and ``num_test`` default to the published sizes (CLUSTER 1000/1000, PATTERN 2000/2000).
     Returns ``{'train': ..., 'val': ..., 'test': ...}``.
     """
-    name = _check_name(name)
+    name = choice(name, SBM_NAMES, "SBM dataset")
     sizes = {
         "train": num_train,
         "val": PUBLISHED_SIZES[name]["val"] if num_val is None else num_val,

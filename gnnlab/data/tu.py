@@ -30,6 +30,7 @@ from torch_geometric.datasets import TUDataset
 from torch_geometric.transforms import Constant
 
 from gnnlab.data._offline import copy_offline, download_errors, prepare_root
+from gnnlab.data.checks import choice
 from gnnlab.errors import ConfigError, DataError
 
 __all__ = ["TU_NAMES", "VAL_FRACTION", "load_tu", "read_splits_file"]
@@ -44,13 +45,6 @@ TU_NAMES = (
 
 #: Share of the training part held out for validation in the stratified k-fold protocol.
 VAL_FRACTION = 0.1
-
-
-def _canonical_name(name: str) -> str:
-    canonical = {n.lower(): n for n in TU_NAMES}.get(str(name).lower())
-    if canonical is None:
-        raise ConfigError(f"unknown TU dataset {name!r}; valid names: {', '.join(TU_NAMES)}")
-    return canonical
 
 
 def read_splits_file(path: str | os.PathLike, num_graphs: int) -> list[dict[str, list[int]]]:
@@ -117,7 +111,7 @@ def load_tu(
     file, ``num_folds`` must match its number of folds. Raises ``ValueError`` for an unknown name or a
     fold outside ``[0, num_folds)``.
     """
-    canonical = _canonical_name(name)
+    canonical = choice(name, TU_NAMES, "TU dataset")
     if isinstance(num_folds, bool) or not isinstance(num_folds, (int, np.integer)) or num_folds < 2:
         raise ConfigError(f"num_folds must be an integer >= 2, got {num_folds!r}")
     if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or not 0 <= fold < num_folds:

@@ -12,14 +12,18 @@ from pathlib import Path
 from typing import Any
 
 
+def python_scalar(value: Any) -> Any:
+    """A tensor or numpy scalar as a Python number (not ``tensor(0.5)``); anything else as it is."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) and getattr(value, "ndim", None) == 0 else value
+
+
 def finite_or_none(value: Any) -> Any:
     """``value`` with every non-finite float (also in nested dicts, lists, tuples) replaced by :obj:`None`.
 
-    Tensor and numpy scalars become Python numbers first.
+    Tensor and numpy scalars become Python numbers first (:func:`python_scalar`).
     """
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "ndim", None) == 0:
-        value = item()
+    value = python_scalar(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):

@@ -13,6 +13,8 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.markup import escape
 
+from gnnlab.train.jsonio import python_scalar
+
 __all__ = ["Logger", "CSVLogger", "ConsoleLogger", "WandbLogger", "LoggerCollection"]
 
 
@@ -28,14 +30,6 @@ class Logger(Protocol):
 
     def finalize(self, status: str = "success") -> None:
         """Close the logger; ``status`` is ``"success"`` or the reason the run stopped."""
-
-
-def _plain(value: Any) -> Any:
-    # Tensor and numpy scalars would otherwise be written as "tensor(0.5)" and the like.
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "ndim", 0) == 0:
-        return item()
-    return value
 
 
 class CSVLogger:
@@ -73,7 +67,7 @@ class CSVLogger:
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         """Append the row ``step, metrics…``; rewrite the file when the columns grow."""
-        row = {"step": step, **{k: _plain(v) for k, v in metrics.items() if k != "step"}}
+        row = {"step": step, **{k: python_scalar(v) for k, v in metrics.items() if k != "step"}}
         new = [k for k in row if k not in self.columns]
         self.rows.append(row)
         self.save_dir.mkdir(parents=True, exist_ok=True)
@@ -131,7 +125,7 @@ class ConsoleLogger:
 
     @staticmethod
     def _format(key: str, value: Any) -> str:
-        value = _plain(value)
+        value = python_scalar(value)
         if isinstance(value, bool) or not isinstance(value, float):
             return str(value)
         if key.startswith("time"):
@@ -202,7 +196,7 @@ class WandbLogger:
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         """``wandb.log(metrics, step=step)`` on this run."""
-        self.run.log({k: _plain(v) for k, v in metrics.items()}, step=step)
+        self.run.log({k: python_scalar(v) for k, v in metrics.items()}, step=step)
 
     def finalize(self, status: str = "success") -> None:
         """Finish the run, with exit code 0 on ``"success"`` and 1 otherwise; later calls do nothing."""

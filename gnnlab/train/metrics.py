@@ -272,7 +272,10 @@ def _link_scores(scores: Tensor, name: str, what: str, dims: int = 1) -> Tensor:
     return scores
 
 
-def _common(pos: Tensor, neg: Tensor) -> tuple[Tensor, Tensor]:
+def _pair_scores(pos_scores: Tensor, neg_scores: Tensor, name: str, neg_dims: int = 1) -> tuple[Tensor, Tensor]:
+    """The positive and negative scores checked by :func:`_link_scores` and brought to a common dtype."""
+    pos = _link_scores(pos_scores, name, "pos_scores")
+    neg = _link_scores(neg_scores, name, "neg_scores", dims=neg_dims)
     # float64 holds every float16/bfloat16/float32 value exactly and int64 every integer score, so
     # the comparisons below are those of the inputs' own dtypes. pos follows neg's device (OGB does).
     dtype = torch.float64 if pos.is_floating_point() or neg.is_floating_point() else torch.int64
@@ -303,8 +306,7 @@ def hits_at_k(pos_scores: Tensor, neg_scores: Tensor, k: int) -> float:
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"hits_at_k: k must be a positive integer, got {k!r}")
-    pos, neg = _common(_link_scores(pos_scores, "hits_at_k", "pos_scores"),
-                       _link_scores(neg_scores, "hits_at_k", "neg_scores"))
+    pos, neg = _pair_scores(pos_scores, neg_scores, "hits_at_k")
     if neg.numel() < k:
         return 1.0
     threshold = torch.topk(neg, k).values[-1]
@@ -335,12 +337,10 @@ def mrr(pos_scores: Tensor, neg_scores: Tensor) -> float:
     Raises:
         ValueError: empty input, wrong shapes (including ``B`` not matching), or NaN scores.
     """
-    pos = _link_scores(pos_scores, "mrr", "pos_scores")
-    neg = _link_scores(neg_scores, "mrr", "neg_scores", dims=2)
+    pos, neg = _pair_scores(pos_scores, neg_scores, "mrr", neg_dims=2)
     if neg.size(0) != pos.numel():
         raise ValueError(f"mrr: {pos.numel()} positives but neg_scores has {neg.size(0)} rows "
                          f"(expected [B, K] with B = {pos.numel()})")
-    pos, neg = _common(pos, neg)
     pos = pos.view(-1, 1)
     optimistic = (neg > pos).sum(dim=1)
     pessimistic = (neg >= pos).sum(dim=1)
@@ -365,8 +365,7 @@ def link_auc(pos_scores: Tensor, neg_scores: Tensor) -> float:
     Raises:
         ValueError: empty input, wrong shapes or NaN scores.
     """
-    pos, neg = _common(_link_scores(pos_scores, "link_auc", "pos_scores"),
-                       _link_scores(neg_scores, "link_auc", "neg_scores"))
+    pos, neg = _pair_scores(pos_scores, neg_scores, "link_auc")
     score = torch.cat([pos, neg]).double()
     label = torch.cat([torch.ones_like(pos, dtype=torch.float64), torch.zeros_like(neg, dtype=torch.float64)])
     return _binary_auc(score, label)

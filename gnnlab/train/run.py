@@ -30,11 +30,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def count_parameters(model: torch.nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 # What a resumed run takes from its command line; paths.output_dir is by definition the resumed folder.
 RESUME_OVERRIDABLE = ("trainer.max_epochs", "trainer.resume", "paths.output_dir")
 
@@ -175,7 +170,7 @@ def train(cfg: DictConfig) -> float:
 
     task = instantiate(cfg.task)
     model = instantiate(cfg.model)
-    num_params = count_parameters(model)
+    num_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("model %s: %s trainable parameters", type(model).__name__, f"{num_params:,}")
     published = (cfg.get("benchmark") or {}).get("params")
     if published:

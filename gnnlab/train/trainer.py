@@ -279,7 +279,7 @@ class Trainer:
             self.console.print(f"[bold]resumed[/bold] from {path} after epoch {start_epoch}")
 
         monitor_key = f"val/{task.monitor}"
-        stopped_early = False
+        stop = None  # why the run stopped before max_epochs
         epoch = start_epoch
         for epoch in range(start_epoch, self.max_epochs):
             self._epoch = epoch + 1
@@ -333,19 +333,16 @@ class Trainer:
                     "rng": rng_state(generator),
                 },
             )
-            if plateau and self.min_lr is not None and optimizer.param_groups[0]["lr"] < self.min_lr:
-                self.console.print(f"learning rate below min_lr={self.min_lr}: stopping after epoch {epoch + 1}")
-                stopped_early = True
-                break
-            if self.patience is not None and stale >= self.patience:
-                self.console.print(f"no improvement of {monitor_key} for {stale} epochs: stopping")
-                stopped_early = True
-                break
             window = val_losses[-self.loss_window_stop - 1:-1] if self.loss_window_stop else []
-            if epoch + 1 > self.max_epochs // 2 and window and val_losses[-1] > sum(window) / len(window):
-                self.console.print(f"val/loss above its mean over the previous {len(window)} epochs: stopping "
-                                   f"after epoch {epoch + 1}")
-                stopped_early = True
+            if plateau and self.min_lr is not None and optimizer.param_groups[0]["lr"] < self.min_lr:
+                stop = f"learning rate below min_lr={self.min_lr}: stopping after epoch {epoch + 1}"
+            elif self.patience is not None and stale >= self.patience:
+                stop = f"no improvement of {monitor_key} for {stale} epochs: stopping"
+            elif epoch + 1 > self.max_epochs // 2 and window and val_losses[-1] > sum(window) / len(window):
+                stop = (f"val/loss above its mean over the previous {len(window)} epochs: stopping "
+                        f"after epoch {epoch + 1}")
+            if stop is not None:
+                self.console.print(stop)
                 break
 
         epochs_run = epoch + 1 if self.max_epochs > start_epoch else start_epoch
@@ -354,7 +351,7 @@ class Trainer:
         if best is None:
             raise DivergenceError(f"no epoch gave finite validation metrics ({monitor_key} and the others) in "
                                   f"{epochs_run - start_epoch} epochs: nothing to report", epochs_run)
-        return FitResult(best_epoch, monitor_key, float(best), best_metrics, epochs_run, stopped_early, last_metrics)
+        return FitResult(best_epoch, monitor_key, float(best), best_metrics, epochs_run, stop is not None, last_metrics)
 
     def _evaluate_once(self, model, task: Task, datamodule, logger) -> FitResult:
         t0 = time.perf_counter()
