@@ -17,7 +17,10 @@ def problems(folder: Path, root: Path = ROOT) -> list[str]:
         if path.is_dir():
             found.append(f"{path.name}/: a folder (run folders belong under outputs/)")
             continue
-        header = next((path.with_suffix(s) for s in HEADERS if path.with_suffix(s).is_file()), None)
+        # A table's per-run CSV (<table>_seeds.csv) belongs to the table's markdown.
+        stems = {path.stem, path.stem.removesuffix("_seeds")}
+        header = next((path.with_name(stem + s) for stem in stems for s in HEADERS
+                       if path.with_name(stem + s).is_file()), None)
         if path.suffix not in HEADERS:
             if header is None:
                 found.append(f"{path.name}: no .md or .txt of the same name naming the command that writes it")
