@@ -1,8 +1,8 @@
 """Command-line entry points.
 
 ``gnnlab-train`` (also ``python -m gnnlab.train``): Hydra app over the configs in ``conf/``.
-``gnnlab-table``: run an experiment over several seeds and write a markdown table beside the
-published number stored in the experiment config.
+``gnnlab-table``: run a benchmark table (``conf/table``) or one experiment over several seeds and write
+markdown tables beside the published numbers.
 ``gnnlab-tc``: Topological Concentration vs per-node performance of a trained link-prediction run.
 """
 from __future__ import annotations

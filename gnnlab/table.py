@@ -1,22 +1,26 @@
-"""``gnnlab-table``: reproduce a published cell over several seeds and write a markdown table.
+"""``gnnlab-table``: reproduce published cells over several seeds and write markdown tables.
 
 Usage::
 
-    gnnlab-table experiment=planetoid/gcn_cora --seeds 10 --out results/planetoid_gcn_cora.md
+    gnnlab-table benchgnn_aqsol --out results/benchgnn_aqsol.md        # every row of a benchmark table
+    gnnlab-table experiment=planetoid/gcn_cora --seeds 10 --out t.md   # one cell
     gnnlab-table --from-dir outputs/multiruns/<sweep> --out table.md   # aggregate an existing sweep
     gnnlab-table --from-dir <sweep1> <sweep2> ... --out summary.md     # one row per sweep
     gnnlab-table --runs <run1> <run2> ... --labels A B --out runs.md    # one row per single run
 
-The experiment config's ``benchmark`` block names the paper, table, cell, metric and the published
-value, and the protocol: ``protocol: best`` (the default) scores the weights of the best validation
-epoch (``results.json``'s ``final``), ``protocol: last`` the final epoch's model (``last``;
-Benchmarking-GNNs and the GT paper report that). Extra ``key=value`` arguments are passed to every run
-as Hydra overrides. Each run writes ``results.json``; the table lists every seed's value, then mean ±
-std (sample standard deviation) beside the published number, and a CSV with the per-seed values.
-Each cell gets a status: ``reproduced`` (mean within the paper's std, or ``benchmark.tolerance``), ``not
-reproduced``, or ``reduced budget`` when a run's overrides changed its budget (printed under the title).
-``--runs`` tabulates single runs (say, reduced-budget or diagnostic ones): the benchmark metric at the
-best-validation epoch and of the final epoch. Every table's first line is the command that wrote it.
+A benchmark name runs a whole table (:mod:`gnnlab.benchmark_table`). Published cells (paper, table, value
+and std) live in the benchmark tables, ``conf/table/<benchmark>.yaml``; a run's experiment finds its cell
+there (a config of one's own may still put ``published``/``published_std`` in its ``benchmark`` block). The
+experiment's ``benchmark`` block names the metric, its scale and the protocol: ``protocol: best`` (the
+default) scores the weights of the best validation epoch (``results.json``'s ``final``), ``protocol:
+last`` the final epoch's model (``last``; Benchmarking-GNNs and the GT paper report that). Extra
+``key=value`` arguments are passed to every run as Hydra overrides. Each run writes ``results.json``; the
+table lists every seed's value, then mean ± std (sample standard deviation) beside the published number,
+and a CSV with the per-seed values. Each cell gets a status: ``reproduced`` (mean within the paper's std,
+or the cell's ``tolerance``), ``not reproduced``, or ``reduced budget`` when a run's overrides changed its
+budget (printed under the title). ``--runs`` tabulates single runs (say, reduced-budget or diagnostic
+ones): the benchmark metric at the best-validation epoch and of the final epoch. Every table's first line
+is the command that wrote it.
 """
 from __future__ import annotations
 
