@@ -232,6 +232,9 @@ def write_benchmark_table(table: dict, collected: list, out: Path, command: str 
         runs, bench = by_experiment[row["experiment"]]
         values, mean, std, pub, delta = _summary(runs, bench, bench["metric"])
         digits, status = _digits(bench), _status(mean, bench, runs)
+        expected = bench.get("folds", table["seeds"])
+        if len(values) < expected:  # a partial row is not judged
+            status = f"incomplete ({len(values)} of {expected})"
         lines.append(f"| {row['cell']} | {source} | {mean:.{digits}f} ± {std:.{digits}f} | {pub} | {delta} "
                      f"| {len(values)} | {PROTOCOLS[_protocol(bench)][1]} | {status} |")
         if row.get("note"):

@@ -140,3 +140,10 @@ def test_a_failing_row_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
     assert "runs failed for B / x" in capsys.readouterr().err
     text = (tmp_path / "runs/bench.md").read_text()
     assert "| B / x | Table 1 | run failed |" in text and "| A / x | Table 1 | 50.00 ± nan |" in text
+
+
+def test_a_row_with_fewer_finished_seeds_is_incomplete_not_judged(tmp_path):
+    table = _table(tmp_path)  # 2 seeds
+    _run(tmp_path / "runs/x/a/0", 0, 0.5, ["experiment=x/a"])
+    assert main([str(table), "--sweep-dir", str(tmp_path / "runs"), "--collect"]) == 0
+    assert "| 1 | at the epoch of best validation score | incomplete (1 of 2) |" in (tmp_path / "runs/bench.md").read_text()
