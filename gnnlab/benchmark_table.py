@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import shutil
 import statistics
 import subprocess
 import sys
@@ -112,6 +111,11 @@ def _run_state(run_dir: Path) -> str:
     return "missing" if not run_dir.exists() else "empty"
 
 
+def set_aside(run_dir: Path) -> None:
+    """Rename a run folder that stopped before finishing to ``<name>.incomplete-<time>`` (kept, never deleted)."""
+    run_dir.rename(run_dir.with_name(f"{run_dir.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"))
+
+
 #: Overrides that do not change a run's result: ignored when deciding whether a finished run can be reused.
 NOT_COMPARED = ("seed=", "hydra.", "logger=", "paths.", "trainer.progress=")
 
@@ -160,7 +164,7 @@ def _run_row(table: dict, row: dict, root: Path, seeds: int, extra: list[str], n
             print(f"{name}: resuming seed {seed} ({run_dir})", flush=True)
             _call([sys.executable, "-m", "gnnlab.train", f"trainer.resume={run_dir}"])
         elif state == "empty":  # stopped before its first checkpoint: kept aside, run again
-            shutil.move(str(run_dir), str(run_dir.with_name(f"{seed}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}")))
+            set_aside(run_dir)
             missing.append(seed)
         elif state == "missing":
             missing.append(seed)

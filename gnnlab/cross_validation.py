@@ -27,7 +27,6 @@ import itertools
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -73,7 +72,7 @@ def _result(run_dir: Path) -> dict:
 
 def run_folds(spec: dict, row_dir: Path, overrides: list[str], name: str) -> None:
     """Run what is missing of the protocol under ``row_dir`` (finished runs are reused; see the module doc)."""
-    from gnnlab.benchmark_table import _call, _check_same_overrides, _run_state
+    from gnnlab.benchmark_table import _call, _check_same_overrides, _run_state, set_aside
 
     points = grid_points(spec["grid"])
     for k in range(spec["folds"]):
@@ -86,7 +85,7 @@ def run_folds(spec: dict, row_dir: Path, overrides: list[str], name: str) -> Non
                 _check_same_overrides(run_dir, [*fold, *point])
                 continue
             if run_dir.exists():  # stopped part-way: kept aside, run again
-                run_dir.rename(run_dir.with_name(f"{i}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"))
+                set_aside(run_dir)
             todo.append(i)
         print(f"{name}: fold {k}: model selection, {len(points) - len(todo)} of {len(points)} grid points done",
               flush=True)
