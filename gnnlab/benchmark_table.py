@@ -25,9 +25,7 @@ runs, resumes interrupted ones from their last checkpoint, and runs only what is
 from __future__ import annotations
 
 import csv
-import json
 import math
-import statistics
 import subprocess
 import sys
 import time
