@@ -132,12 +132,20 @@ def _row_overrides(table: dict, row: dict, extra: list[str]) -> list[str]:
     return [f"experiment={row['experiment']}", *table["overrides"], *row.get("overrides", []), *extra]
 
 
-def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = ()) -> list[str]:
+def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = (), only: list[str] | None = None) -> list[str]:
     """Run what the table still needs under ``root``: a Hydra multirun per row over its missing seeds, a resume
     for each run that stopped after a checkpoint; finished runs are kept. A row whose runs fail (say, its data
-    cannot be downloaded) does not stop the others; returns the cells of the rows that failed."""
+    cannot be downloaded) does not stop the others; returns the cells of the rows that failed.
+
+    ``only``: run just the rows of these experiments (the others are collected as they are)."""
+    experiments = [row["experiment"] for row in table["rows"]]
+    if only is not None and (unknown := [e for e in only if e not in experiments]):
+        raise ConfigError(f"--rows {' '.join(unknown)}: not a row of benchmark {table['name']!r} "
+                          f"(its rows: {', '.join(experiments)})")
     failed = []
     for i, row in enumerate(table["rows"]):
+        if only is not None and row["experiment"] not in only:
+            continue
         try:
             _run_row(table, row, root, seeds, list(extra), f"[{i + 1}/{len(table['rows'])}] {row['cell']}")
         except RuntimeError as err:
@@ -300,13 +308,14 @@ def plot_table(table: dict, plotted: list, out: Path) -> Path:
 
 
 def main(name: str, overrides: list[str], seeds: int | None, sweep_dir: Path | None, out: Path | None,
-         collect_only: bool, command: str) -> int:
-    """``gnnlab-table <benchmark>``: run (unless ``collect_only``) and tabulate a whole benchmark."""
+         collect_only: bool, command: str, rows: list[str] | None = None) -> int:
+    """``gnnlab-table <benchmark>``: run (unless ``collect_only``) and tabulate a whole benchmark; ``rows`` (row
+    experiments) runs only those rows and tabulates every row that has finished runs."""
     table = load_table(name)
     seeds = seeds or table["seeds"]
     table["seeds"] = seeds
     root = sweep_dir or Path("outputs") / "tables" / table["name"]
-    failed = [] if collect_only else run_rows(table, root, seeds, overrides)
+    failed = [] if collect_only else run_rows(table, root, seeds, overrides, rows)
     collected = collect_rows(table, root, seeds)
     if not collected:
         raise FileNotFoundError(f"no finished runs of benchmark {table['name']!r} under '{root}'")

@@ -264,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="number of seeds 0..N-1 (default: the benchmark's, or 10 for one experiment)")
     parser.add_argument("--collect", action="store_true",
                         help="with a benchmark: tabulate the finished runs only, run nothing")
+    parser.add_argument("--rows", nargs="+", default=None, metavar="EXPERIMENT",
+                        help="with a benchmark: run only these rows (their experiments); the table shows every row")
     parser.add_argument("--out", type=Path, default=None, help="markdown file to write")
     parser.add_argument("--metric", default=None, help="metric key in results.json (default: benchmark.metric)")
     parser.add_argument("--from-dir", type=Path, nargs="+", default=None,
@@ -289,12 +291,14 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             return benchmark_main(args.overrides[0], args.overrides[1:], args.seeds, args.sweep_dir, args.out,
-                                  args.collect, command)
+                                  args.collect, command, args.rows)
         except (FileNotFoundError, KeyError, ValueError, RuntimeError) as err:
             print(f"gnnlab-table: error: {err}", file=sys.stderr)
             return 2
     if args.collect:
         parser.error("--collect goes with a benchmark name")
+    if args.rows is not None:
+        parser.error("--rows goes with a benchmark name")
     args.seeds = args.seeds or 10
     summary = args.from_dir is not None and len(args.from_dir) > 1
     if args.from_dir is not None:

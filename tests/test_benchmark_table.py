@@ -147,3 +147,21 @@ def test_a_row_with_fewer_finished_seeds_is_incomplete_not_judged(tmp_path):
     _run(tmp_path / "runs/x/a/0", 0, 0.5, ["experiment=x/a"])
     assert main([str(table), "--sweep-dir", str(tmp_path / "runs"), "--collect"]) == 0
     assert "| 1 | at the epoch of best validation score | incomplete (1 of 2) |" in (tmp_path / "runs/bench.md").read_text()
+
+
+def test_rows_runs_only_the_named_rows_and_tabulates_every_finished_one(tmp_path, monkeypatch, capsys):
+    from gnnlab import benchmark_table
+
+    calls = []
+    monkeypatch.setattr(benchmark_table, "_call", calls.append)
+    root = tmp_path / "runs"
+    _run(root / "x/a/0", 0, 0.5, ["experiment=x/a"])  # finished earlier
+    table = _table(tmp_path, [ROW, {**ROW, "experiment": "x/b", "cell": "B / x"}])
+    assert main([str(table), "--sweep-dir", str(root), "--seeds", "1", "--rows", "x/b"]) == 0
+    assert len(calls) == 1 and "experiment=x/b" in calls[0]
+    text = (root / "bench.md").read_text()
+    assert "| A / x | Table 1 | 50.00 ± nan |" in text and "| B / x | Table 1 | not run |" in text
+    assert main([str(table), "--sweep-dir", str(root), "--rows", "x/c"]) == 2
+    assert "--rows x/c: not a row" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["experiment=x/a", "--rows", "x/a"])
