@@ -235,6 +235,32 @@ class DataModule:
             persistent_workers=self.num_workers > 0,
         )
 
+    def distributed_loader(self, split: str, rank: int, world_size: int, epoch: int = 0) -> DataLoader:
+        """The part of ``split`` that process ``rank`` of ``world_size`` runs (data-parallel training).
+
+        ``'train'``: a ``DistributedSampler`` shuffled by :attr:`seed` and ``epoch`` (the same order on every
+        launch; a partial last round is padded with repeated graphs, as torch does). Other splits: every
+        ``world_size``-th graph from ``rank``, without padding, so the gathered outputs of all processes are the
+        split exactly once.
+        """
+        from torch.utils.data import DistributedSampler
+
+        if not 0 <= rank < world_size:
+            raise ConfigError(f"rank {rank} is not in [0, {world_size})")
+        dataset = self.dataset(split)
+        if split == "train":
+            sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed)
+            sampler.set_epoch(epoch)
+        else:
+            sampler = range(rank, len(dataset), world_size)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size if split == "train" else self.eval_batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
     def train_loader(self) -> DataLoader:
         """Shorthand for ``loader('train')``."""
         return self.loader("train")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from gnnlab.config_schema import validate_config
 from gnnlab.data._offline import prepare_root
 from gnnlab.errors import ConfigError
 
+from gnnlab.train.distributed import process_rank
 from gnnlab.train.loggers import LoggerCollection
 from gnnlab.train.trainer import DivergenceError
 
@@ -156,6 +159,9 @@ def train(cfg: DictConfig) -> float:
     OmegaConf.set_readonly(cfg, False)
     if cfg.trainer.get("resume"):
         cfg = _resumed_config(cfg, overrides)
+    main = process_rank() == 0  # in a DDP run (trainer.strategy=ddp under torchrun) only rank 0 writes
+    if not main:
+        log.setLevel(logging.WARNING)
     seed_everything(int(cfg.seed))
     datamodule = load_data(cfg)
     log.info("data %s: %s", cfg.data.get("name", "?"), datamodule.describe())
@@ -164,9 +170,10 @@ def train(cfg: DictConfig) -> float:
     validate_config(cfg)
     OmegaConf.resolve(cfg)
     output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    # Hydra keeps the config with its interpolations; this copy has every value as the run used it.
-    OmegaConf.save(cfg, output_dir / "config_resolved.yaml")
+    if main:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        # Hydra keeps the config with its interpolations; this copy has every value as the run used it.
+        OmegaConf.save(cfg, output_dir / "config_resolved.yaml")
 
     task = instantiate(cfg.task)
     model = instantiate(cfg.model)
@@ -190,7 +197,7 @@ def train(cfg: DictConfig) -> float:
         optimizer = instantiate(cfg.optim)(params=params)
         scheduler = instantiate(cfg.scheduler)(optimizer=optimizer) if cfg.get("scheduler") else None
 
-    logger = LoggerCollection([instantiate(c) for c in (cfg.get("logger") or {}).values()])
+    logger = LoggerCollection([instantiate(c) for c in (cfg.get("logger") or {}).values()] if main else [])
     logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
@@ -207,6 +214,10 @@ def train(cfg: DictConfig) -> float:
         raise
     finally:
         logger.finalize(status)
+        if trainer.dist is not None:
+            trainer.dist.close()
+        if not main and output_dir.name.startswith("gnnlab-rank") and output_dir.parent == Path(tempfile.gettempdir()):
+            shutil.rmtree(output_dir, ignore_errors=True)  # the Hydra files of a rank > 0 (gnnlab.train.rundir)
     summary = " | ".join(f"{k} {v:.4f}" for k, v in final.items() if not k.endswith("/loss"))
     log.info("best epoch %d (%s = %.4f); best weights: %s", result.best_epoch, result.monitor, result.best_value, summary)
     log.info("results written to %s", path)

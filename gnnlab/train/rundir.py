@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -43,6 +44,10 @@ def unique_dir(path: str | os.PathLike) -> Path:
 def run_dir(template: str, resume: str | None = None) -> str:
     """The folder of a run: the folder being resumed when ``resume`` is set, else a new :func:`unique_dir`.
 
+    In a process of rank > 0 of a ``torchrun`` launch (``RANK`` set), which writes nothing of the run's own
+    (rank 0 does), a new temporary folder for Hydra's files instead, so that the processes never race for
+    run folders.
+
     Raises:
         ConfigError: ``resume`` is not an existing folder.
     """
@@ -51,6 +56,9 @@ def run_dir(template: str, resume: str | None = None) -> str:
         if not path.is_dir():
             raise ConfigError(f"trainer.resume={resume}: no such run folder")
         return str(path.resolve())
+    rank = int(os.environ.get("RANK", "0"))
+    if rank > 0:
+        return tempfile.mkdtemp(prefix=f"gnnlab-rank{rank}-")
     return str(unique_dir(template))
 
 

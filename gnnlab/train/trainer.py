@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from gnnlab.errors import ConfigError, DataError, GnnlabError
 from gnnlab.train.checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gnnlab.train.distributed import DataParallel
 from gnnlab.train.jsonio import write_json
 from gnnlab.train.tasks import Task
 
@@ -108,6 +109,13 @@ class Trainer:
         max_loss: a training loss above this counts as divergence, like a non-finite one
             (:class:`DivergenceError`); :obj:`None` stops only on non-finite losses. The default,
             ``1e20``, is far above any loss of a run that still learns.
+        strategy: ``"single"`` (one process) or ``"ddp"``: data-parallel over the processes ``torchrun``
+            started (:mod:`gnnlab.train.distributed`; one process without ``torchrun``). Only rank 0
+            writes checkpoints, logs and results.
+        ddp_backend: ``"auto"`` (NCCL on GPUs, gloo on CPUs), ``"nccl"`` or ``"gloo"``.
+        find_unused_parameters: ``DistributedDataParallel``'s option of that name: on by default, as some models
+            leave parameters without a gradient (the edge output of a GatedGCN's last layer); off is faster.
+        sync_batchnorm: synchronise batch norm statistics across processes (CUDA only).
 
     A run stops with :class:`DivergenceError` at the first non-finite training loss, naming the epoch
     and step; ``last.ckpt`` then still holds the end of the last finite epoch. An epoch whose
@@ -128,6 +136,10 @@ class Trainer:
         progress: bool = True,
         max_loss: float | None = 1e20,
         batch_callbacks: Sequence[Callable[[int], None]] = (),
+        strategy: str = "single",
+        ddp_backend: str = "auto",
+        find_unused_parameters: bool = True,
+        sync_batchnorm: bool = False,
     ):
         if max_epochs < 0:
             raise ConfigError(f"Trainer: max_epochs must be >= 0, got {max_epochs}")
@@ -153,8 +165,33 @@ class Trainer:
         if max_loss is not None and not max_loss > 0:
             raise ConfigError(f"trainer.max_loss must be > 0 or null, got {max_loss}")
         self.max_loss = max_loss
+        if strategy not in ("single", "ddp"):
+            raise ConfigError(f"trainer.strategy must be 'single' or 'ddp', got {strategy!r}")
+        self.dist = DataParallel(ddp_backend, find_unused_parameters, sync_batchnorm) if strategy == "ddp" else None
+        if self.dist is not None:
+            self.device = self.dist.setup(self.device)
+            self.output_dir = Path(self.dist.broadcast(str(self.output_dir)))  # rank 0's run folder
         self._epoch = 0  # the epoch being run, from 1 (named in divergence errors)
         self.console = Console(stderr=True)
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes checkpoints, logs and results (always, unless rank > 0 of a DDP run)."""
+        return self.dist is None or self.dist.is_main
+
+    def _save(self, name: str, state: dict) -> None:
+        if self.is_main:
+            save_checkpoint(self.checkpoint_dir / name, state)
+
+    def _loader(self, datamodule, split: str, epoch: int = 0):
+        """``datamodule.loader(split)``, or this process's part of it in a DDP run."""
+        if self.dist is None:
+            return datamodule.loader(split)
+        part = getattr(datamodule, "distributed_loader", None)
+        if not callable(part):
+            raise ConfigError(f"trainer.strategy=ddp: {type(datamodule).__name__} cannot split its data over "
+                              f"processes (it has no distributed_loader); use trainer.strategy=single")
+        return part(split, self.dist.rank, self.dist.world_size, epoch)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -177,13 +214,23 @@ class Trainer:
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                 raise self._diverged(f"the model's {name!r} holds non-finite values")
 
-    def _step(self, model, optimizer, loss, step: int) -> None:
+    def _step(self, model, optimizer, loss, step: int, weight: float = 1.0) -> None:
         """One optimiser step on ``loss`` (``step`` counts from 1 in the epoch), with optional gradient clipping.
 
+        In a DDP run ``loss`` (the mean over this process's ``weight`` scored rows) is scaled by the process's
+        share of the global batch's rows, so that the averaged gradient is that of the global mean loss; every
+        process learns whether any of them diverged, so they stop together.
+
         Raises:
-            DivergenceError: the loss is not finite, or above ``max_loss``.
+            DivergenceError: the loss is not finite, or above ``max_loss`` (on any process).
         """
         value = loss.item()
+        bad = not math.isfinite(value) or (self.max_loss is not None and abs(value) > self.max_loss)
+        if self.dist is not None and self.dist.active:
+            total, any_bad = self.dist.sum([float(weight), float(bad)], self.device)
+            if any_bad and not bad:
+                raise self._diverged("another process's training loss is not finite or too large", step)
+            loss = loss * (self.dist.world_size * weight / total)
         if not math.isfinite(value):
             raise self._diverged(f"the training loss is {value}", step, value)
         if self.max_loss is not None and abs(value) > self.max_loss:
@@ -214,13 +261,17 @@ class Trainer:
                 if out is None:
                     continue
                 if train:
-                    self._step(model, optimizer, out.loss, index + 1)
+                    self._step(model, optimizer, out.loss, index + 1, out.weight)
                 loss_sum += out.loss.item() * out.weight
                 weight_sum += out.weight
                 if out.outputs is not None:
                     gathered.append(tuple(t.detach().cpu() for t in out.outputs))
                 if bar is not None:
                     bar[0].advance(bar[1])
+        if self.dist is not None and self.dist.active:  # every process's part of the split
+            parts = self.dist.gather((loss_sum, weight_sum, gathered))
+            loss_sum, weight_sum = sum(p[0] for p in parts), sum(p[1] for p in parts)
+            gathered = [g for p in parts for g in p[2]]
         if weight_sum == 0:
             raise DataError(f"split {split!r} has no scored examples")
         metrics = task.compute_metrics(*(torch.cat(parts) for parts in zip(*gathered))) if gathered else {}
@@ -232,7 +283,7 @@ class Trainer:
         self._to_device(datamodule)
         out: dict[str, float] = {}
         for split in splits:
-            out.update(self._run_split(model, task, datamodule.loader(split), split))
+            out.update(self._run_split(model, task, self._loader(datamodule, split), split))
         return out
 
     # -- the loop ------------------------------------------------------------------------------------
@@ -250,6 +301,7 @@ class Trainer:
         if optimizer is None:
             return self._evaluate_once(model, task, datamodule, logger)
         model.to(self.device)
+        net = model if self.dist is None else self.dist.wrap(model, self.device)  # what training steps call
         generator = getattr(datamodule, "generator", None)
         start_epoch, best, best_metrics, best_epoch, stale = 0, None, {}, -1, 0
         last_metrics: dict[str, float] = {}
@@ -276,7 +328,8 @@ class Trainer:
             rewind = getattr(logger, "rewind", None)
             if callable(rewind):
                 rewind(start_epoch)
-            self.console.print(f"[bold]resumed[/bold] from {path} after epoch {start_epoch}")
+            if self.is_main:
+                self.console.print(f"[bold]resumed[/bold] from {path} after epoch {start_epoch}")
 
         monitor_key = f"val/{task.monitor}"
         stop = None  # why the run stopped before max_epochs
@@ -284,12 +337,14 @@ class Trainer:
         for epoch in range(start_epoch, self.max_epochs):
             self._epoch = epoch + 1
             t0 = time.perf_counter()
-            train_loader = datamodule.loader("train")
+            if self.dist is not None:  # dropout etc.: a function of (seed, epoch, rank), also after a resume
+                torch.manual_seed(self.dist.epoch_seed(getattr(datamodule, "seed", 0), epoch))
+            train_loader = self._loader(datamodule, "train", epoch)
             with self._progress(epoch, len(train_loader)) as bar:
-                metrics = self._run_split(model, task, train_loader, "train", optimizer, bar)
+                metrics = self._run_split(net, task, train_loader, "train", optimizer, bar)
             eval_splits = ("val", "test") if self.eval_test_every_epoch else ("val",)
             for split in eval_splits:
-                metrics.update(self._run_split(model, task, datamodule.loader(split), split))
+                metrics.update(self._run_split(model, task, self._loader(datamodule, split), split))
             lr = optimizer.param_groups[0]["lr"]
             metrics.update({"epoch": epoch + 1, "lr": lr, "time/epoch_s": time.perf_counter() - t0})
 
@@ -301,7 +356,7 @@ class Trainer:
                 self._check_finite_state(model)
                 best, best_epoch, stale = metrics[monitor_key], epoch + 1, 0
                 best_metrics = _split_metrics(metrics)
-                save_checkpoint(self.checkpoint_dir / "best.ckpt", {"model": model.state_dict(), "epoch": epoch + 1, "metrics": best_metrics})
+                self._save("best.ckpt", {"model": model.state_dict(), "epoch": epoch + 1, "metrics": best_metrics})
             else:
                 stale += 1
             last_metrics = _split_metrics(metrics)
@@ -314,11 +369,11 @@ class Trainer:
             elif scheduler is not None:
                 scheduler.step()
 
-            if logger is not None:
+            if logger is not None and self.is_main:
                 logger.log_metrics(metrics, step=epoch + 1)
             self._check_finite_state(model)  # never replace the last finite state by a diverged one
-            save_checkpoint(
-                self.checkpoint_dir / "last.ckpt",
+            self._save(
+                "last.ckpt",
                 {
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
@@ -342,8 +397,11 @@ class Trainer:
                 stop = (f"val/loss above its mean over the previous {len(window)} epochs: stopping "
                         f"after epoch {epoch + 1}")
             if stop is not None:
-                self.console.print(stop)
+                if self.is_main:
+                    self.console.print(stop)
                 break
+        if self.dist is not None:
+            self.dist.barrier()  # rank 0's checkpoints are written before any process reads them
 
         epochs_run = epoch + 1 if self.max_epochs > start_epoch else start_epoch
         if best is None and epochs_run == start_epoch:
@@ -357,10 +415,12 @@ class Trainer:
         t0 = time.perf_counter()
         metrics = self.evaluate(model, task, datamodule)
         metrics.update({"epoch": 1, "time/epoch_s": time.perf_counter() - t0})
-        if logger is not None:
+        if logger is not None and self.is_main:
             logger.log_metrics(metrics, step=1)
         best = _split_metrics(metrics)
-        save_checkpoint(self.checkpoint_dir / "best.ckpt", {"model": model.state_dict(), "epoch": 1, "metrics": best})
+        self._save("best.ckpt", {"model": model.state_dict(), "epoch": 1, "metrics": best})
+        if self.dist is not None:
+            self.dist.barrier()
         key = f"val/{task.monitor}"
         return FitResult(1, key, float(metrics[key]), best, epochs_run=1, last_metrics=best)
 
@@ -375,7 +435,10 @@ class Trainer:
 
         ``final`` holds the best-validation weights re-scored; ``last`` the final epoch's metrics.
         Non-finite values are written as ``null`` (strict JSON, :func:`gnnlab.train.jsonio.write_json`).
+        Only the main process writes (the path is returned on every process).
         """
+        if not self.is_main:
+            return self.output_dir / "results.json"
         return write_json(self.output_dir / "results.json", {**result.to_dict(), "final": final})
 
     @contextmanager
@@ -383,5 +446,5 @@ class Trainer:
         """A progress bar over the ``total`` training batches of ``epoch``, as ``(progress, task id)``."""
         columns = (TextColumn(f"epoch {epoch + 1}/{self.max_epochs}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=self.console, transient=True, disable=not self.progress) as progress:
+        with Progress(*columns, console=self.console, transient=True, disable=not self.progress or not self.is_main) as progress:
             yield progress, progress.add_task("train", total=total)

@@ -1,0 +1,73 @@
+"""One process of a data-parallel test run, started by ``torchrun`` from tests/train/test_distributed.py.
+
+    python -m torch.distributed.run --standalone --nproc-per-node=N tests/train/ddp_worker.py OUT BATCH EPOCHS
+
+Trains a small GCN on random graphs (node classification; graphs of different sizes, so the processes score
+different numbers of nodes) with ``Trainer(strategy="ddp")`` and a per-process batch of BATCH graphs. Rank 0
+writes the final weights and the fit's metrics to OUT (``torch.save``).
+"""
+from __future__ import annotations
+
+import sys
+
+import torch
+from torch_geometric.data import Data
+
+from gnnlab.data import DataModule
+from gnnlab.nn.conv.gcn import GCNConv
+from gnnlab.ops import Graph
+from gnnlab.train import Trainer
+from gnnlab.train.tasks import NodeClassification
+
+
+def graphs(n: int, seed: int) -> list[Data]:
+    """``n`` random graphs of 4–11 nodes, 4 features, labels from a fixed rule plus noise (3 classes)."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        nodes = int(torch.randint(4, 12, (1,), generator=gen))
+        x = torch.randn(nodes, 4, generator=gen)
+        edge_index = torch.randint(0, nodes, (2, 3 * nodes), generator=gen)
+        y = (x[:, 0] + 0.5 * torch.randn(nodes, generator=gen) > 0).long() + (x[:, 1] > 1).long()
+        out.append(Data(x=x, edge_index=edge_index, y=y))
+    return out
+
+
+class Net(torch.nn.Module):
+    """Linear → GCN → ReLU → GCN → Linear (no dropout, no batch norm: the update is a function of the batch)."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = torch.nn.Linear(4, 16)
+        self.conv1, self.conv2 = GCNConv(16, 16), GCNConv(16, 16)
+        self.out = torch.nn.Linear(16, 3)
+
+    def forward(self, data):
+        graph = Graph.from_data(data)
+        h = self.inp(data.x)
+        h = torch.relu(self.conv1(h, graph)[0])
+        h = torch.relu(self.conv2(h, graph)[0])
+        return self.out(h)
+
+
+def main(out: str, batch_size: int, epochs: int, output_dir: str) -> None:
+    torch.manual_seed(0)
+    datamodule = DataModule({"train": graphs(32, 1), "val": graphs(13, 2), "test": graphs(7, 3)},
+                            batch_size=batch_size, eval_batch_size=3, seed=5)
+    model = Net()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    trainer = Trainer(max_epochs=epochs, output_dir=output_dir, accelerator="cpu", progress=False,
+                      strategy="ddp", min_lr=None)
+    try:
+        result = trainer.fit(model, NodeClassification(), datamodule, optimizer)
+        final = trainer.test_best(model, NodeClassification(), datamodule)
+        trainer.write_results(result, final)
+    finally:
+        trainer.dist.close()
+    if trainer.is_main:
+        torch.save({"params": {k: v.clone() for k, v in model.state_dict().items()}, "last": result.last_metrics,
+                    "final": final, "world_size": trainer.dist.world_size}, out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])

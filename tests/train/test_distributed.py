@@ -1,0 +1,169 @@
+"""Data-parallel training (trainer.strategy=ddp) with 2 gloo processes on the CPU, started by torchrun."""
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gnnlab.data import DataModule
+from gnnlab.errors import ConfigError
+from gnnlab.train import Trainer
+from gnnlab.train.checkpoint import load_checkpoint
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1", GNNLAB_MALLOC_TUNING="0", WANDB_MODE="offline", GNNLAB_ROOT=str(tmp_path))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    return env
+
+
+def _torchrun(n: int, *args: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}", *args]
+
+
+def test_two_processes_reach_the_parameters_of_one_process_with_the_global_batch(tmp_path):
+    """Graphs of different sizes: the processes score different numbers of nodes in each step, so this also
+    checks that each process's loss is weighted by its share of the global batch."""
+    runs = {}
+    for n, batch in ((1, 8), (2, 4)):
+        out = tmp_path / f"ddp{n}.pt"
+        proc = subprocess.run(_torchrun(n, str(HERE / "ddp_worker.py"), str(out), str(batch), "3", str(tmp_path / f"run{n}")),
+                              env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs[n] = torch.load(out)
+    one, two = runs[1], runs[2]
+    assert two["world_size"] == 2 and one["world_size"] == 1
+    for key, value in one["params"].items():
+        torch.testing.assert_close(two["params"][key], value, rtol=1e-5, atol=1e-6, msg=key)
+    # Metrics are computed on the outputs gathered from both processes: the same numbers as one process gives.
+    for metrics in ("last", "final"):
+        assert one[metrics].keys() == two[metrics].keys()
+        for key, value in one[metrics].items():
+            assert two[metrics][key] == pytest.approx(value, rel=1e-6, abs=1e-7), (metrics, key)
+    # Training moved the weights: the comparison is not between two untouched initialisations.
+    torch.manual_seed(0)
+    sys.path.insert(0, str(HERE))
+    try:
+        from ddp_worker import Net
+    finally:
+        sys.path.remove(str(HERE))
+    init = Net().state_dict()
+    assert max((one["params"][k] - init[k]).abs().max().item() for k in init) > 1e-2
+
+
+TINY = ["data.module.splits.num_train=16", "data.module.splits.num_val=6", "data.module.splits.num_test=6",
+        "data.module.batch_size=4", "model.hidden_channels=8", "model.num_layers=2", "trainer.progress=false",
+        "logger=csv", "trainer.strategy=ddp", "model.layer.dropout=0.3"]  # dropout: the RNG must resume too
+
+
+def _epochs(run_dir: Path) -> list[int]:
+    path = run_dir / "metrics.csv"
+    if not path.is_file():
+        return []
+    with open(path) as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f) if row.get("epoch")]
+
+
+def _only_run(root: Path) -> Path:
+    runs = [p for p in (root / "outputs" / "runs").iterdir() if p.is_dir()]
+    assert len(runs) == 1, f"one run folder expected (rank 0 writes it), found {runs}"
+    return runs[0]
+
+
+@pytest.mark.slow
+def test_a_killed_ddp_run_resumes_where_it_stopped_and_ends_as_the_uninterrupted_run(tmp_path):
+    env = _env(tmp_path / "full")
+    full = subprocess.run(_torchrun(2, "-m", "gnnlab.train", *TINY, "trainer.max_epochs=4"), env=env,
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert full.returncode == 0, full.stderr[-3000:]
+    full_dir = _only_run(tmp_path / "full")
+    assert _epochs(full_dir) == [1, 2, 3, 4]
+    assert (full_dir / "results.json").is_file()
+
+    # The same run, killed (SIGKILL to torchrun and both workers) once epoch 2 is logged.
+    env = _env(tmp_path / "killed")
+    proc = subprocess.Popen(_torchrun(2, "-m", "gnnlab.train", *TINY, "trainer.max_epochs=4"), env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    run_dir = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        runs = list((tmp_path / "killed" / "outputs" / "runs").glob("*")) if (tmp_path / "killed" / "outputs").exists() else []
+        if runs and len(_epochs(runs[0])) >= 2:
+            run_dir = runs[0]
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert run_dir is not None, "the run ended or timed out before epoch 2 was logged"
+    assert not (run_dir / "results.json").exists()
+    stopped_at = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["epoch"]
+    assert 2 <= stopped_at < 4
+
+    resumed = subprocess.run(_torchrun(2, "-m", "gnnlab.train", f"trainer.resume={run_dir}", "trainer.max_epochs=4"),
+                             env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert _epochs(run_dir) == [1, 2, 3, 4]
+    a = load_checkpoint(full_dir / "checkpoints" / "last.ckpt")["model"]
+    b = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["model"]
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6, msg=key)
+
+    # The checkpoint holds the plain model's weights: the run continues on one process as well.
+    single = subprocess.run([sys.executable, "-m", "gnnlab.train", f"trainer.resume={run_dir}", "trainer.max_epochs=5"],
+                            env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert single.returncode == 0, single.stderr[-3000:]
+    assert _epochs(run_dir) == [1, 2, 3, 4, 5]
+
+
+def test_ddp_without_torchrun_is_one_process_and_refuses_data_it_cannot_split(tmp_path, monkeypatch):
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    trainer = Trainer(max_epochs=1, output_dir=str(tmp_path), accelerator="cpu", strategy="ddp", progress=False)
+    assert trainer.dist.world_size == 1 and trainer.is_main and not trainer.dist.active
+
+    class NoSplit:
+        def loader(self, split):
+            return []
+
+    with pytest.raises(ConfigError, match="cannot split its data over processes"):
+        trainer._loader(NoSplit(), "train")
+    with pytest.raises(ConfigError, match="trainer.strategy"):
+        Trainer(strategy="horovod")
+    with pytest.raises(ConfigError, match="SyncBatchNorm has no CPU path"):
+        Trainer(accelerator="cpu", strategy="ddp", sync_batchnorm=True)
+
+
+def test_the_distributed_loader_splits_each_split_once_and_shuffles_by_seed_and_epoch():
+    from torch_geometric.data import Data
+
+    graphs = [Data(x=torch.full((1, 1), float(i)), edge_index=torch.empty(2, 0, dtype=torch.long)) for i in range(10)]
+    dm = DataModule({"train": graphs, "val": graphs[:7], "test": graphs[:3]}, batch_size=2, seed=3)
+
+    def ids(split, rank, world, epoch=0):
+        return [int(v) for b in dm.distributed_loader(split, rank, world, epoch) for v in b.x.view(-1)]
+
+    assert sorted(ids("val", 0, 2) + ids("val", 1, 2)) == list(range(7))  # no padding outside training
+    assert ids("test", 3, 4) == []
+    parts = [ids("train", r, 2, epoch=1) for r in range(2)]
+    assert sorted(parts[0] + parts[1]) == list(range(10))
+    assert parts == [ids("train", r, 2, epoch=1) for r in range(2)]  # the same on every launch
+    assert parts != [ids("train", r, 2, epoch=2) for r in range(2)]  # a new order each epoch
+    # One process with twice the batch sees the union of the two processes' batches, batch by batch.
+    one = [sorted(int(v) for v in b.x.view(-1)) for b in DataModule({"train": graphs, "val": graphs, "test": graphs},
+                                                                     batch_size=4, seed=3).distributed_loader("train", 0, 1, 1)]
+    two = [list(dm.distributed_loader("train", r, 2, 1)) for r in range(2)]
+    assert one == [sorted(int(v) for b in pair for v in b.x.view(-1)) for pair in zip(*two)]
+    with pytest.raises(ConfigError, match="rank 2"):
+        dm.distributed_loader("train", 2, 2)
