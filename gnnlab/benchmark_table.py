@@ -115,7 +115,7 @@ def set_aside(run_dir: Path) -> None:
 
 
 #: Overrides that do not change a run's result: ignored when deciding whether a finished run can be reused.
-NOT_COMPARED = ("seed=", "hydra.", "logger=", "paths.", "trainer.progress=")
+NOT_COMPARED = ("seed=", "hydra.", "hydra/", "logger=", "paths.", "trainer.progress=")
 
 
 def _check_same_overrides(run_dir: Path, wanted: list[str]) -> None:

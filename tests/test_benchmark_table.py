@@ -165,3 +165,15 @@ def test_rows_runs_only_the_named_rows_and_tabulates_every_finished_one(tmp_path
     assert "--rows x/c: not a row" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["experiment=x/a", "--rows", "x/a"])
+
+
+def test_a_launcher_choice_does_not_stop_finished_runs_from_being_reused(tmp_path, monkeypatch):
+    """A run's .hydra/overrides.yaml leaves out Hydra's own overrides (hydra/launcher=..., hydra.launcher.*)."""
+    from gnnlab import benchmark_table
+
+    calls = []
+    monkeypatch.setattr(benchmark_table, "_call", calls.append)
+    _run(tmp_path / "runs/x/a/0", 0, 0.5, ["experiment=x/a"])
+    args = [str(_table(tmp_path)), "--sweep-dir", str(tmp_path / "runs"), "--seeds", "1", "hydra/launcher=local_parallel",
+            "hydra.launcher.n_jobs=2"]
+    assert main(args) == 0 and calls == []
