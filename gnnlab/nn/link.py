@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from gnnlab.nn.dropout import Dropout
 from gnnlab.nn.mlp import check_dropout
 from gnnlab.ops import Graph, adamic_adar, common_neighbor_count, common_neighbor_sets, resource_allocation
 
@@ -52,7 +53,7 @@ def _block(a: int, b: int, dropout: float, layer_norm: bool | None) -> list[nn.M
     """``Linear(a, b) -> [LayerNorm] -> Dropout -> ReLU``: an ``Identity`` takes the norm's place without layer norm,
     and ``layer_norm=None`` leaves the place out."""
     norm = [] if layer_norm is None else [nn.LayerNorm(b) if layer_norm else nn.Identity()]
-    return [nn.Linear(a, b), *norm, nn.Dropout(dropout), nn.ReLU()]
+    return [nn.Linear(a, b), *norm, Dropout(dropout), nn.ReLU()]
 
 
 def _drop_edges(graph: Graph, edge_mask: Tensor | None, p: float, training: bool) -> Tensor | None:
