@@ -52,4 +52,13 @@ TORCH_LIBRARY(gnnlab, m) {
   m.def(
       "common_neighbor_sets(Tensor rowptr, Tensor col, Tensor src, Tensor dst, Tensor? edge_mask, int mode) -> "
       "(Tensor, Tensor)");
+  // Multi-hop uniform neighbour sampling over a CSR adjacency (row v lists the nodes v may draw);
+  // num_neighbors[h] per frontier entry in hop h (-1: all), with or without replacement, random
+  // stream from `seed`. -> (node [M], src [S], dst [S], edge [S] CSR position, num_sampled_nodes
+  // [hops+1], num_sampled_edges [hops]), all int64; order as gnnlab/ops/_reference.py states. CPU only.
+  // check_graph=false skips the O(N + E) range checks of rowptr and col (a graph checked once by its
+  // owner, e.g. a sampler); seeds and fan-outs are always checked.
+  m.def(
+      "neighbor_sample(Tensor rowptr, Tensor col, Tensor seeds, int[] num_neighbors, bool replace, int seed, "
+      "bool check_graph=True) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
 }

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gnnlab.nn.pe.base import graph_index
-from gnnlab.ops import Graph
+from gnnlab.ops import Graph, coo_to_csr, neighbor_sample
 
 LayerFactory = Callable[[int, int], torch.nn.Module]
 EncoderFactory = Callable[..., torch.nn.Module]
@@ -210,6 +210,75 @@ class GNN(torch.nn.Module):
             batch = graph_index(data, hs[0].size(0), hs[0].device)
             hs = [self.pool(h, batch) for h in hs]  # each (B, D_k)
         return self.head(hs) if self.readout == "every_layer" else self.head(hs[-1])
+
+    @torch.no_grad()
+    def layerwise_inference(self, data, batch_size: int = 4096) -> Tensor:
+        """Node outputs ``(N, out)`` on the whole graph, computed layer by layer, ``batch_size`` targets at a time.
+
+        For each layer in turn, the targets are cut into chunks; each chunk is run through the layer
+        on its 1-hop subgraph (the chunk, all its in-neighbours and every edge into the chunk,
+        :func:`gnnlab.ops.neighbor_sample` with fan-out ``-1``), reading the previous layer's outputs
+        of all nodes. Memory is ``O(N · D)`` for two layers' outputs plus one chunk's subgraph, never the
+        L-hop neighbourhood a mini-batch forward would expand, so this is how a model trained on sampled
+        batches is evaluated on a graph too large for :meth:`forward`. In eval mode the result equals
+        ``self(data)`` up to float rounding.
+
+        Args:
+            data: a PyG ``Data`` with ``x`` and ``edge_index``.
+            batch_size: target nodes per chunk.
+
+        Raises:
+            RuntimeError: the model is in training mode (batch norm and dropout would not act per node).
+            ValueError: a part that cannot be computed per chunk of targets: graph pooling, positional
+                encoders, edge features, per-pass layer inputs (GMN, GSM++), or a layer whose output at a
+                node depends on more than the node and its in-edges (``layer.layerwise`` is not true:
+                a global mixer, GCN's degree normalisation of the neighbours).
+        """
+        name = type(self).__name__
+        if self.training:
+            raise RuntimeError(f"{name}.layerwise_inference runs in eval mode (call model.eval()): in training "
+                               f"mode batch norm and dropout would not act node by node")
+        problems = []
+        if self.pool is not None:
+            problems.append("graph pooling (graph-level outputs)")
+        if self.pe_encoders is not None:
+            problems.append(f"positional encoders {sorted(self.pe_encoders)}")
+        if self.edge_encoder is not None:
+            problems.append("an edge encoder (edge features)")
+        if type(self)._layer_inputs is not GNN._layer_inputs:
+            problems.append("per-pass layer inputs (token sequences)")
+        not_local = [f"{i} ({type(getattr(layer, 'conv', layer)).__name__})"
+                     for i, layer in enumerate(self.layers) if not getattr(layer, "layerwise", False)]
+        if not_local:
+            problems.append(f"layers {', '.join(not_local)} whose output at a node depends on more than the node "
+                            f"and its in-edges")
+        if problems:
+            raise ValueError(f"{name}.layerwise_inference cannot run this model chunk by chunk: it has "
+                             f"{'; '.join(problems)}. Use model(data) on the whole graph instead")
+        if batch_size < 1:
+            raise ValueError(f"{name}.layerwise_inference: batch_size must be >= 1, got {batch_size}")
+        if getattr(data, "x", None) is None:
+            raise ValueError(f"{name}: the graph has no node features `x`")
+        num_nodes = data.x.size(0)
+        # Rows = targets: row i lists the sources of the edges j -> i (the neighbours i aggregates).
+        rowptr, col, _ = coo_to_csr(data.edge_index.flip(0), num_nodes)
+        h = self.node_encoder(data.x)  # (N, D), row-wise
+        hs = [h] if self.readout == "every_layer" else []
+        for layer in self.layers:
+            out = None
+            for start in range(0, num_nodes, batch_size):
+                targets = torch.arange(start, min(start + batch_size, num_nodes), device=h.device)
+                # Fan-out -1 draws nothing at random: the chunk first, then its in-neighbours.
+                hop = neighbor_sample(rowptr, col, targets, [-1], seed=0, check_graph=False)  # CSR built above
+                sub = Graph.from_edge_index(torch.stack([hop.src, hop.dst]), hop.node.numel())
+                chunk, _ = layer(h.index_select(0, hop.node), sub, None)  # (chunk + neighbours, D')
+                if out is None:
+                    out = chunk.new_empty(num_nodes, chunk.size(1))
+                out[start:start + targets.numel()] = chunk[: targets.numel()]
+            h = out if out is not None else h.new_empty(0, h.size(1))
+            if hs:
+                hs.append(h)
+        return self.head(hs) if self.readout == "every_layer" else self.head(h)
 
 
 def input_encoders(

@@ -9,6 +9,7 @@ from gnnlab.ops.graph import Graph, csr_targets, resolve_graph
 from gnnlab.ops.aggregate import aggregate, aggregate_csr, reduce_messages
 from gnnlab.ops.gather import gather_dst, gather_src, reduce_by_source
 from gnnlab.ops.scatter import scatter, segment_csr
+from gnnlab.ops.neighbor_sample import NeighborSample, neighbor_sample
 from gnnlab.ops.selective_scan import selective_scan, selective_scan_carry
 from gnnlab.ops.common_neighbors import (
     PairSets,
@@ -23,6 +24,7 @@ from gnnlab.ops.common_neighbors import (
 )
 
 __all__ = [
+    "NeighborSample",
     "PairSets",
     "adamic_adar",
     "common_neighbor_aggregate",
@@ -30,6 +32,7 @@ __all__ = [
     "common_neighbor_sets",
     "has_edge",
     "masked_degree",
+    "neighbor_sample",
     "resource_allocation",
     "target_link_mask",
     "Graph",

@@ -375,3 +375,150 @@ def selective_scan(
     # One final state per packed sequence (zeros for an empty one): (S, d, n).
     zero = u.new_zeros(dim, A.size(1))
     return out, torch.stack([finals.get(k, zero) for k in range(cu_seqlens.numel() - 1)])
+
+
+def check_fanouts(num_neighbors, op: str = "neighbor_sample") -> list[int]:
+    """The fan-outs ``num_neighbors`` as a list of ints, each ``-1`` (all neighbours) or ``>= 0``.
+
+    Raises:
+        TypeError: not a sequence of integers.
+        ValueError: a fan-out below ``-1``.
+    """
+    if isinstance(num_neighbors, (str, bytes, Tensor)) or not hasattr(num_neighbors, "__iter__"):
+        raise TypeError(f"{op}: num_neighbors must be a list of integers, got {type(num_neighbors).__name__}")
+    fanouts = []
+    for hop, k in enumerate(num_neighbors):
+        if isinstance(k, bool):
+            raise TypeError(f"{op}: num_neighbors[{hop}] must be an integer, got bool")
+        try:
+            k = operator.index(k)
+        except TypeError:
+            raise TypeError(f"{op}: num_neighbors[{hop}] must be an integer, got {type(k).__name__}") from None
+        if k < -1:
+            raise ValueError(f"{op}: num_neighbors[{hop}] must be -1 (all neighbours) or >= 0, got {k}")
+        fanouts.append(k)
+    return fanouts
+
+
+def check_neighbor_sample(rowptr: Tensor, col: Tensor, seeds: Tensor, num_neighbors, op: str = "neighbor_sample",
+                          check_graph: bool = True) -> list[int]:
+    """Raise unless the inputs of :func:`neighbor_sample` are well formed; return the fan-outs as ints.
+
+    ``rowptr`` int64 CSR offsets over ``col`` (start 0, end ``len(col)``, non-decreasing), ``col`` and
+    ``seeds`` 1-D int32/int64 with entries in ``[0, N)`` (``N = len(rowptr) - 1``), the fan-outs as
+    :func:`check_fanouts` wants them. ``ValueError`` for bad values, ``TypeError`` for a non-integer fan-out.
+    Without ``check_graph`` the values of ``rowptr`` and ``col`` are not read (only their dtypes, shapes
+    and the two ends of ``rowptr``): for a graph its owner checked once.
+    """
+    fanouts = check_fanouts(num_neighbors, op)
+    if not isinstance(col, Tensor) or col.dim() != 1:
+        raise ValueError(f"{op}: col must be 1-D, got shape {shape_of(col)}")
+    if check_graph:
+        check_offsets(rowptr, col.numel(), "rowptr", op)
+    elif not isinstance(rowptr, Tensor) or rowptr.dim() != 1 or rowptr.numel() < 1 or rowptr.dtype != torch.long:
+        raise ValueError(f"{op}: rowptr must be 1-D int64 with at least one entry, got {shape_of(rowptr)}")
+    elif (int(rowptr[0]), int(rowptr[-1])) != (0, col.numel()):
+        raise ValueError(f"{op}: rowptr must start at 0 and end at num_edges={col.numel()}, got "
+                         f"{int(rowptr[0])} .. {int(rowptr[-1])}")
+    num_nodes = rowptr.numel() - 1
+    if check_graph:
+        check_indices(col, None, num_nodes, "col", "num_nodes", op)
+    elif col.dtype not in (torch.int32, torch.int64):
+        raise ValueError(f"{op}: col must be int32 or int64, got {col.dtype}")
+    check_indices(seeds, None, num_nodes, "seeds", "num_nodes", op)
+    return fanouts
+
+
+def _first_occurrence(values: Tensor) -> tuple[Tensor, Tensor]:
+    """The distinct entries of ``values`` in order of first appearance, and the position of each in ``values``."""
+    uniq, inverse = torch.unique(values, return_inverse=True)
+    first = torch.full((uniq.numel(),), values.numel(), dtype=torch.long, device=values.device)
+    first.scatter_reduce_(0, inverse, torch.arange(values.numel(), device=values.device), "amin")
+    order = torch.argsort(first)
+    return uniq[order], first[order]
+
+
+def neighbor_sample(rowptr: Tensor, col: Tensor, seeds: Tensor, num_neighbors: list[int], replace: bool,
+                    seed: int, check_graph: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Multi-hop uniform neighbour sampling over a CSR adjacency (the specification of the op).
+
+    Row ``v`` of ``(rowptr, col)`` lists the neighbours ``col[rowptr[v]:rowptr[v+1]]`` that ``v`` may
+    draw (for message passing ``j -> v``: its in-neighbours, PyG's CSC). Hop ``h`` draws, for every
+    node of its frontier, ``num_neighbors[h]`` neighbours: without ``replace`` a uniformly random
+    subset of ``min(k, deg)`` distinct CSR entries, with ``replace`` ``k`` independent uniform draws
+    (none for a node without neighbours); ``-1`` takes every entry once. The frontier of hop 0 is
+    ``seeds`` (every entry, duplicates included); that of hop ``h + 1`` the nodes first reached in hop ``h``.
+
+    Ordering (PyG's ``SamplerOutput`` convention for directed, non-disjoint sampling):
+
+    - ``node``: ``seeds`` as given, then the nodes new in hop 1 in order of first appearance among
+      hop 1's edges, then hop 2's, ...; a node reached again maps to its first entry.
+    - edges: hop by hop, grouped by the frontier entry they were drawn for (frontier order), by
+      ascending CSR position within it.
+
+    ``check_graph=False`` skips the ``O(N + E)`` range checks of ``rowptr`` and ``col`` (seeds and fan-outs
+    are always checked): for a graph checked once by its owner.
+
+    Randomness comes from a ``torch.Generator`` seeded with ``seed``; the compiled kernel uses its own
+    counter-based generator, so the two paths agree in distribution, not draw for draw (they agree
+    exactly when no draw is random: ``-1`` fan-outs or ``deg <= k`` without replacement).
+
+    Returns:
+        ``(node [M] int64 global ids, src [S] int64 local index of each sampled neighbour,
+        dst [S] int64 local index of the node it was drawn for, edge [S] int64 CSR position,
+        num_sampled_nodes [hops + 1] int64, num_sampled_edges [hops] int64)``; the sampled subgraph's
+        ``edge_index`` is ``stack([src, dst])`` (messages flow neighbour -> seed side).
+    """
+    fanouts = check_neighbor_sample(rowptr, col, seeds, num_neighbors, check_graph=check_graph)
+    device = rowptr.device
+    gen = torch.Generator(device=device).manual_seed(int(seed))
+    num_nodes = rowptr.numel() - 1
+    seeds = seeds.long()
+    local = torch.full((num_nodes,), -1, dtype=torch.long, device=device)
+    if seeds.numel():
+        uniq, first = _first_occurrence(seeds)
+        local[uniq] = first
+    nodes, srcs, dsts, edges = [seeds], [], [], []
+    sampled_nodes, sampled_edges = [seeds.numel()], []
+    frontier, frontier_local, count = seeds, torch.arange(seeds.numel(), device=device), seeds.numel()
+    for k in fanouts:
+        start = rowptr[frontier]
+        deg = rowptr[frontier + 1] - start
+        if replace and k >= 0:
+            take = torch.where(deg > 0, torch.full_like(deg, k), torch.zeros_like(deg))
+            owner = torch.repeat_interleave(torch.arange(frontier.numel(), device=device), take)
+            u = torch.rand(owner.numel(), generator=gen, dtype=torch.float64, device=device)
+            d = deg[owner]
+            pos = start[owner] + torch.minimum((u * d).long(), d - 1)
+            # Ascending CSR position within each frontier entry (the kernel's order).
+            order = torch.argsort(owner * (col.numel() + 1) + pos)
+            owner, pos = owner[order], pos[order]
+        else:
+            owner = torch.repeat_interleave(torch.arange(frontier.numel(), device=device), deg)
+            seg_start = torch.cumsum(deg, 0) - deg  # first slot of each frontier entry
+            pos = start[owner] + torch.arange(owner.numel(), device=device) - seg_start[owner]
+            if k >= 0:
+                # Random keys, sorted within each entry: the k smallest keys are a uniform k-subset.
+                keys = torch.rand(owner.numel(), generator=gen, device=device)
+                by_key = torch.argsort(keys)
+                grouped = by_key[torch.sort(owner[by_key], stable=True).indices]
+                rank = torch.empty_like(owner)
+                rank[grouped] = torch.arange(owner.numel(), device=device) - seg_start[owner[grouped]]
+                keep = rank < k
+                owner, pos = owner[keep], pos[keep]
+        nbr = col[pos].long()
+        fresh = nbr[local[nbr] < 0]
+        new_nodes = _first_occurrence(fresh)[0] if fresh.numel() else fresh
+        local[new_nodes] = count + torch.arange(new_nodes.numel(), device=device)
+        srcs.append(local[nbr])
+        dsts.append(frontier_local[owner])
+        edges.append(pos)
+        nodes.append(new_nodes)
+        sampled_nodes.append(new_nodes.numel())
+        sampled_edges.append(pos.numel())
+        frontier, frontier_local = new_nodes, count + torch.arange(new_nodes.numel(), device=device)
+        count += new_nodes.numel()
+    empty = torch.empty(0, dtype=torch.long, device=device)
+    return (torch.cat(nodes), torch.cat(srcs) if srcs else empty, torch.cat(dsts) if dsts else empty,
+            torch.cat(edges) if edges else empty, torch.tensor(sampled_nodes, dtype=torch.long),
+            torch.tensor(sampled_edges, dtype=torch.long))

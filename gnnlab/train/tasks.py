@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gnnlab.data.sampling import LayerwiseBatch
 from gnnlab.errors import ConfigError, DataError
 from gnnlab.ops import target_link_mask
 from gnnlab.train import metrics as M
@@ -143,8 +144,22 @@ class MultilabelGraphClassification(Task):
         return F.binary_cross_entropy_with_logits(pred[observed], target[observed])
 
 
+def _is_sampled(batch) -> bool:
+    """Whether ``batch`` is a ``Data`` from PyG's ``NeighborLoader`` (seeds first, ``batch_size`` of them).
+
+    A collated ``Batch`` of whole graphs has a ``batch_size`` property too, but not as a stored attribute,
+    and no ``n_id``."""
+    store = getattr(batch, "_store", None)
+    return store is not None and "batch_size" in store and "n_id" in store
+
+
 class NodeClassification(Task):
     """Node classification, inductive (PATTERN/CLUSTER) or transductive (Planetoid).
+
+    A neighbour-sampled batch (:class:`gnnlab.data.SampledNodeDataModule`, PyG's ``NeighborLoader``)
+    is scored on its seeds only, its first ``batch.batch_size`` nodes; a
+    :class:`~gnnlab.data.sampling.LayerwiseBatch` runs the model on the whole graph layer by layer
+    and scores the split's mask.
 
     Args:
         transductive: score only the nodes of ``batch.<split>_mask`` (one graph holds all splits).
@@ -174,9 +189,31 @@ class NodeClassification(Task):
             fns["weighted_accuracy"] = M.weighted_accuracy
         return fns
 
+    def step(self, model, batch, split: str) -> BatchOutput | None:
+        """The default step; for a :class:`~gnnlab.data.sampling.LayerwiseBatch` (the whole graph, evaluated
+        by :meth:`gnnlab.models.GNN.layerwise_inference`) the model runs layer by layer, chunk by chunk."""
+        if isinstance(batch, LayerwiseBatch):
+            if not self.transductive:
+                raise ConfigError("NodeClassification: whole-graph layer-wise evaluation scores a split's mask; "
+                                  "set transductive=true")
+            if not hasattr(model, "layerwise_inference"):
+                raise ConfigError(f"NodeClassification: {type(model).__name__} has no layerwise_inference for "
+                                  f"whole-graph evaluation; use a gnnlab.models.GNN or data.module.eval_mode=sampled")
+            out = model.layerwise_inference(batch.data, batch_size=batch.chunk_size)
+            pred, target = self.select(out, batch.data, split)
+            if target.numel() == 0:
+                return None
+            return BatchOutput(self.loss(pred, target), target.shape[0], (pred, target))
+        return super().step(model, batch, split)
+
     def select(self, out, batch, split):
         out, target = super().select(out, batch, split)
         target = target.view(-1).long()
+        if _is_sampled(batch):
+            # A neighbour-sampled batch (PyG's NeighborLoader): its first batch_size nodes are the
+            # seeds, drawn from the split's nodes; the rest only carry messages.
+            size = int(batch.batch_size)
+            return out[:size], target[:size]
         if self.transductive:
             mask = getattr(batch, f"{split}_mask", None)
             if mask is None:

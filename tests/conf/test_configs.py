@@ -49,7 +49,7 @@ def test_groups_present():
 @pytest.mark.parametrize("data", _options("data"))
 def test_data_configs(data, tmp_path):
     cfg = compose_cfg([f"data={data}"], tmp_path)
-    if cfg.data.module._target_ == "gnnlab.data.linkpred.LinkDataModule":
+    if cfg.data.module._target_ in ("gnnlab.data.linkpred.LinkDataModule", "gnnlab.data.SampledLinkDataModule"):
         # Link prediction: pair batches for the link task, ranking metrics; the split loader touches the disk.
         task = instantiate(cfg.task)
         assert task.level == "link" and task.monitor.startswith(("hits@", "mrr", "auc"))
@@ -64,7 +64,7 @@ def test_data_configs(data, tmp_path):
         assert callable(instantiate(cfg.data.pool))
     task = instantiate(cfg.task)
     assert task.monitor and task.mode in ("min", "max")
-    assert cfg.data.module._target_ == "gnnlab.data.DataModule"
+    assert cfg.data.module._target_ in ("gnnlab.data.DataModule", "gnnlab.data.SampledNodeDataModule")
     assert int(cfg.data.num_outputs) >= 1
 
 

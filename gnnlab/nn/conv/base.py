@@ -17,6 +17,9 @@ r"""The layer contract of gnnlab: how every message-passing convolution and laye
   (:class:`gnnlab.nn.layers.ConvLayer`, :class:`gnnlab.nn.layers.GPSLayer`) hand ``edge_attr`` only to
   convolutions that read it and carry it past the others, so any conv that follows this contract works
   in every block and model.
+* A convolution whose output at node ``i`` depends only on ``x_i`` and the edges into ``i`` (with the
+  features of their sources) sets ``layerwise = True``; :meth:`gnnlab.models.GNN.layerwise_inference`
+  then computes it a chunk of target nodes at a time on their 1-hop subgraph. Unset means no.
 
 The checks below are what every convolution runs on its inputs (:func:`check_inputs` runs them all).
 """

@@ -59,6 +59,9 @@ class GATConv(torch.nn.Module):
     """
 
     supports_edge_attr: bool = False
+    # Output at node i depends only on x_i and the in-edges of i (no degree of a neighbour, no global
+    # term): GNN.layerwise_inference may compute it on the 1-hop subgraph of a chunk of targets.
+    layerwise: bool = True
 
     def __init__(
         self,

@@ -74,6 +74,9 @@ class GCNConv(torch.nn.Module):
     """
 
     supports_edge_attr: bool = False
+    # Not computable on the 1-hop subgraph of a chunk of targets: the weight of an edge j -> i reads
+    # the in-degree of the neighbour j, which that subgraph does not hold (GNN.layerwise_inference).
+    layerwise: bool = False
 
     def __init__(
         self,

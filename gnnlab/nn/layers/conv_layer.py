@@ -75,6 +75,12 @@ class ConvLayer(torch.nn.Module):
         """Whether the wrapped convolution receives the edge features."""
         return bool(getattr(self.conv, "supports_edge_attr", False))
 
+    @property
+    def layerwise(self) -> bool:
+        """Whether the layer's output at a node depends only on the node and its in-edges (in eval mode, where
+        batch norm and dropout act per node): true when the wrapped conv says so and reads no edge features."""
+        return bool(getattr(self.conv, "layerwise", False)) and not self.uses_edge_attr
+
     def reset_parameters(self) -> None:
         """Re-initialise the convolution and the batch norm."""
         reset(self.conv, self.norm)

@@ -1,0 +1,418 @@
+"""Mini-batch training on large graphs with neighbour sampling, on PyG's own loaders.
+
+PyG's ``NeighborLoader`` (node tasks) and ``LinkNeighborLoader`` (link tasks) do the batching, the
+feature filtering and, for links, the negative sampling; their sampling step is a
+``torch_geometric.sampler.NeighborSampler``, which needs ``pyg-lib`` or ``torch-sparse``. Where
+neither is installed, :class:`GnnlabNeighborSampler` (a subclass) samples with
+:func:`gnnlab.ops.neighbor_sample` instead and is handed to the loaders through their
+``neighbor_sampler=`` argument. :func:`make_neighbor_sampler` chooses (``engine="auto"``: PyG's own
+sampler when it can run, gnnlab's otherwise).
+
+:class:`SampledNodeDataModule` is the data module of sampled node classification: training batches
+from ``NeighborLoader`` (the first ``batch.batch_size`` nodes of a batch are its seeds, the nodes the
+task scores), and evaluation on the whole graph by layer-wise propagation
+(:class:`LayerwiseBatch`, :meth:`gnnlab.models.GNN.layerwise_inference`) or, as a cheaper estimate,
+by sampled batches of the split's nodes. :class:`SampledLinkDataModule` does the same for link
+prediction: ``LinkNeighborLoader`` subgraphs around each batch of training pairs (with PyG's negative
+pairs), handed to :class:`gnnlab.train.tasks.LinkPrediction` as ``LinkBatch`` objects; evaluation
+on the whole graph as :class:`~gnnlab.data.linkpred.LinkDataModule` does.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+from torch_geometric.loader import LinkNeighborLoader, NeighborLoader
+from torch_geometric.sampler import NeighborSampler, SamplerOutput
+from torch_geometric.sampler.base import DataType, SubgraphType
+
+from gnnlab.data.checks import SPLITS, check_dataset
+from gnnlab.data.datamodule import UnknownSplitError, dataset_facts
+from gnnlab.data.linkpred.datamodule import LinkBatch, LinkDataModule
+from gnnlab.errors import ConfigError, DataError
+from gnnlab.ops import Graph, neighbor_sample
+
+__all__ = [
+    "ENGINES",
+    "GnnlabNeighborSampler",
+    "LayerwiseBatch",
+    "SampledLinkDataModule",
+    "SampledNodeDataModule",
+    "link_neighbor_loader",
+    "make_neighbor_sampler",
+    "node_neighbor_loader",
+    "pyg_sampler_available",
+]
+
+#: Values of ``engine``: ``"auto"`` (PyG's sampler when pyg-lib or torch-sparse is installed, else
+#: gnnlab's), ``"pyg"`` (PyG's, an ``ImportError`` without them), ``"gnnlab"``.
+ENGINES = ("auto", "pyg", "gnnlab")
+
+
+def pyg_sampler_available() -> bool:
+    """Whether PyG's own ``NeighborSampler`` can sample here (``pyg-lib`` or ``torch-sparse`` is installed)."""
+    import torch_geometric.typing as pyg_typing
+
+    return bool(pyg_typing.WITH_PYG_LIB or pyg_typing.WITH_TORCH_SPARSE)
+
+
+class GnnlabNeighborSampler(NeighborSampler):
+    """PyG's ``NeighborSampler`` whose homogeneous sampling step is :func:`gnnlab.ops.neighbor_sample`.
+
+    Everything else is PyG's: the CSC conversion of the graph (``colptr``/``row``/``perm``, built once
+    here), :meth:`sample_from_nodes` / :meth:`sample_from_edges` (seed handling, negative sampling for
+    links, ``subgraph_type="bidirectional"``), and the loaders that filter features with the
+    ``SamplerOutput`` this sampler returns: ``node`` (seeds first, then hop by hop), ``row``/``col``
+    (local source/target: messages flow from a sampled neighbour to the node it was drawn for),
+    ``edge`` (CSC position; the loaders map it through ``perm`` to ``e_id``), ``num_sampled_nodes``
+    and ``num_sampled_edges``.
+
+    Supported: homogeneous ``Data``, ``disjoint=False``, ``subgraph_type`` ``"directional"`` or
+    ``"bidirectional"``, ``replace`` either way, fan-outs ``-1`` (all) or ``>= 0``. Heterogeneous
+    graphs, temporal (``time_attr``), weighted (``weight_attr``), disjoint and induced-subgraph sampling
+    raise ``NotImplementedError`` (install ``pyg-lib`` and use ``engine="pyg"`` for them).
+
+    Randomness: every sampling call draws its seed from ``generator``. In the main process (``num_workers=0``)
+    pass the loader's generator, so a fixed seed gives the same batches; inside a ``DataLoader``
+    worker the call draws from torch's default generator instead, which the loader seeds per worker
+    and epoch from its own generator (a generator copied into every worker would repeat one stream).
+
+    Args:
+        data: a homogeneous PyG ``Data``.
+        num_neighbors: fan-out per hop.
+        replace: sample with replacement.
+        subgraph_type: ``"directional"`` (default) or ``"bidirectional"``.
+        disjoint: must be ``False``.
+        generator: source of the sampling seeds (``None``: torch's default generator).
+        time_attr, weight_attr: must be ``None``.
+        is_sorted, share_memory: as PyG's ``NeighborSampler``.
+    """
+
+    def __init__(
+        self,
+        data: Data,
+        num_neighbors: Sequence[int],
+        replace: bool = False,
+        subgraph_type: str | SubgraphType = "directional",
+        disjoint: bool = False,
+        generator: torch.Generator | None = None,
+        time_attr: str | None = None,
+        weight_attr: str | None = None,
+        is_sorted: bool = False,
+        share_memory: bool = False,
+    ):
+        name = type(self).__name__
+        if not isinstance(data, Data):
+            raise NotImplementedError(f"{name} samples homogeneous graphs (a torch_geometric.data.Data), got "
+                                      f"{type(data).__name__}; heterogeneous graphs need pyg-lib (engine='pyg')")
+        if time_attr is not None:
+            raise NotImplementedError(f"{name}: temporal sampling (time_attr={time_attr!r}) is not supported; "
+                                      f"it needs pyg-lib (engine='pyg')")
+        if weight_attr is not None:
+            raise NotImplementedError(f"{name}: weighted sampling (weight_attr={weight_attr!r}) is not supported; "
+                                      f"it needs pyg-lib (engine='pyg')")
+        if disjoint:
+            raise NotImplementedError(f"{name}: disjoint sampling is not supported; it needs pyg-lib (engine='pyg')")
+        if SubgraphType(subgraph_type) == SubgraphType.induced:
+            raise NotImplementedError(f"{name}: subgraph_type='induced' is not supported; use 'directional' or "
+                                      f"'bidirectional', or torch-sparse (engine='pyg')")
+        if isinstance(num_neighbors, Mapping):
+            raise NotImplementedError(f"{name}: per-edge-type fan-outs are for heterogeneous graphs; give a list")
+        with warnings.catch_warnings():
+            # PyG warns that sampling without pyg-lib is deprecated: this class is the replacement.
+            warnings.filterwarnings("ignore", message=".*pyg-lib.*")
+            super().__init__(data, num_neighbors=list(num_neighbors), subgraph_type=subgraph_type, replace=replace,
+                             disjoint=False, is_sorted=is_sorted, share_memory=share_memory)
+        if self.data_type != DataType.homogeneous:  # pragma: no cover (guarded above)
+            raise NotImplementedError(f"{name}: only homogeneous graphs are supported")
+        self.generator = generator
+        # The graph's CSC is checked once, here (with the fan-outs); each batch then checks only its seeds.
+        neighbor_sample(self.colptr, self.row, self.colptr[:0], self.num_neighbors.values, replace, seed=0)
+
+    def _seed_generator(self) -> torch.Generator | None:
+        """The generator of this call's seed: ours in the main process, torch's default one in a loader worker."""
+        return None if torch.utils.data.get_worker_info() is not None else self.generator
+
+    def _sample(self, seed, seed_time=None, **kwargs) -> SamplerOutput:
+        """Sample the ``num_neighbors`` hops around ``seed`` with :func:`gnnlab.ops.neighbor_sample`."""
+        if isinstance(seed, dict):
+            raise NotImplementedError(f"{type(self).__name__}: heterogeneous seeds are not supported")
+        if seed_time is not None:
+            raise NotImplementedError(f"{type(self).__name__}: temporal sampling (seed_time) is not supported")
+        out = neighbor_sample(self.colptr, self.row, seed, self.num_neighbors.get_mapped_values(), self.replace,
+                              generator=self._seed_generator(), check_graph=False)
+        return SamplerOutput(node=out.node, row=out.src, col=out.dst, edge=out.edge, batch=None,
+                             num_sampled_nodes=out.num_sampled_nodes, num_sampled_edges=out.num_sampled_edges)
+
+
+def _check_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise ConfigError(f"sampler engine must be one of {ENGINES}, got {engine!r}")
+    if engine == "pyg" and not pyg_sampler_available():
+        raise ImportError("engine='pyg': PyG's NeighborSampler needs pyg-lib or torch-sparse, and neither is "
+                          "installed; use engine='gnnlab' (or 'auto')")
+    return "pyg" if engine == "pyg" or (engine == "auto" and pyg_sampler_available()) else "gnnlab"
+
+
+def make_neighbor_sampler(data: Data, num_neighbors: Sequence[int], replace: bool = False, engine: str = "auto",
+                          generator: torch.Generator | None = None, **kwargs) -> NeighborSampler:
+    """The neighbour sampler for PyG's loaders: PyG's own or :class:`GnnlabNeighborSampler`.
+
+    Args:
+        engine: ``"auto"`` (PyG's when ``pyg-lib`` or ``torch-sparse`` is installed, else gnnlab's),
+            ``"pyg"`` or ``"gnnlab"``.
+        generator: seeds gnnlab's sampler (PyG's own draws from torch's default generator).
+        kwargs: further arguments of the sampler (``subgraph_type``, ``is_sorted``, ...).
+
+    Raises:
+        ConfigError: unknown engine. ImportError: ``engine="pyg"`` without pyg-lib or torch-sparse.
+    """
+    if _check_engine(engine) == "pyg":
+        return NeighborSampler(data, num_neighbors=list(num_neighbors), replace=replace, **kwargs)
+    return GnnlabNeighborSampler(data, num_neighbors, replace=replace, generator=generator, **kwargs)
+
+
+def node_neighbor_loader(data: Data, num_neighbors: Sequence[int], input_nodes: Tensor | None, batch_size: int,
+                         shuffle: bool = False, replace: bool = False, engine: str = "auto",
+                         generator: torch.Generator | None = None, sampler: NeighborSampler | None = None,
+                         **kwargs) -> NeighborLoader:
+    """PyG's ``NeighborLoader`` over the seeds ``input_nodes`` (a bool mask or node ids; ``None``: all).
+
+    Each batch is a ``Data`` over the sampled nodes: the first ``batch.batch_size`` are the seeds,
+    ``n_id``/``e_id`` give the global ids of its nodes/edges, ``edge_index`` holds real edges of
+    ``data`` (local ids). ``generator`` shuffles the seeds and seeds gnnlab's sampler; pass ``sampler``
+    to reuse one (the CSC conversion of the graph is done once per sampler). Further keyword
+    arguments go to the loader (``num_workers``, ``drop_last``, ...).
+    """
+    if sampler is None:
+        sampler = make_neighbor_sampler(data, num_neighbors, replace, engine, generator)
+    return NeighborLoader(data, num_neighbors=list(num_neighbors), input_nodes=input_nodes, batch_size=batch_size,
+                          shuffle=shuffle, generator=generator, neighbor_sampler=sampler, **kwargs)
+
+
+def link_neighbor_loader(data: Data, num_neighbors: Sequence[int], edge_label_index: Tensor | None,
+                         batch_size: int, edge_label: Tensor | None = None, neg_sampling=None,
+                         shuffle: bool = False, replace: bool = False, engine: str = "auto",
+                         generator: torch.Generator | None = None, sampler: NeighborSampler | None = None,
+                         **kwargs) -> LinkNeighborLoader:
+    """PyG's ``LinkNeighborLoader`` over the pairs ``edge_label_index`` ``[2, P]`` (``None``: every edge).
+
+    ``neg_sampling`` is PyG's (``"binary"``, ``"triplet"``, a ``NegativeSampling`` or ``None``); its
+    negatives come from torch's default generator (seed it, as ``gnnlab-train`` does). A batch holds
+    the sampled subgraph around both ends of its pairs, ``edge_label_index`` in local ids and
+    ``edge_label`` (binary: 1 for positives, 0 for negatives), plus ``n_id``/``e_id``. ``generator``
+    shuffles the pairs and seeds gnnlab's sampler.
+    """
+    if sampler is None:
+        sampler = make_neighbor_sampler(data, num_neighbors, replace, engine, generator)
+    return LinkNeighborLoader(data, num_neighbors=list(num_neighbors), edge_label_index=edge_label_index,
+                              edge_label=edge_label, neg_sampling=neg_sampling, batch_size=batch_size,
+                              shuffle=shuffle, generator=generator, neighbor_sampler=sampler, **kwargs)
+
+
+class LayerwiseBatch:
+    """The whole graph as one evaluation "batch": the task runs the model layer by layer over it
+    (:meth:`gnnlab.models.GNN.layerwise_inference`, ``chunk_size`` target nodes at a time) and scores
+    the nodes of ``data.<split>_mask``."""
+
+    def __init__(self, data: Data, chunk_size: int):
+        self.data = data
+        self.chunk_size = int(chunk_size)
+
+    def to(self, device) -> "LayerwiseBatch":
+        """This batch with its graph on ``device``."""
+        return LayerwiseBatch(self.data.to(device), self.chunk_size)
+
+    def __repr__(self) -> str:
+        return f"LayerwiseBatch(num_nodes={self.data.num_nodes}, chunk_size={self.chunk_size})"
+
+
+EVAL_MODES = ("layerwise", "sampled")
+
+
+class SampledNodeDataModule:
+    """Node classification on one large graph with neighbour-sampled training batches.
+
+    The interface of :class:`gnnlab.data.DataModule` that the trainer reads: :meth:`loader`, :attr:`facts`,
+    :meth:`describe` and :attr:`generator` (shuffles the training seeds and seeds gnnlab's sampler; the
+    trainer checkpoints it, so a resumed run repeats the same batches).
+
+    - ``loader("train")``: PyG's ``NeighborLoader`` over the nodes of ``train_mask``, shuffled, with
+      ``num_neighbors`` per hop (use as many hops as the model has layers).
+    - ``loader("val")`` / ``loader("test")``: with ``eval_mode="layerwise"`` one :class:`LayerwiseBatch`
+      (exact full-graph outputs, ``eval_batch_size`` targets per chunk); with ``"sampled"`` a
+      ``NeighborLoader`` over the split's nodes with the training fan-outs (an estimate, cheaper per epoch).
+
+    Args:
+        splits: ``{'train', 'val', 'test'}`` -> the same one-graph dataset whose graph holds
+            ``train_mask``/``val_mask``/``test_mask`` (e.g. :func:`gnnlab.data.load_planetoid`).
+        num_neighbors: fan-out per hop (``-1``: all neighbours).
+        batch_size: seed nodes per training batch.
+        eval_batch_size: target nodes per chunk of layer-wise inference (or per sampled evaluation batch).
+        replace: sample with replacement.
+        engine: ``"auto"``, ``"pyg"`` or ``"gnnlab"`` (:func:`make_neighbor_sampler`).
+        eval_mode: ``"layerwise"`` or ``"sampled"``.
+        num_workers: loader worker processes.
+        seed: seed of :attr:`generator`.
+        num_classes: number of classes (``None``: from the labels).
+        check: check the graph once (:func:`gnnlab.data.checks.check_dataset`).
+    """
+
+    def __init__(
+        self,
+        splits: Mapping,
+        num_neighbors: Sequence[int],
+        batch_size: int = 512,
+        eval_batch_size: int | None = None,
+        replace: bool = False,
+        engine: str = "auto",
+        eval_mode: str = "layerwise",
+        num_workers: int = 0,
+        seed: int = 0,
+        num_classes: int | None = None,
+        check: bool = True,
+    ):
+        if not isinstance(splits, Mapping) or any(s not in splits for s in SPLITS):
+            raise ConfigError(f"splits must map each of {SPLITS} to a dataset")
+        datasets = {id(splits[s]) for s in SPLITS}
+        if len(datasets) != 1 or len(splits["train"]) != 1:
+            raise ConfigError("SampledNodeDataModule needs one graph holding every split (train/val/test masks), "
+                              "the same one-graph dataset for each split")
+        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
+            raise ConfigError(f"batch sizes must be >= 1, got {batch_size} and {eval_batch_size}")
+        if eval_mode not in EVAL_MODES:
+            raise ConfigError(f"eval_mode must be one of {EVAL_MODES}, got {eval_mode!r}")
+        if num_workers < 0:
+            raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
+        _check_engine(engine)
+        if check:
+            check_dataset(splits["train"], split="train/val/test", num_classes=num_classes)
+        data = splits["train"][0]
+        missing = [f"{s}_mask" for s in SPLITS if getattr(data, f"{s}_mask", None) is None]
+        if missing:
+            raise DataError(f"SampledNodeDataModule: the graph has no {', '.join(missing)}")
+        self.splits = dict(splits)
+        self.data: Data = data
+        #: What a model must know about the data (:func:`gnnlab.data.dataset_facts`).
+        self.facts: dict = dataset_facts(self.splits, num_classes)
+        self.num_neighbors = list(num_neighbors)
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size) if eval_batch_size is not None else self.batch_size
+        self.replace, self.engine, self.eval_mode = bool(replace), engine, eval_mode
+        self.num_workers, self.seed = int(num_workers), int(seed)
+        #: Shuffles the training seeds and seeds gnnlab's sampler: one stream for the whole run.
+        self.generator = torch.Generator().manual_seed(self.seed)
+        # One sampler (one CSC conversion of the graph) for every loader of the run.
+        self.sampler = make_neighbor_sampler(self.data, self.num_neighbors, self.replace, engine, self.generator,
+                                             share_memory=self.num_workers > 0)
+
+    @classmethod
+    def from_data(cls, data: Data, num_neighbors: Sequence[int], **kwargs) -> "SampledNodeDataModule":
+        """A data module over one ``Data`` holding ``x``, ``y``, ``edge_index`` and the three split masks."""
+        one_graph = [data]
+        return cls(dict.fromkeys(SPLITS, one_graph), num_neighbors, **kwargs)
+
+    def describe(self) -> str:
+        """Sizes of the splits and the sampling setup, for run logs."""
+        counts = " / ".join(f"{s} {int(getattr(self.data, f'{s}_mask').sum()):,}" for s in SPLITS)
+        return (f"{counts} labelled nodes of one graph ({self.data.num_nodes:,} nodes, {self.data.num_edges:,} "
+                f"edges); neighbour sampling {self.num_neighbors} by {type(self.sampler).__name__}, batch "
+                f"{self.batch_size}, evaluation {self.eval_mode}")
+
+    def loader(self, split: str):
+        """Training batches of ``'train'`` (shuffled by :attr:`generator`), or the evaluation of ``'val'``/``'test'``."""
+        if split not in SPLITS:
+            raise UnknownSplitError(f"unknown split {split!r}; valid splits: {', '.join(map(repr, SPLITS))}")
+        mask = getattr(self.data, f"{split}_mask")
+        train = split == "train"
+        if not train and self.eval_mode == "layerwise":
+            return [LayerwiseBatch(self.data, self.eval_batch_size)]
+        return node_neighbor_loader(
+            self.data, self.num_neighbors, mask, self.batch_size if train else self.eval_batch_size,
+            shuffle=train, generator=self.generator, sampler=self.sampler, num_workers=self.num_workers,
+            persistent_workers=False,
+        )
+
+    def train_loader(self):
+        """Shorthand for ``loader('train')``."""
+        return self.loader("train")
+
+    def __repr__(self) -> str:
+        return (f"SampledNodeDataModule(num_nodes={self.data.num_nodes}, num_neighbors={self.num_neighbors}, "
+                f"batch_size={self.batch_size}, sampler={type(self.sampler).__name__})")
+
+
+class _SampledLinkEpoch:
+    """One training epoch of a :class:`SampledLinkDataModule`: PyG's ``LinkNeighborLoader`` batches as
+    :class:`~gnnlab.data.linkpred.LinkBatch` objects over each batch's sampled subgraph."""
+
+    def __init__(self, loader: LinkNeighborLoader, device: torch.device):
+        self.loader, self.device = loader, device
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            num_pos = batch.input_id.numel()
+            pairs = batch.edge_label_index  # (2, positives + negatives), local ids, positives first
+            # The sampled edges in both directions, rows sorted: what the link task's target-link
+            # removal and common-neighbour ops need (the full message-passing graph is undirected too).
+            graph = Graph.undirected(batch.edge_index, batch.num_nodes)
+            x = batch.x.to(self.device) if getattr(batch, "x", None) is not None else None
+            yield LinkBatch(pairs[:, :num_pos].to(self.device), pairs[:, num_pos:].to(self.device),
+                            graph.to(self.device), x)
+
+
+class SampledLinkDataModule(LinkDataModule):
+    """A :class:`~gnnlab.data.linkpred.LinkDataModule` whose training batches are neighbour-sampled subgraphs.
+
+    Training: PyG's ``LinkNeighborLoader`` over the training positives (shuffled by :attr:`generator`),
+    ``num_neighbors`` per hop around both ends of every pair, one random negative pair per positive
+    (PyG's ``"binary"`` negative sampling: uniform pairs, not filtered against the edges; drawn from
+    torch's default generator). Each batch is handed to :class:`gnnlab.train.tasks.LinkPrediction` as a
+    :class:`~gnnlab.data.linkpred.LinkBatch` over its subgraph, so the task hides the batch's own
+    positives from it (target-link removal) as in full-graph training. Evaluation is the parent's:
+    every validation/test pair scored on the whole training graph.
+
+    Args:
+        split: as :class:`~gnnlab.data.linkpred.LinkDataModule`.
+        num_neighbors: fan-out per hop (``-1``: all neighbours).
+        batch_size: positive pairs per step.
+        replace, engine: as :func:`make_neighbor_sampler`.
+        num_workers: loader worker processes.
+        eval_batch_size, seed, drop_last, valid_edges_as_input: as the parent.
+    """
+
+    def __init__(self, split, num_neighbors: Sequence[int], batch_size: int, eval_batch_size: int = 65536,
+                 seed: int = 0, drop_last: bool = True, valid_edges_as_input: bool = False, replace: bool = False,
+                 engine: str = "auto", num_workers: int = 0):
+        super().__init__(split, batch_size, eval_batch_size, seed, drop_last, valid_edges_as_input)
+        if num_workers < 0:
+            raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
+        self.num_neighbors, self.num_workers = list(num_neighbors), int(num_workers)
+        s = self.split
+        # The message-passing graph (training positives, both directions) with the features, on the CPU.
+        self._data = Data(edge_index=self.graph.edge_index, num_nodes=s.num_nodes)
+        if s.x is not None:
+            self._data.x = s.x
+        self._train_pos = s.train_pos
+        self.sampler = make_neighbor_sampler(self._data, self.num_neighbors, replace, engine, self.generator,
+                                             share_memory=self.num_workers > 0)
+
+    def describe(self) -> str:
+        """The parent's split sizes and the sampling setup."""
+        return (f"{super().describe()}; neighbour sampling {self.num_neighbors} by {type(self.sampler).__name__}, "
+                f"batch {self.batch_size}")
+
+    def loader(self, split: str):
+        """``"train"``: an epoch of sampled :class:`~gnnlab.data.linkpred.LinkBatch` steps; ``"val"``/``"test"``: the parent's."""
+        if split != "train":
+            return super().loader(split)
+        loader = link_neighbor_loader(self._data, self.num_neighbors, self._train_pos, self.batch_size,
+                                      neg_sampling="binary", shuffle=True, generator=self.generator,
+                                      sampler=self.sampler, drop_last=self.drop_last, num_workers=self.num_workers)
+        return _SampledLinkEpoch(loader, self.device)
