@@ -198,13 +198,27 @@ GNNLAB_HD void weight_grad_row(const int64_t* rowptr, const index_t* col, const 
 // Gradient of x for max/min at source node j, features [f0, f1), walking j's edges in the
 // transposed CSR: edge t goes j -> i = col_t[t] and sits at CSR position perm_t[t], slot
 // perm_t[t] - rowptr[i] of row i.
-template <typename scalar_t, typename acc_t, typename index_t>
+// kBlock > 0: a compile-time width n = kBlock (f1 - f0 must equal it), so that the accumulators stay in
+// registers over the edge loop; 0: the run-time width f1 - f0.
+template <typename scalar_t, typename acc_t, typename index_t, int kBlock = 0>
 GNNLAB_HD void extremum_x_grad_row(const int64_t* rowptr, const int64_t* rowptr_t, const index_t* col_t,
                                    const int64_t* perm_t, const int32_t* arg, const scalar_t* grad_out,
-                                   const scalar_t* w, int64_t F, int64_t j, int64_t f0, int64_t f1, acc_t* acc) {
-  const int64_t n = f1 - f0;
-  for (int64_t k = 0; k < n; ++k) acc[k] = acc_t(0);
+                                   const scalar_t* w, int64_t F, int64_t j, int64_t f0, int64_t f1, acc_t* acc,
+                                   int64_t col_end = -1) {
+  const int64_t n = kBlock > 0 ? kBlock : f1 - f0;
+  acc_t local[kBlock > 0 ? kBlock : 1];  // registers, not aliased by grad_out
+  acc_t* sum = kBlock > 0 ? local : acc;
+  for (int64_t k = 0; k < n; ++k) sum[k] = acc_t(0);
   for (int64_t t = rowptr_t[j]; t < rowptr_t[j + 1]; ++t) {
+#if !defined(__CUDA_ARCH__)
+    // The rows read per edge are random (row i of arg and grad_out): request them a few edges ahead.
+    if (t + kPrefetchDistance < col_end) {
+      const int64_t ahead = static_cast<int64_t>(col_t[t + kPrefetchDistance]);
+      prefetch_row(arg + ahead * F + f0, n);
+      prefetch_row(grad_out + ahead * F + f0, n);
+      prefetch_row(rowptr + ahead, 1);
+    }
+#endif
     const int64_t i = static_cast<int64_t>(col_t[t]);
     const int64_t e = perm_t[t];
     const int32_t slot = static_cast<int32_t>(e - rowptr[i]);
@@ -215,8 +229,11 @@ GNNLAB_HD void extremum_x_grad_row(const int64_t* rowptr, const int64_t* rowptr_
 #pragma omp simd
 #endif
     for (int64_t k = 0; k < n; ++k) {
-      acc[k] += a[k] == slot ? we * static_cast<acc_t>(g[k]) : acc_t(0);
+      sum[k] += a[k] == slot ? we * static_cast<acc_t>(g[k]) : acc_t(0);
     }
+  }
+  if (kBlock > 0) {
+    for (int64_t k = 0; k < n; ++k) acc[k] = local[k];
   }
 }
 

@@ -103,6 +103,40 @@ void aggregate_kernel(const int64_t* rowptr, const index_t* col, const scalar_t*
   });
 }
 
+// Gradient of x for max/min, source rows [begin, end): features in compile-time-wide blocks (the
+// accumulators stay in registers over a row's edges), then the rest at run-time width.
+template <typename scalar_t, typename acc_t, typename index_t>
+GNNLAB_HD void extremum_x_grad_rows(const int64_t* rowptr, const int64_t* rowptr_t, const index_t* col_t,
+                                    const int64_t* perm_t, const int32_t* arg, const scalar_t* g, const scalar_t* w,
+                                    int64_t F, int64_t num_src, int64_t begin, int64_t end, acc_t* acc,
+                                    scalar_t* out) {
+  constexpr int kBlock = 64 / sizeof(acc_t) * 4;  // four 64-byte lines of accumulators
+  const int64_t col_end = rowptr_t[num_src];
+  for (int64_t j = begin; j < end; ++j) {
+    int64_t f = 0;
+    for (; f + kBlock <= F; f += kBlock) {
+      agg::extremum_x_grad_row<scalar_t, acc_t, index_t, kBlock>(rowptr, rowptr_t, col_t, perm_t, arg, g, w, F, j, f,
+                                                                 f + kBlock, acc + f, col_end);
+    }
+    if (f < F) {
+      agg::extremum_x_grad_row<scalar_t, acc_t, index_t>(rowptr, rowptr_t, col_t, perm_t, arg, g, w, F, j, f, F, acc + f,
+                                                         col_end);
+    }
+    for (int64_t k = 0; k < F; ++k) out[j * F + k] = static_cast<scalar_t>(acc[k]);
+  }
+}
+
+#if GNNLAB_HAVE_AVX2_DISPATCH
+template <typename scalar_t, typename acc_t, typename index_t>
+__attribute__((target("avx2,fma,f16c"))) void extremum_x_grad_rows_avx2(
+    const int64_t* rowptr, const int64_t* rowptr_t, const index_t* col_t, const int64_t* perm_t, const int32_t* arg,
+    const scalar_t* g, const scalar_t* w, int64_t F, int64_t num_src, int64_t begin, int64_t end, acc_t* acc,
+    scalar_t* out) {
+  extremum_x_grad_rows<scalar_t, acc_t, index_t>(rowptr, rowptr_t, col_t, perm_t, arg, g, w, F, num_src, begin, end, acc,
+                                                 out);
+}
+#endif
+
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> aggregate_cpu(const at::Tensor& rowptr, const at::Tensor& col,
@@ -186,12 +220,17 @@ at::Tensor aggregate_extremum_x_backward_cpu(const at::Tensor& rowptr, const at:
       const scalar_t* gp = g.data_ptr<scalar_t>();
       const scalar_t* wp = w.defined() ? w.data_ptr<scalar_t>() : nullptr;
       scalar_t* out = grad_x.data_ptr<scalar_t>();
+      const bool avx2 = cpu_isa() == CpuIsa::kAvx2;
       at::parallel_for(0, num_src, grain(num_src, E, F), [&](int64_t begin, int64_t end) {
         std::vector<acc_t> acc(F);
-        for (int64_t j = begin; j < end; ++j) {
-          agg::extremum_x_grad_row<scalar_t, acc_t, index_t>(rfp, rpp, cp, pp, ap, gp, wp, F, j, 0, F, acc.data());
-          for (int64_t f = 0; f < F; ++f) out[j * F + f] = static_cast<scalar_t>(acc[f]);
+#if GNNLAB_HAVE_AVX2_DISPATCH
+        if (avx2) {
+          extremum_x_grad_rows_avx2<scalar_t, acc_t, index_t>(rfp, rpp, cp, pp, ap, gp, wp, F, num_src, begin, end, acc.data(), out);
+          return;
         }
+#endif
+        (void)avx2;
+        extremum_x_grad_rows<scalar_t, acc_t, index_t>(rfp, rpp, cp, pp, ap, gp, wp, F, num_src, begin, end, acc.data(), out);
       });
     });
   });
