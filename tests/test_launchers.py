@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from gnnlab.cli import config_dir
+from tests.test_cli import TINY  # a tiny generated CLUSTER: no download, a few seconds per job
 
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="hydra-joblib-launcher not installed")
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="hydra-submitit-launcher not installed")
@@ -28,18 +29,6 @@ REPO = Path(__file__).resolve().parent.parent
 SLURM_TARGET = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 JOBLIB_TARGET = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
-# A tiny generated CLUSTER (as in tests/test_cli.py): no download, a few seconds per job.
-TINY = [
-    "data.module.splits.num_train=8",
-    "data.module.splits.num_val=4",
-    "data.module.splits.num_test=4",
-    "data.module.batch_size=4",
-    "model.hidden_channels=8",
-    "model.num_layers=1",
-    "trainer.max_epochs=1",
-    "trainer.progress=false",
-    "logger=none",
-]
 
 
 def _compose(launcher: str, tmp_path: Path, *overrides: str):
