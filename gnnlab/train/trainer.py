@@ -259,6 +259,10 @@ class Trainer:
                     callback(index)
                 out = task.step(model, self._to_device(batch), split)
                 if out is None:
+                    if train and self.dist is not None and self.dist.active:
+                        # The other processes wait for this one's gradients: skipping the step would hang them.
+                        raise DataError(f"trainer.strategy=ddp: training batch {index} of this process has no "
+                                        f"scored rows, so it cannot take part in the step")
                     continue
                 if train:
                     self._step(model, optimizer, out.loss, index + 1, out.weight)
