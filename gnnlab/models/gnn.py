@@ -1,7 +1,8 @@
 """Message-passing networks for node- and graph-level tasks: encoder → layers → (pool) → MLP head."""
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+import warnings
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -96,6 +97,97 @@ class LayerSumReadout(torch.nn.Module):
         return out
 
 
+#: Values of ``GNN(trim_sampled=...)``.
+TRIM_MODES = ("auto", "always", "never")
+
+
+class SampledHops(NamedTuple):
+    """The hop structure of a neighbour-sampled batch, checked against its edges (:func:`sampled_hops`).
+
+    Attributes:
+        num_seeds: the seeds, the first rows of the batch.
+        nodes: ``hops + 1`` cumulative node counts: ``nodes[k]`` nodes lie within ``k`` hops of the seeds
+            (``nodes[-1]`` is every node of the batch).
+        edges: ``hops`` cumulative edge counts: the first ``edges[k]`` edges of ``edge_index`` are all the
+            edges into the nodes within ``k`` hops.
+    """
+
+    num_seeds: int
+    nodes: list[int]
+    edges: list[int]
+
+    @property
+    def hops(self) -> int:
+        """Number of sampled hops."""
+        return len(self.edges)
+
+    def within(self, hops: int) -> int:
+        """Number of nodes within ``hops`` hops of the seeds (every node beyond the sampled depth)."""
+        return self.nodes[min(hops, self.hops)]
+
+    def edges_into(self, hops: int) -> int:
+        """Number of leading edges that are all the edges into the nodes within ``hops`` hops."""
+        return self.edges[min(hops, self.hops - 1)] if self.hops else 0
+
+
+def _counts(value) -> list[int] | None:
+    """A per-hop count attribute (list or 1-D tensor) as a list of ints; ``None`` when absent."""
+    if value is None:
+        return None
+    if isinstance(value, Tensor):
+        return [int(v) for v in value.view(-1).tolist()]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, int) or isinstance(v, Tensor) for v in value):
+        return [int(v) for v in value]
+    return None
+
+
+def sampled_hops(data) -> tuple[SampledHops | None, str]:
+    """The hop structure of a batch from PyG's ``NeighborLoader`` (``num_sampled_nodes``/``num_sampled_edges``),
+    or ``(None, reason)`` when the batch does not carry one that trimming may rely on.
+
+    The structure relied on (that of directed neighbour sampling, gnnlab's sampler and PyG's alike): the
+    nodes are numbered seeds first, then the nodes new in hop 1, hop 2, ... (``num_sampled_nodes`` of them
+    each); the edges are those drawn in hop 0 (into the seeds), then hop 1, ... (``num_sampled_edges``
+    each), and an edge of hop ``k`` goes from a node within ``k + 1`` hops into a node new in hop ``k``.
+    That is checked here on ``edge_index`` (``O(E)``): then the first ``edges[k]`` edges are all the edges
+    into the first ``nodes[k]`` nodes, and their sources lie among the first ``nodes[k + 1]``.
+    ``subgraph_type="bidirectional"`` batches carry no counts (PyG drops them), and a batch whose
+    edges break the order is refused with the reason.
+    """
+    counts_n = _counts(getattr(data, "num_sampled_nodes", None))
+    counts_e = _counts(getattr(data, "num_sampled_edges", None))
+    if counts_n is None or counts_e is None:
+        return None, "the batch carries no per-hop counts (num_sampled_nodes, num_sampled_edges)"
+    edge_index, x = getattr(data, "edge_index", None), getattr(data, "x", None)
+    if not isinstance(edge_index, Tensor) or not isinstance(x, Tensor):
+        return None, "the batch has no edge_index or x tensor"
+    if len(counts_n) != len(counts_e) + 1 or min(counts_n + counts_e) < 0:
+        return None, (f"per-hop counts of different depths or negative: num_sampled_nodes={counts_n}, "
+                      f"num_sampled_edges={counts_e}")
+    num_nodes, num_edges = x.size(0), edge_index.size(1)
+    if sum(counts_n) != num_nodes or sum(counts_e) != num_edges:
+        return None, (f"the per-hop counts ({sum(counts_n)} nodes, {sum(counts_e)} edges) do not add up to the "
+                      f"batch ({num_nodes} nodes, {num_edges} edges)")
+    batch_size = getattr(data, "batch_size", None)
+    if isinstance(batch_size, int) and batch_size != counts_n[0]:
+        return None, f"batch_size={batch_size} but num_sampled_nodes[0]={counts_n[0]} seeds"
+    nodes = [sum(counts_n[: k + 1]) for k in range(len(counts_n))]
+    edges = [sum(counts_e[: k + 1]) for k in range(len(counts_e))]
+    hops = SampledHops(counts_n[0], nodes, edges)
+    # The edges of hop k: targets new in hop k, sources within k + 1 hops (one slice per hop, no per-edge hop id).
+    lo_node, lo_edge = 0, 0
+    for k, hi_edge in enumerate(edges):
+        src, dst = edge_index[0, lo_edge:hi_edge], edge_index[1, lo_edge:hi_edge]
+        if src.numel():
+            (lo, hi), (src_lo, src_hi) = torch.aminmax(dst), torch.aminmax(src)
+            if int(lo) < lo_node or int(hi) >= nodes[k] or int(src_lo) < 0 or int(src_hi) >= nodes[k + 1]:
+                return None, (f"the edges of hop {k} (edges {lo_edge}..{hi_edge - 1}) break the hop order of directed "
+                              f"neighbour sampling: targets must be the nodes {lo_node}..{nodes[k] - 1}, sources "
+                              f"below {nodes[k + 1]} (cumulative nodes {nodes}, edges {edges})")
+        lo_node, lo_edge = nodes[k], hi_edge
+    return hops, ""
+
+
 class GNN(torch.nn.Module):
     r"""A message-passing network assembled from modules.
 
@@ -128,6 +220,34 @@ class GNN(torch.nn.Module):
         readout (str, optional): ``"last"`` feeds the head the last layer's output; ``"every_layer"``
             feeds it the list ``[h_0, h_1, …, h_L]`` (each pooled for graph tasks), for a head such as
             :class:`LayerSumReadout`. (default: :obj:`"last"`)
+        trim_sampled (str or bool, optional): per-layer trimming of neighbour-sampled batches (below):
+            ``"auto"`` trims where that is exact and runs the plain forward otherwise; ``"always"``
+            (or :obj:`True`) raises ``ValueError`` where it is not; ``"never"`` (or :obj:`False`) never
+            trims. (default: :obj:`"auto"`)
+
+    **Trimming sampled batches.** A batch of PyG's ``NeighborLoader`` numbers its nodes seeds first, then
+    hop by hop, and lists the edges hop by hop (:func:`sampled_hops`). Only the seeds' outputs are scored,
+    and the output of layer ``l`` (0-based, ``L`` layers) at a node reaches the seeds only from within
+    ``L - 1 - l`` hops. So, trimmed, layer ``l`` computes its outputs only for the nodes within
+    ``L - 1 - l`` hops of the seeds (the last layer: the seeds only), from the edges into them (a prefix of
+    ``edge_index``) and the previous outputs of the nodes within ``L - l`` hops, through a
+    :class:`~gnnlab.ops.Graph` whose targets are the first rows of its sources (the
+    ``supports_prefix_targets`` contract of :mod:`gnnlab.nn.conv.base`); the node encoder reads the nodes
+    within ``L`` hops, the head the seeds. :meth:`forward` then returns the seeds' outputs only,
+    ``(batch_size, out)``, equal to the first ``batch_size`` rows of the untrimmed forward (the same
+    arithmetic per node, up to float rounding; dropout draws other masks from the same distribution).
+
+    Trimming is exact only where no output at a seed depends on nodes outside that neighbourhood other than
+    through edges, so it is refused (``"auto"``: the plain forward runs) for graph pooling, positional
+    encoders, edge features, per-pass layer inputs, layers without ``layerwise`` and
+    ``supports_prefix_targets`` (GCN: its edge weight reads the in-degree of the neighbour, which the
+    trimmed graph does not hold), batches without a checked hop structure, and **batch norm in training
+    mode**: there its statistics are the mean and variance over the rows a layer computes, all sampled
+    nodes untrimmed but only the nodes within ``L - 1 - l`` hops trimmed, so the seeds' outputs, the
+    gradients and the running statistics would all change. Keeping them identical would mean computing
+    every layer on every node, which is what trimming avoids, so the model keeps the untrimmed semantics
+    instead (trimmed statistics would be a different model, not a faster one). In eval mode batch norm
+    uses its running statistics row by row, and trimming applies.
     """
 
     def __init__(
@@ -141,6 +261,7 @@ class GNN(torch.nn.Module):
         pe_encoders: Mapping[str, torch.nn.Module] | None = None,
         readout: str = "last",
         pe_combine: str = "concat",
+        trim_sampled: str | bool = "auto",
     ):
         super().__init__()
         if readout not in ("last", "every_layer"):
@@ -155,9 +276,95 @@ class GNN(torch.nn.Module):
         self.pool = pool
         self.input_dropout = input_dropout
         self.pe_encoders = torch.nn.ModuleDict(pe_encoders) if pe_encoders else None
+        self.trim_sampled = trim_sampled
+
+    @property
+    def trim_sampled(self) -> str:
+        """Trimming of sampled batches: ``"auto"``, ``"always"`` or ``"never"`` (see the class docstring)."""
+        return self._trim_sampled
+
+    @trim_sampled.setter
+    def trim_sampled(self, mode: str | bool) -> None:
+        mode = {True: "always", False: "never"}.get(mode, mode) if isinstance(mode, bool) else mode
+        if mode not in TRIM_MODES:
+            raise ValueError(f"{type(self).__name__}: trim_sampled must be one of {TRIM_MODES} (or a bool), "
+                             f"got {mode!r}")
+        self._trim_sampled = mode
+
+    def trim_obstacles(self) -> list[str]:
+        """Why this model, in its current mode, cannot trim sampled batches exactly (empty: it can)."""
+        problems = []
+        if self.pool is not None:
+            problems.append("graph pooling (graph-level outputs)")
+        if self.pe_encoders is not None:
+            problems.append(f"positional encoders {sorted(self.pe_encoders)} (computed on the whole batch graph)")
+        if self.edge_encoder is not None:
+            problems.append("an edge encoder (edge features)")
+        if type(self)._layer_inputs is not GNN._layer_inputs:
+            problems.append("per-pass layer inputs (token sequences)")
+        unfit = [f"{i} ({type(getattr(layer, 'conv', layer)).__name__})" for i, layer in enumerate(self.layers)
+                 if not (getattr(layer, "layerwise", False) and getattr(layer, "supports_prefix_targets", False))]
+        if unfit:
+            problems.append(f"layers {', '.join(unfit)} that cannot compute a prefix of the nodes from their "
+                            f"in-edges alone (layerwise and supports_prefix_targets)")
+        if self.training:
+            norms = sorted({name.split(".")[0] or "model" for name, m in self.named_modules()
+                            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)})
+            if norms:
+                problems.append(f"batch norm in training mode (in {', '.join(norms)}): its statistics over the "
+                                f"trimmed rows would differ from those over every sampled node")
+        return problems
+
+    def _trim_plan(self, data) -> SampledHops | None:
+        """The hop structure to trim ``data`` by, or ``None`` for the plain forward.
+
+        Under ``"always"`` a batch that cannot be trimmed exactly raises ``ValueError`` with the reasons; under
+        ``"auto"`` it runs untrimmed, with a warning when the model could trim but a batch that carries
+        per-hop counts breaks the hop order (a silent fall-back would hide a slow path)."""
+        if self._trim_sampled == "never":
+            return None
+        strict = self._trim_sampled == "always"
+        if getattr(data, "num_sampled_nodes", None) is None and not strict:
+            return None  # not a sampled batch: nothing to trim
+        problems = self.trim_obstacles()
+        if not problems:
+            hops, reason = sampled_hops(data)
+            if hops is not None:
+                return hops
+            problems = [reason]
+            if not strict:
+                warnings.warn(f"{type(self).__name__}: running this sampled batch untrimmed: {reason}", stacklevel=3)
+        if strict:
+            raise ValueError(f"{type(self).__name__}: cannot trim this batch exactly (trim_sampled='always'): "
+                             f"{'; '.join(problems)}. Use trim_sampled='auto' (untrimmed where trimming is not "
+                             f"exact) or 'never'")
+        return None
+
+    def _trimmed_embed(self, data, hops: SampledHops, every_layer: bool) -> list[Tensor]:
+        """The seeds' ``[h_0, …, h_L]`` (or ``[h_L]``), each ``(num_seeds, D_k)``, computing layer ``l`` only on the
+        nodes within ``L - 1 - l`` hops of the seeds (see the class docstring)."""
+        num_layers, seeds = len(self.layers), hops.num_seeds
+        edge_index = data.edge_index
+        h = self.node_encoder(data.x[: hops.within(num_layers)])  # nodes within L hops: all a seed can read
+        h = F.dropout(h, p=self.input_dropout, training=self.training)
+        hs = [h[:seeds]] if every_layer else []
+        graphs: dict[tuple[int, int, int], Graph] = {}
+        for l, layer in enumerate(self.layers):
+            reach = num_layers - 1 - l  # this layer's outputs are read from within `reach` hops of the seeds
+            num_out, num_in, num_edges = hops.within(reach), hops.within(reach + 1), hops.edges_into(reach)
+            key = (num_out, num_in, num_edges)
+            if key not in graphs:
+                # The edges into the first num_out nodes are the first num_edges (checked by sampled_hops).
+                graphs[key] = Graph.from_edge_index(edge_index[:, :num_edges], num_in, num_dst=num_out)
+            if h.size(0) != num_in:  # pragma: no cover (the counts above are consistent by construction)
+                raise RuntimeError(f"trimmed layer {l}: {h.size(0)} input rows, expected {num_in}")
+            h, _ = layer(h, graphs[key], None)
+            if every_layer:
+                hs.append(h[:seeds])
+        return hs if every_layer else [h[:seeds]]
 
     def node_embeddings(self, data) -> Tensor:
-        """Encoders and layers only (no pooling, no head): ``(N, D)``; link-level models use this."""
+        """Encoders and layers only (no pooling, no head): ``(N, D)``, never trimmed; link-level models use this."""
         return self._embed(data, every_layer=False)[-1]
 
     def _graph(self, data) -> Graph:
@@ -204,8 +411,19 @@ class GNN(torch.nn.Module):
         return hs if every_layer else [h]
 
     def forward(self, data) -> Tensor:
-        """Run on a PyG ``Data``/``Batch``; returns node outputs ``(N, out)`` or graph outputs ``(B, out)``."""
-        hs = self._embed(data, every_layer=self.readout == "every_layer")
+        """Run on a PyG ``Data``/``Batch``; returns node outputs ``(N, out)`` or graph outputs ``(B, out)``.
+
+        On a neighbour-sampled batch that is trimmed (``trim_sampled``, see the class docstring) it returns the
+        seeds' outputs only, ``(batch_size, out)``: the first ``batch_size`` rows of the untrimmed result.
+        """
+        every_layer = self.readout == "every_layer"
+        hops = self._trim_plan(data)
+        if hops is not None:
+            if getattr(data, "x", None) is None:
+                raise ValueError(f"{type(self).__name__}: the graph has no node features `x`")
+            hs = self._trimmed_embed(data, hops, every_layer)
+            return self.head(hs) if every_layer else self.head(hs[-1])
+        hs = self._embed(data, every_layer=every_layer)
         if self.pool is not None:
             batch = graph_index(data, hs[0].size(0), hs[0].device)
             hs = [self.pool(h, batch) for h in hs]  # each (B, D_k)
@@ -218,9 +436,11 @@ class GNN(torch.nn.Module):
         For each layer in turn, the targets are cut into chunks; each chunk is run through the layer
         on its 1-hop subgraph (the chunk, all its in-neighbours and every edge into the chunk,
         :func:`gnnlab.ops.neighbor_sample` with fan-out ``-1``), reading the previous layer's outputs
-        of all nodes. Memory is ``O(N · D)`` for two layers' outputs plus one chunk's subgraph, never the
-        L-hop neighbourhood a mini-batch forward would expand, so this is how a model trained on sampled
-        batches is evaluated on a graph too large for :meth:`forward`. In eval mode the result equals
+        of all nodes; a layer with ``supports_prefix_targets`` computes the chunk's rows only (the chunk
+        comes first in the subgraph), any other one every row of the subgraph. Memory is ``O(N · D)`` for
+        two layers' outputs plus one chunk's subgraph, never the L-hop neighbourhood a mini-batch forward
+        would expand, so this is how a model trained on sampled batches is evaluated on a graph too large
+        for :meth:`forward`. In eval mode the result equals
         ``self(data)`` up to float rounding.
 
         Args:
@@ -270,8 +490,12 @@ class GNN(torch.nn.Module):
                 targets = torch.arange(start, min(start + batch_size, num_nodes), device=h.device)
                 # Fan-out -1 draws nothing at random: the chunk first, then its in-neighbours.
                 hop = neighbor_sample(rowptr, col, targets, [-1], seed=0, check_graph=False)  # CSR built above
-                sub = Graph.from_edge_index(torch.stack([hop.src, hop.dst]), hop.node.numel())
-                chunk, _ = layer(h.index_select(0, hop.node), sub, None)  # (chunk + neighbours, D')
+                # The chunk's nodes come first in hop.node and every edge goes into one of them: a layer that
+                # supports it computes the chunk's rows only, any other one all rows (the chunk's kept).
+                prefix = getattr(layer, "supports_prefix_targets", False)
+                sub = Graph.from_edge_index(torch.stack([hop.src, hop.dst]), hop.node.numel(),
+                                            num_dst=targets.numel() if prefix else None)
+                chunk, _ = layer(h.index_select(0, hop.node), sub, None)  # (chunk [+ neighbours], D')
                 if out is None:
                     out = chunk.new_empty(num_nodes, chunk.size(1))
                 out[start:start + targets.numel()] = chunk[: targets.numel()]
@@ -328,6 +552,7 @@ def build_gnn(
     pe: Mapping[str, Callable[[], torch.nn.Module] | torch.nn.Module] | None = None,
     readout: str = "last",
     pe_combine: str = "concat",
+    trim_sampled: str | bool = "auto",
 ) -> GNN:
     """Wire a :class:`GNN` from factories (the Hydra ``model`` configs target this function).
 
@@ -350,6 +575,8 @@ def build_gnn(
         readout: ``"last"`` (``head(D_L, out_channels)`` on the last layer) or ``"every_layer"``
             (GIN's readout: the head sees every depth; default head :class:`LayerSumReadout`, a
             custom one is called as ``head(widths, out_channels)`` with the ``L + 1`` widths).
+        trim_sampled: per-layer trimming of neighbour-sampled batches, ``"auto"``, ``"always"`` or
+            ``"never"`` (:class:`GNN`).
     """
     if num_layers < 1:
         raise ValueError(f"build_gnn: num_layers must be >= 1, got {num_layers}")
@@ -365,6 +592,7 @@ def build_gnn(
         input_dropout=input_dropout,
         readout=readout,
         pe_combine=pe_combine,
+        trim_sampled=trim_sampled,
     )
 
 

@@ -20,6 +20,14 @@ r"""The layer contract of gnnlab: how every message-passing convolution and laye
 * A convolution whose output at node ``i`` depends only on ``x_i`` and the edges into ``i`` (with the
   features of their sources) sets ``layerwise = True``; :meth:`gnnlab.models.GNN.layerwise_inference`
   then computes it a chunk of target nodes at a time on their 1-hop subgraph. Unset means no.
+* A convolution that sets ``supports_prefix_targets = True`` also accepts a graph with fewer targets than
+  sources, ``graph.num_dst <= graph.num_src == x.size(0)``, whose targets are the first ``graph.num_dst``
+  rows of ``x`` (local ids shared by both sides: target ``i`` is source ``i``); it then returns
+  ``graph.num_dst`` rows and computes nothing for the other sources beyond reading their features.
+  Neighbour-sampled batches are numbered so (seeds first, then hop by hop), and
+  :class:`gnnlab.models.GNN` uses this to compute each layer only where later layers read it
+  (trimming) and :meth:`~gnnlab.models.GNN.layerwise_inference` to compute only a chunk's targets.
+  Unset means no (the graph must then be square).
 
 The checks below are what every convolution runs on its inputs (:func:`check_inputs` runs them all).
 """
@@ -44,22 +52,28 @@ def check_node_features(owner: str, x: Tensor, width: int, built: str) -> None:
         raise ValueError(f"{owner}: x has {x.size(1)} features per node but {built}={width}")
 
 
-def check_conv_inputs(layer: str, x: Tensor, graph: Graph, in_channels: int) -> None:
+def check_conv_inputs(layer: str, x: Tensor, graph: Graph, in_channels: int, prefix_targets: bool = False) -> None:
     """Raise ``ValueError`` unless ``x`` is ``[N, in_channels]`` and ``graph`` a :class:`~gnnlab.ops.Graph` over
-    ``N`` nodes.
+    ``N`` nodes (with ``prefix_targets``: ``N`` sources and at most ``N`` targets, the first rows of ``x``).
 
     Args:
         layer: name of the calling layer, used in the messages.
         x: node features.
         graph: the batch's graph structure.
         in_channels: feature width the layer was built for.
+        prefix_targets: the layer supports ``graph.num_dst < graph.num_src`` (``supports_prefix_targets``).
     """
     check_node_features(layer, x, in_channels, "the layer was built with in_channels")
     if not isinstance(graph, Graph):
         hint = " (build it once per batch with gnnlab.ops.Graph.from_edge_index or Graph.from_data)" \
             if isinstance(graph, Tensor) else ""
         raise ValueError(f"{layer}: graph must be a gnnlab.ops.Graph, got {type(graph).__name__}{hint}")
-    if graph.num_src != x.size(0) or graph.num_dst != x.size(0):
+    if prefix_targets:
+        if graph.num_src != x.size(0) or graph.num_dst > x.size(0):
+            raise ValueError(f"{layer}: x has {x.size(0)} nodes but the graph has {graph.num_src}/{graph.num_dst} "
+                             f"sources/targets (it needs one source per row of x and at most as many targets, "
+                             f"the first rows of x)")
+    elif graph.num_src != x.size(0) or graph.num_dst != x.size(0):
         raise ValueError(f"{layer}: x has {x.size(0)} nodes but the graph has {graph.num_src}/{graph.num_dst}")
 
 
@@ -99,10 +113,11 @@ def reject_edge_attr(layer: str, edge_attr: Tensor | None) -> None:
 def check_inputs(conv: torch.nn.Module, x: Tensor, graph: Graph, edge_attr: Tensor | None,
                  edge_dim: int | None = None, without: str = "") -> Tensor | None:
     """Run the checks of ``conv(x, graph, edge_attr)``, named after the class of ``conv``: :func:`check_conv_inputs`
-    against ``conv.in_channels``, then :func:`check_edge_attr` against ``edge_dim`` (its result is returned) or,
+    against ``conv.in_channels`` (a graph with fewer targets than sources where ``conv.supports_prefix_targets``),
+    then :func:`check_edge_attr` against ``edge_dim`` (its result is returned) or,
     with ``edge_dim=None``, :func:`reject_edge_attr` (``without`` follows the name in its message)."""
     name = type(conv).__name__
-    check_conv_inputs(name, x, graph, conv.in_channels)
+    check_conv_inputs(name, x, graph, conv.in_channels, bool(getattr(conv, "supports_prefix_targets", False)))
     if edge_dim is None:
         reject_edge_attr(name + without, edge_attr)
         return None

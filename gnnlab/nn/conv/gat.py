@@ -62,6 +62,8 @@ class GATConv(torch.nn.Module):
     # Output at node i depends only on x_i and the in-edges of i (no degree of a neighbour, no global
     # term): GNN.layerwise_inference may compute it on the 1-hop subgraph of a chunk of targets.
     layerwise: bool = True
+    # A graph with fewer targets than sources (the first rows of x) gives one output row per target.
+    supports_prefix_targets: bool = True
 
     def __init__(
         self,
@@ -110,7 +112,10 @@ class GATConv(torch.nn.Module):
 
     def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` is required exactly when ``edge_dim`` is set, and
-        is returned unchanged next to the node features ``[N, out_channels]``."""
+        is returned unchanged next to the node features ``[N, out_channels]``.
+
+        ``x`` holds the sources; the targets are its first ``graph.num_dst`` rows (all of them for a square
+        graph), and the output has one row per target."""
         checked = check_inputs(self, x, graph, edge_attr, self.edge_dim, without=" (built without edge_dim)")
         return self._attend(x, checked, graph), edge_attr
 
@@ -119,16 +124,18 @@ class GATConv(torch.nn.Module):
         # incoming edges plus (optionally) one self loop handled analytically, then one weighted
         # aggregation per head. Existing self loops are dropped, as PyG's layer does: they stay in
         # the graph with weight 0 (no new graph is built, so every shape is static).
-        conv, num_nodes = self.conv, x.size(0)
+        # The targets are the first num_dst sources (all of them for a square graph).
+        conv, num_nodes, num_dst = self.conv, x.size(0), graph.num_dst
         edge_index = graph.edge_index
         heads, channels = conv.heads, conv.out_channels
         h = conv.lin(x).view(num_nodes, heads, channels)  # (N, H, C)
+        h_dst = h[:num_dst]  # (N_dst, H, C)
         a_src = (h * conv.att_src).sum(-1)  # (N, H)
-        a_dst = (h * conv.att_dst).sum(-1)
+        a_dst = (h_dst * conv.att_dst).sum(-1)  # (N_dst, H)
         src, dst = edge_index[0].long(), edge_index[1].long()
         keep = (src != dst).unsqueeze(-1) if conv.add_self_loops else None  # (E, 1) in the original order
         alpha = a_src.index_select(0, src) + a_dst.index_select(0, dst)  # (E, H)
-        loop_alpha = a_src + a_dst if conv.add_self_loops else None  # (N, H)
+        loop_alpha = a_src[:num_dst] + a_dst if conv.add_self_loops else None  # (N_dst, H)
         if edge_attr is not None:
             att_edge = conv.att_edge
 
@@ -162,8 +169,8 @@ class GATConv(torch.nn.Module):
         )  # (N, H, C)
         if loop_alpha is not None:
             loop_coef = F.dropout(loop_ex / denom, p=conv.dropout, training=self.training)
-            out = out + loop_coef.unsqueeze(-1) * h
-        out = out.reshape(num_nodes, heads * channels) if conv.concat else out.mean(dim=1)
+            out = out + loop_coef.unsqueeze(-1) * h_dst
+        out = out.reshape(num_dst, heads * channels) if conv.concat else out.mean(dim=1)
         if conv.bias is not None:
             out = out + conv.bias
         return out

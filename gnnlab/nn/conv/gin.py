@@ -56,6 +56,8 @@ class GINConv(GINParts, torch.nn.Module):
     # Output at node i depends only on x_i and the in-edges of i (no degree of a neighbour, no global
     # term): GNN.layerwise_inference may compute it on the 1-hop subgraph of a chunk of targets.
     layerwise: bool = True
+    # A graph with fewer targets than sources (the first rows of x) gives one output row per target.
+    supports_prefix_targets: bool = True
 
     def __init__(
         self,
@@ -78,10 +80,13 @@ class GINConv(GINParts, torch.nn.Module):
         self.conv.reset_parameters()
 
     def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, None]:
-        """Apply the convolution; ``edge_attr`` must be ``None`` (use :class:`GINEConv` for edge features)."""
+        """Apply the convolution; ``edge_attr`` must be ``None`` (use :class:`GINEConv` for edge features).
+
+        ``x`` holds the sources; the targets are its first ``graph.num_dst`` rows (all of them for a square
+        graph), and the output has one row per target."""
         check_inputs(self, x, graph, edge_attr)
         out, _ = aggregate_csr(graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t, x, None, "sum")
-        return self.conv.nn((1 + self.conv.eps) * x + out), None
+        return self.conv.nn((1 + self.conv.eps) * x[: graph.num_dst] + out), None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, eps={float(self.conv.initial_eps)})"

@@ -53,6 +53,8 @@ class SAGEConv(torch.nn.Module):
     # Output at node i depends only on x_i and the in-edges of i (no degree of a neighbour, no global
     # term): GNN.layerwise_inference may compute it on the 1-hop subgraph of a chunk of targets.
     layerwise: bool = True
+    # A graph with fewer targets than sources (the first rows of x) gives one output row per target.
+    supports_prefix_targets: bool = True
 
     def __init__(
         self,
@@ -81,7 +83,10 @@ class SAGEConv(torch.nn.Module):
         reset(self.lin_l, self.lin_r)
 
     def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, None]:
-        """Apply the convolution; ``edge_attr`` must be ``None`` (this layer has no edge features)."""
+        """Apply the convolution; ``edge_attr`` must be ``None`` (this layer has no edge features).
+
+        ``x`` holds the sources; the targets are its first ``graph.num_dst`` rows (all of them for a square
+        graph), and the output has one row per target."""
         check_inputs(self, x, graph, edge_attr)
         if self.aggr in ("mean", "sum") and self.out_channels < self.in_channels:
             # W (sum_j x_j) = sum_j W x_j: transform first, aggregate the narrower features.
@@ -91,7 +96,7 @@ class SAGEConv(torch.nn.Module):
         else:
             out = self.lin_l(aggregate(x, graph, reduce=self.aggr))
         if self.lin_r is not None:
-            out = out + self.lin_r(x)
+            out = out + self.lin_r(x[: graph.num_dst])
         if self.normalize:
             out = F.normalize(out, p=2.0, dim=-1)
         return out, None

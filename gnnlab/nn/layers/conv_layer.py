@@ -81,16 +81,24 @@ class ConvLayer(torch.nn.Module):
         batch norm and dropout act per node): true when the wrapped conv says so and reads no edge features."""
         return bool(getattr(self.conv, "layerwise", False)) and not self.uses_edge_attr
 
+    @property
+    def supports_prefix_targets(self) -> bool:
+        """Whether the layer accepts a graph whose targets are the first ``graph.num_dst`` of its source rows
+        (returning one row per target; :mod:`gnnlab.nn.conv.base`): when the wrapped conv does and reads no
+        edge features. Batch norm, activation, dropout and the residual act on the target rows."""
+        return bool(getattr(self.conv, "supports_prefix_targets", False)) and not self.uses_edge_attr
+
     def reset_parameters(self) -> None:
         """Re-initialise the convolution and the batch norm."""
         reset(self.conv, self.norm)
 
     def forward(self, x: Tensor, graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """Apply the layer; returns ``(x_out, edge_attr)``."""
+        """Apply the layer; returns ``(x_out, edge_attr)``, one row of ``x_out`` per target of ``graph`` (the
+        first ``graph.num_dst`` rows of ``x`` when the conv supports fewer targets than sources)."""
         out, edge_attr = call_conv(self.conv, x, graph, edge_attr)
         out = F.dropout(self.act(self.norm(out)), p=self.dropout, training=self.training)
         if self.residual:
-            out = x + out
+            out = x[: out.size(0)] + out
         return out, edge_attr
 
     def __repr__(self) -> str:
