@@ -400,8 +400,8 @@ def write_report(args, data, dm, stages, epochs, inference, command, pyg_availab
         f"Adam lr {args.lr}; fan-outs "
         f"{args.fanouts}, batch size {args.batch_size}; sampler `{type(dm.sampler).__name__}` "
         f"(gnnlab.ops.neighbor_sample, op backend `{backend}`) inside PyG's `NeighborLoader`, `num_workers=0`; "
-        f"torch threads {torch.get_num_threads()}. The machine (2 cores) was shared with other work while this ran, "
-        "so times are upper bounds.",
+        f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; load average "
+        f"{os.getloadavg()[0]:.1f} when the report was written.",
         "",
         "## Training process (memory: resident set after the stage, and peak `ru_maxrss` so far)",
         "",
