@@ -291,8 +291,9 @@ class GNN(torch.nn.Module):
                              f"got {mode!r}")
         self._trim_sampled = mode
 
-    def trim_obstacles(self) -> list[str]:
-        """Why this model, in its current mode, cannot trim sampled batches exactly (empty: it can)."""
+    def _whole_graph_parts(self) -> list[str]:
+        """The parts of this model that read more than a node and its in-edges (so neither trimming a sampled
+        batch nor layer-wise inference can compute it node by node)."""
         problems = []
         if self.pool is not None:
             problems.append("graph pooling (graph-level outputs)")
@@ -302,6 +303,11 @@ class GNN(torch.nn.Module):
             problems.append("an edge encoder (edge features)")
         if type(self)._layer_inputs is not GNN._layer_inputs:
             problems.append("per-pass layer inputs (token sequences)")
+        return problems
+
+    def trim_obstacles(self) -> list[str]:
+        """Why this model, in its current mode, cannot trim sampled batches exactly (empty: it can)."""
+        problems = self._whole_graph_parts()
         unfit = [f"{i} ({type(getattr(layer, 'conv', layer)).__name__})" for i, layer in enumerate(self.layers)
                  if not (getattr(layer, "layerwise", False) and getattr(layer, "supports_prefix_targets", False))]
         if unfit:
@@ -458,15 +464,7 @@ class GNN(torch.nn.Module):
         if self.training:
             raise RuntimeError(f"{name}.layerwise_inference runs in eval mode (call model.eval()): in training "
                                f"mode batch norm and dropout would not act node by node")
-        problems = []
-        if self.pool is not None:
-            problems.append("graph pooling (graph-level outputs)")
-        if self.pe_encoders is not None:
-            problems.append(f"positional encoders {sorted(self.pe_encoders)}")
-        if self.edge_encoder is not None:
-            problems.append("an edge encoder (edge features)")
-        if type(self)._layer_inputs is not GNN._layer_inputs:
-            problems.append("per-pass layer inputs (token sequences)")
+        problems = self._whole_graph_parts()
         not_local = [f"{i} ({type(getattr(layer, 'conv', layer)).__name__})"
                      for i, layer in enumerate(self.layers) if not getattr(layer, "layerwise", False)]
         if not_local:
