@@ -21,6 +21,7 @@ from gnnlab.ops import _loader, _reference
 #: Seeds drawn for the kernels lie in ``[0, 2**63 - 1)``.
 _SEED_BOUND = 2**63 - 1
 
+
 def _kernel_built() -> bool:
     """Whether the loaded ``gnnlab._C`` has this op (an extension built before it was added has not)."""
     return _loader.extension_available() and hasattr(torch.ops.gnnlab, "neighbor_sample")
