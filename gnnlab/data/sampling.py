@@ -227,10 +227,24 @@ class LayerwiseBatch:
     def __init__(self, data: Data, chunk_size: int):
         self.data = data
         self.chunk_size = int(chunk_size)
+        self._cached: tuple | None = None  # (state of the model, its outputs)
 
     def to(self, device) -> "LayerwiseBatch":
-        """This batch with its graph on ``device``."""
-        return LayerwiseBatch(self.data.to(device), self.chunk_size)
+        """This batch with its graph on ``device`` (moved in place, as PyG's ``Data.to``; the outputs cached by
+        :meth:`outputs` stay with it)."""
+        self.data = self.data.to(device)
+        return self
+
+    def outputs(self, model) -> Tensor:
+        """``model.layerwise_inference(data)``, computed once per state of the model's weights: the validation
+        and test splits of one evaluation share the same whole-graph pass. Any change of a parameter or buffer
+        (an optimiser step, loaded weights) or of train/eval mode computes it again."""
+        tensors = [*model.parameters(), *model.buffers()]
+        state = (id(model), model.training, str(self.data.x.device),
+                 tuple((id(t), t.data_ptr(), t._version) for t in tensors))
+        if self._cached is None or self._cached[0] != state:
+            self._cached = (state, model.layerwise_inference(self.data, batch_size=self.chunk_size))
+        return self._cached[1]
 
     def __repr__(self) -> str:
         return f"LayerwiseBatch(num_nodes={self.data.num_nodes}, chunk_size={self.chunk_size})"
@@ -314,6 +328,7 @@ class SampledNodeDataModule:
         # One sampler (one CSC conversion of the graph) for every loader of the run.
         self.sampler = make_neighbor_sampler(self.data, self.num_neighbors, self.replace, engine, self.generator,
                                              share_memory=self.num_workers > 0)
+        self._layerwise = LayerwiseBatch(self.data, self.eval_batch_size)
 
     @classmethod
     def from_data(cls, data: Data, num_neighbors: Sequence[int], **kwargs) -> "SampledNodeDataModule":
@@ -335,7 +350,7 @@ class SampledNodeDataModule:
         mask = getattr(self.data, f"{split}_mask")
         train = split == "train"
         if not train and self.eval_mode == "layerwise":
-            return [LayerwiseBatch(self.data, self.eval_batch_size)]
+            return [self._layerwise]  # one object for val and test: they share its whole-graph pass
         return node_neighbor_loader(
             self.data, self.num_neighbors, mask, self.batch_size if train else self.eval_batch_size,
             shuffle=train, generator=self.generator, sampler=self.sampler, num_workers=self.num_workers,

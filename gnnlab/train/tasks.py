@@ -199,7 +199,7 @@ class NodeClassification(Task):
             if not hasattr(model, "layerwise_inference"):
                 raise ConfigError(f"NodeClassification: {type(model).__name__} has no layerwise_inference for "
                                   f"whole-graph evaluation; use a gnnlab.models.GNN or data.module.eval_mode=sampled")
-            out = model.layerwise_inference(batch.data, batch_size=batch.chunk_size)
+            out = batch.outputs(model)
             pred, target = self.select(out, batch.data, split)
             if target.numel() == 0:
                 return None

@@ -239,3 +239,31 @@ def test_workers_give_reproducible_distinct_streams(op_backend):
     a, b = epoch(0), epoch(0)
     assert len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b))
     assert not all(torch.equal(x, y) for x, y in zip(a, epoch(1)))
+
+
+def test_validation_and_test_share_one_whole_graph_pass_per_model_state(op_backend):
+    from functools import partial
+
+    from gnnlab.models import build_gnn
+    from gnnlab.nn.conv import SAGEConv
+    from gnnlab.nn.encoders import LinearEncoder
+    from gnnlab.nn.layers import ConvLayer
+    from gnnlab.train.tasks import NodeClassification
+
+    data = random_data(seed=8)
+    dm = SampledNodeDataModule.from_data(data, [4, 4], batch_size=20, eval_batch_size=50)
+    model = build_gnn(layer=partial(ConvLayer, conv=SAGEConv), node_encoder=partial(LinearEncoder, in_channels=5),
+                      out_channels=3, hidden_channels=8, num_layers=2).eval()
+    calls = []
+    inference = model.layerwise_inference
+    model.layerwise_inference = lambda *a, **k: calls.append(1) or inference(*a, **k)
+    task = NodeClassification(transductive=True)
+    (val,), (test,) = dm.loader("val"), dm.loader("test")
+    out_val, out_test = task.step(model, val, "val"), task.step(model, test, "test")
+    assert len(calls) == 1 and out_val.weight == int(data.val_mask.sum()) and out_test.weight == int(data.test_mask.sum())
+    torch.testing.assert_close(val.outputs(model), model(data))
+    with torch.no_grad():  # new weights: computed again
+        next(model.parameters()).add_(1.0)
+    task.step(model, test, "test")
+    assert len(calls) == 2
+    torch.testing.assert_close(test.outputs(model), model(data))
