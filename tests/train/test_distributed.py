@@ -108,8 +108,10 @@ def test_a_killed_ddp_run_resumes_where_it_stopped_and_ends_as_the_uninterrupted
     proc.wait()
     assert run_dir is not None, "the run ended or timed out before epoch 2 was logged"
     assert not (run_dir / "results.json").exists()
+    # A row is logged just before its epoch's checkpoint is written: a kill between the two leaves the
+    # checkpoint one epoch behind metrics.csv, whose extra row the resume drops.
     stopped_at = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["epoch"]
-    assert 2 <= stopped_at < 4
+    assert 1 <= stopped_at < 4
 
     resumed = subprocess.run(_torchrun(2, "-m", "gnnlab.train", f"trainer.resume={run_dir}", "trainer.max_epochs=4"),
                              env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
