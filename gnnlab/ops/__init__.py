@@ -8,6 +8,7 @@ from gnnlab.ops.csr import coo_to_csr, validate_edge_index
 from gnnlab.ops.graph import Graph, csr_targets, resolve_graph
 from gnnlab.ops.aggregate import aggregate, aggregate_csr, reduce_messages
 from gnnlab.ops.gather import gather_dst, gather_src, reduce_by_source
+from gnnlab.ops.gated_aggregate import gated_aggregate
 from gnnlab.ops.scatter import scatter, segment_csr
 from gnnlab.ops.neighbor_sample import NeighborSample, neighbor_sample
 from gnnlab.ops.selective_scan import selective_scan, selective_scan_carry
@@ -47,6 +48,7 @@ __all__ = [
     "reduce_by_source",
     "gather_dst",
     "gather_src",
+    "gated_aggregate",
     "resolve_graph",
     "scatter",
     "selective_scan",

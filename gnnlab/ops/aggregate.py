@@ -203,6 +203,11 @@ def _aggregate_flat(csr: tuple[Tensor, ...], x: Tensor, weight: Tensor | None, r
     return out.reshape(num_rows, *trailing)
 
 
+def edges_by_source(graph: Graph) -> Tensor:
+    """``[E]`` int64 original edge id of each position of the transposed CSR (edges grouped by source)."""
+    return graph.derive("edges_by_source", lambda: graph.perm.index_select(0, graph.perm_t))
+
+
 def _edge_reduction(graph: Graph, side: str) -> tuple[Tensor, ...]:
     """The CSR arrays (``aggregate_csr``'s first five arguments) that reduce per-edge rows, in the original
     edge order, into the nodes of one side: targets (``"dst"``) or sources (``"src"``). The CSR's
@@ -210,8 +215,7 @@ def _edge_reduction(graph: Graph, side: str) -> tuple[Tensor, ...]:
     ones = graph.derive("edge_offsets", lambda: torch.arange(graph.num_edges + 1, device=graph.perm.device))
     if side == "dst":
         return graph.rowptr, graph.perm, ones, graph.edge_index[1], graph.position
-    # Grouped by source, the entries are the original edge id of each transposed slot; then its inverse.
-    edge_ids = graph.derive("edges_by_source", lambda: graph.perm.index_select(0, graph.perm_t))
+    edge_ids = edges_by_source(graph)
     position = graph.derive("edges_by_source_inverse", lambda: _reference.inverse_permutation(edge_ids))
     return graph.rowptr_t, edge_ids, ones, graph.edge_index[0], position
 

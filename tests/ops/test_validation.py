@@ -58,6 +58,24 @@ def xb(**kw):
     return tuple(a[k] for k in ("rowptr", "rowptr_t", "col_t", "perm_t", "arg", "grad_out", "weight", "num_src"))
 
 
+def gated(**kw):
+    ids_t = G.perm.index_select(0, G.perm_t)
+    a = dict(rowptr=G.rowptr, col=G.col, edge_id=G.perm, rowptr_t=G.rowptr_t, col_t=G.col_t, edge_id_t=ids_t,
+             edge_in=torch.randn(5, 2), x_dst=torch.randn(3, 2), x_src=X, values=torch.randn(4, 2))
+    a.update(kw)
+    return tuple(a[k] for k in ("rowptr", "col", "edge_id", "rowptr_t", "col_t", "edge_id_t", "edge_in", "x_dst",
+                                "x_src", "values"))
+
+
+def gated_bwd(**kw):
+    fwd = dict(zip(("rowptr", "col", "edge_id", "rowptr_t", "col_t", "edge_id_t"), gated()[:6]))
+    a = dict(fwd, e_hat=torch.randn(5, 2), values=torch.randn(4, 2), g_e=torch.ones(5, 2), g_num=torch.ones(3, 2),
+             g_den=torch.ones(3, 2), need_edge=True, need_values=True)
+    a.update(kw)
+    return tuple(a[k] for k in ("rowptr", "col", "edge_id", "rowptr_t", "col_t", "edge_id_t", "e_hat", "values", "g_e",
+                                "g_num", "g_den", "need_edge", "need_values"))
+
+
 # Common-neighbour graph: the path 0-1-2-3-4 (undirected) plus isolated node 5; 8 edges.
 ADJ = Graph.undirected(torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]), 6)
 
@@ -216,6 +234,26 @@ EXTREMUM_X_BACKWARD = [
     ("weight_dtype", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(weight=torch.rand(5, dtype=torch.float64)))", r"\bweight\b"),
 ]
 
+GATED = [
+    ("edge_id_out_of_range", "torch.ops.gnnlab.gated_aggregate(*gated(edge_id=L(0, 1, 2, 3, 5)))", r"\bedge_id\b.*out of range"),
+    ("edge_id_negative", "torch.ops.gnnlab.gated_aggregate(*gated(edge_id=L(0, 1, 2, 3, -1)))", r"\bedge_id\b"),
+    ("edge_id_repeated", "torch.ops.gnnlab.gated_aggregate(*gated(edge_id=L(0, 1, 2, 3, 3)))", r"\bedge_id\b.*permutation"),
+    ("edge_id_int32", "torch.ops.gnnlab.gated_aggregate(*gated(edge_id=I(0, 1, 2, 3, 4)))", r"\bedge_id\b"),
+    ("col_out_of_range", "torch.ops.gnnlab.gated_aggregate(*gated(col=L(0, 1, 2, 3, 4)))", r"\bcol\b.*out of range"),
+    ("edge_in_rows", "torch.ops.gnnlab.gated_aggregate(*gated(edge_in=torch.randn(4, 2)))", r"\bedge_in\b"),
+    ("x_dst_rows", "torch.ops.gnnlab.gated_aggregate(*gated(x_dst=torch.randn(4, 2)))", r"\bx_dst\b"),
+    ("values_width", "torch.ops.gnnlab.gated_aggregate(*gated(values=torch.randn(4, 3)))", r"\bvalues\b"),
+    ("values_dtype", "torch.ops.gnnlab.gated_aggregate(*gated(values=torch.randn(4, 2, dtype=torch.float64)))", r"\bvalues\b.*dtype"),
+    ("x_src_int", "torch.ops.gnnlab.gated_aggregate(*gated(x_src=torch.ones(4, 2, dtype=torch.long)))", r"\bx_src\b"),
+    ("bwd_edge_id_t_out_of_range", "torch.ops.gnnlab.gated_aggregate_backward(*gated_bwd(edge_id_t=L(0, 1, 2, 3, 9)))", r"\bedge_id_t\b"),
+    ("bwd_edge_id_t_repeated", "torch.ops.gnnlab.gated_aggregate_backward(*gated_bwd(edge_id_t=L(0, 0, 2, 3, 4)))", r"\bedge_id_t\b.*permutation"),
+    ("bwd_col_t_out_of_range", "torch.ops.gnnlab.gated_aggregate_backward(*gated_bwd(col_t=L(0, 0, 1, 1, 3)))", r"\bcol_t\b"),
+    ("bwd_e_hat_rows", "torch.ops.gnnlab.gated_aggregate_backward(*gated_bwd(e_hat=torch.randn(6, 2)))", r"\be_hat\b"),
+    ("bwd_g_num_shape", "torch.ops.gnnlab.gated_aggregate_backward(*gated_bwd(g_num=torch.ones(2, 2)))", r"\bg_num\b"),
+    ("bwd_g_den_dtype", "torch.ops.gnnlab.gated_aggregate_backward(*gated_bwd(g_den=torch.ones(3, 2, dtype=torch.float64)))", r"\bg_den\b"),
+    ("bwd_g_e_shape", "torch.ops.gnnlab.gated_aggregate_backward(*gated_bwd(g_e=torch.ones(5, 3)))", r"\bg_e\b"),
+]
+
 COO_TO_CSR = [
     ("entry_past_num_nodes", "ops.coo_to_csr(L([0, 1], [1, 1 << 40]), 3)", r"\bedge_index\b.*out of range"),
     ("negative_entry_int32", "ops.coo_to_csr(I([0, -7], [1, 1]), 3)", r"\bedge_index\b"),
@@ -322,6 +360,9 @@ PUBLIC = [
     ("segment_csr_indptr_decreasing", "ops.segment_csr(torch.randn(4, 2), L(0, 3, 1, 4))", V, r"non-decreasing"),
     ("common_neighbor_count_src_out_of_range", "ops.common_neighbor_count(ADJ, L(0, 6), L(1, 2))", V, r"\bsrc\b.*out of range"),
     ("common_neighbor_sets_mask_float", "ops.common_neighbor_sets(ADJ, L(0), L(2), edge_mask=torch.ones(8))", V, r"\bedge_mask\b"),
+    ("gated_aggregate_x_dst_rows", "ops.gated_aggregate(torch.randn(5, 2), torch.randn(4, 2), X, X, G)", V, r"\bx_dst\b"),
+    ("gated_aggregate_edge_in_dtype", "ops.gated_aggregate(torch.randn(5, 2).double(), torch.randn(3, 2), X, X, G)", V,
+     r"\bedge_in\b.*dtype"),
     ("adamic_adar_dst_out_of_range", "ops.adamic_adar(ADJ, L(0), L(1 << 40))", V, r"\bdst\b.*out of range"),
 ]
 
@@ -335,6 +376,8 @@ def _cases():
         cases.append((f"aggregate_weight_backward-{name}", "extension", code, V, match))
     for name, code, match in EXTREMUM_X_BACKWARD:
         cases.append((f"aggregate_extremum_x_backward-{name}", "extension", code, V, match))
+    for name, code, match in GATED:
+        cases.append((f"gated_aggregate-{name}", "extension", code, V, match))
     for name, code, match in COO_TO_CSR:
         for backend in ("torch", "extension"):
             cases.append((f"coo_to_csr-{backend}-{name}", backend, code, V, match))

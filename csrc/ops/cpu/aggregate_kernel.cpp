@@ -10,6 +10,7 @@
 #include "ops/aggregate.h"
 #include "ops/common/aggregate.h"
 #include "ops/cpu/isa.h"
+#include "ops/cpu/parallel.h"
 
 namespace gnnlab {
 
@@ -17,12 +18,6 @@ namespace {
 
 template <typename scalar_t>
 using acc_type = typename std::conditional<std::is_same<scalar_t, double>::value, double, float>::type;
-
-// Rows per parallel task: enough work per task to amortise scheduling.
-int64_t grain(int64_t num_rows, int64_t num_edges, int64_t F) {
-  const int64_t per_row = std::max<int64_t>(1, (num_edges / std::max<int64_t>(num_rows, 1) + 1) * F);
-  return std::max<int64_t>(1, (1 << 15) / per_row);
-}
 
 // One row's features in compile-time-wide blocks (the accumulators stay in registers for the
 // whole edge loop), then whatever is left at run-time width.
@@ -90,7 +85,7 @@ void aggregate_kernel(const int64_t* rowptr, const index_t* col, const scalar_t*
                       int64_t E, int64_t F, int reduce, scalar_t* out, int32_t* arg) {
   using acc_t = acc_type<scalar_t>;
   const bool avx2 = cpu_isa() == CpuIsa::kAvx2;
-  at::parallel_for(0, R, grain(R, E, F), [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, R, row_grain(R, E, F), [&](int64_t begin, int64_t end) {
     std::vector<acc_t> acc(F);
 #if GNNLAB_HAVE_AVX2_DISPATCH
     if (avx2) {
@@ -185,7 +180,7 @@ at::Tensor aggregate_weight_backward_cpu(const at::Tensor& rowptr, const at::Ten
       const scalar_t* gp = g.data_ptr<scalar_t>();
       const int32_t* ap = arg.numel() ? arg.data_ptr<int32_t>() : nullptr;
       scalar_t* out = grad_w.data_ptr<scalar_t>();
-      at::parallel_for(0, R, grain(R, E, F), [&](int64_t begin, int64_t end) {
+      at::parallel_for(0, R, row_grain(R, E, F), [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) {
           agg::weight_grad_row<scalar_t, acc_t, index_t>(rpp, cp, xp, gp, ap, F, i, reduce, out);
         }
@@ -221,7 +216,7 @@ at::Tensor aggregate_extremum_x_backward_cpu(const at::Tensor& rowptr, const at:
       const scalar_t* wp = w.defined() ? w.data_ptr<scalar_t>() : nullptr;
       scalar_t* out = grad_x.data_ptr<scalar_t>();
       const bool avx2 = cpu_isa() == CpuIsa::kAvx2;
-      at::parallel_for(0, num_src, grain(num_src, E, F), [&](int64_t begin, int64_t end) {
+      at::parallel_for(0, num_src, row_grain(num_src, E, F), [&](int64_t begin, int64_t end) {
         std::vector<acc_t> acc(F);
 #if GNNLAB_HAVE_AVX2_DISPATCH
         if (avx2) {

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from gnnlab.nn.conv.base import check_inputs
 from gnnlab.nn.mlp import check_dropout, reset
-from gnnlab.ops import Graph, gather_dst, gather_src, reduce_messages
+from gnnlab.ops import Graph, gated_aggregate
 
 
 class GatedGCNConv(torch.nn.Module):
@@ -92,15 +92,10 @@ class GatedGCNConv(torch.nn.Module):
         features ``[N, out_channels]`` and edge features ``[E, out_channels]`` in ``graph.edge_index`` order."""
         edge_attr = check_inputs(self, x, graph, edge_attr, self.in_channels)
 
-        Ah, Bh, Dh, Eh = self.A(x), self.B(x), self.D(x), self.E(x)
-        # Gathers whose backward is a CSR reduction (not an atomic index_add): see gnnlab.ops.gather.
-        e_hat = self.C(edge_attr) + gather_dst(Dh, graph) + gather_src(Eh, graph)
-        gate = torch.sigmoid(e_hat)
-        # One reduction for numerator and denominator: (E, 2, F) -> (N, 2, F).
-        sums = reduce_messages(torch.stack([gate * gather_src(Bh, graph), gate], dim=1), graph)
-        weighted, gate_sum = sums[:, 0], sums[:, 1]
+        # One fused pass (gnnlab.ops.gated_aggregate): the gates and the gated messages stay in registers.
+        e_hat, weighted, gate_sum = gated_aggregate(self.C(edge_attr), self.D(x), self.E(x), self.B(x), graph)
         # Without incoming edges both sums are zero, so the quotient vanishes and h = A h.
-        h = Ah + weighted / (gate_sum + self.gate_eps)
+        h = self.A(x) + weighted / (gate_sum + self.gate_eps)
         e = e_hat
 
         if self.bn_node is not None:
