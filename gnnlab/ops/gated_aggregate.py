@@ -6,13 +6,14 @@ For every edge ``e = j -> i`` of a :class:`~gnnlab.ops.graph.Graph`::
     num[i]   = Σ_{e -> i} σ(e_hat[e]) ⊙ values[j]
     den[i]   = Σ_{e -> i} σ(e_hat[e])
 
-(σ the logistic sigmoid, feature-wise). The compiled kernel (``torch.ops.gnnlab.gated_aggregate``,
-CPU) walks the CSR by target once: it writes ``e_hat`` (the layer's edge output needs it) and keeps
+(σ the logistic sigmoid, feature-wise). The compiled kernel (``torch.ops.gnnlab.gated_aggregate``)
+walks the CSR by target once: it writes ``e_hat`` (the layer's edge output needs it) and keeps
 the gates and the ``E × F`` gated messages in registers. The backward recomputes σ from ``e_hat`` in
 two passes, one per CSR orientation, again without atomics. A double backward (``create_graph``)
 takes a plain-torch formula of the same gradients, which autograd differentiates to any order.
 The reference path (``backend_scope("torch")``, and devices without a kernel) composes
-:func:`gather_src`/:func:`gather_dst`/:func:`reduce_messages`.
+:func:`gather_src`/:func:`gather_dst`/:func:`reduce_messages`. The CUDA kernels are compiled but have
+not been run on a GPU.
 """
 from __future__ import annotations
 
@@ -114,7 +115,7 @@ def gated_aggregate(edge_in: Tensor, x_dst: Tensor, x_src: Tensor, values: Tenso
         ValueError: shapes, dtypes or devices that do not fit together or the graph.
     """
     _check(edge_in, x_dst, x_src, values, graph)
-    if _loader.use_extension() and x_src.device.type == "cpu":
+    if _loader.use_extension() and x_src.device.type in ("cpu", "cuda"):
         return torch.ops.gnnlab.gated_aggregate(graph.rowptr, graph.col, graph.perm, graph.rowptr_t, graph.col_t,
                                                 edges_by_source(graph), edge_in, x_dst, x_src, values)
     e_hat = edge_in + gather_dst(x_dst, graph) + gather_src(x_src, graph)

@@ -248,6 +248,7 @@ GATED = [
     ("bwd_edge_id_t_out_of_range", "torch.ops.gnnlab.gated_aggregate_backward(*gated_bwd(edge_id_t=L(0, 1, 2, 3, 9)))", r"\bedge_id_t\b"),
     ("bwd_edge_id_t_repeated", "torch.ops.gnnlab.gated_aggregate_backward(*gated_bwd(edge_id_t=L(0, 0, 2, 3, 4)))", r"\bedge_id_t\b.*permutation"),
     ("bwd_col_t_out_of_range", "torch.ops.gnnlab.gated_aggregate_backward(*gated_bwd(col_t=L(0, 0, 1, 1, 3)))", r"\bcol_t\b"),
+    ("bwd_rowptr_t_length", "torch.ops.gnnlab.gated_aggregate_backward(*gated_bwd(rowptr_t=L(0, 2, 5)))", r"\browptr_t\b"),
     ("bwd_e_hat_rows", "torch.ops.gnnlab.gated_aggregate_backward(*gated_bwd(e_hat=torch.randn(6, 2)))", r"\be_hat\b"),
     ("bwd_g_num_shape", "torch.ops.gnnlab.gated_aggregate_backward(*gated_bwd(g_num=torch.ones(2, 2)))", r"\bg_num\b"),
     ("bwd_g_den_dtype", "torch.ops.gnnlab.gated_aggregate_backward(*gated_bwd(g_den=torch.ones(3, 2, dtype=torch.float64)))", r"\bg_den\b"),

@@ -126,7 +126,7 @@ GNNLAB_HD void backward_dst_row(const int64_t* rowptr, const index_t* col, const
 }
 
 // Backward over the edges of source row j (transposed CSR: edge t goes j -> i = col_t[t], edge id
-// edge_id_t[t]), features [f0, f0 + n): src_sum = sum of d_e (when d_e is given), val_sum = sum of
+// edge_id_t[t]), features [f0, f0 + n): src_sum = sum of d_e (when src_sum is given), val_sum = sum of
 // sigmoid(e_hat) * g_num[i] (when val_sum is given).
 template <int kWidth, typename scalar_t, typename acc_t, typename index_t>
 GNNLAB_HD void backward_src_row(const int64_t* rowptr_t, const index_t* col_t, const int64_t* edge_id_t,
@@ -137,7 +137,7 @@ GNNLAB_HD void backward_src_row(const int64_t* rowptr_t, const index_t* col_t, c
   acc_t local_src[kWidth > 0 ? kWidth : 1], local_val[kWidth > 0 ? kWidth : 1];
   acc_t* a = kWidth > 0 ? local_src : src_sum;
   acc_t* b = kWidth > 0 ? local_val : val_sum;
-  const bool with_src = d_e != nullptr, with_val = val_sum != nullptr;
+  const bool with_src = src_sum != nullptr, with_val = val_sum != nullptr;
   for (int64_t k = 0; k < n; ++k) {
     if (with_src) a[k] = acc_t(0);
     if (with_val) b[k] = acc_t(0);

@@ -97,14 +97,16 @@ struct BackwardSrc {
   const int64_t* rowptr_t;
   const index_t* col_t;
   const int64_t* edge_id_t;
-  const scalar_t *e_hat, *g_num, *d_e;  // d_e null: no d_src; d_val null: no d_values
+  const scalar_t *e_hat, *g_num, *d_e;
+  // Outputs; null: not wanted.
   int64_t F, E;
   scalar_t *d_src, *d_val;
 
   template <int kWidth>
   GNNLAB_HD void block(int64_t j, int64_t f, int64_t n, acc_t* a, acc_t* b) const {
     gated::backward_src_row<kWidth, scalar_t, acc_t, index_t>(rowptr_t, col_t, edge_id_t, e_hat, g_num, d_e, F, j, f,
-                                                              n, a, d_val != nullptr ? b : nullptr, E);
+                                                              n, d_src != nullptr ? a : nullptr,
+                                                              d_val != nullptr ? b : nullptr, E);
   }
 
   GNNLAB_HD void rows(int64_t begin, int64_t end, acc_t* acc) const {
@@ -217,7 +219,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_aggregate_backw
       const BackwardSrc<scalar_t, index_t> k{rp_t.data_ptr<int64_t>(), c_t.data_ptr<index_t>(),
                                              ids_t.data_ptr<int64_t>(), e_hat.data_ptr<scalar_t>(),
                                              g_num.data_ptr<scalar_t>(),
-                                             need_edge ? d_e.data_ptr<scalar_t>() : nullptr, F, E,
+                                             d_e.data_ptr<scalar_t>(), F, E,
                                              need_edge ? d_src.data_ptr<scalar_t>() : nullptr,
                                              need_values ? d_val.data_ptr<scalar_t>() : nullptr};
       run(k, S);

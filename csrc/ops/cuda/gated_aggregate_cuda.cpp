@@ -1,0 +1,105 @@
+// Torch glue for the CUDA edge-gated aggregation kernels; compiled only when torch has CUDA
+// (GNNLAB_WITH_CUDA). Unverified on a GPU.
+#ifdef GNNLAB_WITH_CUDA
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <torch/library.h>
+
+#include "ops/cuda/gated_aggregate_kernel.cuh"
+#include "ops/gated_aggregate.h"
+
+namespace gnnlab {
+
+namespace {
+
+// The kernels are instantiated for CUDA's own half types, which share c10's bit layout.
+template <typename T>
+struct CudaType {
+  using type = T;
+};
+template <>
+struct CudaType<at::Half> {
+  using type = __half;
+};
+template <>
+struct CudaType<at::BFloat16> {
+  using type = __nv_bfloat16;
+};
+
+template <typename T>
+typename CudaType<T>::type* cuda_ptr(const at::Tensor& t) {
+  return reinterpret_cast<typename CudaType<T>::type*>(t.data_ptr<T>());
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_aggregate_cuda(
+    const at::Tensor& rowptr, const at::Tensor& col, const at::Tensor& edge_id, const at::Tensor& /*rowptr_t*/,
+    const at::Tensor& /*col_t*/, const at::Tensor& /*edge_id_t*/, const at::Tensor& edge_in, const at::Tensor& x_dst,
+    const at::Tensor& x_src, const at::Tensor& values) {
+  check_gated_aggregate_op(rowptr, col, edge_id, edge_in, x_dst, x_src, values, "gated_aggregate");
+  const c10::cuda::CUDAGuard guard(x_src.device());
+  const auto stream = c10::cuda::getCurrentCUDAStream().stream();
+  const auto rp = rowptr.contiguous(), c = col.contiguous(), ids = edge_id.contiguous();
+  const auto ein = edge_in.contiguous(), xd = x_dst.contiguous(), xs = x_src.contiguous(), v = values.contiguous();
+  const int64_t R = rp.size(0) - 1, E = c.size(0), F = xs.size(1);
+  auto e_hat = at::empty({E, F}, xs.options());
+  auto num = at::empty({R, F}, xs.options());
+  auto den = at::empty({R, F}, xs.options());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, xs.scalar_type(), "gated_aggregate_cuda", [&] {
+    AT_DISPATCH_INDEX_TYPES(c.scalar_type(), "gated_aggregate_cuda_index", [&] {
+      C10_CUDA_CHECK(cuda::gated_aggregate(rp.data_ptr<int64_t>(), c.data_ptr<index_t>(), ids.data_ptr<int64_t>(),
+                                           cuda_ptr<scalar_t>(ein), cuda_ptr<scalar_t>(xd), cuda_ptr<scalar_t>(xs),
+                                           cuda_ptr<scalar_t>(v), R, F, cuda_ptr<scalar_t>(e_hat),
+                                           cuda_ptr<scalar_t>(num), cuda_ptr<scalar_t>(den), stream));
+    });
+  });
+  return {e_hat, num, den};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_aggregate_backward_cuda(
+    const at::Tensor& rowptr, const at::Tensor& col, const at::Tensor& edge_id, const at::Tensor& rowptr_t,
+    const at::Tensor& col_t, const at::Tensor& edge_id_t, const at::Tensor& e_hat_in, const at::Tensor& values_in,
+    const at::Tensor& g_e_in, const at::Tensor& g_num_in, const at::Tensor& g_den_in, bool need_edge,
+    bool need_values) {
+  check_gated_aggregate_backward_op(rowptr, col, edge_id, rowptr_t, col_t, edge_id_t, e_hat_in, values_in, g_e_in,
+                                    g_num_in, g_den_in);
+  const c10::cuda::CUDAGuard guard(values_in.device());
+  const auto stream = c10::cuda::getCurrentCUDAStream().stream();
+  const auto rp = rowptr.contiguous(), c = col.contiguous(), ids = edge_id.contiguous();
+  const auto rp_t = rowptr_t.contiguous(), c_t = col_t.contiguous(), ids_t = edge_id_t.contiguous();
+  const auto e_hat = e_hat_in.contiguous(), v = values_in.contiguous(), g_e = g_e_in.contiguous();
+  const auto g_num = g_num_in.contiguous(), g_den = g_den_in.contiguous();
+  const int64_t R = rp.size(0) - 1, E = c.size(0), F = v.size(1), S = v.size(0);
+  const auto opts = v.options();
+  auto d_e = need_edge ? at::empty({E, F}, opts) : at::empty({0}, opts);
+  auto d_dst = need_edge ? at::empty({R, F}, opts) : at::empty({0}, opts);
+  auto d_src = need_edge ? at::empty({S, F}, opts) : at::empty({0}, opts);
+  auto d_val = need_values ? at::empty({S, F}, opts) : at::empty({0}, opts);
+  if (!need_edge && !need_values) return {d_e, d_dst, d_src, d_val};
+  TORCH_CHECK_VALUE(c.scalar_type() == c_t.scalar_type(), "gated_aggregate_backward: col and col_t must share a dtype, got ",
+                    c.scalar_type(), " and ", c_t.scalar_type());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, v.scalar_type(), "gated_aggregate_backward_cuda", [&] {
+    AT_DISPATCH_INDEX_TYPES(c.scalar_type(), "gated_aggregate_backward_cuda_index", [&] {
+      C10_CUDA_CHECK(cuda::gated_aggregate_backward(
+          rp.data_ptr<int64_t>(), c.data_ptr<index_t>(), ids.data_ptr<int64_t>(), rp_t.data_ptr<int64_t>(),
+          c_t.data_ptr<index_t>(), ids_t.data_ptr<int64_t>(), cuda_ptr<scalar_t>(e_hat), cuda_ptr<scalar_t>(v),
+          cuda_ptr<scalar_t>(g_e), cuda_ptr<scalar_t>(g_num), cuda_ptr<scalar_t>(g_den), R, S, F,
+          need_edge ? cuda_ptr<scalar_t>(d_e) : nullptr, need_edge ? cuda_ptr<scalar_t>(d_dst) : nullptr,
+          need_edge ? cuda_ptr<scalar_t>(d_src) : nullptr, need_values ? cuda_ptr<scalar_t>(d_val) : nullptr, stream));
+    });
+  });
+  return {d_e, d_dst, d_src, d_val};
+}
+
+TORCH_LIBRARY_IMPL(gnnlab, CUDA, m) {
+  m.impl("gated_aggregate", &gated_aggregate_cuda);
+  m.impl("gated_aggregate_backward", &gated_aggregate_backward_cuda);
+}
+
+}  // namespace gnnlab
+#endif  // GNNLAB_WITH_CUDA
