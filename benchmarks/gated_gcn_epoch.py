@@ -1,8 +1,20 @@
-"""One training epoch of GatedGCN on generated CLUSTER: fused ops (extension) vs the reference path.
+"""One training epoch of GatedGCN on generated CLUSTER: the fused gating against gnnlab's unfused paths and PyG.
 
     python benchmarks/gated_gcn_epoch.py [--graphs 500] [--batch-size 32] [--repeat 3] [--out PREFIX]
 
-Both paths run the same model, data and batches in this process; the ratio is reference / fused.
+Rows, all on the same data and batches in this process, alternating round by round:
+
+- ``reference``: gnnlab's GatedGCN with every op on the plain-torch path (``backend_scope("torch")``);
+- ``unfused``: the compiled gathers and CSR reductions, the gates formed as ``[E, F]`` tensors (the
+  layer before :func:`gnnlab.ops.gated_aggregate`);
+- ``fused``: the layer as it is, :func:`gnnlab.ops.gated_aggregate` (gates never stored);
+- ``pyg``: a model of PyG's ``ResGatedGraphConv`` (sum of ``σ(K h_i + Q h_j) ⊙ V h_j`` plus a root
+  weight) in the same residual / batch-norm / ReLU block, same width and depth. It has no edge
+  features and no gate normalisation, so it does less work per layer than GatedGCN.
+
+Prints the median seconds per epoch of each and the ratios to ``fused``, then the gating alone
+(forward + backward of ``unfused_gated_aggregate`` against :func:`gnnlab.ops.gated_aggregate`) on the
+first batch, where the ``[E, F]`` tensors are the whole cost.
 """
 from __future__ import annotations
 
@@ -13,46 +25,123 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
-from _report import report
-from _timing import train_epoch_seconds
+from _report import report, write_csv
+from _timing import median_ms, train_epoch_seconds
 
+import gnnlab.nn.conv.gated_gcn as gated_gcn
 import gnnlab.ops
 from gnnlab.data import DataModule, load_sbm
 from gnnlab.models import build_gnn
 from gnnlab.nn.conv import GatedGCNConv
 from gnnlab.nn.encoders import EmbeddingEncoder
+from gnnlab.ops import Graph, gather_dst, gather_src, reduce_messages
+
+
+def unfused_gated_aggregate(edge_in, x_dst, x_src, values, graph):
+    """The gating as ``[E, F]`` tensors: gathers, sigmoid, product, one CSR reduction of numerator and denominator."""
+    e_hat = edge_in + gather_dst(x_dst, graph) + gather_src(x_src, graph)
+    gate = torch.sigmoid(e_hat)
+    sums = reduce_messages(torch.stack([gate * gather_src(values, graph), gate], dim=1), graph)
+    return e_hat, sums[:, 0], sums[:, 1]
+
+
+class PyGResGated(torch.nn.Module):
+    """Embedding, ``layers`` blocks ``h + ReLU(BN(ResGatedGraphConv(h)))``, linear readout."""
+
+    def __init__(self, num_tokens: int, dim: int, layers: int, num_classes: int):
+        super().__init__()
+        from torch_geometric.nn import ResGatedGraphConv
+
+        self.embed = torch.nn.Embedding(num_tokens, dim)
+        self.convs = torch.nn.ModuleList(ResGatedGraphConv(dim, dim) for _ in range(layers))
+        self.norms = torch.nn.ModuleList(torch.nn.BatchNorm1d(dim) for _ in range(layers))
+        self.head = torch.nn.Linear(dim, num_classes)
+
+    def forward(self, data):
+        h = self.embed(data.x.view(-1).long())
+        for conv, norm in zip(self.convs, self.norms):
+            h = h + F.relu(norm(conv(h, data.edge_index)))
+        return self.head(h)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--graphs", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; each round times every row once")
     parser.add_argument("--root", default=None, help="data root (default: a temporary folder)")
-    parser.add_argument("--out", default=None, help="path prefix: also writes what is printed to PREFIX.txt")
+    parser.add_argument("--out", default=None, help="path prefix: also writes PREFIX.txt and PREFIX.csv")
     args = parser.parse_args()
     with report(args.out):
         run(args)
 
 
 def run(args) -> None:
-    """Time one epoch on each ops backend and print the times and their ratio."""
+    """Time one epoch of every row, round by round, and print the medians and their ratios to ``fused``."""
+    if not gnnlab.ops.extension_available():
+        raise SystemExit(f"gnnlab._C is not built ({gnnlab.ops.extension_error()}): nothing fused to compare")
     root = args.root or tempfile.mkdtemp()
     splits = load_sbm(root, "CLUSTER", num_train=args.graphs, num_val=1, num_test=1, progress=False)
-    backends = ["torch"] + (["extension"] if gnnlab.ops.extension_available() else [])
-    results = {}
-    for backend in backends:
+    loader = DataModule(splits, batch_size=args.batch_size).loader("train")
+    edges = sum(g.num_edges for g in splits["train"]) / len(splits["train"])
+    print(f"CLUSTER (generated): {args.graphs} training graphs, {edges:.0f} directed edges per graph, batch "
+          f"{args.batch_size}; 4 layers of width 70; {torch.get_num_threads()} threads")
+
+    def gnnlab_model():
         torch.manual_seed(0)
-        model = build_gnn(layer=GatedGCNConv, node_encoder=partial(EmbeddingEncoder, 7),
-                          edge_encoder=partial(EmbeddingEncoder, 1), out_channels=6, hidden_channels=70, num_layers=4)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        loader = DataModule(splits, batch_size=args.batch_size).loader("train")
-        with gnnlab.ops.backend_scope(backend):
-            train_epoch_seconds(model, loader, optimizer, F.cross_entropy)  # warm-up
-            results[backend] = statistics.median(train_epoch_seconds(model, loader, optimizer, F.cross_entropy) for _ in range(args.repeat))
-        print(f"{backend:10s} {results[backend]:8.2f} s / epoch ({args.graphs} graphs, batch {args.batch_size})")
-    if len(results) == 2:
-        print(f"reference / fused = {results['torch'] / results['extension']:.2f}x")
+        return build_gnn(layer=GatedGCNConv, node_encoder=partial(EmbeddingEncoder, 7),
+                         edge_encoder=partial(EmbeddingEncoder, 1), out_channels=6, hidden_channels=70, num_layers=4)
+
+    fused_op = gated_gcn.gated_aggregate
+    rows = {  # name: (model, op path, gating function of the layer)
+        "reference": (gnnlab_model(), "torch", fused_op),
+        "unfused": (gnnlab_model(), "extension", unfused_gated_aggregate),
+        "fused": (gnnlab_model(), "extension", fused_op),
+        "pyg": (PyGResGated(7, 70, 4, 6), "extension", fused_op),
+    }
+    optimizers = {name: torch.optim.Adam(model.parameters(), lr=1e-3) for name, (model, _, _) in rows.items()}
+    times: dict[str, list[float]] = {name: [] for name in rows}
+    try:
+        for round_ in range(args.repeat + 1):  # round 0 warms up
+            for name, (model, path, gating) in rows.items():
+                gated_gcn.gated_aggregate = gating
+                with gnnlab.ops.backend_scope(path):
+                    seconds = train_epoch_seconds(model, loader, optimizers[name], F.cross_entropy)
+                if round_ > 0:
+                    times[name].append(seconds)
+    finally:
+        gated_gcn.gated_aggregate = fused_op
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    table = []
+    for name, median in medians.items():
+        ratio = median / medians["fused"]
+        print(f"{name:10s} {median:8.2f} s / epoch   {ratio:5.2f}x the fused epoch   (rounds: "
+              + ", ".join(f"{t:.2f}" for t in times[name]) + ")")
+        table.append([name, f"{median:.3f}", f"{ratio:.3f}"])
+    table += gating_alone(next(iter(loader)), args.repeat)
+    write_csv(args.out, ["row", "seconds_per_epoch", "ratio_to_fused"], table)
+
+
+def gating_alone(batch, repeat: int) -> list[list[str]]:
+    """Forward + backward of the gating on one batch (width 70, random inputs), both on the compiled ops."""
+    graph = Graph.from_data(batch)
+    g = torch.Generator().manual_seed(0)
+    shapes = [(graph.num_edges, 70)] + [(graph.num_nodes, 70)] * 3
+    inputs = [torch.randn(*shape, generator=g).requires_grad_() for shape in shapes]
+
+    def step(fn):
+        outs = fn(*inputs, graph)
+        torch.autograd.backward(outs, [torch.ones_like(o) for o in outs])
+
+    rows, times = [], {}
+    with gnnlab.ops.backend_scope("extension"):
+        for name, fn in (("unfused", unfused_gated_aggregate), ("fused", gated_gcn.gated_aggregate)):
+            times[name] = median_ms(lambda: step(fn), max(repeat, 5) * 4)
+    print(f"gating alone, forward + backward, one batch ({graph.num_nodes} nodes, {graph.num_edges} edges, width 70):")
+    for name, ms in times.items():
+        print(f"  {name:8s} {ms:8.2f} ms   {ms / times['fused']:5.2f}x the fused op")
+        rows.append([f"gating_{name}", f"{ms / 1e3:.4f}", f"{ms / times['fused']:.3f}"])
+    return rows
 
 
 if __name__ == "__main__":

@@ -33,16 +33,16 @@ TORCH_LIBRARY(gnnlab, m) {
   // Edge-gated aggregation (GatedGCN), ops/common/gated_aggregate.h: e_hat [E, F] = edge_in[e] + x_dst[i] +
   // x_src[j]; num [R, F] = sum sigmoid(e_hat) * values[j]; den [R, F] = sum sigmoid(e_hat); edge_id [E] is the
   // edge id (row of edge_in / e_hat) of each CSR position. -> (e_hat, num, den). The transposed CSR
-  // (rowptr_t, col_t, edge_id_t) is unused by the forward and feeds the backward.
+  // (rowptr_t, and edge_id_t the edge id of each of its positions) is unused by the forward and feeds
+  // the backward.
   m.def(
-      "gated_aggregate(Tensor rowptr, Tensor col, Tensor edge_id, Tensor rowptr_t, Tensor col_t, Tensor edge_id_t, "
+      "gated_aggregate(Tensor rowptr, Tensor col, Tensor edge_id, Tensor rowptr_t, Tensor edge_id_t, "
       "Tensor edge_in, Tensor x_dst, Tensor x_src, Tensor values) -> (Tensor, Tensor, Tensor)");
-  // Its backward from the cotangents of (e_hat, num, den), over both CSR orientations (edge_id_t: the edge
-  // id of each transposed position). -> (d_edge_in [E, F], d_x_dst [R, F], d_x_src [S, F], d_values [S, F]),
+  // Its backward from the cotangents of (e_hat, num, den), over both CSR orientations. -> (d_edge_in [E, F], d_x_dst [R, F], d_x_src [S, F], d_values [S, F]),
   // the first three empty unless need_edge, the last empty unless need_values.
   m.def(
-      "gated_aggregate_backward(Tensor rowptr, Tensor col, Tensor edge_id, Tensor rowptr_t, Tensor col_t, "
-      "Tensor edge_id_t, Tensor e_hat, Tensor values, Tensor g_e, Tensor g_num, Tensor g_den, bool need_edge, "
+      "gated_aggregate_backward(Tensor rowptr, Tensor col, Tensor edge_id, Tensor rowptr_t, Tensor edge_id_t, "
+      "Tensor e_hat, Tensor values, Tensor g_e, Tensor g_num, Tensor g_den, bool need_edge, "
       "bool need_values) -> (Tensor, Tensor, Tensor, Tensor)");
   // Selective scan (Mamba) on [batch, D, L] inputs; B, C as [batch, G, N, L] views; reset [L] uint8 marks
   // the first step of each packed sequence; h0 [batch, D, N] (optional) is the state before step 0. fwd ->

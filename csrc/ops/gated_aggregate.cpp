@@ -76,8 +76,7 @@ void check_gated_aggregate_op(const at::Tensor& rowptr, const at::Tensor& col, c
 }
 
 void check_gated_aggregate_backward_op(const at::Tensor& rowptr, const at::Tensor& col, const at::Tensor& edge_id,
-                                       const at::Tensor& rowptr_t, const at::Tensor& col_t,
-                                       const at::Tensor& edge_id_t, const at::Tensor& e_hat,
+                                       const at::Tensor& rowptr_t, const at::Tensor& edge_id_t, const at::Tensor& e_hat,
                                        const at::Tensor& values, const at::Tensor& g_e, const at::Tensor& g_num,
                                        const at::Tensor& g_den) {
   const char* op = "gated_aggregate_backward";
@@ -87,11 +86,9 @@ void check_gated_aggregate_backward_op(const at::Tensor& rowptr, const at::Tenso
   check_matrix(e_hat, num_edges, values, "e_hat", "edges", op);
   check_matrix(g_num, num_rows, values, "g_num", "target nodes", op);
   check_device(rowptr_t, values.device(), "rowptr_t", op);
-  check_device(col_t, values.device(), "col_t", op);
   TORCH_CHECK_VALUE(rowptr_t.dim() == 1 && rowptr_t.size(0) == values.size(0) + 1, op, ": rowptr_t must have ",
                     values.size(0) + 1, " entries (one row per source node, plus one), got shape ", rowptr_t.sizes());
   check_offsets(rowptr_t, num_edges, "rowptr_t", op);
-  check_indices(col_t, num_edges, num_rows, /*allow_int32=*/true, "col_t", "target nodes", op);
   check_edge_ids(edge_id_t, num_edges, values, "edge_id_t", op);
   check_matrix(g_e, num_edges, values, "g_e", "edges", op);
   check_matrix(g_den, num_rows, values, "g_den", "target nodes", op);

@@ -18,11 +18,10 @@ void check_gated_aggregate_op(const at::Tensor& rowptr, const at::Tensor& col, c
                               const at::Tensor& values, const char* op);
 
 // The backward: the forward CSR and its tensors as above (x_dst stands for its shape only: g_num),
-// the transposed CSR (rowptr_t [num_src+1], col_t [E] in [0, R), edge_id_t [E] in [0, E)), e_hat
-// and g_e [E, F], g_num and g_den [R, F].
+// the transposed CSR (rowptr_t [num_src+1] from 0 to E, non-decreasing; edge_id_t [E] int64, a
+// permutation of [0, E)), e_hat and g_e [E, F], g_num and g_den [R, F].
 void check_gated_aggregate_backward_op(const at::Tensor& rowptr, const at::Tensor& col, const at::Tensor& edge_id,
-                                       const at::Tensor& rowptr_t, const at::Tensor& col_t,
-                                       const at::Tensor& edge_id_t, const at::Tensor& e_hat,
+                                       const at::Tensor& rowptr_t, const at::Tensor& edge_id_t, const at::Tensor& e_hat,
                                        const at::Tensor& values, const at::Tensor& g_e, const at::Tensor& g_num,
                                        const at::Tensor& g_den);
 

@@ -28,13 +28,13 @@ from gnnlab.ops.graph import Graph
 if _loader.extension_available():
 
     @torch.library.register_fake("gnnlab::gated_aggregate")
-    def _gated_aggregate_fake(rowptr, col, edge_id, rowptr_t, col_t, edge_id_t, edge_in, x_dst, x_src, values):
+    def _gated_aggregate_fake(rowptr, col, edge_id, rowptr_t, edge_id_t, edge_in, x_dst, x_src, values):
         rows = rowptr.size(0) - 1
         return edge_in.new_empty(edge_in.shape), x_dst.new_empty(rows, x_src.size(1)), x_dst.new_empty(rows, x_src.size(1))
 
     @torch.library.register_fake("gnnlab::gated_aggregate_backward")
-    def _gated_aggregate_backward_fake(rowptr, col, edge_id, rowptr_t, col_t, edge_id_t, e_hat, values, g_e, g_num,
-                                       g_den, need_edge, need_values):
+    def _gated_aggregate_backward_fake(rowptr, col, edge_id, rowptr_t, edge_id_t, e_hat, values, g_e, g_num, g_den,
+                                       need_edge, need_values):
         empty = values.new_empty(0)
         return (e_hat.new_empty(e_hat.shape) if need_edge else empty,
                 g_num.new_empty(g_num.shape) if need_edge else empty,
@@ -62,22 +62,21 @@ if _loader.extension_available():
         return d_e, d_dst, d_src, d_val
 
     def _setup(ctx, inputs, output):
-        rowptr, col, edge_id, rowptr_t, col_t, edge_id_t, _edge_in, _x_dst, _x_src, values = inputs
-        ctx.save_for_backward(rowptr, col, edge_id, rowptr_t, col_t, edge_id_t, values, output[0])
+        rowptr, col, edge_id, rowptr_t, edge_id_t, _edge_in, _x_dst, _x_src, values = inputs
+        ctx.save_for_backward(rowptr, col, edge_id, rowptr_t, edge_id_t, values, output[0])
 
     def _backward(ctx, g_e, g_num, g_den):
-        rowptr, col, edge_id, rowptr_t, col_t, edge_id_t, values, e_hat = ctx.saved_tensors
-        need_edge = any(ctx.needs_input_grad[6:9])
-        need_values = ctx.needs_input_grad[9]
+        rowptr, col, edge_id, rowptr_t, edge_id_t, values, e_hat = ctx.saved_tensors
+        need_edge = any(ctx.needs_input_grad[5:8])
+        need_values = ctx.needs_input_grad[8]
         g_e, g_num, g_den = g_e.contiguous(), g_num.contiguous(), g_den.contiguous()
         if torch.is_grad_enabled():
             d_e, d_dst, d_src, d_val = _backward_formula(rowptr, col, edge_id, e_hat, values, g_e, g_num, g_den)
         else:
             d_e, d_dst, d_src, d_val = torch.ops.gnnlab.gated_aggregate_backward(
-                rowptr, col, edge_id, rowptr_t, col_t, edge_id_t, e_hat, values, g_e, g_num, g_den, need_edge,
-                need_values)
+                rowptr, col, edge_id, rowptr_t, edge_id_t, e_hat, values, g_e, g_num, g_den, need_edge, need_values)
         grads = (d_e, d_dst, d_src, d_val)
-        return (None,) * 6 + tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad[6:]))
+        return (None,) * 5 + tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad[5:]))
 
     torch.library.register_autograd("gnnlab::gated_aggregate", _backward, setup_context=_setup)
 
@@ -116,7 +115,7 @@ def gated_aggregate(edge_in: Tensor, x_dst: Tensor, x_src: Tensor, values: Tenso
     """
     _check(edge_in, x_dst, x_src, values, graph)
     if _loader.use_extension() and x_src.device.type in ("cpu", "cuda"):
-        return torch.ops.gnnlab.gated_aggregate(graph.rowptr, graph.col, graph.perm, graph.rowptr_t, graph.col_t,
+        return torch.ops.gnnlab.gated_aggregate(graph.rowptr, graph.col, graph.perm, graph.rowptr_t,
                                                 edges_by_source(graph), edge_in, x_dst, x_src, values)
     e_hat = edge_in + gather_dst(x_dst, graph) + gather_src(x_src, graph)
     gate = torch.sigmoid(e_hat)

@@ -14,6 +14,8 @@
 //   d_x_src[j]  = sum_{e from j} d_e[e]                                (src rows, transposed CSR)
 //   d_values[j] = sum_{e from j} s g_num[i]
 //
+// The first pass (by target) evaluates s once and writes d_e and w = s g_num[i] ([E, F] each); the
+// second (by source) only sums them, so the sigmoid runs once per edge and feature in the backward.
 // Sums accumulate in acc_t (float for float/half/bfloat16, double for double) over a row's edges in
 // CSR order. The sigmoid reads e_hat as stored (rounded to its dtype), so forward and backward agree.
 // A CPU caller passes a feature range [f0, f0 + n) and accumulator arrays (a compile-time width kWidth
@@ -81,58 +83,92 @@ GNNLAB_HD void forward_row(const int64_t* rowptr, const index_t* col, const int6
   }
 }
 
-// Backward over the edges of destination row i, features [f0, f0 + n): writes d_e of the row's edges
-// and returns their sum (d_x_dst[i]) in sum[0..n).
+// Backward over the edges of destination row i, features [f0, f0 + n), with s = sigmoid(e_hat[e]):
+// writes d_e[e] and returns the row's sum of d_e (d_x_dst[i]) in sum[0..n) when sum is given, and
+// writes w[e] = s * g_num[i] (what d_values sums by source) when w is given. The sigmoid is evaluated
+// once per edge and feature in the whole backward.
 template <int kWidth, typename scalar_t, typename acc_t, typename index_t>
 GNNLAB_HD void backward_dst_row(const int64_t* rowptr, const index_t* col, const int64_t* edge_id,
                                 const scalar_t* e_hat, const scalar_t* values, const scalar_t* g_e,
                                 const scalar_t* g_num, const scalar_t* g_den, int64_t F, int64_t i, int64_t f0,
-                                int64_t n_runtime, scalar_t* d_e, acc_t* __restrict__ sum, int64_t col_end) {
+                                int64_t n_runtime, scalar_t* d_e, acc_t* __restrict__ sum, scalar_t* w,
+                                int64_t col_end) {
   const int64_t n = kWidth > 0 ? kWidth : n_runtime;
   acc_t local[kWidth > 0 ? kWidth : 1];
   acc_t* a = kWidth > 0 ? local : sum;
-  for (int64_t k = 0; k < n; ++k) a[k] = acc_t(0);
+  const bool with_edge = sum != nullptr, with_w = w != nullptr;
+  if (with_edge) {
+    for (int64_t k = 0; k < n; ++k) a[k] = acc_t(0);
+  }
   const scalar_t* gn = g_num + i * F + f0;
   const scalar_t* gd = g_den + i * F + f0;
   for (int64_t p = rowptr[i]; p < rowptr[i + 1]; ++p) {
 #if !defined(__CUDA_ARCH__)
     if (p + agg::kPrefetchDistance < col_end) {
       const int64_t ahead = edge_id[p + agg::kPrefetchDistance] * F + f0;
-      agg::prefetch_row(values + static_cast<int64_t>(col[p + agg::kPrefetchDistance]) * F + f0, n);
       agg::prefetch_row(e_hat + ahead, n);
-      agg::prefetch_row(g_e + ahead, n);
+      if (with_edge) {
+        agg::prefetch_row(values + static_cast<int64_t>(col[p + agg::kPrefetchDistance]) * F + f0, n);
+        agg::prefetch_row(g_e + ahead, n);
+      }
     }
 #endif
     const int64_t j = static_cast<int64_t>(col[p]);
     const int64_t e = edge_id[p];
     const scalar_t* __restrict__ h = e_hat + e * F + f0;
-    const scalar_t* __restrict__ ge = g_e + e * F + f0;
-    const scalar_t* __restrict__ v = values + j * F + f0;
-    scalar_t* __restrict__ out = d_e + e * F + f0;
+    if (with_edge && with_w) {
+      const scalar_t* __restrict__ ge = g_e + e * F + f0;
+      const scalar_t* __restrict__ v = values + j * F + f0;
+      scalar_t* __restrict__ out = d_e + e * F + f0;
+      scalar_t* __restrict__ wo = w + e * F + f0;
 #if !defined(__CUDA_ARCH__)
 #pragma omp simd
 #endif
-    for (int64_t k = 0; k < n; ++k) {
-      const acc_t s = math::sigmoid<acc_t>(static_cast<acc_t>(h[k]));
-      const acc_t gate_grad = static_cast<acc_t>(v[k]) * static_cast<acc_t>(gn[k]) + static_cast<acc_t>(gd[k]);
-      const scalar_t d = static_cast<scalar_t>(static_cast<acc_t>(ge[k]) + s * (acc_t(1) - s) * gate_grad);
-      out[k] = d;
-      a[k] += static_cast<acc_t>(d);
+      for (int64_t k = 0; k < n; ++k) {
+        const acc_t s = math::sigmoid<acc_t>(static_cast<acc_t>(h[k]));
+        const acc_t gnk = static_cast<acc_t>(gn[k]);
+        const acc_t gate_grad = static_cast<acc_t>(v[k]) * gnk + static_cast<acc_t>(gd[k]);
+        const scalar_t d = static_cast<scalar_t>(static_cast<acc_t>(ge[k]) + s * (acc_t(1) - s) * gate_grad);
+        out[k] = d;
+        a[k] += static_cast<acc_t>(d);
+        wo[k] = static_cast<scalar_t>(s * gnk);
+      }
+    } else if (with_edge) {
+      const scalar_t* __restrict__ ge = g_e + e * F + f0;
+      const scalar_t* __restrict__ v = values + j * F + f0;
+      scalar_t* __restrict__ out = d_e + e * F + f0;
+#if !defined(__CUDA_ARCH__)
+#pragma omp simd
+#endif
+      for (int64_t k = 0; k < n; ++k) {
+        const acc_t s = math::sigmoid<acc_t>(static_cast<acc_t>(h[k]));
+        const acc_t gate_grad = static_cast<acc_t>(v[k]) * static_cast<acc_t>(gn[k]) + static_cast<acc_t>(gd[k]);
+        const scalar_t d = static_cast<scalar_t>(static_cast<acc_t>(ge[k]) + s * (acc_t(1) - s) * gate_grad);
+        out[k] = d;
+        a[k] += static_cast<acc_t>(d);
+      }
+    } else if (with_w) {
+      scalar_t* __restrict__ wo = w + e * F + f0;
+#if !defined(__CUDA_ARCH__)
+#pragma omp simd
+#endif
+      for (int64_t k = 0; k < n; ++k) {
+        wo[k] = static_cast<scalar_t>(math::sigmoid<acc_t>(static_cast<acc_t>(h[k])) * static_cast<acc_t>(gn[k]));
+      }
     }
   }
-  if (kWidth > 0) {
+  if (kWidth > 0 && with_edge) {
     for (int64_t k = 0; k < n; ++k) sum[k] = local[k];
   }
 }
 
-// Backward over the edges of source row j (transposed CSR: edge t goes j -> i = col_t[t], edge id
-// edge_id_t[t]), features [f0, f0 + n): src_sum = sum of d_e (when src_sum is given), val_sum = sum of
-// sigmoid(e_hat) * g_num[i] (when val_sum is given).
-template <int kWidth, typename scalar_t, typename acc_t, typename index_t>
-GNNLAB_HD void backward_src_row(const int64_t* rowptr_t, const index_t* col_t, const int64_t* edge_id_t,
-                                const scalar_t* e_hat, const scalar_t* g_num, const scalar_t* d_e, int64_t F,
-                                int64_t j, int64_t f0, int64_t n_runtime, acc_t* __restrict__ src_sum,
-                                acc_t* __restrict__ val_sum, int64_t col_end) {
+// Backward over the edges of source row j (transposed CSR: edge id edge_id_t[t] of each position t), features [f0, f0 + n): the sums of d_e (into src_sum) and of w (into val_sum), each
+// when its output is given.
+template <int kWidth, typename scalar_t, typename acc_t>
+GNNLAB_HD void backward_src_row(const int64_t* rowptr_t, const int64_t* edge_id_t,
+                                const scalar_t* d_e, const scalar_t* w, int64_t F, int64_t j, int64_t f0,
+                                int64_t n_runtime, acc_t* __restrict__ src_sum, acc_t* __restrict__ val_sum,
+                                int64_t col_end) {
   const int64_t n = kWidth > 0 ? kWidth : n_runtime;
   acc_t local_src[kWidth > 0 ? kWidth : 1], local_val[kWidth > 0 ? kWidth : 1];
   acc_t* a = kWidth > 0 ? local_src : src_sum;
@@ -147,10 +183,7 @@ GNNLAB_HD void backward_src_row(const int64_t* rowptr_t, const index_t* col_t, c
     if (t + agg::kPrefetchDistance < col_end) {
       const int64_t ahead = edge_id_t[t + agg::kPrefetchDistance] * F + f0;
       if (with_src) agg::prefetch_row(d_e + ahead, n);
-      if (with_val) {
-        agg::prefetch_row(e_hat + ahead, n);
-        agg::prefetch_row(g_num + static_cast<int64_t>(col_t[t + agg::kPrefetchDistance]) * F + f0, n);
-      }
+      if (with_val) agg::prefetch_row(w + ahead, n);
     }
 #endif
     const int64_t e = edge_id_t[t];
@@ -162,12 +195,11 @@ GNNLAB_HD void backward_src_row(const int64_t* rowptr_t, const index_t* col_t, c
       for (int64_t k = 0; k < n; ++k) a[k] += static_cast<acc_t>(d[k]);
     }
     if (with_val) {
-      const scalar_t* __restrict__ h = e_hat + e * F + f0;
-      const scalar_t* __restrict__ gn = g_num + static_cast<int64_t>(col_t[t]) * F + f0;
+      const scalar_t* __restrict__ wr = w + e * F + f0;
 #if !defined(__CUDA_ARCH__)
 #pragma omp simd
 #endif
-      for (int64_t k = 0; k < n; ++k) b[k] += math::sigmoid<acc_t>(static_cast<acc_t>(h[k])) * static_cast<acc_t>(gn[k]);
+      for (int64_t k = 0; k < n; ++k) b[k] += static_cast<acc_t>(wr[k]);
     }
   }
   if (kWidth > 0) {

@@ -40,6 +40,23 @@ struct Forward {
                                                          n, e_hat, a, b, E);
   }
 
+  // Features [f, F) of row r, fewer than a half block: when F allows, one half block over the LAST
+  // kB / 2 features, which overlaps features already done (it rewrites their per-edge outputs with
+  // the same values) and keeps only the new sums; otherwise (F < kB / 2) the run-time width.
+  GNNLAB_HD void tail(int64_t r, int64_t f, acc_t* a, acc_t* b) const {
+    constexpr int kHalf = kBlock<acc_t> / 2;
+    if (F < kHalf) {
+      block<0>(r, f, F - f, a + f, b + f);
+      return;
+    }
+    acc_t ta[kHalf], tb[kHalf];
+    block<kHalf>(r, F - kHalf, kHalf, ta, tb);
+    for (int64_t k = f; k < F; ++k) {
+      a[k] = ta[k - (F - kHalf)];
+      b[k] = tb[k - (F - kHalf)];
+    }
+  }
+
   GNNLAB_HD void rows(int64_t begin, int64_t end, acc_t* acc) const {
     constexpr int kB = kBlock<acc_t>;
     acc_t* a = acc;
@@ -51,7 +68,7 @@ struct Forward {
         block<kB / 2>(i, f, kB / 2, a + f, b + f);
         f += kB / 2;
       }
-      if (f < F) block<0>(i, f, F - f, a + f, b + f);
+      if (f < F) tail(i, f, a, b);
       for (int64_t k = 0; k < F; ++k) {
         num[i * F + k] = static_cast<scalar_t>(a[k]);
         den[i * F + k] = static_cast<scalar_t>(b[k]);
@@ -68,12 +85,24 @@ struct BackwardDst {
   const int64_t* edge_id;
   const scalar_t *e_hat, *values, *g_e, *g_num, *g_den;
   int64_t F, E;
-  scalar_t *d_e, *d_dst;
+  scalar_t *d_e, *d_dst, *w;  // d_e and d_dst, or w: null when not wanted
 
   template <int kWidth>
   GNNLAB_HD void block(int64_t i, int64_t f, int64_t n, acc_t* a) const {
     gated::backward_dst_row<kWidth, scalar_t, acc_t, index_t>(rowptr, col, edge_id, e_hat, values, g_e, g_num, g_den,
-                                                              F, i, f, n, d_e, a, E);
+                                                              F, i, f, n, d_e, d_dst != nullptr ? a : nullptr, w, E);
+  }
+
+  // As Forward::tail, with one sum.
+  GNNLAB_HD void tail(int64_t r, int64_t f, acc_t* a, acc_t* /*unused*/) const {
+    constexpr int kHalf = kBlock<acc_t> / 2;
+    if (F < kHalf) {
+      block<0>(r, f, F - f, a + f);
+      return;
+    }
+    acc_t ta[kHalf];
+    block<kHalf>(r, F - kHalf, kHalf, ta);
+    for (int64_t k = f; k < F; ++k) a[k] = ta[k - (F - kHalf)];
   }
 
   GNNLAB_HD void rows(int64_t begin, int64_t end, acc_t* acc) const {
@@ -85,28 +114,45 @@ struct BackwardDst {
         block<kB / 2>(i, f, kB / 2, acc + f);
         f += kB / 2;
       }
-      if (f < F) block<0>(i, f, F - f, acc + f);
+      if (f < F) tail(i, f, acc, nullptr);
+      if (d_dst == nullptr) continue;
       for (int64_t k = 0; k < F; ++k) d_dst[i * F + k] = static_cast<scalar_t>(acc[k]);
     }
   }
 };
 
-template <typename scalar_t, typename index_t>
+template <typename scalar_t>
 struct BackwardSrc {
   using acc_t = acc_type<scalar_t>;
   const int64_t* rowptr_t;
-  const index_t* col_t;
   const int64_t* edge_id_t;
-  const scalar_t *e_hat, *g_num, *d_e;
+  const scalar_t *d_e, *w;
   // Outputs; null: not wanted.
   int64_t F, E;
   scalar_t *d_src, *d_val;
 
   template <int kWidth>
   GNNLAB_HD void block(int64_t j, int64_t f, int64_t n, acc_t* a, acc_t* b) const {
-    gated::backward_src_row<kWidth, scalar_t, acc_t, index_t>(rowptr_t, col_t, edge_id_t, e_hat, g_num, d_e, F, j, f,
-                                                              n, d_src != nullptr ? a : nullptr,
+    gated::backward_src_row<kWidth, scalar_t, acc_t>(rowptr_t, edge_id_t, d_e, w, F, j, f, n,
+                                                     d_src != nullptr ? a : nullptr,
                                                               d_val != nullptr ? b : nullptr, E);
+  }
+
+  // Features [f, F) of row r, fewer than a half block: when F allows, one half block over the LAST
+  // kB / 2 features, which overlaps features already done (it rewrites their per-edge outputs with
+  // the same values) and keeps only the new sums; otherwise (F < kB / 2) the run-time width.
+  GNNLAB_HD void tail(int64_t r, int64_t f, acc_t* a, acc_t* b) const {
+    constexpr int kHalf = kBlock<acc_t> / 2;
+    if (F < kHalf) {
+      block<0>(r, f, F - f, a + f, b + f);
+      return;
+    }
+    acc_t ta[kHalf], tb[kHalf];
+    block<kHalf>(r, F - kHalf, kHalf, ta, tb);
+    for (int64_t k = f; k < F; ++k) {
+      a[k] = ta[k - (F - kHalf)];
+      b[k] = tb[k - (F - kHalf)];
+    }
   }
 
   GNNLAB_HD void rows(int64_t begin, int64_t end, acc_t* acc) const {
@@ -120,7 +166,7 @@ struct BackwardSrc {
         block<kB / 2>(j, f, kB / 2, a + f, b + f);
         f += kB / 2;
       }
-      if (f < F) block<0>(j, f, F - f, a + f, b + f);
+      if (f < F) tail(j, f, a, b);
       for (int64_t k = 0; k < F; ++k) {
         if (d_src != nullptr) d_src[j * F + k] = static_cast<scalar_t>(a[k]);
         if (d_val != nullptr) d_val[j * F + k] = static_cast<scalar_t>(b[k]);
@@ -165,7 +211,7 @@ void run(const Kernel& k, int64_t num_rows) {
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_aggregate_cpu(
     const at::Tensor& rowptr, const at::Tensor& col, const at::Tensor& edge_id, const at::Tensor& /*rowptr_t*/,
-    const at::Tensor& /*col_t*/, const at::Tensor& /*edge_id_t*/, const at::Tensor& edge_in, const at::Tensor& x_dst,
+    const at::Tensor& /*edge_id_t*/, const at::Tensor& edge_in, const at::Tensor& x_dst,
     const at::Tensor& x_src, const at::Tensor& values) {
   check_gated_aggregate_op(rowptr, col, edge_id, edge_in, x_dst, x_src, values, "gated_aggregate");
   const auto rp = rowptr.contiguous(), c = col.contiguous(), ids = edge_id.contiguous();
@@ -188,13 +234,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_aggregate_cpu(
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_aggregate_backward_cpu(
     const at::Tensor& rowptr, const at::Tensor& col, const at::Tensor& edge_id, const at::Tensor& rowptr_t,
-    const at::Tensor& col_t, const at::Tensor& edge_id_t, const at::Tensor& e_hat_in, const at::Tensor& values_in,
+    const at::Tensor& edge_id_t, const at::Tensor& e_hat_in, const at::Tensor& values_in,
     const at::Tensor& g_e_in, const at::Tensor& g_num_in, const at::Tensor& g_den_in, bool need_edge,
     bool need_values) {
-  check_gated_aggregate_backward_op(rowptr, col, edge_id, rowptr_t, col_t, edge_id_t, e_hat_in, values_in, g_e_in,
-                                    g_num_in, g_den_in);
+  check_gated_aggregate_backward_op(rowptr, col, edge_id, rowptr_t, edge_id_t, e_hat_in, values_in, g_e_in, g_num_in,
+                                    g_den_in);
   const auto rp = rowptr.contiguous(), c = col.contiguous(), ids = edge_id.contiguous();
-  const auto rp_t = rowptr_t.contiguous(), c_t = col_t.contiguous(), ids_t = edge_id_t.contiguous();
+  const auto rp_t = rowptr_t.contiguous(), ids_t = edge_id_t.contiguous();
   const auto e_hat = e_hat_in.contiguous(), v = values_in.contiguous(), g_e = g_e_in.contiguous();
   const auto g_num = g_num_in.contiguous(), g_den = g_den_in.contiguous();
   const int64_t R = rp.size(0) - 1, E = c.size(0), F = v.size(1), S = v.size(0);
@@ -204,26 +250,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_aggregate_backw
   auto d_src = need_edge ? at::empty({S, F}, opts) : at::empty({0}, opts);
   auto d_val = need_values ? at::empty({S, F}, opts) : at::empty({0}, opts);
   if (!need_edge && !need_values) return {d_e, d_dst, d_src, d_val};
+  // w = sigmoid(e_hat) * g_num[target], per edge: written by the first pass, summed by the second.
+  auto w = need_values ? at::empty({E, F}, opts) : at::empty({0}, opts);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, v.scalar_type(), "gated_aggregate_backward_cpu", [&] {
     AT_DISPATCH_INDEX_TYPES(c.scalar_type(), "gated_aggregate_backward_cpu_index", [&] {
-      if (need_edge) {
-        const BackwardDst<scalar_t, index_t> k{rp.data_ptr<int64_t>(), c.data_ptr<index_t>(), ids.data_ptr<int64_t>(),
-                                               e_hat.data_ptr<scalar_t>(), v.data_ptr<scalar_t>(),
-                                               g_e.data_ptr<scalar_t>(), g_num.data_ptr<scalar_t>(),
-                                               g_den.data_ptr<scalar_t>(), F, E, d_e.data_ptr<scalar_t>(),
-                                               d_dst.data_ptr<scalar_t>()};
-        run(k, R);
-      }
+      const BackwardDst<scalar_t, index_t> k{rp.data_ptr<int64_t>(), c.data_ptr<index_t>(), ids.data_ptr<int64_t>(),
+                                             e_hat.data_ptr<scalar_t>(), v.data_ptr<scalar_t>(),
+                                             g_e.data_ptr<scalar_t>(), g_num.data_ptr<scalar_t>(),
+                                             g_den.data_ptr<scalar_t>(), F, E,
+                                             need_edge ? d_e.data_ptr<scalar_t>() : nullptr,
+                                             need_edge ? d_dst.data_ptr<scalar_t>() : nullptr,
+                                             need_values ? w.data_ptr<scalar_t>() : nullptr};
+      run(k, R);
     });
-    AT_DISPATCH_INDEX_TYPES(c_t.scalar_type(), "gated_aggregate_backward_cpu_index_t", [&] {
-      const BackwardSrc<scalar_t, index_t> k{rp_t.data_ptr<int64_t>(), c_t.data_ptr<index_t>(),
-                                             ids_t.data_ptr<int64_t>(), e_hat.data_ptr<scalar_t>(),
-                                             g_num.data_ptr<scalar_t>(),
-                                             d_e.data_ptr<scalar_t>(), F, E,
-                                             need_edge ? d_src.data_ptr<scalar_t>() : nullptr,
-                                             need_values ? d_val.data_ptr<scalar_t>() : nullptr};
-      run(k, S);
-    });
+    const BackwardSrc<scalar_t> k{rp_t.data_ptr<int64_t>(), ids_t.data_ptr<int64_t>(), d_e.data_ptr<scalar_t>(),
+                                  w.data_ptr<scalar_t>(), F, E, need_edge ? d_src.data_ptr<scalar_t>() : nullptr,
+                                  need_values ? d_val.data_ptr<scalar_t>() : nullptr};
+    run(k, S);
   });
   return {d_e, d_dst, d_src, d_val};
 }

@@ -39,7 +39,7 @@ typename CudaType<T>::type* cuda_ptr(const at::Tensor& t) {
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_aggregate_cuda(
     const at::Tensor& rowptr, const at::Tensor& col, const at::Tensor& edge_id, const at::Tensor& /*rowptr_t*/,
-    const at::Tensor& /*col_t*/, const at::Tensor& /*edge_id_t*/, const at::Tensor& edge_in, const at::Tensor& x_dst,
+    const at::Tensor& /*edge_id_t*/, const at::Tensor& edge_in, const at::Tensor& x_dst,
     const at::Tensor& x_src, const at::Tensor& values) {
   check_gated_aggregate_op(rowptr, col, edge_id, edge_in, x_dst, x_src, values, "gated_aggregate");
   const c10::cuda::CUDAGuard guard(x_src.device());
@@ -63,15 +63,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_aggregate_cuda(
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_aggregate_backward_cuda(
     const at::Tensor& rowptr, const at::Tensor& col, const at::Tensor& edge_id, const at::Tensor& rowptr_t,
-    const at::Tensor& col_t, const at::Tensor& edge_id_t, const at::Tensor& e_hat_in, const at::Tensor& values_in,
+    const at::Tensor& edge_id_t, const at::Tensor& e_hat_in, const at::Tensor& values_in,
     const at::Tensor& g_e_in, const at::Tensor& g_num_in, const at::Tensor& g_den_in, bool need_edge,
     bool need_values) {
-  check_gated_aggregate_backward_op(rowptr, col, edge_id, rowptr_t, col_t, edge_id_t, e_hat_in, values_in, g_e_in,
-                                    g_num_in, g_den_in);
+  check_gated_aggregate_backward_op(rowptr, col, edge_id, rowptr_t, edge_id_t, e_hat_in, values_in, g_e_in, g_num_in,
+                                    g_den_in);
   const c10::cuda::CUDAGuard guard(values_in.device());
   const auto stream = c10::cuda::getCurrentCUDAStream().stream();
   const auto rp = rowptr.contiguous(), c = col.contiguous(), ids = edge_id.contiguous();
-  const auto rp_t = rowptr_t.contiguous(), c_t = col_t.contiguous(), ids_t = edge_id_t.contiguous();
+  const auto rp_t = rowptr_t.contiguous(), ids_t = edge_id_t.contiguous();
   const auto e_hat = e_hat_in.contiguous(), v = values_in.contiguous(), g_e = g_e_in.contiguous();
   const auto g_num = g_num_in.contiguous(), g_den = g_den_in.contiguous();
   const int64_t R = rp.size(0) - 1, E = c.size(0), F = v.size(1), S = v.size(0);
@@ -81,15 +81,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_aggregate_backw
   auto d_src = need_edge ? at::empty({S, F}, opts) : at::empty({0}, opts);
   auto d_val = need_values ? at::empty({S, F}, opts) : at::empty({0}, opts);
   if (!need_edge && !need_values) return {d_e, d_dst, d_src, d_val};
-  TORCH_CHECK_VALUE(c.scalar_type() == c_t.scalar_type(), "gated_aggregate_backward: col and col_t must share a dtype, got ",
-                    c.scalar_type(), " and ", c_t.scalar_type());
+  auto w = need_values ? at::empty({E, F}, opts) : at::empty({0}, opts);  // sigmoid(e_hat) * g_num[target]
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, v.scalar_type(), "gated_aggregate_backward_cuda", [&] {
     AT_DISPATCH_INDEX_TYPES(c.scalar_type(), "gated_aggregate_backward_cuda_index", [&] {
       C10_CUDA_CHECK(cuda::gated_aggregate_backward(
           rp.data_ptr<int64_t>(), c.data_ptr<index_t>(), ids.data_ptr<int64_t>(), rp_t.data_ptr<int64_t>(),
-          c_t.data_ptr<index_t>(), ids_t.data_ptr<int64_t>(), cuda_ptr<scalar_t>(e_hat), cuda_ptr<scalar_t>(v),
-          cuda_ptr<scalar_t>(g_e), cuda_ptr<scalar_t>(g_num), cuda_ptr<scalar_t>(g_den), R, S, F,
-          need_edge ? cuda_ptr<scalar_t>(d_e) : nullptr, need_edge ? cuda_ptr<scalar_t>(d_dst) : nullptr,
+          ids_t.data_ptr<int64_t>(), cuda_ptr<scalar_t>(e_hat), cuda_ptr<scalar_t>(v), cuda_ptr<scalar_t>(g_e),
+          cuda_ptr<scalar_t>(g_num), cuda_ptr<scalar_t>(g_den), R, S, F, cuda_ptr<scalar_t>(d_e),
+          need_edge ? cuda_ptr<scalar_t>(d_dst) : nullptr, cuda_ptr<scalar_t>(w),
           need_edge ? cuda_ptr<scalar_t>(d_src) : nullptr, need_values ? cuda_ptr<scalar_t>(d_val) : nullptr, stream));
     });
   });

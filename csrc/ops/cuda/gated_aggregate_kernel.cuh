@@ -17,15 +17,15 @@ cudaError_t gated_aggregate(const int64_t* rowptr, const index_t* col, const int
                             const scalar_t* values, int64_t R, int64_t F, scalar_t* e_hat, scalar_t* num,
                             scalar_t* den, cudaStream_t stream);
 
-// The backward: d_e [E, F] and d_dst [R, F] by target rows (when d_dst is not null), then d_src and
-// d_val [S, F] by source rows over the transposed CSR (each when not null; d_src reads d_e), on one
-// stream. Pointers of empty outputs may be null.
+// The backward: by target rows, d_e [E, F] and d_dst [R, F] (when d_dst is not null) and w [E, F]
+// (when d_val is not null); then by source rows over the transposed CSR, d_src (the sums of d_e) and
+// d_val [S, F] (the sums of w), each when not null; on one stream. Pointers of empty tensors may be null.
 template <typename scalar_t, typename index_t>
 cudaError_t gated_aggregate_backward(const int64_t* rowptr, const index_t* col, const int64_t* edge_id,
-                                     const int64_t* rowptr_t, const index_t* col_t, const int64_t* edge_id_t,
-                                     const scalar_t* e_hat, const scalar_t* values, const scalar_t* g_e,
-                                     const scalar_t* g_num, const scalar_t* g_den, int64_t R, int64_t S, int64_t F,
-                                     scalar_t* d_e, scalar_t* d_dst, scalar_t* d_src, scalar_t* d_val,
+                                     const int64_t* rowptr_t, const int64_t* edge_id_t, const scalar_t* e_hat,
+                                     const scalar_t* values, const scalar_t* g_e, const scalar_t* g_num,
+                                     const scalar_t* g_den, int64_t R, int64_t S, int64_t F, scalar_t* d_e,
+                                     scalar_t* d_dst, scalar_t* w, scalar_t* d_src, scalar_t* d_val,
                                      cudaStream_t stream);
 
 }  // namespace cuda
