@@ -10,7 +10,9 @@ Rows, all on the same data and batches in this process, alternating round by rou
 - ``fused``: the layer as it is, :func:`gnnlab.ops.gated_aggregate` (gates never stored);
 - ``pyg``: a model of PyG's ``ResGatedGraphConv`` (sum of ``σ(K h_i + Q h_j) ⊙ V h_j`` plus a root
   weight) in the same residual / batch-norm / ReLU block, same width and depth. It has no edge
-  features and no gate normalisation, so it does less work per layer than GatedGCN.
+  features and no gate normalisation, so it does less work per layer than GatedGCN;
+- ``pyg_edge``: the same with ``edge_dim``: K, Q and V read ``[h, e_ij]`` per edge (three ``[E, 2F]``
+  linear maps; the edge features are embedded once and not updated).
 
 Prints the median seconds per epoch of each and the ratios to ``fused``, then the gating alone
 (forward + backward of ``unfused_gated_aggregate`` against :func:`gnnlab.ops.gated_aggregate`) on the
@@ -46,21 +48,24 @@ def unfused_gated_aggregate(edge_in, x_dst, x_src, values, graph):
 
 
 class PyGResGated(torch.nn.Module):
-    """Embedding, ``layers`` blocks ``h + ReLU(BN(ResGatedGraphConv(h)))``, linear readout."""
+    """Embedding, ``layers`` blocks ``h + ReLU(BN(ResGatedGraphConv(h[, e])))``, linear readout."""
 
-    def __init__(self, num_tokens: int, dim: int, layers: int, num_classes: int):
+    def __init__(self, num_tokens: int, dim: int, layers: int, num_classes: int, edge_features: bool = False):
         super().__init__()
         from torch_geometric.nn import ResGatedGraphConv
 
         self.embed = torch.nn.Embedding(num_tokens, dim)
-        self.convs = torch.nn.ModuleList(ResGatedGraphConv(dim, dim) for _ in range(layers))
+        self.embed_edge = torch.nn.Embedding(1, dim) if edge_features else None
+        edge_dim = dim if edge_features else None
+        self.convs = torch.nn.ModuleList(ResGatedGraphConv(dim, dim, edge_dim=edge_dim) for _ in range(layers))
         self.norms = torch.nn.ModuleList(torch.nn.BatchNorm1d(dim) for _ in range(layers))
         self.head = torch.nn.Linear(dim, num_classes)
 
     def forward(self, data):
         h = self.embed(data.x.view(-1).long())
+        e = self.embed_edge(data.edge_attr.view(-1).long()) if self.embed_edge is not None else None
         for conv, norm in zip(self.convs, self.norms):
-            h = h + F.relu(norm(conv(h, data.edge_index)))
+            h = h + F.relu(norm(conv(h, data.edge_index, e)))
         return self.head(h)
 
 
@@ -98,6 +103,7 @@ def run(args) -> None:
         "unfused": (gnnlab_model(), "extension", unfused_gated_aggregate),
         "fused": (gnnlab_model(), "extension", fused_op),
         "pyg": (PyGResGated(7, 70, 4, 6), "extension", fused_op),
+        "pyg_edge": (PyGResGated(7, 70, 4, 6, edge_features=True), "extension", fused_op),
     }
     optimizers = {name: torch.optim.Adam(model.parameters(), lr=1e-3) for name, (model, _, _) in rows.items()}
     times: dict[str, list[float]] = {name: [] for name in rows}

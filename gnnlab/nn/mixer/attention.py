@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.utils import to_dense_batch
 
+from gnnlab.nn.dropout import dropout
 from gnnlab.nn.mixer.base import GlobalMixer, check_heads, check_mixer_inputs, init_projections, num_graphs
 from gnnlab.nn.mlp import check_dropout
 
@@ -94,9 +95,16 @@ class MultiheadAttentionMixer(GlobalMixer):
             # see the (zero) padding instead, so nothing turns into NaN. They are dropped below.
             empty = ~mask.any(dim=1, keepdim=True)  # (B, 1)
             attn_mask = (mask | empty)[:, None, None, :]  # (B, 1, 1, L), True = attend
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
-        )  # (B, H, L, d)
+        dropout_p = self.dropout if self.training else 0.0
+        if dropout_p > 0.0 and q.device.type == "cpu":
+            # torch's CPU attention draws its dropout mask one Bernoulli sample per weight (a fifth of a
+            # GPS epoch on PATTERN); the same attention with gnnlab's cheaper CPU mask.
+            scores = (q @ k.transpose(-2, -1)) * head_dim**-0.5
+            if attn_mask is not None:
+                scores = scores.masked_fill(~attn_mask, float("-inf"))
+            out = dropout(torch.softmax(scores, dim=-1), dropout_p) @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)  # (B, H, L, d)
         out = out.transpose(1, 2).reshape(size, length, self.dim)  # (B, L, D)
         out = out.reshape(num_nodes, self.dim) if mask is None else out[mask]  # (N, D)
         return self.out_proj(out)

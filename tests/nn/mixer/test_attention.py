@@ -139,6 +139,31 @@ def test_attention_dropout_only_in_training():
     assert (dropped != 0).all()
 
 
+def test_training_attention_on_the_cpu_matches_the_reference_without_drops():
+    """The CPU training path (matmul / softmax / gnnlab dropout / matmul) with a rate that drops nothing
+    (below 2^-17) against the block-diagonal reference, on graphs of different sizes and an empty graph id."""
+    x, batch = random_batch([5, 1, 8], DIM, seed=9)
+    batch = torch.where(batch >= 1, batch + 1, batch)  # graph id 1 has no node
+    mixer = _mixer(9, dropout=1e-7).train()
+    out = mixer(x, batch)
+    assert_close(out, _block_attention(mixer, x, batch))
+    out.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in mixer.parameters())
+
+
+def test_attention_dropout_is_unbiased():
+    """The mean over many dropout masks approaches the attention without dropout."""
+    x, batch = random_batch([4, 6], DIM, seed=10)
+    mixer = _mixer(10, dropout=0.5)
+    reference = mixer.eval()(x, batch)
+    mixer.train()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        mean = torch.stack([mixer(x, batch) for _ in range(4000)]).mean(0)
+    assert_close(mean, reference, rtol=0, atol=0.05 * reference.abs().max().item())
+    assert not torch.allclose(mixer(x, batch), reference)
+
+
 def test_default_initialisation_matches_torch():
     mixer = MultiheadAttentionMixer(DIM, HEADS)
     assert mixer.in_proj.bias.abs().max() == 0 and mixer.out_proj.bias.abs().max() == 0
