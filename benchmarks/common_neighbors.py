@@ -19,6 +19,7 @@ ratios are peer / gnnlab.
 from __future__ import annotations
 
 import argparse
+import os
 
 import numpy as np
 import torch
@@ -69,6 +70,15 @@ def ncn_plain_torch(graph: Graph, src: torch.Tensor, dst: torch.Tensor, h: torch
     return cn @ h
 
 
+def peer_version() -> str:
+    """torch_sparse's version, or that it is absent."""
+    try:
+        import torch_sparse
+    except ImportError:
+        return "not installed"
+    return torch_sparse.__version__
+
+
 def torch_sparse_peer(graph: Graph):
     try:
         from torch_sparse import SparseTensor
@@ -100,7 +110,8 @@ def main():
 def run(args) -> list:
     if not gnnlab.ops.extension_available():
         print("warning: gnnlab._C is not built; 'gnnlab' below is the plain-torch reference path")
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, ops backend {gnnlab.ops.backend()}")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, ops backend {gnnlab.ops.backend()}, "
+          f"torch_sparse {peer_version()}; load average before the run {os.getloadavg()[0]:.2f}")
     graph = Graph.undirected(ba_graph(args.nodes, args.m), args.nodes)
     src, dst = query_batch(graph, args.batch)
     h = torch.randn(args.nodes, args.features)
@@ -143,6 +154,17 @@ def run(args) -> list:
     t_ours = median_ms(ours_fb, args.repeat)
     report(task, "gnnlab common_neighbor_aggregate", t_ours, t_ours)
     report(task, "NCN approach, plain torch", median_ms(plain_fb, args.repeat), t_ours)
+    if peer is not None:
+        hg.grad = None
+        ours_fb()
+        expected, hg.grad = hg.grad, None
+        peer(src, dst, hg).sum().backward()
+        torch.testing.assert_close(hg.grad, expected, rtol=1e-4, atol=1e-3)
+
+        def peer_fb():
+            peer(src, dst, hg).sum().backward()
+
+        report(task, "torch_sparse (NCN's own path)", median_ms(peer_fb, args.repeat), t_ours)
 
     import scipy.sparse as sp
 
