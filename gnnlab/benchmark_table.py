@@ -215,7 +215,7 @@ def collect_rows(table: dict, root: Path, seeds: int) -> list[tuple[dict, list[d
 def write_benchmark_table(table: dict, collected: list, out: Path, command: str = "", failed: list[str] = ()) -> str:
     """The table (markdown ``out``), one CSV row per cell (``out.csv``), one per run (``<out>_seeds.csv``) and
     the plot of ours against the published values (``out.png``); returns the markdown."""
-    from gnnlab.table import PROTOCOLS, _budget, _digits, _protocol, _status, _summary
+    from gnnlab.table import PROTOCOLS, _budget, _digits, _protocol, _status, _summary, mean_std
 
     by_experiment = {row["experiment"]: (runs, bench) for row, runs, bench in collected}
     lines = [f"# {table['title']}", "", f"Source: {table['paper']} (rows citing another paper name it).",
@@ -245,11 +245,11 @@ def write_benchmark_table(table: dict, collected: list, out: Path, command: str 
         expected = bench.get("folds", table["seeds"])
         if len(values) < expected:  # a partial row is not judged
             status = f"incomplete ({len(values)} of {expected})"
-        lines.append(f"| {row['cell']} | {source} | {mean:.{digits}f} ± {std:.{digits}f} | {pub} | {delta} "
+        lines.append(f"| {row['cell']} | {source} | {mean_std(mean, std, digits)} | {pub} | {delta} "
                      f"| {len(values)} | {PROTOCOLS[_protocol(bench)][1]} | {status} |")
         if row.get("note"):
             notes.append(f"- {row['cell']}: {row['note']}")
-        cells.append([row["cell"], row["experiment"], bench["metric"], f"{mean:.6g}", f"{std:.6g}", row["published"],
+        cells.append([row["cell"], row["experiment"], bench["metric"], f"{mean:.6g}", "" if math.isnan(std) else f"{std:.6g}", row["published"],
                       row.get("published_std"), len(values), status])
         seed_rows += [[row["cell"], row["experiment"], r["seed"], v, r["best_epoch"], r.get("epochs_run"), r["dir"]]
                       for r, v in zip(runs, values)]

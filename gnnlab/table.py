@@ -153,6 +153,13 @@ def _summary(runs: list[dict], benchmark: dict, metric: str) -> tuple[list[float
     return values, mean, std, pub, delta
 
 
+def mean_std(mean: float, std: float, digits: int) -> str:
+    """``mean ± std``, or the mean alone marked as one seed's (a sample std needs two)."""
+    if math.isnan(std):
+        return f"{mean:.{digits}f} (one seed, no std)"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
 def _write(out: Path, lines: list[str], command: str, header: list[str], rows: list[list]) -> str:
     """Write the markdown ``out`` (first line: the command that made it) and the CSV beside it; return the markdown."""
     if command:
@@ -183,7 +190,7 @@ def write_table(runs: list[dict], benchmark: dict, out: Path, metric: str | None
         "",
         "| cell | ours (mean ± std) | published | difference | seeds | status |",
         "|---|---|---|---|---|---|",
-        f"| {benchmark.get('cell', '')} ({benchmark.get('table', '')}) | {mean:.{digits}f} ± {std:.{digits}f} | {pub} "
+        f"| {benchmark.get('cell', '')} ({benchmark.get('table', '')}) | {mean_std(mean, std, digits)} | {pub} "
         f"| {delta} | {len(values)} | {_status(mean, benchmark, runs)} |",
         "",
         "| seed | value | best epoch | epochs run |",
@@ -210,11 +217,11 @@ def write_summary(sweeps: list[tuple[list[dict], dict]], out: Path, command: str
         cell = benchmark.get("cell", "")
         digits = _digits(benchmark)
         source = f"{benchmark.get('paper', '')}, {benchmark.get('table', '')}"
-        lines.append(f"| {cell} | {source} | {mean:.{digits}f} ± {std:.{digits}f} | {pub} | {delta} | {len(values)} "
+        lines.append(f"| {cell} | {source} | {mean_std(mean, std, digits)} | {pub} | {delta} | {len(values)} "
                      f"| {PROTOCOLS[_protocol(benchmark)][1]} | {_status(mean, benchmark, runs)} |")
         if _budget(runs):
             notes.append(f"{cell}: reduced budget, {', '.join(f'`{o}`' for o in _budget(runs))}.")
-        rows.append([cell, metric, f"{mean:.4f}", f"{std:.4f}", benchmark.get("published"),
+        rows.append([cell, metric, f"{mean:.4f}", "" if math.isnan(std) else f"{std:.4f}", benchmark.get("published"),
                      benchmark.get("published_std"), len(values), _status(mean, benchmark, runs)])
     lines = [*notes, "", *lines] if notes else lines
     return _write(out, lines, command,

@@ -139,7 +139,7 @@ def test_a_failing_row_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
     assert main([str(table), "--sweep-dir", str(tmp_path / "runs"), "--seeds", "1"]) == 1
     assert "runs failed for B / x" in capsys.readouterr().err
     text = (tmp_path / "runs/bench.md").read_text()
-    assert "| B / x | Table 1 | run failed |" in text and "| A / x | Table 1 | 50.00 ± nan |" in text
+    assert "| B / x | Table 1 | run failed |" in text and "| A / x | Table 1 | 50.00 (one seed, no std) |" in text
 
 
 def test_a_row_with_fewer_finished_seeds_is_incomplete_not_judged(tmp_path):
@@ -160,7 +160,7 @@ def test_rows_runs_only_the_named_rows_and_tabulates_every_finished_one(tmp_path
     assert main([str(table), "--sweep-dir", str(root), "--seeds", "1", "--rows", "x/b"]) == 0
     assert len(calls) == 1 and "experiment=x/b" in calls[0]
     text = (root / "bench.md").read_text()
-    assert "| A / x | Table 1 | 50.00 ± nan |" in text and "| B / x | Table 1 | not run |" in text
+    assert "| A / x | Table 1 | 50.00 (one seed, no std) |" in text and "| B / x | Table 1 | not run |" in text
     assert main([str(table), "--sweep-dir", str(root), "--rows", "x/c"]) == 2
     assert "--rows x/c: not a row" in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -205,3 +205,20 @@ def test_the_published_cell_comes_from_the_benchmark_table(tmp_path):
     assert main(["--from-dir", str(sweep), "--out", str(out)]) == 0
     text = out.read_text()
     assert "# DAGNN / Cora — Liu, Gao & Ji, KDD 2020" in text and "| 84.50 ± 0.42 | 84.40 ± 0.50 | +0.10 | 2 | reproduced |" in text
+
+
+def test_one_seed_has_no_std(tmp_path):
+    """A sample std needs two seeds: one seed's cell says so instead of printing nan."""
+    a = _sweep(tmp_path / "a", [0.5], "A / x")
+    b = _sweep(tmp_path / "b", [0.9, 0.8], "B / x")
+    out = tmp_path / "summary.md"
+    assert main(["--from-dir", str(a), str(b), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "nan" not in text
+    assert "| A / x | P, T1 | 50.00 (one seed, no std) | 50.00 ± 1.50 | +0.00 | 1 |" in text
+    with open(out.with_suffix(".csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["std"] == "" and float(rows[1]["std"]) == pytest.approx(statistics.stdev([90, 80]), abs=1e-3)
+    single = tmp_path / "a.md"
+    assert main(["--from-dir", str(a), "--out", str(single)]) == 0
+    assert "| 50.00 (one seed, no std) |" in single.read_text()
