@@ -25,6 +25,7 @@ hops of the seeds, and the model returns the seeds' outputs.
 """
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -329,6 +330,7 @@ class SampledNodeDataModule:
         self.sampler = make_neighbor_sampler(self.data, self.num_neighbors, self.replace, engine, self.generator,
                                              share_memory=self.num_workers > 0)
         self._layerwise = LayerwiseBatch(self.data, self.eval_batch_size)
+        self._layerwise_parts: dict[tuple[int, int], LayerwiseBatch] = {}
 
     @classmethod
     def from_data(cls, data: Data, num_neighbors: Sequence[int], **kwargs) -> "SampledNodeDataModule":
@@ -356,6 +358,48 @@ class SampledNodeDataModule:
             shuffle=train, generator=self.generator, sampler=self.sampler, num_workers=self.num_workers,
             persistent_workers=False,
         )
+
+    def distributed_loader(self, split: str, rank: int, world_size: int, epoch: int = 0):
+        """The part of ``split`` that process ``rank`` of ``world_size`` runs (data-parallel training).
+
+        ``'train'``: the training seeds in an order drawn from (:attr:`seed`, ``epoch``), the same on every
+        process; the process takes every ``world_size``-th seed from ``rank`` (a partial last round is padded
+        with repeated seeds, as torch's ``DistributedSampler`` does), ``batch_size`` per batch, so batch ``k`` of
+        all processes together is batch ``k`` of one process with ``world_size`` times the batch. gnnlab's
+        sampler draws from :attr:`generator` reseeded by (seed, epoch, rank). ``'val'``/``'test'``: every
+        ``world_size``-th node of the split from ``rank``, without padding, so the gathered outputs score the
+        split exactly once; layer-wise evaluation runs the whole graph on each process and scores its share.
+        """
+        if not 0 <= rank < world_size:
+            raise ConfigError(f"rank {rank} is not in [0, {world_size})")
+        if split not in SPLITS:
+            raise UnknownSplitError(f"unknown split {split!r}; valid splits: {', '.join(map(repr, SPLITS))}")
+        nodes = getattr(self.data, f"{split}_mask").nonzero().view(-1)
+        if split == "train":
+            order = torch.randperm(nodes.numel(), generator=torch.Generator().manual_seed(self.seed * 10_007 + epoch))
+            padded = -(-nodes.numel() // world_size) * world_size
+            order = torch.cat([order, order[: padded - nodes.numel()]])
+            self.generator.manual_seed((self.seed * 1_000_003 + epoch * 10_007 + rank * 101) % (2**63 - 1))
+            return node_neighbor_loader(self.data, self.num_neighbors, nodes[order[rank::world_size]], self.batch_size,
+                                        generator=self.generator, sampler=self.sampler, num_workers=self.num_workers,
+                                        persistent_workers=False)
+        if self.eval_mode == "layerwise":
+            return [self._layerwise_part(rank, world_size)]
+        return node_neighbor_loader(self.data, self.num_neighbors, nodes[rank::world_size], self.eval_batch_size,
+                                    generator=self.generator, sampler=self.sampler, num_workers=self.num_workers,
+                                    persistent_workers=False)
+
+    def _layerwise_part(self, rank: int, world_size: int) -> LayerwiseBatch:
+        """A :class:`LayerwiseBatch` over the whole graph whose evaluation masks keep this process's share."""
+        if (rank, world_size) not in self._layerwise_parts:
+            data = copy.copy(self.data)  # the same tensors, masks of its own
+            for split in ("val", "test"):
+                mask = getattr(self.data, f"{split}_mask")
+                share = torch.zeros_like(mask)
+                share[mask.nonzero().view(-1)[rank::world_size]] = True
+                data[f"{split}_mask"] = share
+            self._layerwise_parts[(rank, world_size)] = LayerwiseBatch(data, self.eval_batch_size)
+        return self._layerwise_parts[(rank, world_size)]
 
     def train_loader(self):
         """Shorthand for ``loader('train')``."""

@@ -1,10 +1,12 @@
 """One process of a data-parallel test run, started by ``torchrun`` from tests/train/test_distributed.py.
 
-    python -m torch.distributed.run --standalone --nproc-per-node=N tests/train/ddp_worker.py OUT BATCH EPOCHS
+    python -m torch.distributed.run --standalone --nproc-per-node=N tests/train/ddp_worker.py OUT BATCH EPOCHS DIR [sampled]
 
 Trains a small GCN on random graphs (node classification; graphs of different sizes, so the processes score
-different numbers of nodes) with ``Trainer(strategy="ddp")`` and a per-process batch of BATCH graphs. Rank 0
-writes the final weights and the fit's metrics to OUT (``torch.save``).
+different numbers of nodes) with ``Trainer(strategy="ddp")`` and a per-process batch of BATCH graphs. With
+``sampled``: a 2-layer SAGE ``GNN`` on one random graph, neighbour-sampled batches of BATCH seeds with every
+neighbour (fan-out -1, so the batches are a function of their seeds) and layer-wise whole-graph evaluation.
+Rank 0 writes the final weights and the fit's metrics to OUT (``torch.save``).
 """
 from __future__ import annotations
 
@@ -50,17 +52,51 @@ class Net(torch.nn.Module):
         return self.out(h)
 
 
-def main(out: str, batch_size: int, epochs: int, output_dir: str) -> None:
+def one_graph() -> Data:
+    """120 nodes, 4 features, 3 classes, ~5 random in-edges per node; 40 / 30 / 25 nodes in train / val / test."""
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(120, 4, generator=gen)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 1).long()
+    mask = torch.zeros(120, dtype=torch.bool)
+    order = torch.randperm(120, generator=gen)
+    train, val, test = mask.clone(), mask.clone(), mask.clone()
+    train[order[:40]], val[order[40:70]], test[order[70:95]] = True, True, True
+    return Data(x=x, y=y, edge_index=torch.randint(0, 120, (2, 600), generator=gen), train_mask=train,
+                val_mask=val, test_mask=test)
+
+
+def sampled(batch_size: int):
+    """A neighbour-sampled data module (every neighbour, 2 hops) and a 2-layer SAGE GNN without batch norm."""
+    from functools import partial
+
+    from gnnlab.data import SampledNodeDataModule
+    from gnnlab.models import build_gnn
+    from gnnlab.nn.conv import SAGEConv
+    from gnnlab.nn.encoders import LinearEncoder
+    from gnnlab.nn.layers import ConvLayer
+
+    datamodule = SampledNodeDataModule.from_data(one_graph(), [-1, -1], batch_size=batch_size, eval_batch_size=16,
+                                                 engine="gnnlab", seed=5)
+    model = build_gnn(layer=partial(ConvLayer, conv=SAGEConv, batch_norm=False, residual=False),
+                      node_encoder=partial(LinearEncoder, 4), out_channels=3, hidden_channels=16, num_layers=2)
+    return datamodule, model
+
+
+def main(out: str, batch_size: int, epochs: int, output_dir: str, mode: str = "graphs") -> None:
     torch.manual_seed(0)
-    datamodule = DataModule({"train": graphs(32, 1), "val": graphs(13, 2), "test": graphs(7, 3)},
-                            batch_size=batch_size, eval_batch_size=3, seed=5)
-    model = Net()
+    if mode == "sampled":
+        datamodule, model = sampled(batch_size)
+        task = NodeClassification(transductive=True)
+    else:
+        datamodule = DataModule({"train": graphs(32, 1), "val": graphs(13, 2), "test": graphs(7, 3)},
+                                batch_size=batch_size, eval_batch_size=3, seed=5)
+        model, task = Net(), NodeClassification()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     trainer = Trainer(max_epochs=epochs, output_dir=output_dir, accelerator="cpu", progress=False,
                       strategy="ddp", min_lr=None)
     try:
-        result = trainer.fit(model, NodeClassification(), datamodule, optimizer)
-        final = trainer.test_best(model, NodeClassification(), datamodule)
+        result = trainer.fit(model, task, datamodule, optimizer)
+        final = trainer.test_best(model, task, datamodule)
         trainer.write_results(result, final)
     finally:
         trainer.dist.close()
@@ -70,4 +106,4 @@ def main(out: str, batch_size: int, epochs: int, output_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], *sys.argv[5:])

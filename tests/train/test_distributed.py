@@ -63,6 +63,63 @@ def test_two_processes_reach_the_parameters_of_one_process_with_the_global_batch
     assert max((one["params"][k] - init[k]).abs().max().item() for k in init) > 1e-2
 
 
+def test_sampled_training_on_two_processes_reaches_the_parameters_of_one_process(tmp_path):
+    """Neighbour-sampled node classification (every neighbour, so a batch is a function of its seeds): 2
+    processes with 5 seeds per batch against 1 with 10, 3 epochs; evaluation is layer-wise on the whole
+    graph, each process scoring its share of the split."""
+    runs = {}
+    for n, batch in ((1, 10), (2, 5)):
+        out = tmp_path / f"sampled{n}.pt"
+        proc = subprocess.run(_torchrun(n, str(HERE / "ddp_worker.py"), str(out), str(batch), "3",
+                                        str(tmp_path / f"run{n}"), "sampled"),
+                              env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs[n] = torch.load(out)
+    one, two = runs[1], runs[2]
+    assert two["world_size"] == 2
+    for key, value in one["params"].items():
+        torch.testing.assert_close(two["params"][key], value, rtol=1e-5, atol=1e-6, msg=key)
+    for metrics in ("last", "final"):
+        for key, value in one[metrics].items():
+            assert two[metrics][key] == pytest.approx(value, rel=1e-6, abs=1e-7), (metrics, key)
+
+
+def test_the_sampled_distributed_loader_shares_seeds_and_scored_nodes_once():
+    sys.path.insert(0, str(HERE))
+    try:
+        from ddp_worker import one_graph
+    finally:
+        sys.path.remove(str(HERE))
+    from gnnlab.data import SampledNodeDataModule
+
+    def module(batch):
+        return SampledNodeDataModule.from_data(one_graph(), [2, 2], batch_size=batch, eval_batch_size=8,
+                                               engine="gnnlab", seed=3)
+
+    dm = module(4)
+    data = dm.data
+
+    def seeds(loader):
+        return [b.n_id[: b.batch_size].tolist() for b in loader]
+
+    parts = [seeds(dm.distributed_loader("train", r, 2, epoch=1)) for r in range(2)]
+    one = seeds(module(8).distributed_loader("train", 0, 1, epoch=1))
+    assert [sorted(a + b) for a, b in zip(*parts)] == [sorted(batch) for batch in one]  # batch by batch
+    assert sorted(sum(parts[0] + parts[1], [])) == data.train_mask.nonzero().view(-1).tolist()
+    assert parts == [seeds(dm.distributed_loader("train", r, 2, epoch=1)) for r in range(2)]  # every launch
+    assert parts != [seeds(dm.distributed_loader("train", r, 2, epoch=2)) for r in range(2)]  # every epoch
+    for split in ("val", "test"):
+        shares = [dm.distributed_loader(split, r, 3)[0].data[f"{split}_mask"] for r in range(3)]
+        assert torch.equal(sum(s.long() for s in shares), data[f"{split}_mask"].long())  # each node once
+        assert dm.distributed_loader(split, 1, 3)[0] is dm.distributed_loader(split, 1, 3)[0]  # one whole-graph pass
+    sampled_eval = SampledNodeDataModule.from_data(one_graph(), [2, 2], batch_size=4, eval_batch_size=8,
+                                                   engine="gnnlab", eval_mode="sampled")
+    scored = [seeds(sampled_eval.distributed_loader("val", r, 2)) for r in range(2)]
+    assert sorted(sum(scored[0] + scored[1], [])) == data.val_mask.nonzero().view(-1).tolist()
+    with pytest.raises(ConfigError, match="rank 2"):
+        dm.distributed_loader("train", 2, 2)
+
+
 TINY = ["data.module.splits.num_train=16", "data.module.splits.num_val=6", "data.module.splits.num_test=6",
         "data.module.batch_size=4", "model.hidden_channels=8", "model.num_layers=2", "trainer.progress=false",
         "logger=csv", "trainer.strategy=ddp", "model.layer.dropout=0.3"]  # dropout: the RNG must resume too
