@@ -24,7 +24,7 @@ MODELS = sorted(
 )
 
 #: Models of raw float node features (Planetoid); the others read CLUSTER-like tokens.
-FLOAT_FEATURES = {"gcn_plain", "gat_plain", "dagnn"}
+FLOAT_FEATURES = {"gcn_plain", "gat_plain", "dagnn", "fingerprint"}
 
 
 def _graph(n: int, seed: int, x: torch.Tensor | None = None) -> Data:
