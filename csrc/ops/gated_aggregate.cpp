@@ -94,4 +94,13 @@ void check_gated_aggregate_backward_op(const at::Tensor& rowptr, const at::Tenso
   check_matrix(g_den, num_rows, values, "g_den", "target nodes", op);
 }
 
+GatedGrads allocate_gated_grads(const at::Tensor& values, int64_t num_edges, int64_t num_rows, bool need_edge,
+                                bool need_values) {
+  const int64_t S = values.size(0), F = values.size(1);
+  const auto opts = values.options();
+  const auto maybe = [&](bool wanted, int64_t rows) { return at::empty(wanted ? at::IntArrayRef{rows, F} : at::IntArrayRef{0}, opts); };
+  return {maybe(need_edge, num_edges), maybe(need_edge, num_rows), maybe(need_edge, S), maybe(need_values, S),
+          maybe(need_values, num_edges)};
+}
+
 }  // namespace gnnlab

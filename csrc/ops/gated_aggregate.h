@@ -25,4 +25,12 @@ void check_gated_aggregate_backward_op(const at::Tensor& rowptr, const at::Tenso
                                        const at::Tensor& values, const at::Tensor& g_e, const at::Tensor& g_num,
                                        const at::Tensor& g_den);
 
+// The backward's outputs (empty [0] where not wanted) and its scratch w = sigmoid(e_hat) * g_num[target]
+// ([E, F] when need_values), all like `values`.
+struct GatedGrads {
+  at::Tensor d_e, d_dst, d_src, d_val, w;
+};
+GatedGrads allocate_gated_grads(const at::Tensor& values, int64_t num_edges, int64_t num_rows, bool need_edge,
+                                bool need_values);
+
 }  // namespace gnnlab

@@ -24,6 +24,37 @@ using acc_type = typename std::conditional<std::is_same<scalar_t, double>::value
 template <typename acc_t>
 constexpr int kBlock = 64 / sizeof(acc_t);
 
+// Rows [begin, end) of a kernel, each in feature blocks whose two sums (a, b: acc[0, F) and acc[F, 2F))
+// stay in registers: kBlock-wide blocks, then a half block, then the tail. A tail narrower than a half
+// block runs as one half block over the LAST kBlock / 2 features when F allows: it overlaps features
+// already done (rewriting their per-edge outputs with the same values) and keeps only the new sums.
+// The kernel gives block<kWidth>(row, f0, n, a, b) and store(row, a, b).
+template <typename Kernel, typename acc_t>
+GNNLAB_HD void blocked_rows(const Kernel& k, int64_t F, int64_t begin, int64_t end, acc_t* acc) {
+  constexpr int kB = kBlock<acc_t>, kHalf = kB / 2;
+  acc_t* a = acc;
+  acc_t* b = acc + F;
+  for (int64_t r = begin; r < end; ++r) {
+    int64_t f = 0;
+    for (; f + kB <= F; f += kB) k.template block<kB>(r, f, kB, a + f, b + f);
+    if (f + kHalf <= F) {
+      k.template block<kHalf>(r, f, kHalf, a + f, b + f);
+      f += kHalf;
+    }
+    if (f < F && F < kHalf) {
+      k.template block<0>(r, f, F - f, a + f, b + f);
+    } else if (f < F) {
+      acc_t ta[kHalf], tb[kHalf];
+      k.template block<kHalf>(r, F - kHalf, kHalf, ta, tb);
+      for (int64_t j = f; j < F; ++j) {
+        a[j] = ta[j - (F - kHalf)];
+        b[j] = tb[j - (F - kHalf)];
+      }
+    }
+    k.store(r, a, b);
+  }
+}
+
 template <typename scalar_t, typename index_t>
 struct Forward {
   using acc_t = acc_type<scalar_t>;
@@ -40,41 +71,14 @@ struct Forward {
                                                          n, e_hat, a, b, E);
   }
 
-  // Features [f, F) of row r, fewer than a half block: when F allows, one half block over the LAST
-  // kB / 2 features, which overlaps features already done (it rewrites their per-edge outputs with
-  // the same values) and keeps only the new sums; otherwise (F < kB / 2) the run-time width.
-  GNNLAB_HD void tail(int64_t r, int64_t f, acc_t* a, acc_t* b) const {
-    constexpr int kHalf = kBlock<acc_t> / 2;
-    if (F < kHalf) {
-      block<0>(r, f, F - f, a + f, b + f);
-      return;
-    }
-    acc_t ta[kHalf], tb[kHalf];
-    block<kHalf>(r, F - kHalf, kHalf, ta, tb);
-    for (int64_t k = f; k < F; ++k) {
-      a[k] = ta[k - (F - kHalf)];
-      b[k] = tb[k - (F - kHalf)];
+  GNNLAB_HD void store(int64_t i, const acc_t* a, const acc_t* b) const {
+    for (int64_t k = 0; k < F; ++k) {
+      num[i * F + k] = static_cast<scalar_t>(a[k]);
+      den[i * F + k] = static_cast<scalar_t>(b[k]);
     }
   }
 
-  GNNLAB_HD void rows(int64_t begin, int64_t end, acc_t* acc) const {
-    constexpr int kB = kBlock<acc_t>;
-    acc_t* a = acc;
-    acc_t* b = acc + F;
-    for (int64_t i = begin; i < end; ++i) {
-      int64_t f = 0;
-      for (; f + kB <= F; f += kB) block<kB>(i, f, kB, a + f, b + f);
-      if (f + kB / 2 <= F) {
-        block<kB / 2>(i, f, kB / 2, a + f, b + f);
-        f += kB / 2;
-      }
-      if (f < F) tail(i, f, a, b);
-      for (int64_t k = 0; k < F; ++k) {
-        num[i * F + k] = static_cast<scalar_t>(a[k]);
-        den[i * F + k] = static_cast<scalar_t>(b[k]);
-      }
-    }
-  }
+  GNNLAB_HD void rows(int64_t begin, int64_t end, acc_t* acc) const { blocked_rows(*this, F, begin, end, acc); }
 };
 
 template <typename scalar_t, typename index_t>
@@ -88,37 +92,17 @@ struct BackwardDst {
   scalar_t *d_e, *d_dst, *w;  // d_e and d_dst, or w: null when not wanted
 
   template <int kWidth>
-  GNNLAB_HD void block(int64_t i, int64_t f, int64_t n, acc_t* a) const {
+  GNNLAB_HD void block(int64_t i, int64_t f, int64_t n, acc_t* a, acc_t* /*unused*/) const {
     gated::backward_dst_row<kWidth, scalar_t, acc_t, index_t>(rowptr, col, edge_id, e_hat, values, g_e, g_num, g_den,
                                                               F, i, f, n, d_e, d_dst != nullptr ? a : nullptr, w, E);
   }
 
-  // As Forward::tail, with one sum.
-  GNNLAB_HD void tail(int64_t r, int64_t f, acc_t* a, acc_t* /*unused*/) const {
-    constexpr int kHalf = kBlock<acc_t> / 2;
-    if (F < kHalf) {
-      block<0>(r, f, F - f, a + f);
-      return;
-    }
-    acc_t ta[kHalf];
-    block<kHalf>(r, F - kHalf, kHalf, ta);
-    for (int64_t k = f; k < F; ++k) a[k] = ta[k - (F - kHalf)];
+  GNNLAB_HD void store(int64_t i, const acc_t* a, const acc_t* /*unused*/) const {
+    if (d_dst == nullptr) return;
+    for (int64_t k = 0; k < F; ++k) d_dst[i * F + k] = static_cast<scalar_t>(a[k]);
   }
 
-  GNNLAB_HD void rows(int64_t begin, int64_t end, acc_t* acc) const {
-    constexpr int kB = kBlock<acc_t>;
-    for (int64_t i = begin; i < end; ++i) {
-      int64_t f = 0;
-      for (; f + kB <= F; f += kB) block<kB>(i, f, kB, acc + f);
-      if (f + kB / 2 <= F) {
-        block<kB / 2>(i, f, kB / 2, acc + f);
-        f += kB / 2;
-      }
-      if (f < F) tail(i, f, acc, nullptr);
-      if (d_dst == nullptr) continue;
-      for (int64_t k = 0; k < F; ++k) d_dst[i * F + k] = static_cast<scalar_t>(acc[k]);
-    }
-  }
+  GNNLAB_HD void rows(int64_t begin, int64_t end, acc_t* acc) const { blocked_rows(*this, F, begin, end, acc); }
 };
 
 template <typename scalar_t>
@@ -127,52 +111,25 @@ struct BackwardSrc {
   const int64_t* rowptr_t;
   const int64_t* edge_id_t;
   const scalar_t *d_e, *w;
-  // Outputs; null: not wanted.
   int64_t F, E;
+  // Outputs; null: not wanted.
   scalar_t *d_src, *d_val;
 
   template <int kWidth>
   GNNLAB_HD void block(int64_t j, int64_t f, int64_t n, acc_t* a, acc_t* b) const {
     gated::backward_src_row<kWidth, scalar_t, acc_t>(rowptr_t, edge_id_t, d_e, w, F, j, f, n,
                                                      d_src != nullptr ? a : nullptr,
-                                                              d_val != nullptr ? b : nullptr, E);
+                                                     d_val != nullptr ? b : nullptr, E);
   }
 
-  // Features [f, F) of row r, fewer than a half block: when F allows, one half block over the LAST
-  // kB / 2 features, which overlaps features already done (it rewrites their per-edge outputs with
-  // the same values) and keeps only the new sums; otherwise (F < kB / 2) the run-time width.
-  GNNLAB_HD void tail(int64_t r, int64_t f, acc_t* a, acc_t* b) const {
-    constexpr int kHalf = kBlock<acc_t> / 2;
-    if (F < kHalf) {
-      block<0>(r, f, F - f, a + f, b + f);
-      return;
-    }
-    acc_t ta[kHalf], tb[kHalf];
-    block<kHalf>(r, F - kHalf, kHalf, ta, tb);
-    for (int64_t k = f; k < F; ++k) {
-      a[k] = ta[k - (F - kHalf)];
-      b[k] = tb[k - (F - kHalf)];
+  GNNLAB_HD void store(int64_t j, const acc_t* a, const acc_t* b) const {
+    for (int64_t k = 0; k < F; ++k) {
+      if (d_src != nullptr) d_src[j * F + k] = static_cast<scalar_t>(a[k]);
+      if (d_val != nullptr) d_val[j * F + k] = static_cast<scalar_t>(b[k]);
     }
   }
 
-  GNNLAB_HD void rows(int64_t begin, int64_t end, acc_t* acc) const {
-    constexpr int kB = kBlock<acc_t>;
-    acc_t* a = acc;
-    acc_t* b = acc + F;
-    for (int64_t j = begin; j < end; ++j) {
-      int64_t f = 0;
-      for (; f + kB <= F; f += kB) block<kB>(j, f, kB, a + f, b + f);
-      if (f + kB / 2 <= F) {
-        block<kB / 2>(j, f, kB / 2, a + f, b + f);
-        f += kB / 2;
-      }
-      if (f < F) tail(j, f, a, b);
-      for (int64_t k = 0; k < F; ++k) {
-        if (d_src != nullptr) d_src[j * F + k] = static_cast<scalar_t>(a[k]);
-        if (d_val != nullptr) d_val[j * F + k] = static_cast<scalar_t>(b[k]);
-      }
-    }
-  }
+  GNNLAB_HD void rows(int64_t begin, int64_t end, acc_t* acc) const { blocked_rows(*this, F, begin, end, acc); }
 };
 
 // The rows of a kernel compiled for the baseline ISA and, on x86-64, for AVX2 + FMA: the row
@@ -244,14 +201,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_aggregate_backw
   const auto e_hat = e_hat_in.contiguous(), v = values_in.contiguous(), g_e = g_e_in.contiguous();
   const auto g_num = g_num_in.contiguous(), g_den = g_den_in.contiguous();
   const int64_t R = rp.size(0) - 1, E = c.size(0), F = v.size(1), S = v.size(0);
-  const auto opts = v.options();
-  auto d_e = need_edge ? at::empty({E, F}, opts) : at::empty({0}, opts);
-  auto d_dst = need_edge ? at::empty({R, F}, opts) : at::empty({0}, opts);
-  auto d_src = need_edge ? at::empty({S, F}, opts) : at::empty({0}, opts);
-  auto d_val = need_values ? at::empty({S, F}, opts) : at::empty({0}, opts);
+  const GatedGrads grads = allocate_gated_grads(v, E, R, need_edge, need_values);
+  const at::Tensor &d_e = grads.d_e, &d_dst = grads.d_dst, &d_src = grads.d_src, &d_val = grads.d_val, &w = grads.w;
   if (!need_edge && !need_values) return {d_e, d_dst, d_src, d_val};
-  // w = sigmoid(e_hat) * g_num[target], per edge: written by the first pass, summed by the second.
-  auto w = need_values ? at::empty({E, F}, opts) : at::empty({0}, opts);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, v.scalar_type(), "gated_aggregate_backward_cpu", [&] {
     AT_DISPATCH_INDEX_TYPES(c.scalar_type(), "gated_aggregate_backward_cpu_index", [&] {
       const BackwardDst<scalar_t, index_t> k{rp.data_ptr<int64_t>(), c.data_ptr<index_t>(), ids.data_ptr<int64_t>(),

@@ -5,38 +5,14 @@
 #include <ATen/Dispatch.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <torch/library.h>
 
+#include "ops/cuda/cuda_ptr.h"
 #include "ops/aggregate.h"
 #include "ops/common/aggregate.h"
 #include "ops/cuda/aggregate_kernel.cuh"
 
 namespace gnnlab {
-
-namespace {
-
-// The kernels are instantiated for CUDA's own half types, which share c10's bit layout.
-template <typename T>
-struct CudaType {
-  using type = T;
-};
-template <>
-struct CudaType<at::Half> {
-  using type = __half;
-};
-template <>
-struct CudaType<at::BFloat16> {
-  using type = __nv_bfloat16;
-};
-
-template <typename T>
-typename CudaType<T>::type* cuda_ptr(const at::Tensor& t) {
-  return t.defined() ? reinterpret_cast<typename CudaType<T>::type*>(t.data_ptr<T>()) : nullptr;
-}
-
-}  // namespace
 
 std::tuple<at::Tensor, at::Tensor> aggregate_cuda(const at::Tensor& rowptr, const at::Tensor& col,
                                                   const at::Tensor& rowptr_t, const at::Tensor& col_t,

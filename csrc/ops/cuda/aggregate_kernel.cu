@@ -12,15 +12,6 @@ namespace cuda {
 
 namespace {
 
-template <typename scalar_t>
-struct Acc {
-  using type = float;
-};
-template <>
-struct Acc<double> {
-  using type = double;
-};
-
 template <typename scalar_t, typename index_t>
 __global__ void aggregate_kernel(const int64_t* rowptr, const index_t* col, const scalar_t* x, const scalar_t* w,
                                  int64_t R, int64_t F, int reduce, scalar_t* out, int32_t* arg) {

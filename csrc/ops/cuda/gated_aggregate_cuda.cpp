@@ -5,37 +5,13 @@
 #include <ATen/Dispatch.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <torch/library.h>
 
+#include "ops/cuda/cuda_ptr.h"
 #include "ops/cuda/gated_aggregate_kernel.cuh"
 #include "ops/gated_aggregate.h"
 
 namespace gnnlab {
-
-namespace {
-
-// The kernels are instantiated for CUDA's own half types, which share c10's bit layout.
-template <typename T>
-struct CudaType {
-  using type = T;
-};
-template <>
-struct CudaType<at::Half> {
-  using type = __half;
-};
-template <>
-struct CudaType<at::BFloat16> {
-  using type = __nv_bfloat16;
-};
-
-template <typename T>
-typename CudaType<T>::type* cuda_ptr(const at::Tensor& t) {
-  return reinterpret_cast<typename CudaType<T>::type*>(t.data_ptr<T>());
-}
-
-}  // namespace
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_aggregate_cuda(
     const at::Tensor& rowptr, const at::Tensor& col, const at::Tensor& edge_id, const at::Tensor& /*rowptr_t*/,
@@ -75,13 +51,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_aggregate_backw
   const auto e_hat = e_hat_in.contiguous(), v = values_in.contiguous(), g_e = g_e_in.contiguous();
   const auto g_num = g_num_in.contiguous(), g_den = g_den_in.contiguous();
   const int64_t R = rp.size(0) - 1, E = c.size(0), F = v.size(1), S = v.size(0);
-  const auto opts = v.options();
-  auto d_e = need_edge ? at::empty({E, F}, opts) : at::empty({0}, opts);
-  auto d_dst = need_edge ? at::empty({R, F}, opts) : at::empty({0}, opts);
-  auto d_src = need_edge ? at::empty({S, F}, opts) : at::empty({0}, opts);
-  auto d_val = need_values ? at::empty({S, F}, opts) : at::empty({0}, opts);
+  const GatedGrads grads = allocate_gated_grads(v, E, R, need_edge, need_values);
+  const at::Tensor &d_e = grads.d_e, &d_dst = grads.d_dst, &d_src = grads.d_src, &d_val = grads.d_val, &w = grads.w;
   if (!need_edge && !need_values) return {d_e, d_dst, d_src, d_val};
-  auto w = need_values ? at::empty({E, F}, opts) : at::empty({0}, opts);  // sigmoid(e_hat) * g_num[target]
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, v.scalar_type(), "gated_aggregate_backward_cuda", [&] {
     AT_DISPATCH_INDEX_TYPES(c.scalar_type(), "gated_aggregate_backward_cuda_index", [&] {
       C10_CUDA_CHECK(cuda::gated_aggregate_backward(

@@ -12,15 +12,6 @@ namespace cuda {
 
 namespace {
 
-template <typename scalar_t>
-struct Acc {
-  using type = float;
-};
-template <>
-struct Acc<double> {
-  using type = double;
-};
-
 template <typename scalar_t, typename index_t>
 __global__ void forward_kernel(const int64_t* rowptr, const index_t* col, const int64_t* edge_id,
                                const scalar_t* edge_in, const scalar_t* x_dst, const scalar_t* x_src,
