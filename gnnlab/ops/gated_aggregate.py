@@ -8,8 +8,9 @@ For every edge ``e = j -> i`` of a :class:`~gnnlab.ops.graph.Graph`::
 
 (σ the logistic sigmoid, feature-wise). The compiled kernel (``torch.ops.gnnlab.gated_aggregate``)
 walks the CSR by target once: it writes ``e_hat`` (the layer's edge output needs it) and keeps
-the gates and the ``E × F`` gated messages in registers. The backward recomputes σ from ``e_hat`` in
-two passes, one per CSR orientation, again without atomics. A double backward (``create_graph``)
+the gates and the ``E × F`` gated messages in registers. The backward takes two passes, without
+atomics: by target, it evaluates σ(e_hat) once and writes the gradient of ``e_hat`` and σ·∂num; by
+source, it sums both. A double backward (``create_graph``)
 takes a plain-torch formula of the same gradients, which autograd differentiates to any order.
 The reference path (``backend_scope("torch")``, and devices without a kernel) composes
 :func:`gather_src`/:func:`gather_dst`/:func:`reduce_messages`. The CUDA kernels are compiled but have
