@@ -249,7 +249,8 @@ def write_benchmark_table(table: dict, collected: list, out: Path, command: str 
                      f"| {len(values)} | {PROTOCOLS[_protocol(bench)][1]} | {status} |")
         if row.get("note"):
             notes.append(f"- {row['cell']}: {row['note']}")
-        cells.append([row["cell"], row["experiment"], bench["metric"], f"{mean:.6g}", "" if math.isnan(std) else f"{std:.6g}", row["published"],
+        std_text = "" if math.isnan(std) else f"{std:.6g}"
+        cells.append([row["cell"], row["experiment"], bench["metric"], f"{mean:.6g}", std_text, row["published"],
                       row.get("published_std"), len(values), status])
         seed_rows += [[row["cell"], row["experiment"], r["seed"], v, r["best_epoch"], r.get("epochs_run"), r["dir"]]
                       for r, v in zip(runs, values)]

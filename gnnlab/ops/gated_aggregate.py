@@ -30,8 +30,8 @@ if _loader.extension_available():
 
     @torch.library.register_fake("gnnlab::gated_aggregate")
     def _gated_aggregate_fake(rowptr, col, edge_id, rowptr_t, edge_id_t, edge_in, x_dst, x_src, values):
-        rows = rowptr.size(0) - 1
-        return edge_in.new_empty(edge_in.shape), x_dst.new_empty(rows, x_src.size(1)), x_dst.new_empty(rows, x_src.size(1))
+        rows, width = rowptr.size(0) - 1, x_src.size(1)
+        return edge_in.new_empty(edge_in.shape), x_dst.new_empty(rows, width), x_dst.new_empty(rows, width)
 
     @torch.library.register_fake("gnnlab::gated_aggregate_backward")
     def _gated_aggregate_backward_fake(rowptr, col, edge_id, rowptr_t, edge_id_t, e_hat, values, g_e, g_num, g_den,
@@ -87,18 +87,21 @@ def _check(edge_in: Tensor, x_dst: Tensor, x_src: Tensor, values: Tensor, graph:
     if not isinstance(graph, Graph):
         raise TypeError(f"{op}: graph must be a Graph, got {type(graph).__name__}")
     width = x_src.size(-1) if x_src.dim() == 2 else None
-    for name, t, rows, what in (("edge_in", edge_in, graph.num_edges, "edges"), ("x_dst", x_dst, graph.num_dst, "target nodes"),
-                                ("x_src", x_src, graph.num_src, "source nodes"), ("values", values, graph.num_src, "source nodes")):
+    inputs = (("edge_in", edge_in, graph.num_edges, "edges"), ("x_dst", x_dst, graph.num_dst, "target nodes"),
+              ("x_src", x_src, graph.num_src, "source nodes"), ("values", values, graph.num_src, "source nodes"))
+    for name, t, rows, what in inputs:
         if t.dim() != 2 or t.size(0) != rows or t.size(1) != width:
             raise ValueError(f"{op}: {name} must have shape [{rows}, {width}] ({what}, features), got {list(t.shape)}")
         if t.dtype != x_src.dtype or not t.is_floating_point():
-            raise ValueError(f"{op}: {name} must be floating point of one dtype with x_src ({x_src.dtype}), got {t.dtype}")
+            raise ValueError(f"{op}: {name} must be floating point of one dtype with x_src ({x_src.dtype}), "
+                             f"got {t.dtype}")
         if t.device != x_src.device:
             raise ValueError(f"{op}: {name} is on {t.device}, x_src on {x_src.device}")
 
 
-def gated_aggregate(edge_in: Tensor, x_dst: Tensor, x_src: Tensor, values: Tensor, graph: Graph) -> tuple[Tensor, Tensor, Tensor]:
-    """Gate every edge ``j -> i`` by ``σ(edge_in[e] + x_dst[i] + x_src[j])`` and sum the gated ``values[j]`` into ``i``.
+def gated_aggregate(edge_in: Tensor, x_dst: Tensor, x_src: Tensor, values: Tensor,
+                    graph: Graph) -> tuple[Tensor, Tensor, Tensor]:
+    """Gate every edge ``j -> i`` by ``σ(edge_in[e] + x_dst[i] + x_src[j])``; sum the gated ``values[j]`` into ``i``.
 
     Args:
         edge_in: ``[E, F]`` per-edge term, in the order of ``graph.edge_index``.
