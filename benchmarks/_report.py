@@ -43,7 +43,8 @@ class _Tee:
 
 @contextlib.contextmanager
 def report(prefix: str | None):
-    """Print as usual; with a ``prefix``, also copy what is printed to ``PREFIX.txt`` under the command line."""
+    """Print as usual; with a ``prefix``, also copy what is printed to ``PREFIX.txt`` under the command line and
+    the machine's load average at the start (timings taken beside other jobs are inflated)."""
     if prefix is None:
         yield
         return
@@ -52,6 +53,7 @@ def report(prefix: str | None):
     with open(path, "w") as fh:
         fh.write(f"# command: {command_line()}\n")
         with contextlib.redirect_stdout(_Tee(sys.stdout, fh)):
+            print(f"load average at the start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
             yield
 
 

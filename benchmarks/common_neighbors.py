@@ -19,7 +19,6 @@ ratios are peer / gnnlab.
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 import torch
@@ -111,7 +110,7 @@ def run(args) -> list:
     if not gnnlab.ops.extension_available():
         print("warning: gnnlab._C is not built; 'gnnlab' below is the plain-torch reference path")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, ops backend {gnnlab.ops.backend()}, "
-          f"torch_sparse {peer_version()}; load average before the run {os.getloadavg()[0]:.2f}")
+          f"torch_sparse {peer_version()}")
     graph = Graph.undirected(ba_graph(args.nodes, args.m), args.nodes)
     src, dst = query_batch(graph, args.batch)
     h = torch.randn(args.nodes, args.features)
