@@ -27,6 +27,7 @@ from gnnlab.ops.gather import gather_dst, gather_src
 from gnnlab.ops.graph import Graph
 
 if _loader.extension_available():
+    from gnnlab.ops.aggregate import _rows
 
     @torch.library.register_fake("gnnlab::gated_aggregate")
     def _gated_aggregate_fake(rowptr, col, edge_id, rowptr_t, edge_id_t, edge_in, x_dst, x_src, values):
@@ -45,8 +46,7 @@ if _loader.extension_available():
     def _edge_ends(rowptr: Tensor, col: Tensor, edge_id: Tensor) -> tuple[Tensor, Tensor]:
         """``(src, dst)`` ``[E]`` int64 of every edge in edge-id order, rebuilt from the CSR."""
         num_edges = col.numel()
-        rows = torch.repeat_interleave(torch.arange(rowptr.numel() - 1, device=rowptr.device), rowptr.diff(),
-                                       output_size=num_edges)
+        rows = _rows(rowptr, num_edges)
         src = torch.empty(num_edges, dtype=torch.long, device=col.device).index_put_((edge_id,), col.long())
         dst = torch.empty(num_edges, dtype=torch.long, device=col.device).index_put_((edge_id,), rows)
         return src, dst
