@@ -1,6 +1,7 @@
 """A small container around train/val/test datasets that builds seeded PyG data loaders."""
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 
@@ -74,6 +75,21 @@ def _vocabulary(splits: Mapping[str, Dataset], attr: str) -> int | list[int] | N
     return observed[0] if sample.dim() == 1 or sample.size(-1) == 1 else observed
 
 
+def _node_count_deciles(dataset: Dataset) -> list[int]:
+    """``[c_0, ..., c_10]``: ``c_q`` is the smallest node count that a fraction ``q / 10`` of the graphs do not
+    exceed (``c_0`` the smallest graph, ``c_10`` the largest)."""
+    slices = getattr(dataset, "slices", None) or {}
+    if isinstance(dataset, InMemoryDataset) and dataset.transform is None and "x" in slices:
+        counts = slices["x"].diff()
+        if dataset._indices is not None:
+            counts = counts[torch.as_tensor(dataset.indices(), dtype=torch.long)]
+    else:
+        counts = torch.tensor([int(graph.num_nodes) for graph in dataset])
+    ordered = counts.sort().values
+    ranks = [max(math.ceil(q * len(ordered) / 10) - 1, 0) for q in range(11)]
+    return [int(ordered[r]) for r in ranks]
+
+
 def _train_degree_histogram(dataset: Dataset) -> torch.Tensor | None:
     """In-degree histogram of the training graphs (from the collated storage when there is one)."""
     if len(dataset) == 0:
@@ -98,7 +114,10 @@ def dataset_facts(splits: Mapping[str, Dataset], num_classes: int | None = None)
       else the largest label + 1), the width of ``y`` for float targets;
     - ``num_nodes``: nodes of the graph when the training split is one graph (transductive), else ``None``;
     - ``avg_degree`` / ``avg_log_degree``: mean ``d`` and ``log(d + 1)`` over the in-degrees of the
-      training nodes (PNA's scalers, :func:`gnnlab.transforms.degree_statistics`).
+      training nodes (PNA's scalers, :func:`gnnlab.transforms.degree_statistics`);
+    - ``node_count_deciles``: for several training graphs, the 11 deciles of their node counts (element ``q``
+      is the smallest count that a fraction ``q / 10`` of the graphs do not exceed; DGCNN's SortPooling ``k``),
+      else ``None``.
 
     ``gnnlab-train`` copies them to ``data.<name>`` before the model is built, so a model config
     reads ``${data.in_channels}`` and cannot disagree with the dataset it runs on.
@@ -114,6 +133,7 @@ def dataset_facts(splits: Mapping[str, Dataset], num_classes: int | None = None)
         "num_nodes": int(train[0].num_nodes) if len(train) == 1 else None,
         "avg_degree": None,
         "avg_log_degree": None,
+        "node_count_deciles": _node_count_deciles(train) if len(train) > 1 else None,
     }
     if y is not None and (y.is_floating_point() or num_classes is not None):
         facts["num_outputs"] = num_classes or _width(y)

@@ -97,6 +97,43 @@ class LayerSumReadout(torch.nn.Module):
         return out
 
 
+class ConcatReadout(torch.nn.Module):
+    r"""A readout over every depth by concatenation (jumping knowledge), then a two-layer MLP:
+
+    .. code-block:: text
+
+        out = Linear(ReLU(Linear([h_1, …, h_L])))    # h_0 (the encoded input) joins only with include_input
+
+    For graph tasks each ``h_k`` is pooled first; a max or sum pooling of the concatenation is the
+    concatenation of the poolings. This is the GraphSAGE readout of Errica et al.'s fair comparison
+    (ICLR 2020): every layer's output, max-pooled, through ``Linear -> ReLU -> Linear``.
+
+    Args:
+        widths (Sequence[int]): Width of each ``h_k`` (input encoding first), as :func:`build_gnn` passes them.
+        out_channels (int): Output width.
+        hidden_channels (int, optional): Width of the hidden layer. (default: the width of ``h_L``)
+        include_input (bool, optional): Concatenate ``h_0`` too. (default: :obj:`False`)
+    """
+
+    def __init__(self, widths: Sequence[int], out_channels: int, hidden_channels: int | None = None,
+                 include_input: bool = False):
+        super().__init__()
+        if len(widths) < 2:
+            raise ValueError("ConcatReadout: needs the input width and at least one layer's")
+        self.first = 0 if include_input else 1
+        self.num_inputs = len(widths) - self.first
+        hidden = hidden_channels or widths[-1]
+        self.hidden = torch.nn.Linear(sum(widths[self.first:]), hidden)
+        self.out = torch.nn.Linear(hidden, out_channels)
+
+    def forward(self, hs: Sequence[Tensor]) -> Tensor:
+        """``out`` of the concatenated ``hs`` (the list ``[h_0, …, h_L]``)."""
+        if len(hs) != self.num_inputs + self.first:
+            raise ValueError(f"ConcatReadout: got {len(hs)} representations, built for "
+                             f"{self.num_inputs + self.first}")
+        return self.out(F.relu(self.hidden(torch.cat(list(hs[self.first:]), dim=-1))))
+
+
 #: Values of ``GNN(trim_sampled=...)``.
 TRIM_MODES = ("auto", "always", "never")
 
@@ -572,7 +609,8 @@ def build_gnn(
             ``hidden_channels``) or ``"add"`` (every encoder ``hidden_channels`` wide, summed onto it).
         readout: ``"last"`` (``head(D_L, out_channels)`` on the last layer) or ``"every_layer"``
             (GIN's readout: the head sees every depth; default head :class:`LayerSumReadout`, a
-            custom one is called as ``head(widths, out_channels)`` with the ``L + 1`` widths).
+            custom one such as :class:`ConcatReadout` is called as ``head(widths, out_channels)`` with the
+            ``L + 1`` widths).
         trim_sampled: per-layer trimming of neighbour-sampled batches, ``"auto"``, ``"always"`` or
             ``"never"`` (:class:`GNN`).
     """

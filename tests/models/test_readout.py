@@ -107,3 +107,33 @@ def test_mlp_head_is_constant_width():
     assert len(MLPHead(4, 2, num_layers=1).lins) == 0
     with pytest.raises(ValueError, match="num_layers"):
         MLPHead(4, 2, num_layers=0)
+
+
+@pytest.mark.parametrize("include_input", [False, True])
+def test_concat_readout_is_errica_graphsage(include_input):
+    """Errica et al.'s GraphSAGE: plain SAGE layers, [h_1..h_L] max-pooled, Linear -> ReLU -> Linear."""
+    from torch_geometric.nn import global_max_pool
+
+    from gnnlab.models import ConcatReadout
+    from gnnlab.nn.conv import SAGEConv
+
+    torch.manual_seed(3)
+    model = build_gnn(
+        layer=partial(ConvLayer, conv=partial(SAGEConv, aggr="sum"), batch_norm=False, residual=False, act=None),
+        node_encoder=partial(EmbeddingEncoder, num_embeddings=7), out_channels=2, hidden_channels=6, num_layers=3,
+        pool=global_max_pool, readout="every_layer",
+        head=partial(ConcatReadout, hidden_channels=5, include_input=include_input),
+    ).eval()
+    assert model.head.hidden.in_features == 6 * (4 if include_input else 3)
+    batch = Batch.from_data_list([graph(9, 1), graph(5, 2), graph(12, 3)])
+    h = model.node_encoder(batch.x)
+    hs, g = [h], Graph.from_data(batch)
+    for layer in model.layers:
+        h = layer.conv(h, g)[0]  # no normalisation, activation or residual between the convolutions
+        hs.append(h)
+    joined = torch.cat(hs if include_input else hs[1:], dim=1)
+    pooled = torch.stack([joined[batch.batch == b].amax(0) for b in range(3)])
+    expected = model.head.out(torch.relu(model.head.hidden(pooled)))
+    assert_close(model(batch), expected)
+    with pytest.raises(ValueError, match="representations"):
+        model.head([torch.randn(3, 6)] * 2)

@@ -7,6 +7,7 @@ Every convolution is built as ``Conv(in_channels, out_channels, **options)`` and
 features; :class:`GatedGCNConv` and :class:`GraphTransformerAttention` also update them.
 """
 from gnnlab.nn.conv.dagnn import DAGNNConv
+from gnnlab.nn.conv.dgcnn import DGCNNConv
 from gnnlab.nn.conv.gat import GATConv
 from gnnlab.nn.conv.gated_gcn import GatedGCNConv
 from gnnlab.nn.conv.gcn import GCNConv
@@ -17,6 +18,6 @@ from gnnlab.nn.conv.pna import PNAConv
 from gnnlab.nn.conv.sage import SAGEConv
 
 __all__ = [
-    "DAGNNConv", "GATConv", "GCNConv", "GINConv", "GINEConv", "GatedGCNConv", "GraphTransformerAttention", "PNAConv",
+    "DAGNNConv", "DGCNNConv", "GATConv", "GCNConv", "GINConv", "GINEConv", "GatedGCNConv", "GraphTransformerAttention", "PNAConv",
     "SAGEConv",
 ]

@@ -13,6 +13,7 @@ from torch_geometric.data import Data
 from gnnlab.models import ConvStack, build_gnn
 from gnnlab.nn.conv import (
     DAGNNConv,
+    DGCNNConv,
     GATConv,
     GatedGCNConv,
     GCNConv,
@@ -31,6 +32,7 @@ DIM, EDGE_DIM, N = 8, 4, 12
 #: name -> factory(in_channels, out_channels); every conv gnnlab ships, with and without edge features.
 CONVS = {
     "dagnn": partial(DAGNNConv, K=3),
+    "dgcnn": DGCNNConv,
     "gcn": GCNConv,
     "gin": GINConv,
     "gine": partial(GINEConv, edge_dim=EDGE_DIM),
