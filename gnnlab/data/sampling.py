@@ -450,7 +450,13 @@ class SampledLinkDataModule(LinkDataModule):
         replace, engine: as :func:`make_neighbor_sampler`.
         num_workers: loader worker processes.
         eval_batch_size, seed, drop_last, valid_edges_as_input: as the parent.
+
+    Data-parallel training is not offered: the parent's ``distributed_loader`` would train on the whole graph,
+    so it is switched off and ``trainer.strategy=ddp`` is refused with a clear error.
     """
+
+    # The parent's full-graph shares are not this module's sampled batches (the trainer refuses DDP).
+    distributed_loader = None
 
     def __init__(self, split, num_neighbors: Sequence[int], batch_size: int, eval_batch_size: int = 65536,
                  seed: int = 0, drop_last: bool = True, valid_edges_as_input: bool = False, replace: bool = False,

@@ -246,7 +246,7 @@ class LinkPrediction(Task):
     and ``score(h, graph, pairs, edge_mask)`` (:class:`gnnlab.models.link.LinkPredictionModel`).
     Training: hide the batch's positive pairs from the graph (:func:`gnnlab.ops.target_link_mask`),
     encode, score positives and negatives in one predictor call, and minimise
-    ``−mean log σ(s_pos) − mean log σ(−s_neg)`` (each step weighs 1). Evaluation: encode once and
+    ``−mean log σ(s_pos) − mean log σ(−s_neg)`` (a step weighs its number of positives). Evaluation: encode once and
     score every pair, ``chunk_size`` at a time; the metrics rank positives against negatives like
     OGB's evaluator.
 
@@ -274,17 +274,23 @@ class LinkPrediction(Task):
     def step(self, model, batch, split: str) -> BatchOutput:
         graph = batch.graph
         if split == "train":
-            mask = target_link_mask(graph, batch.pos) if self.target_link_removal else None
-            h = model.encode(batch.x, graph, mask)
+            hidden = batch.pos if batch.hidden is None else batch.hidden
+            mask = target_link_mask(graph, hidden) if self.target_link_removal else None
+            # Encoder and predictor in one forward call (what a DistributedDataParallel wrapper runs).
             # Positives and negatives in one predictor call: the node-wise parts of the predictor
             # run once per step (NCN's code calls it twice, drawing separate dropout masks).
-            logits = model.score(h, graph, torch.cat([batch.pos, batch.neg], dim=1), mask)
+            logits = model(batch.x, graph, torch.cat([batch.pos, batch.neg], dim=1), mask)
             num_pos = batch.pos.size(1)
-            return BatchOutput(self.loss(logits[:num_pos], logits[num_pos:]), 1, None)
+            return BatchOutput(self.loss(logits[:num_pos], logits[num_pos:]), num_pos, None)
         h = model.encode(batch.x, graph)
         pos = self._score(model, h, graph, batch.pos, batch.chunk_size)
         neg = self._score(model, h, graph, batch.neg, batch.chunk_size)
-        return BatchOutput(self.loss(pos, neg.view(-1)), 1, (pos, neg))
+        # The loss as positives-weighted part of the whole split's (a share of it in a data-parallel run):
+        # the weighted mean over the shares is -mean log σ(pos) - mean log σ(-neg) over the whole split.
+        total_pos, total_neg = batch.totals or (pos.numel(), neg.numel())
+        pos_sum, neg_sum = -F.logsigmoid(pos).sum(), -F.logsigmoid(-neg).sum()
+        loss = (pos_sum + neg_sum * (total_pos / max(total_neg, 1))) / max(pos.numel(), 1)
+        return BatchOutput(loss, pos.numel(), (pos, neg))
 
     @staticmethod
     def _score(model, h, graph, pairs: Tensor, chunk_size: int | None) -> Tensor:

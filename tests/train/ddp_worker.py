@@ -1,11 +1,13 @@
 """One process of a data-parallel test run, started by ``torchrun`` from tests/train/test_distributed.py.
 
-    python -m torch.distributed.run --standalone --nproc-per-node=N tests/train/ddp_worker.py OUT BATCH EPOCHS DIR [sampled]
+    python -m torch.distributed.run --standalone --nproc-per-node=N tests/train/ddp_worker.py OUT BATCH EPOCHS DIR [sampled|link]
 
 Trains a small GCN on random graphs (node classification; graphs of different sizes, so the processes score
 different numbers of nodes) with ``Trainer(strategy="ddp")`` and a per-process batch of BATCH graphs. With
 ``sampled``: a 2-layer SAGE ``GNN`` on one random graph, neighbour-sampled batches of BATCH seeds with every
 neighbour (fan-out -1, so the batches are a function of their seeds) and layer-wise whole-graph evaluation.
+With ``link``: NCN (propagation encoder, NCN predictor, no dropout) on a block-model graph's link split,
+BATCH positive training pairs per process and step, target-link removal, Hits@K, MRR-free metrics.
 Rank 0 writes the final weights and the fit's metrics to OUT (``torch.save``).
 """
 from __future__ import annotations
@@ -82,11 +84,34 @@ def sampled(batch_size: int):
     return datamodule, model
 
 
+def link(batch_size: int):
+    """A link split of a 4-block graph (120 nodes) and NCN without dropout."""
+    from torch_geometric.utils import stochastic_blockmodel_graph
+
+    from gnnlab.data.linkpred import LinkDataModule, ncn_random_split
+    from gnnlab.models.link import LinkPredictionModel, PropagationEncoder
+    from gnnlab.nn.link import NCNPredictor
+
+    torch.manual_seed(3)
+    edges = stochastic_blockmodel_graph([30] * 4, [[0.3 if a == b else 0.01 for b in range(4)] for a in range(4)])
+    x = torch.nn.functional.one_hot(torch.arange(120) // 30, 4).float() + 0.3 * torch.randn(120, 4)
+    split = ncn_random_split(edges, 120, 0, x=x, name="blocks")
+    datamodule = LinkDataModule(split, batch_size=batch_size, eval_batch_size=50, seed=5, drop_last=False)
+    torch.manual_seed(0)
+    model = LinkPredictionModel(NCNPredictor(16, 16), PropagationEncoder(4, 16, aggr="gcn"))
+    return datamodule, model
+
+
 def main(out: str, batch_size: int, epochs: int, output_dir: str, mode: str = "graphs") -> None:
     torch.manual_seed(0)
     if mode == "sampled":
         datamodule, model = sampled(batch_size)
         task = NodeClassification(transductive=True)
+    elif mode == "link":
+        from gnnlab.train.tasks import LinkPrediction
+
+        datamodule, model = link(batch_size)
+        task = LinkPrediction(metrics=["hits@10", "auc"])
     else:
         datamodule = DataModule({"train": graphs(32, 1), "val": graphs(13, 2), "test": graphs(7, 3)},
                                 batch_size=batch_size, eval_batch_size=3, seed=5)

@@ -84,6 +84,61 @@ def test_sampled_training_on_two_processes_reaches_the_parameters_of_one_process
             assert two[metrics][key] == pytest.approx(value, rel=1e-6, abs=1e-7), (metrics, key)
 
 
+def test_link_prediction_on_two_processes_reaches_the_parameters_of_one_process(tmp_path):
+    """NCN with target-link removal: 2 processes with 24 positives per step against 1 with 48 (the last global
+    batch is partial, so the processes' shares differ), 3 epochs; val/test split over the processes."""
+    runs = {}
+    for n, batch in ((1, 48), (2, 24)):
+        out = tmp_path / f"link{n}.pt"
+        proc = subprocess.run(_torchrun(n, str(HERE / "ddp_worker.py"), str(out), str(batch), "3",
+                                        str(tmp_path / f"run{n}"), "link"),
+                              env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs[n] = torch.load(out)
+    one, two = runs[1], runs[2]
+    assert two["world_size"] == 2
+    for key, value in one["params"].items():
+        torch.testing.assert_close(two["params"][key], value, rtol=1e-5, atol=1e-6, msg=key)
+    for metrics in ("last", "final"):
+        assert {"val/hits@10", "val/auc", "val/loss"} <= one[metrics].keys() or metrics == "final"
+        for key, value in one[metrics].items():
+            assert two[metrics][key] == pytest.approx(value, rel=1e-5, abs=1e-6), (metrics, key)
+
+
+def test_the_link_distributed_loader_shares_each_global_batch_and_split_once():
+    sys.path.insert(0, str(HERE))
+    try:
+        from ddp_worker import link
+    finally:
+        sys.path.remove(str(HERE))
+    datamodule, _ = link(10)
+    n = datamodule.split.train_pos.size(1)
+    for epoch in (0, 1):
+        whole = list(datamodule.distributed_loader("train", 0, 1, epoch))
+        parts = [list(datamodule.distributed_loader("train", r, 3, epoch)) for r in range(3)]
+        # 1 process with batch 30 and 3 with batch 10: the same global batches, each hidden in full on every process.
+        wide = list(type(datamodule)(datamodule.split, batch_size=30, seed=5, drop_last=False)
+                    .distributed_loader("train", 0, 1, epoch))
+        assert len(wide) == len(parts[0]) == len(parts[2]) == -(-n // 30)
+        for step, batch in enumerate(wide):
+            shares = [p[step] for p in parts]
+            assert torch.equal(torch.cat([b.pos for b in shares], 1), batch.pos)
+            assert torch.equal(torch.cat([b.neg for b in shares], 1), batch.neg)
+            assert all(torch.equal(b.hidden, batch.pos) for b in shares) and batch.hidden is None
+        assert sum(b.pos.size(1) for b in whole) == n
+    # Another epoch, another order; the same epoch, the same order.
+    first = lambda e: next(iter(datamodule.distributed_loader("train", 0, 2, e))).pos  # noqa: E731
+    assert torch.equal(first(4), first(4)) and not torch.equal(first(4), first(5))
+    for split in ("val", "test"):
+        (whole,) = datamodule.loader(split)
+        shares = [datamodule.distributed_loader(split, r, 3)[0] for r in range(3)]
+        assert torch.equal(torch.cat([b.pos for b in shares], 1), whole.pos)
+        assert torch.equal(torch.cat([b.neg for b in shares], 1), whole.neg)
+        assert all(b.totals == (whole.pos.size(1), whole.neg.size(1)) for b in shares)
+    with pytest.raises(ConfigError, match="rank 3"):
+        datamodule.distributed_loader("val", 3, 3)
+
+
 def test_the_sampled_distributed_loader_shares_seeds_and_scored_nodes_once():
     sys.path.insert(0, str(HERE))
     try:
@@ -198,6 +253,10 @@ def test_ddp_without_torchrun_is_one_process_and_refuses_data_it_cannot_split(tm
 
     with pytest.raises(ConfigError, match="cannot split its data over processes"):
         trainer._loader(NoSplit(), "train")
+    from gnnlab.data import SampledLinkDataModule  # its parent's full-graph shares are switched off
+
+    with pytest.raises(ConfigError, match="SampledLinkDataModule cannot split"):
+        trainer._loader(object.__new__(SampledLinkDataModule), "train")
     with pytest.raises(ConfigError, match="trainer.strategy"):
         Trainer(strategy="horovod")
     with pytest.raises(ConfigError, match="SyncBatchNorm has no CPU path"):

@@ -46,32 +46,54 @@ def sample_negative_pairs(graph: Graph, count: int, generator: torch.Generator |
 class LinkBatch:
     """Positive pairs ``pos`` and negative pairs ``neg`` (``[2, *]``) to score over ``graph``, whose
     nodes have the features ``x`` (``None``: featureless); evaluation scores ``chunk_size`` pairs per
-    predictor call."""
+    predictor call. ``hidden``: the positive pairs a training step hides from the graph, where they are
+    more than ``pos`` (in a data-parallel run, the whole global batch; ``None``: ``pos``). ``totals``: the
+    numbers of positive and negative pairs of the whole split when this batch is one process's share of
+    it (its loss is then that share's part of the whole split's loss)."""
 
     pos: Tensor
     neg: Tensor
     graph: Graph
     x: Tensor | None
     chunk_size: int | None = None
+    hidden: Tensor | None = None
+    totals: tuple[int, int] | None = None
 
 
 class LinkTrainEpoch:
     """One epoch of training batches: a :class:`LinkBatch` of ``batch_size`` positives (in the order
-    ``perm``) and as many negatives per step."""
+    ``perm``) and as many negatives per step.
+
+    With ``world_size`` processes a step's global batch is ``world_size * batch_size`` positives; process
+    ``rank`` scores its contiguous share and hides the whole global batch from the graph, so every process
+    encodes the same graph as one process with the global batch would. Without ``drop_last`` a last global
+    batch too small to give every process a positive is dropped.
+    """
 
     def __init__(self, pos: Tensor, neg: Tensor, graph: Graph, x: Tensor | None, batch_size: int, drop_last: bool,
-                 perm: Tensor):
+                 perm: Tensor, rank: int = 0, world_size: int = 1):
         self.pos, self.neg, self.graph, self.x = pos, neg, graph, x
         self.batch_size, self.drop_last, self.perm = batch_size, drop_last, perm
+        self.rank, self.world_size = rank, world_size
 
     def __len__(self) -> int:
-        n = self.perm.numel()
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        n, size = self.perm.numel(), self.batch_size * self.world_size
+        full, rest = divmod(n, size)
+        return full + int(not self.drop_last and rest >= self.world_size)
 
     def __iter__(self):
+        size = self.batch_size * self.world_size
         for b in range(len(self)):
-            idx = self.perm[b * self.batch_size:(b + 1) * self.batch_size]
-            yield LinkBatch(self.pos[:, idx], self.neg[:, idx], self.graph, self.x)
+            idx = self.perm[b * size:(b + 1) * size]
+            if self.world_size == 1:
+                yield LinkBatch(self.pos[:, idx], self.neg[:, idx], self.graph, self.x)
+                continue
+            mine = torch.tensor_split(idx, self.world_size)[self.rank]
+            yield LinkBatch(self.pos[:, mine], self.neg[:, mine], self.graph, self.x, hidden=self.pos[:, idx])
+
+
+def _shard(pairs: Tensor, sizes: list[int]) -> tuple[Tensor, ...]:
+    return torch.split(pairs, sizes, dim=1)
 
 
 class LinkDataModule:
@@ -102,7 +124,8 @@ class LinkDataModule:
             raise ConfigError(f"LinkDataModule: {self.split.train_pos.size(1)} training pairs are fewer than one "
                               f"batch of {batch_size} and drop_last=True would train on nothing")
         self.batch_size, self.eval_batch_size, self.drop_last = batch_size, eval_batch_size, drop_last
-        self.generator = torch.Generator().manual_seed(int(seed))
+        self.seed = int(seed)
+        self.generator = torch.Generator().manual_seed(self.seed)
         n = self.split.num_nodes
         self.graph = Graph.undirected(self.split.train_pos, n)
         self.test_graph = Graph.undirected(self.split.train_edge_index(include_valid=True), n) \
@@ -148,3 +171,33 @@ class LinkDataModule:
         if split == "test":
             return [LinkBatch(s.test_pos, s.test_neg, self.test_graph, s.x, self.eval_batch_size)]
         raise ConfigError(f"LinkDataModule: unknown split {split!r} (expected 'train', 'val' or 'test')")
+
+    def distributed_loader(self, split: str, rank: int, world_size: int, epoch: int = 0):
+        """The part of ``split`` that process ``rank`` of ``world_size`` runs (data-parallel training).
+
+        ``"train"``: the epoch's order and negatives come from a generator seeded by :attr:`seed` and
+        ``epoch`` (the same on every process, every launch and after a resume); each step's global batch of
+        ``world_size * batch_size`` positives is shared out (:class:`LinkTrainEpoch`), so 1 process with
+        batch ``N * b`` takes the same steps as N processes with batch ``b``. ``"val"``/``"test"``: each process
+        scores a contiguous share of the positives and of the negatives (for ``K`` negatives per positive, the
+        rows of its positives), so the outputs gathered in rank order are the whole split, aligned.
+        """
+        if not 0 <= rank < world_size:
+            raise ConfigError(f"rank {rank} is not in [0, {world_size})")
+        s = self.split
+        if split == "train":
+            num = s.train_pos.size(1)
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + int(epoch))
+            perm = torch.randperm(num, generator=generator)
+            neg = sample_negative_pairs(self._cpu_graph, num, generator).to(self.device)
+            return LinkTrainEpoch(s.train_pos, neg, self.graph, s.x, self.batch_size, self.drop_last,
+                                  perm.to(self.device), rank, world_size)
+        (whole,) = self.loader(split)
+        num_pos, num_neg = whole.pos.size(1), whole.neg.size(1)
+        pos_sizes = [t.numel() for t in torch.tensor_split(torch.arange(num_pos), world_size)]
+        if num_pos and num_neg % num_pos == 0:  # K negatives per positive stay with their positive
+            neg_sizes = [n * (num_neg // num_pos) for n in pos_sizes]
+        else:
+            neg_sizes = [t.numel() for t in torch.tensor_split(torch.arange(num_neg), world_size)]
+        return [LinkBatch(_shard(whole.pos, pos_sizes)[rank], _shard(whole.neg, neg_sizes)[rank], whole.graph,
+                          whole.x, whole.chunk_size, totals=(num_pos, num_neg))]
