@@ -33,33 +33,48 @@ def _torchrun(n: int, *args: str) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}", *args]
 
 
-def test_two_processes_reach_the_parameters_of_one_process_with_the_global_batch(tmp_path):
-    """Graphs of different sizes: the processes score different numbers of nodes in each step, so this also
-    checks that each process's loss is weighted by its share of the global batch."""
-    runs = {}
-    for n, batch in ((1, 8), (2, 4)):
-        out = tmp_path / f"ddp{n}.pt"
-        proc = subprocess.run(_torchrun(n, str(HERE / "ddp_worker.py"), str(out), str(batch), "3", str(tmp_path / f"run{n}")),
+def _one_and_two(tmp_path: Path, batches: tuple[int, int], *mode: str) -> tuple[dict, dict]:
+    """3 epochs of ``ddp_worker.py`` on 1 process with the global batch ``batches[0]`` and on 2 with
+    ``batches[1]`` each: what rank 0 saved of each (weights, metrics)."""
+    runs = []
+    for n, batch in zip((1, 2), batches):
+        out = tmp_path / f"{'_'.join(mode) or 'graphs'}{n}.pt"
+        proc = subprocess.run(_torchrun(n, str(HERE / "ddp_worker.py"), str(out), str(batch), "3",
+                                        str(tmp_path / f"run{n}"), *mode),
                               env=_env(tmp_path), capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        runs[n] = torch.load(out)
-    one, two = runs[1], runs[2]
-    assert two["world_size"] == 2 and one["world_size"] == 1
+        runs.append(torch.load(out))
+    assert [r["world_size"] for r in runs] == [1, 2]
+    return runs[0], runs[1]
+
+
+def _assert_same_run(one: dict, two: dict, rel: float = 1e-6, abs: float = 1e-7) -> None:
+    """The same weights (to 1e-5) and, computed on the outputs gathered from both processes, the same metrics."""
     for key, value in one["params"].items():
         torch.testing.assert_close(two["params"][key], value, rtol=1e-5, atol=1e-6, msg=key)
-    # Metrics are computed on the outputs gathered from both processes: the same numbers as one process gives.
     for metrics in ("last", "final"):
         assert one[metrics].keys() == two[metrics].keys()
         for key, value in one[metrics].items():
-            assert two[metrics][key] == pytest.approx(value, rel=1e-6, abs=1e-7), (metrics, key)
-    # Training moved the weights: the comparison is not between two untouched initialisations.
-    torch.manual_seed(0)
+            assert two[metrics][key] == pytest.approx(value, rel=rel, abs=abs), (metrics, key)
+
+
+def _worker(name: str):
     sys.path.insert(0, str(HERE))
     try:
-        from ddp_worker import Net
+        import ddp_worker
     finally:
         sys.path.remove(str(HERE))
-    init = Net().state_dict()
+    return getattr(ddp_worker, name)
+
+
+def test_two_processes_reach_the_parameters_of_one_process_with_the_global_batch(tmp_path):
+    """Graphs of different sizes: the processes score different numbers of nodes in each step, so this also
+    checks that each process's loss is weighted by its share of the global batch."""
+    one, two = _one_and_two(tmp_path, (8, 4))
+    _assert_same_run(one, two)
+    # Training moved the weights: the comparison is not between two untouched initialisations.
+    torch.manual_seed(0)
+    init = _worker("Net")().state_dict()
     assert max((one["params"][k] - init[k]).abs().max().item() for k in init) > 1e-2
 
 
@@ -67,51 +82,21 @@ def test_sampled_training_on_two_processes_reaches_the_parameters_of_one_process
     """Neighbour-sampled node classification (every neighbour, so a batch is a function of its seeds): 2
     processes with 5 seeds per batch against 1 with 10, 3 epochs; evaluation is layer-wise on the whole
     graph, each process scoring its share of the split."""
-    runs = {}
-    for n, batch in ((1, 10), (2, 5)):
-        out = tmp_path / f"sampled{n}.pt"
-        proc = subprocess.run(_torchrun(n, str(HERE / "ddp_worker.py"), str(out), str(batch), "3",
-                                        str(tmp_path / f"run{n}"), "sampled"),
-                              env=_env(tmp_path), capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        runs[n] = torch.load(out)
-    one, two = runs[1], runs[2]
-    assert two["world_size"] == 2
-    for key, value in one["params"].items():
-        torch.testing.assert_close(two["params"][key], value, rtol=1e-5, atol=1e-6, msg=key)
-    for metrics in ("last", "final"):
-        for key, value in one[metrics].items():
-            assert two[metrics][key] == pytest.approx(value, rel=1e-6, abs=1e-7), (metrics, key)
+    _assert_same_run(*_one_and_two(tmp_path, (10, 5), "sampled"))
 
 
 def test_link_prediction_on_two_processes_reaches_the_parameters_of_one_process(tmp_path):
     """NCN with target-link removal: 2 processes with 24 positives per step against 1 with 48 (the last global
     batch is partial, so the processes' shares differ), 3 epochs; val/test split over the processes."""
-    runs = {}
-    for n, batch in ((1, 48), (2, 24)):
-        out = tmp_path / f"link{n}.pt"
-        proc = subprocess.run(_torchrun(n, str(HERE / "ddp_worker.py"), str(out), str(batch), "3",
-                                        str(tmp_path / f"run{n}"), "link"),
-                              env=_env(tmp_path), capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        runs[n] = torch.load(out)
-    one, two = runs[1], runs[2]
-    assert two["world_size"] == 2
-    for key, value in one["params"].items():
-        torch.testing.assert_close(two["params"][key], value, rtol=1e-5, atol=1e-6, msg=key)
-    for metrics in ("last", "final"):
-        assert {"val/hits@10", "val/auc", "val/loss"} <= one[metrics].keys() or metrics == "final"
-        for key, value in one[metrics].items():
-            assert two[metrics][key] == pytest.approx(value, rel=1e-5, abs=1e-6), (metrics, key)
+    one, two = _one_and_two(tmp_path, (48, 24), "link")
+    assert {"val/hits@10", "val/auc", "val/loss"} <= one["last"].keys()
+    _assert_same_run(one, two, rel=1e-5, abs=1e-6)
+    init = _worker("link")(48)[1].state_dict()
+    assert max((one["params"][k] - init[k]).abs().max().item() for k in init) > 1e-2
 
 
 def test_the_link_distributed_loader_shares_each_global_batch_and_split_once():
-    sys.path.insert(0, str(HERE))
-    try:
-        from ddp_worker import link
-    finally:
-        sys.path.remove(str(HERE))
-    datamodule, _ = link(10)
+    datamodule, _ = _worker("link")(10)
     n = datamodule.split.train_pos.size(1)
     for epoch in (0, 1):
         whole = list(datamodule.distributed_loader("train", 0, 1, epoch))
@@ -140,12 +125,9 @@ def test_the_link_distributed_loader_shares_each_global_batch_and_split_once():
 
 
 def test_the_sampled_distributed_loader_shares_seeds_and_scored_nodes_once():
-    sys.path.insert(0, str(HERE))
-    try:
-        from ddp_worker import one_graph
-    finally:
-        sys.path.remove(str(HERE))
     from gnnlab.data import SampledNodeDataModule
+
+    one_graph = _worker("one_graph")
 
     def module(batch):
         return SampledNodeDataModule.from_data(one_graph(), [2, 2], batch_size=batch, eval_batch_size=8,
