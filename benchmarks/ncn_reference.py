@@ -112,6 +112,18 @@ def prepare_reference(reference_dir: Path) -> Path:
     return workdir
 
 
+def describe_reference(args) -> str:
+    """The reference's files (SHA-256 of each ``.py``, a checkout need not be a git clone) and its environment."""
+    import hashlib
+
+    files = sorted(Path(args.reference_dir).glob("*.py"))
+    digests = ", ".join(f"{f.name} {hashlib.sha256(f.read_bytes()).hexdigest()[:12]}" for f in files)
+    probe = ("import importlib.metadata as m; print(', '.join(f'{p} {m.version(p)}' for p in "
+             "('torch', 'torch_sparse', 'torch_scatter', 'torch_geometric')))")
+    versions = subprocess.run([args.reference_python, "-c", probe], capture_output=True, text=True).stdout.strip()
+    return f"reference code: {digests or 'no .py files'}; its environment: {versions or 'versions not readable'}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reference-dir", type=Path)
@@ -133,6 +145,8 @@ def main() -> None:
     with report(args.out):
         print(f"NCN on Cora, {args.epochs} epochs per process ({args.epochs - 1} counted), {args.rounds} alternating "
               f"rounds, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+        print(describe_reference(args))
+        print("gnnlab: experiment=linkpred/ncn_cora (its HR@100 over 10 seeds: results/ncn_planetoid.md)")
         for r in range(args.rounds):
             for name, fn in (("reference", lambda: reference_epochs(args, workdir)), ("gnnlab", lambda: gnnlab_epochs(args))):
                 train, evaluation = fn()
