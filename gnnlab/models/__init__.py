@@ -1,14 +1,18 @@
 """Whole models for graph-, node- and link-level tasks (see also :mod:`gnnlab.models.link`)."""
 from gnnlab.models.dagnn import DAGNN
 from gnnlab.models.dgcnn import DGCNN, sort_pool
+from gnnlab.models.diffpool import DenseSAGEStack, DiffPool
 from gnnlab.models.fingerprint import MolecularFingerprint
 from gnnlab.models.gmn import GMN, build_gmn
 from gnnlab.models.gnn import GNN, ConcatReadout, ConvStack, LayerSumReadout, MLPHead, MLPReadout, build_gnn
 from gnnlab.models.gsmpp import GSMPlusPlus, build_gsmpp
+from gnnlab.models.outputs import WithAuxLoss
 
 __all__ = [
     "DAGNN",
     "DGCNN",
+    "DenseSAGEStack",
+    "DiffPool",
     "GMN",
     "GNN",
     "GSMPlusPlus",
@@ -18,6 +22,7 @@ __all__ = [
     "MLPHead",
     "MLPReadout",
     "MolecularFingerprint",
+    "WithAuxLoss",
     "build_gmn",
     "build_gnn",
     "build_gsmpp",

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from gnnlab.data.sampling import LayerwiseBatch
 from gnnlab.errors import ConfigError, DataError
+from gnnlab.models.outputs import WithAuxLoss
 from gnnlab.ops import target_link_mask
 from gnnlab.train import metrics as M
 
@@ -53,13 +54,18 @@ class Task:
     def step(self, model, batch, split: str) -> BatchOutput | None:
         """Run ``model`` on one batch of ``split``; ``None`` when the batch scores nothing.
 
-        The default: ``model(batch)``, :meth:`select`, :meth:`loss`, weighted by the scored rows,
-        gathering ``(predictions, targets)``.
+        The default: ``model(batch)``, :meth:`select`, :meth:`loss` (plus the model's auxiliary loss when it
+        returns a :class:`~gnnlab.models.outputs.WithAuxLoss`), weighted by the scored rows, gathering
+        ``(predictions, targets)``.
         """
-        pred, target = self.select(model(batch), batch, split)
+        out, aux = model(batch), None
+        if isinstance(out, WithAuxLoss):
+            out, aux = out
+        pred, target = self.select(out, batch, split)
         if target.numel() == 0:
             return None
-        return BatchOutput(self.loss(pred, target), target.shape[0], (pred, target))
+        loss = self.loss(pred, target)
+        return BatchOutput(loss if aux is None else loss + aux, target.shape[0], (pred, target))
 
     def select(self, out: Tensor, batch, split: str) -> tuple[Tensor, Tensor]:
         """Return ``(predictions, targets)`` of the rows this split scores."""
