@@ -33,7 +33,7 @@ from torch_geometric.nn import GPSConv, ResGatedGraphConv
 import gnnlab.ops
 from gnnlab.data import DataModule, load_sbm
 from gnnlab.models import build_gnn
-from gnnlab.models.gnn import MLPReadout
+from gnnlab.models import MLPReadout
 from gnnlab.nn.conv import GatedGCNConv
 from gnnlab.nn.encoders import EmbeddingEncoder
 from gnnlab.nn.layers import gps_layer

@@ -20,7 +20,7 @@ on the whole graph as :class:`~gnnlab.data.linkpred.LinkDataModule` does.
 Node batches keep the order of directed neighbour sampling (seeds first, then the nodes new in each hop;
 the edges hop by hop, each into a node new in its hop) and carry ``num_sampled_nodes`` /
 ``num_sampled_edges``, so :class:`gnnlab.models.GNN` trims them per layer (``trim_sampled``, checked by
-:func:`gnnlab.models.gnn.sampled_hops`): layer ``l`` of ``L`` computes only the nodes within ``L - 1 - l``
+:func:`gnnlab.models.hops.sampled_hops`): layer ``l`` of ``L`` computes only the nodes within ``L - 1 - l``
 hops of the seeds, and the model returns the seeds' outputs.
 """
 from __future__ import annotations

@@ -4,9 +4,10 @@ from gnnlab.models.dgcnn import DGCNN, sort_pool
 from gnnlab.models.diffpool import DenseSAGEStack, DiffPool
 from gnnlab.models.fingerprint import MolecularFingerprint
 from gnnlab.models.gmn import GMN, build_gmn
-from gnnlab.models.gnn import GNN, ConcatReadout, ConvStack, LayerSumReadout, MLPHead, MLPReadout, build_gnn
+from gnnlab.models.gnn import GNN, ConvStack, build_gnn
 from gnnlab.models.gsmpp import GSMPlusPlus, build_gsmpp
 from gnnlab.models.outputs import WithAuxLoss
+from gnnlab.models.readout import ConcatReadout, LayerSumReadout, MLPHead, MLPReadout
 
 __all__ = [
     "DAGNN",

@@ -7,7 +7,8 @@ from typing import Callable, Mapping
 import torch
 from torch import Tensor
 
-from gnnlab.models.gnn import GNN, EncoderFactory, MLPReadout, input_encoders
+from gnnlab.models.gnn import GNN, EncoderFactory, input_encoders
+from gnnlab.models.readout import MLPReadout
 from gnnlab.nn.tokenizers import NeighborhoodTokens, RandomWalkTokenizer, node_tokens
 
 __all__ = ["GMN", "build_gmn"]

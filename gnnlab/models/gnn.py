@@ -2,227 +2,25 @@
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Mapping, NamedTuple, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gnnlab.models.hops import SampledHops, sampled_hops
+from gnnlab.models.readout import LayerSumReadout, MLPReadout
 from gnnlab.nn.pe.base import graph_index
 from gnnlab.ops import Graph, coo_to_csr, neighbor_sample
+
+__all__ = ["GNN", "ConvStack", "build_gnn", "input_encoders"]
 
 LayerFactory = Callable[[int, int], torch.nn.Module]
 EncoderFactory = Callable[..., torch.nn.Module]
 
 
-class _ReLUMLP(torch.nn.Module):
-    """Hidden maps ``widths[0] → … → widths[-1]`` (ReLU after each), then ``widths[-1] → out``."""
-
-    def __init__(self, widths: list[int], out_channels: int):
-        super().__init__()
-        self.lins = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
-        self.out = torch.nn.Linear(widths[-1], out_channels)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Apply the MLP row-wise."""
-        for lin in self.lins:
-            x = F.relu(lin(x))
-        return self.out(x)
-
-
-class MLPReadout(_ReLUMLP):
-    r"""The Benchmarking-GNNs readout MLP: widths halve at each hidden layer.
-
-    ``in → in/2 → in/4 → … → out`` with ReLU between layers (``num_hidden`` hidden layers).
-
-    Args:
-        in_channels (int): Input width.
-        out_channels (int): Output width (classes or targets).
-        num_hidden (int, optional): Number of hidden layers. (default: :obj:`2`)
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, num_hidden: int = 2):
-        super().__init__([max(in_channels // 2**k, 1) for k in range(num_hidden + 1)], out_channels)
-
-
-class MLPHead(_ReLUMLP):
-    r"""A constant-width MLP head (GraphGym's ``layers_post_mp``, as GraphGPS uses it).
-
-    ``in → hidden → … → hidden → out`` with ReLU after every hidden layer: ``num_layers`` linear
-    maps in all, no normalisation or dropout.
-
-    Args:
-        in_channels (int): Input width.
-        out_channels (int): Output width.
-        num_layers (int, optional): Number of linear maps (>= 1). (default: :obj:`3`)
-        hidden_channels (int, optional): Hidden width. (default: ``in_channels``)
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, num_layers: int = 3, hidden_channels: int | None = None):
-        if num_layers < 1:
-            raise ValueError(f"MLPHead: num_layers must be >= 1, got {num_layers}")
-        hidden = hidden_channels or in_channels
-        super().__init__([in_channels] + [hidden] * (num_layers - 1), out_channels)
-
-
-class LayerSumReadout(torch.nn.Module):
-    r"""GIN's readout over every depth: one linear map per layer output, summed.
-
-    .. code-block:: text
-
-        out = Σ_k lin_k(h_k)      # h_0 = encoded input, h_k = output of layer k (pooled for graph tasks)
-
-    This is Xu et al.'s graph readout (a linear map of the concatenation of the per-depth readouts,
-    written as a sum of per-depth maps), as Benchmarking-GNNs' GIN implements it for graph and node
-    tasks.
-
-    Args:
-        widths (Sequence[int]): Width of each ``h_k`` (input encoding first).
-        out_channels (int): Output width.
-    """
-
-    def __init__(self, widths: Sequence[int], out_channels: int):
-        super().__init__()
-        if len(widths) < 1:
-            raise ValueError("LayerSumReadout: needs at least one width")
-        self.lins = torch.nn.ModuleList(torch.nn.Linear(w, out_channels) for w in widths)
-
-    def forward(self, hs: Sequence[Tensor]) -> Tensor:
-        """Sum of ``lin_k(hs[k])`` over the depths."""
-        if len(hs) != len(self.lins):
-            raise ValueError(f"LayerSumReadout: got {len(hs)} representations for {len(self.lins)} linear maps")
-        out = self.lins[0](hs[0])
-        for lin, h in zip(self.lins[1:], hs[1:]):
-            out = out + lin(h)
-        return out
-
-
-class ConcatReadout(torch.nn.Module):
-    r"""A readout over every depth by concatenation (jumping knowledge), then a two-layer MLP:
-
-    .. code-block:: text
-
-        out = Linear(ReLU(Linear([h_1, …, h_L])))    # h_0 (the encoded input) joins only with include_input
-
-    For graph tasks each ``h_k`` is pooled first; a max or sum pooling of the concatenation is the
-    concatenation of the poolings. This is the GraphSAGE readout of Errica et al.'s fair comparison
-    (ICLR 2020): every layer's output, max-pooled, through ``Linear -> ReLU -> Linear``.
-
-    Args:
-        widths (Sequence[int]): Width of each ``h_k`` (input encoding first), as :func:`build_gnn` passes them.
-        out_channels (int): Output width.
-        hidden_channels (int, optional): Width of the hidden layer. (default: the width of ``h_L``)
-        include_input (bool, optional): Concatenate ``h_0`` too. (default: :obj:`False`)
-    """
-
-    def __init__(self, widths: Sequence[int], out_channels: int, hidden_channels: int | None = None,
-                 include_input: bool = False):
-        super().__init__()
-        if len(widths) < 2:
-            raise ValueError("ConcatReadout: needs the input width and at least one layer's")
-        self.first = 0 if include_input else 1
-        self.num_inputs = len(widths) - self.first
-        hidden = hidden_channels or widths[-1]
-        self.hidden = torch.nn.Linear(sum(widths[self.first:]), hidden)
-        self.out = torch.nn.Linear(hidden, out_channels)
-
-    def forward(self, hs: Sequence[Tensor]) -> Tensor:
-        """``out`` of the concatenated ``hs`` (the list ``[h_0, …, h_L]``)."""
-        if len(hs) != self.num_inputs + self.first:
-            raise ValueError(f"ConcatReadout: got {len(hs)} representations, built for "
-                             f"{self.num_inputs + self.first}")
-        return self.out(F.relu(self.hidden(torch.cat(list(hs[self.first:]), dim=-1))))
-
-
 #: Values of ``GNN(trim_sampled=...)``.
 TRIM_MODES = ("auto", "always", "never")
-
-
-class SampledHops(NamedTuple):
-    """The hop structure of a neighbour-sampled batch, checked against its edges (:func:`sampled_hops`).
-
-    Attributes:
-        num_seeds: the seeds, the first rows of the batch.
-        nodes: ``hops + 1`` cumulative node counts: ``nodes[k]`` nodes lie within ``k`` hops of the seeds
-            (``nodes[-1]`` is every node of the batch).
-        edges: ``hops`` cumulative edge counts: the first ``edges[k]`` edges of ``edge_index`` are all the
-            edges into the nodes within ``k`` hops.
-    """
-
-    num_seeds: int
-    nodes: list[int]
-    edges: list[int]
-
-    @property
-    def hops(self) -> int:
-        """Number of sampled hops."""
-        return len(self.edges)
-
-    def within(self, hops: int) -> int:
-        """Number of nodes within ``hops`` hops of the seeds (every node beyond the sampled depth)."""
-        return self.nodes[min(hops, self.hops)]
-
-    def edges_into(self, hops: int) -> int:
-        """Number of leading edges that are all the edges into the nodes within ``hops`` hops."""
-        return self.edges[min(hops, self.hops - 1)] if self.hops else 0
-
-
-def _counts(value) -> list[int] | None:
-    """A per-hop count attribute (list or 1-D tensor) as a list of ints; ``None`` when absent."""
-    if value is None:
-        return None
-    if isinstance(value, Tensor):
-        return [int(v) for v in value.view(-1).tolist()]
-    if isinstance(value, (list, tuple)) and all(isinstance(v, int) or isinstance(v, Tensor) for v in value):
-        return [int(v) for v in value]
-    return None
-
-
-def sampled_hops(data) -> tuple[SampledHops | None, str]:
-    """The hop structure of a batch from PyG's ``NeighborLoader`` (``num_sampled_nodes``/``num_sampled_edges``),
-    or ``(None, reason)`` when the batch does not carry one that trimming may rely on.
-
-    The structure relied on (that of directed neighbour sampling, gnnlab's sampler and PyG's alike): the
-    nodes are numbered seeds first, then the nodes new in hop 1, hop 2, ... (``num_sampled_nodes`` of them
-    each); the edges are those drawn in hop 0 (into the seeds), then hop 1, ... (``num_sampled_edges``
-    each), and an edge of hop ``k`` goes from a node within ``k + 1`` hops into a node new in hop ``k``.
-    That is checked here on ``edge_index`` (``O(E)``): then the first ``edges[k]`` edges are all the edges
-    into the first ``nodes[k]`` nodes, and their sources lie among the first ``nodes[k + 1]``.
-    ``subgraph_type="bidirectional"`` batches carry no counts (PyG drops them), and a batch whose
-    edges break the order is refused with the reason.
-    """
-    counts_n = _counts(getattr(data, "num_sampled_nodes", None))
-    counts_e = _counts(getattr(data, "num_sampled_edges", None))
-    if counts_n is None or counts_e is None:
-        return None, "the batch carries no per-hop counts (num_sampled_nodes, num_sampled_edges)"
-    edge_index, x = getattr(data, "edge_index", None), getattr(data, "x", None)
-    if not isinstance(edge_index, Tensor) or not isinstance(x, Tensor):
-        return None, "the batch has no edge_index or x tensor"
-    if len(counts_n) != len(counts_e) + 1 or min(counts_n + counts_e) < 0:
-        return None, (f"per-hop counts of different depths or negative: num_sampled_nodes={counts_n}, "
-                      f"num_sampled_edges={counts_e}")
-    num_nodes, num_edges = x.size(0), edge_index.size(1)
-    if sum(counts_n) != num_nodes or sum(counts_e) != num_edges:
-        return None, (f"the per-hop counts ({sum(counts_n)} nodes, {sum(counts_e)} edges) do not add up to the "
-                      f"batch ({num_nodes} nodes, {num_edges} edges)")
-    batch_size = getattr(data, "batch_size", None)
-    if isinstance(batch_size, int) and batch_size != counts_n[0]:
-        return None, f"batch_size={batch_size} but num_sampled_nodes[0]={counts_n[0]} seeds"
-    nodes = [sum(counts_n[: k + 1]) for k in range(len(counts_n))]
-    edges = [sum(counts_e[: k + 1]) for k in range(len(counts_e))]
-    hops = SampledHops(counts_n[0], nodes, edges)
-    # The edges of hop k: targets new in hop k, sources within k + 1 hops (one slice per hop, no per-edge hop id).
-    lo_node, lo_edge = 0, 0
-    for k, hi_edge in enumerate(edges):
-        src, dst = edge_index[0, lo_edge:hi_edge], edge_index[1, lo_edge:hi_edge]
-        if src.numel():
-            (lo, hi), (src_lo, src_hi) = torch.aminmax(dst), torch.aminmax(src)
-            if int(lo) < lo_node or int(hi) >= nodes[k] or int(src_lo) < 0 or int(src_hi) >= nodes[k + 1]:
-                return None, (f"the edges of hop {k} (edges {lo_edge}..{hi_edge - 1}) break the hop order of directed "
-                              f"neighbour sampling: targets must be the nodes {lo_node}..{nodes[k] - 1}, sources "
-                              f"below {nodes[k + 1]} (cumulative nodes {nodes}, edges {edges})")
-        lo_node, lo_edge = nodes[k], hi_edge
-    return hops, ""
 
 
 class GNN(torch.nn.Module):
@@ -609,7 +407,7 @@ def build_gnn(
             ``hidden_channels``) or ``"add"`` (every encoder ``hidden_channels`` wide, summed onto it).
         readout: ``"last"`` (``head(D_L, out_channels)`` on the last layer) or ``"every_layer"``
             (GIN's readout: the head sees every depth; default head :class:`LayerSumReadout`, a
-            custom one such as :class:`ConcatReadout` is called as ``head(widths, out_channels)`` with the
+            custom one such as :class:`~gnnlab.models.readout.ConcatReadout` is called as ``head(widths, out_channels)`` with the
             ``L + 1`` widths).
         trim_sampled: per-layer trimming of neighbour-sampled batches, ``"auto"``, ``"always"`` or
             ``"never"`` (:class:`GNN`).

@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from torch_geometric.data import Batch, Data
 
 from gnnlab.cli import config_dir
-from gnnlab.models import ConvStack
+from gnnlab.models import ConvStack, WithAuxLoss
 from gnnlab.nn.conv import GCNConv
 from gnnlab.ops import Graph
 from tests.facts import with_facts
@@ -23,8 +23,10 @@ MODELS = sorted(
     if p.stem not in {"gae", "link_heuristic", "ncn", "ncnc", "ncn_gcn", "ncnc_gcn"}
 )
 
-#: Models of raw float node features (Planetoid); the others read CLUSTER-like tokens.
-FLOAT_FEATURES = {"gcn_plain", "gat_plain", "dagnn", "fingerprint"}
+#: Models of raw float node features (Planetoid; PROTEINS for the graph classifiers whose configs read its
+#: node-count facts); the others read CLUSTER-like tokens.
+FLOAT_FEATURES = {"gcn_plain", "gat_plain", "dagnn", "fingerprint", "dgcnn", "diffpool"}
+TU_MODELS = {"dgcnn", "diffpool"}
 
 
 def _graph(n: int, seed: int, x: torch.Tensor | None = None) -> Data:
@@ -48,7 +50,7 @@ def _transforms(name: str, tmp_path: Path) -> list:
 
 
 def _config(name: str, tmp_path: Path):
-    data = "cora" if name in FLOAT_FEATURES else "cluster"
+    data = "proteins" if name in TU_MODELS else "cora" if name in FLOAT_FEATURES else "cluster"
     overrides = [f"model={name}", f"data={data}", f"paths.root_dir={tmp_path}",
                  f"paths.output_dir={tmp_path / 'run'}"]
     if name in FLOAT_FEATURES:
@@ -60,6 +62,15 @@ def _config(name: str, tmp_path: Path):
     HydraConfig.instance().set_config(cfg)
     torch.manual_seed(0)
     return with_facts(cfg)
+
+
+def _out(model, batch) -> torch.Tensor:
+    """The model's output; for one that also returns an auxiliary loss, both must keep the dtype."""
+    out = model(batch)
+    if isinstance(out, WithAuxLoss):
+        assert out.aux_loss.dtype == out.out.dtype and torch.isfinite(out.aux_loss.float())
+        out = out.out
+    return out
 
 
 def _batch(name: str, dtype: torch.dtype, transforms: list = ()) -> Batch:
@@ -75,7 +86,7 @@ def _batch(name: str, dtype: torch.dtype, transforms: list = ()) -> Batch:
 @pytest.mark.parametrize("name", MODELS)
 def test_float64_forward_keeps_float64(name, tmp_path):
     model = _model(name, tmp_path).double()
-    out = model(_batch(name, torch.float64, _transforms(name, tmp_path)))
+    out = _out(model, _batch(name, torch.float64, _transforms(name, tmp_path)))
     assert out.dtype == torch.float64
     assert torch.isfinite(out).all()
 
@@ -83,7 +94,7 @@ def test_float64_forward_keeps_float64(name, tmp_path):
 @pytest.mark.parametrize("name", MODELS)
 def test_bfloat16_forward_keeps_bfloat16(name, tmp_path):
     model = _model(name, tmp_path).to(torch.bfloat16)
-    out = model(_batch(name, torch.bfloat16, _transforms(name, tmp_path)))
+    out = _out(model, _batch(name, torch.bfloat16, _transforms(name, tmp_path)))
     assert out.dtype == torch.bfloat16
     assert torch.isfinite(out.float()).all()
 

@@ -11,7 +11,7 @@ from torch_geometric.data import Data
 
 from gnnlab.data import node_neighbor_loader
 from gnnlab.models import build_gnn
-from gnnlab.models.gnn import sampled_hops
+from gnnlab.models.hops import sampled_hops
 from gnnlab.nn.conv import GATConv, GCNConv, GINConv, SAGEConv
 from gnnlab.nn.encoders import LinearEncoder
 from gnnlab.nn.layers import ConvLayer
