@@ -2,6 +2,7 @@
 from gnnlab.models.dagnn import DAGNN
 from gnnlab.models.dgcnn import DGCNN, sort_pool
 from gnnlab.models.diffpool import DenseSAGEStack, DiffPool
+from gnnlab.models.ecc import ECC
 from gnnlab.models.fingerprint import MolecularFingerprint
 from gnnlab.models.gmn import GMN, build_gmn
 from gnnlab.models.gnn import GNN, ConvStack, build_gnn
@@ -14,6 +15,7 @@ __all__ = [
     "DGCNN",
     "DenseSAGEStack",
     "DiffPool",
+    "ECC",
     "GMN",
     "GNN",
     "GSMPlusPlus",

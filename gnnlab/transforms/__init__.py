@@ -8,6 +8,8 @@ attributes named after its ``attr`` and has a ``cache_key`` naming every paramet
   Laplacian eigenpairs (LapPE, SignNet, SPE);
 - :class:`RandomWalkSE`: ``{attr}``, random-walk return probabilities (RWSE);
 - :class:`FastRP`: ``{attr}``, FastRP random-projection embeddings;
+- :class:`KronReduction`: the graph pyramid of ECC (per level: kept nodes, Kron-reduced Laplacian as
+  weighted edges), read by :class:`gnnlab.models.ECC`;
 - :class:`HACTree`: ``{attr}_index`` (int64, the hierarchical affinity clustering tree, batched as
   node indices) and ``{attr}_pe`` (its hierarchical positional encoding), read by GSM++.
 
@@ -19,6 +21,7 @@ these through its ``pe_transforms`` argument, and reads the training split's in-
 from gnnlab.transforms.degree import degree_histogram, degree_statistics
 from gnnlab.transforms.cache import CACHE_FORMAT, PrecomputedDataset, dataset_fingerprint, precompute
 from gnnlab.transforms.hac import HACTree, affinity_clustering, hac_positional_encoding
+from gnnlab.transforms.kron import KronReduction, kron_reduction
 from gnnlab.transforms.fastrp import FastRP, fastrp_embedding, very_sparse_random_projection
 from gnnlab.transforms.laplacian import NORMALIZATIONS, LaplacianEigenpairs, laplacian_eigenpairs
 from gnnlab.transforms.random_walk import RandomWalkSE, random_walk_diagonals, random_walk_diagonals_dense
@@ -34,6 +37,8 @@ __all__ = [
     "fastrp_embedding",
     "very_sparse_random_projection",
     "HACTree",
+    "KronReduction",
+    "kron_reduction",
     "affinity_clustering",
     "hac_positional_encoding",
     "degree_histogram",

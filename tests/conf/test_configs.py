@@ -73,7 +73,7 @@ def test_data_configs(data, tmp_path):
 def test_model_configs(model, tmp_path):
     link_models = {"ncn", "ncnc", "ncn_gcn", "ncnc_gcn", "gae", "link_heuristic"}
     data = ("cora" if model in ("gcn_plain", "gat_plain", "dagnn", "fingerprint") else "cora_link" if model in link_models
-            else "proteins" if model in ("dgcnn", "diffpool") else "cluster")
+            else "proteins" if model in ("dgcnn", "diffpool", "ecc") else "cluster")
     cfg = compose_cfg([f"model={model}", f"data={data}"], tmp_path)
     net = instantiate(cfg.model)
     assert sum(p.numel() for p in net.parameters()) > 0 or model == "link_heuristic"

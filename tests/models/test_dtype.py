@@ -25,8 +25,8 @@ MODELS = sorted(
 
 #: Models of raw float node features (Planetoid; PROTEINS for the graph classifiers whose configs read its
 #: node-count facts); the others read CLUSTER-like tokens.
-FLOAT_FEATURES = {"gcn_plain", "gat_plain", "dagnn", "fingerprint", "dgcnn", "diffpool"}
-TU_MODELS = {"dgcnn", "diffpool"}
+FLOAT_FEATURES = {"gcn_plain", "gat_plain", "dagnn", "fingerprint", "dgcnn", "diffpool", "ecc"}
+TU_MODELS = {"dgcnn", "diffpool", "ecc"}
 
 
 def _graph(n: int, seed: int, x: torch.Tensor | None = None) -> Data:
@@ -76,8 +76,9 @@ def _out(model, batch) -> torch.Tensor:
 def _batch(name: str, dtype: torch.dtype, transforms: list = ()) -> Batch:
     if name in FLOAT_FEATURES:
         g = torch.Generator().manual_seed(3)
-        return Batch.from_data_list([_graph(7, 1, torch.randn(7, 5, generator=g, dtype=dtype))])
-    graphs = [_graph(7, 1), _graph(5, 2)]
+        graphs = [_graph(7, 1, torch.randn(7, 5, generator=g, dtype=dtype))]
+    else:
+        graphs = [_graph(7, 1), _graph(5, 2)]
     for t in transforms:
         graphs = [t(g) for g in graphs]
     return Batch.from_data_list(graphs)

@@ -8,6 +8,7 @@ features; :class:`GatedGCNConv` and :class:`GraphTransformerAttention` also upda
 """
 from gnnlab.nn.conv.dagnn import DAGNNConv
 from gnnlab.nn.conv.dgcnn import DGCNNConv
+from gnnlab.nn.conv.ecc import ECConv
 from gnnlab.nn.conv.gat import GATConv
 from gnnlab.nn.conv.gated_gcn import GatedGCNConv
 from gnnlab.nn.conv.gcn import GCNConv
@@ -18,6 +19,6 @@ from gnnlab.nn.conv.pna import PNAConv
 from gnnlab.nn.conv.sage import SAGEConv
 
 __all__ = [
-    "DAGNNConv", "DGCNNConv", "GATConv", "GCNConv", "GINConv", "GINEConv", "GatedGCNConv", "GraphTransformerAttention", "PNAConv",
+    "DAGNNConv", "DGCNNConv", "ECConv", "GATConv", "GCNConv", "GINConv", "GINEConv", "GatedGCNConv", "GraphTransformerAttention", "PNAConv",
     "SAGEConv",
 ]

@@ -14,6 +14,7 @@ from gnnlab.models import ConvStack, build_gnn
 from gnnlab.nn.conv import (
     DAGNNConv,
     DGCNNConv,
+    ECConv,
     GATConv,
     GatedGCNConv,
     GCNConv,
@@ -33,6 +34,7 @@ DIM, EDGE_DIM, N = 8, 4, 12
 CONVS = {
     "dagnn": partial(DAGNNConv, K=3),
     "dgcnn": DGCNNConv,
+    "ecc": partial(ECConv, edge_dim=EDGE_DIM),
     "gcn": GCNConv,
     "gin": GINConv,
     "gine": partial(GINEConv, edge_dim=EDGE_DIM),
