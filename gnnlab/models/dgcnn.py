@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gnnlab.models._inputs import float_graph_batch
 from gnnlab.nn.conv.dgcnn import DGCNNConv
-from gnnlab.nn.mlp import check_dropout
-from gnnlab.nn.pe.base import graph_index
+from gnnlab.nn.mlp import check_dropout, reset
 from gnnlab.ops import Graph
 
 
@@ -119,23 +119,16 @@ class DGCNN(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise every parameter (PyTorch's defaults)."""
-        for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        reset(*list(self.modules())[1:])
 
     def forward(self, data) -> Tensor:
         """Class scores of every graph of the batch."""
-        x = data.x
-        if x is None or not x.is_floating_point() or x.dim() != 2 or x.size(1) != self.in_channels:
-            shape = None if x is None else f"{list(x.shape)} {x.dtype}"
-            raise ValueError(f"DGCNN: node features must be float [N, {self.in_channels}], got {shape}")
+        x, batch, num_graphs = float_graph_batch("DGCNN", data, self.in_channels)
         graph = Graph.from_data(data)
         zs = []
         for conv in self.convs:
             x = torch.tanh(conv(x, graph)[0])
             zs.append(x)
-        batch = graph_index(data, x.size(0), x.device)
-        num_graphs = int(getattr(data, "num_graphs", 1) or 1)
         h = sort_pool(torch.cat(zs, dim=-1), batch, num_graphs, self.k).unsqueeze(1)  # (B, 1, k * latent)
         h = F.max_pool1d(F.relu(self.conv1d_1(h)), 2, 2)  # (B, 16, k // 2)
         h = F.relu(self.conv1d_2(h)).flatten(1)  # (B, 32 * (k // 2 - 4))

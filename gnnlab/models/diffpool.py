@@ -8,8 +8,9 @@ from torch import Tensor
 from torch_geometric.nn import DenseSAGEConv, dense_diff_pool
 from torch_geometric.utils import to_dense_adj, to_dense_batch
 
+from gnnlab.models._inputs import float_graph_batch
 from gnnlab.models.outputs import WithAuxLoss
-from gnnlab.nn.pe.base import graph_index
+from gnnlab.nn.mlp import reset
 
 
 class DenseSAGEStack(torch.nn.Module):
@@ -111,18 +112,11 @@ class DiffPool(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise every parameter (PyTorch's and PyG's defaults)."""
-        for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        reset(*list(self.modules())[1:])
 
     def forward(self, data) -> WithAuxLoss:
         """Class scores of every graph of the batch and the auxiliary loss."""
-        x = data.x
-        if x is None or not x.is_floating_point() or x.dim() != 2 or x.size(1) != self.in_channels:
-            shape = None if x is None else f"{list(x.shape)} {x.dtype}"
-            raise ValueError(f"DiffPool: node features must be float [N, {self.in_channels}], got {shape}")
-        batch = graph_index(data, x.size(0), x.device)
-        num_graphs = int(getattr(data, "num_graphs", 1) or 1)
+        x, batch, num_graphs = float_graph_batch("DiffPool", data, self.in_channels)
         x, mask = to_dense_batch(x, batch, batch_size=num_graphs)  # (B, N_max, F), (B, N_max)
         adj = to_dense_adj(data.edge_index, batch, batch_size=num_graphs, max_num_nodes=x.size(1)).to(x.dtype)
         reads, aux = [], x.new_zeros(())

@@ -6,9 +6,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import global_mean_pool
 
+from gnnlab.models._inputs import float_graph_batch
 from gnnlab.nn.conv.ecc import ECConv
-from gnnlab.nn.mlp import check_dropout
-from gnnlab.nn.pe.base import graph_index
+from gnnlab.nn.mlp import check_dropout, reset
 from gnnlab.ops import Graph
 
 
@@ -79,9 +79,7 @@ class ECC(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise every parameter (PyTorch's defaults)."""
-        for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        reset(*list(self.modules())[1:])
 
     def _level(self, data, level: int) -> tuple[Graph, Tensor]:
         edge_index, weight, num_nodes = level_graph(data, level, self.attr)
@@ -89,12 +87,7 @@ class ECC(torch.nn.Module):
 
     def forward(self, data) -> Tensor:
         """Class scores of every graph of the batch."""
-        x = data.x
-        if x is None or not x.is_floating_point() or x.dim() != 2 or x.size(1) != self.in_channels:
-            shape = None if x is None else f"{list(x.shape)} {x.dtype}"
-            raise ValueError(f"ECC: node features must be float [N, {self.in_channels}], got {shape}")
-        batch = graph_index(data, x.size(0), x.device)
-        num_graphs = int(getattr(data, "num_graphs", 1) or 1)
+        x, batch, num_graphs = float_graph_batch("ECC", data, self.in_channels)
         graph = Graph.from_data(data)
         weight = x.new_ones(graph.num_edges)
         convs = iter(zip(self.convs, self.norms))
