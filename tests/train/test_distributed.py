@@ -122,6 +122,8 @@ def test_the_link_distributed_loader_shares_each_global_batch_and_split_once():
         assert all(b.totals == (whole.pos.size(1), whole.neg.size(1)) for b in shares)
     with pytest.raises(ConfigError, match="rank 3"):
         datamodule.distributed_loader("val", 3, 3)
+    with pytest.raises(ConfigError, match="fewer than one global batch"):
+        type(datamodule)(datamodule.split, batch_size=n // 2, seed=5).distributed_loader("train", 0, 3)
 
 
 def test_the_sampled_distributed_loader_shares_seeds_and_scored_nodes_once():

@@ -92,10 +92,6 @@ class LinkTrainEpoch:
             yield LinkBatch(self.pos[:, mine], self.neg[:, mine], self.graph, self.x, hidden=self.pos[:, idx])
 
 
-def _shard(pairs: Tensor, sizes: list[int]) -> tuple[Tensor, ...]:
-    return torch.split(pairs, sizes, dim=1)
-
-
 class LinkDataModule:
     """Batches of a :class:`LinkSplit` for :class:`gnnlab.train.tasks.LinkPrediction`.
 
@@ -187,6 +183,9 @@ class LinkDataModule:
         s = self.split
         if split == "train":
             num = s.train_pos.size(1)
+            if self.drop_last and num < self.batch_size * world_size:
+                raise ConfigError(f"LinkDataModule: {num} training pairs are fewer than one global batch of "
+                                  f"{world_size} x {self.batch_size} and drop_last=True would train on nothing")
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + int(epoch))
             perm = torch.randperm(num, generator=generator)
             neg = sample_negative_pairs(self._cpu_graph, num, generator).to(self.device)
@@ -199,5 +198,5 @@ class LinkDataModule:
             neg_sizes = [n * (num_neg // num_pos) for n in pos_sizes]
         else:
             neg_sizes = [t.numel() for t in torch.tensor_split(torch.arange(num_neg), world_size)]
-        return [LinkBatch(_shard(whole.pos, pos_sizes)[rank], _shard(whole.neg, neg_sizes)[rank], whole.graph,
-                          whole.x, whole.chunk_size, totals=(num_pos, num_neg))]
+        pos, neg = whole.pos.split(pos_sizes, dim=1)[rank], whole.neg.split(neg_sizes, dim=1)[rank]
+        return [LinkBatch(pos, neg, whole.graph, whole.x, whole.chunk_size, totals=(num_pos, num_neg))]
