@@ -248,13 +248,13 @@ def _parse_metric(name: str):
 class LinkPrediction(Task):
     """Link prediction by NCN's protocol (Wang, Yang, Zhang, ICLR 2024), scored by ranking.
 
-    A batch is a :class:`gnnlab.data.linkpred.LinkBatch`; the model has ``encode(x, graph, edge_mask)``
-    and ``score(h, graph, pairs, edge_mask)`` (:class:`gnnlab.models.link.LinkPredictionModel`).
-    Training: hide the batch's positive pairs from the graph (:func:`gnnlab.ops.target_link_mask`),
-    encode, score positives and negatives in one predictor call, and minimise
-    ``−mean log σ(s_pos) − mean log σ(−s_neg)`` (a step weighs its number of positives). Evaluation: encode once and
-    score every pair, ``chunk_size`` at a time; the metrics rank positives against negatives like
-    OGB's evaluator.
+    A batch is a :class:`gnnlab.data.linkpred.LinkBatch`; the model has ``encode(x, graph, edge_mask)``,
+    ``score(h, graph, pairs, edge_mask)`` and a forward doing both
+    (:class:`gnnlab.models.link.LinkPredictionModel`). Training: hide the batch's positive pairs (a
+    data-parallel step: the whole global batch) from the graph (:func:`gnnlab.ops.target_link_mask`), run the
+    forward on positives and negatives together, and minimise ``−mean log σ(s_pos) − mean log σ(−s_neg)``
+    (a step weighs its number of positives). Evaluation: encode once and score every pair, ``chunk_size`` at
+    a time; the metrics rank positives against negatives like OGB's evaluator.
 
     Args:
         metrics: names among ``"hits@K"`` (any K), ``"mrr"`` (negatives ``[P, K]`` per positive, as
