@@ -28,6 +28,7 @@ import csv
 import math
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -233,7 +234,8 @@ def write_benchmark_table(table: dict, collected: list, out: Path, command: str 
     for row in table["rows"]:
         source = (f"{row['paper']}, " if row["paper"] != table["paper"] else "") + str(row["table"])
         if row["experiment"] not in by_experiment:
-            published = "—" if row["published"] is None else str(row["published"])
+            published = ("—" if row["published"] is None else str(row["published"])
+                         + (f" ± {row['published_std']}" if row.get("published_std") is not None else ""))
             status = "run failed" if row["cell"] in failed else "not run"
             lines.append(f"| {row['cell']} | {source} | {status} | {published} | — | 0 | — | {status} |")
             cells.append([row["cell"], row["experiment"], "", "", "", row["published"], row.get("published_std"), 0,
@@ -302,7 +304,8 @@ def plot_table(table: dict, plotted: list, out: Path) -> Path:
         ax.set_xlabel(f"{metric} (scaled as published)")
         ax.grid(axis="x", alpha=0.3)
     axes[0].legend(loc="best", fontsize="small")
-    axes[0].set_title(table["title"], fontsize="medium")
+    # Wrapped: the title sits over the axes, which long row labels leave narrow.
+    axes[0].set_title(textwrap.fill(table["title"], 48), fontsize="medium")
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     return out

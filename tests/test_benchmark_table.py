@@ -74,7 +74,7 @@ def test_collects_finished_runs_and_writes_table_csv_and_plot(tmp_path):
     assert text.count("| reproduced |") == 1
     assert "| B / x | Q, Table 1 |" in text and "| reduced budget |" in text and "- B / x: not in Q" in text
     assert "Reduced budget: `trainer.max_epochs=3`." in text
-    assert "| C / x | Table 1 | not run | 50.0 |" in text
+    assert "| C / x | Table 1 | not run | 50.0 ± 1.5 |" in text
     with open(out.with_suffix(".csv")) as f:
         cells = list(csv.DictReader(f))
     assert [c["status"] for c in cells] == ["reproduced", "reduced budget", "not run"]
