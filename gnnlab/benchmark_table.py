@@ -304,8 +304,8 @@ def plot_table(table: dict, plotted: list, out: Path) -> Path:
         ax.set_xlabel(f"{metric} (scaled as published)")
         ax.grid(axis="x", alpha=0.3)
     axes[0].legend(loc="best", fontsize="small")
-    # Wrapped: the title sits over the axes, which long row labels leave narrow.
-    axes[0].set_title(textwrap.fill(table["title"], 48), fontsize="medium")
+    # Right-aligned and wrapped: long row labels leave the axes narrow, so a centred title would leave the figure.
+    axes[0].set_title(textwrap.fill(table["title"], 60), fontsize="medium", loc="right")
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     return out
