@@ -66,3 +66,15 @@ def test_bad_input():
         ours(torch.zeros(2, 2, dtype=DTYPE), graph)
     with pytest.raises(ValueError, match=r"edge_attr must have shape \[num_edges=2, 1\]"):
         ours(torch.zeros(2, 2, dtype=DTYPE), graph, torch.zeros(3, 1, dtype=DTYPE))
+
+
+def test_no_edges_leaves_the_root_term_and_nan_stays_on_its_node():
+    ours, _ = _pair(2, 3, 1)
+    x = torch.randn(4, 2, dtype=DTYPE)
+    empty = Graph.from_edge_index(torch.zeros(2, 0, dtype=torch.long), 4)
+    out, _ = ours(x, empty, torch.zeros(0, 1, dtype=DTYPE))
+    torch.testing.assert_close(out, ours.lin(x) + ours.bias)
+    graph = Graph.from_edge_index(torch.tensor([[0, 1], [1, 2]]), 4)
+    x[0, 0] = float("nan")
+    out, _ = ours(x, graph, torch.ones(2, 1, dtype=DTYPE))
+    assert torch.isnan(out[:2]).all() and torch.isfinite(out[2:]).all()  # node 0 and its target 1
