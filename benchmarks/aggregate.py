@@ -6,7 +6,12 @@
 
 Graphs: uniform random with edges sorted by destination (the shapes below) and a Barabási–Albert
 power-law graph. The "floor" is the time to stream the bytes the op must touch at the copy
-bandwidth measured in this run: perfect reuse (x read once) and no reuse (one x row per edge).
+bandwidth measured in this run: perfect reuse (each feature row read once) and no reuse (one
+feature row per edge). The forward reads x and the edge indices and writes out. The backward of
+sum/mean is the same aggregation over the transposed graph (grad_out in, grad_x out). Max/min
+also move the recorded winners (arg, int32 [N, F]): written by the forward, read by the backward.
+The fwd+bwd floor is the sum of the two, and its line also gives the backward alone (fwd+bwd
+minus fwd) against the backward's floor.
 Every figure is a median over --repeat runs measured in this process; ratios are peer / gnnlab.
 """
 from __future__ import annotations
@@ -75,7 +80,17 @@ def peers(edge_index, n, x, reduce):
     return out
 
 
-def run_case(label, edge_index, n, feat, reduce, backward, repeat, bandwidth, rows):
+def floor_bytes(n, e, feat, reduce, backward) -> tuple[int, int]:
+    """(perfect reuse, no reuse) bytes of the forward, or of forward + backward."""
+    rows, indices, per_edge = n * feat * 4, e * 8, e * feat * 4
+    winners = rows if reduce in ("max", "min") else 0  # arg: written by the forward, read by the backward
+    reuse, noreuse = 2 * rows + indices + winners, per_edge + rows + indices + winners
+    passes = 2 if backward else 1
+    return passes * reuse, passes * noreuse
+
+
+def run_case(label, edge_index, n, feat, reduce, backward, repeat, bandwidth, rows, forward_ms=None) -> float:
+    """Time gnnlab and the peers on one case, print and append the rows; return gnnlab's median."""
     x = torch.randn(n, feat, requires_grad=backward)
     graph = Graph.from_edge_index(edge_index, n)
     grad = torch.randn(n, feat)
@@ -90,17 +105,21 @@ def run_case(label, edge_index, n, feat, reduce, backward, repeat, bandwidth, ro
 
     ours = median_ms(timed(lambda x: aggregate(x, graph, reduce=reduce)), repeat)
     e = edge_index.size(1)
-    bytes_reuse = (2 * n * feat * 4 + e * 8)
-    bytes_noreuse = (e * feat * 4 + n * feat * 4 + e * 8)
-    floor_lo, floor_hi = (b / (bandwidth * 1e9) * 1e3 for b in (bytes_reuse, bytes_noreuse))
+    to_ms = lambda b: b / (bandwidth * 1e9) * 1e3
+    floor_lo, floor_hi = (to_ms(b) for b in floor_bytes(n, e, feat, reduce, backward))
     mode = "fwd+bwd" if backward else "fwd"
     rows.append([label, reduce, mode, "gnnlab", f"{ours:.2f}", "1.00", f"{floor_lo:.2f}", f"{floor_hi:.2f}"])
     print(f"{label:24s} {reduce:4s} {mode:7s} {'gnnlab':38s} {ours:9.2f} ms {'':>8s}  floor {floor_lo:.1f}–{floor_hi:.1f} ms"
           f"  (×{ours / floor_hi:.1f} of no-reuse floor)")
+    if backward and forward_ms is not None:
+        bwd_floor = floor_hi - to_ms(floor_bytes(n, e, feat, reduce, False)[1])
+        print(f"{'':24s} {'':4s} {'bwd':7s} {'gnnlab (fwd+bwd minus fwd)':38s} {ours - forward_ms:9.2f} ms {'':>8s}  "
+              f"floor {bwd_floor:.1f} ms  (×{(ours - forward_ms) / bwd_floor:.1f} of no-reuse floor)")
     for name, fn in peers(edge_index, n, x, reduce).items():
         ms = median_ms(timed(fn), repeat)
         rows.append([label, reduce, mode, name, f"{ms:.2f}", f"{ms / ours:.2f}", "", ""])
         print(f"{'':24s} {'':4s} {'':7s} {name:38s} {ms:9.2f} ms  ×{ms / ours:5.2f} slower than gnnlab")
+    return ours
 
 
 def main():
@@ -131,8 +150,8 @@ def run(args) -> list[list]:
     rows = []
     for label, ei, n, feat in cases:
         for reduce in args.reduce:
-            for backward in (False, True):
-                run_case(label, ei, n, feat, reduce, backward, args.repeat, bandwidth, rows)
+            forward_ms = run_case(label, ei, n, feat, reduce, False, args.repeat, bandwidth, rows)
+            run_case(label, ei, n, feat, reduce, True, args.repeat, bandwidth, rows, forward_ms)
     return rows
 
 

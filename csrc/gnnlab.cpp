@@ -25,11 +25,11 @@ TORCH_LIBRARY(gnnlab, m) {
   m.def(
       "aggregate_weight_backward(Tensor rowptr, Tensor col, Tensor x, Tensor grad_out, Tensor arg, str reduce) -> "
       "Tensor");
-  // d out / d x for max/min through the transposed CSR: [num_src, F].
+  // d out / d x for max/min: [num_src, F]. The CPU kernel sends each winner to its source through
+  // col; the CUDA kernel gathers them through the transposed CSR.
   m.def(
-      "aggregate_extremum_x_backward(Tensor rowptr, Tensor rowptr_t, Tensor col_t, Tensor perm_t, Tensor arg, "
-      "Tensor grad_out, "
-      "Tensor? weight, int num_src) -> Tensor");
+      "aggregate_extremum_x_backward(Tensor rowptr, Tensor col, Tensor rowptr_t, Tensor col_t, Tensor perm_t, "
+      "Tensor arg, Tensor grad_out, Tensor? weight, int num_src) -> Tensor");
   // Edge-gated aggregation (GatedGCN), ops/common/gated_aggregate.h: e_hat [E, F] = edge_in[e] + x_dst[i] +
   // x_src[j]; num [R, F] = sum sigmoid(e_hat) * values[j]; den [R, F] = sum sigmoid(e_hat); edge_id [E] is the
   // edge id (row of edge_in / e_hat) of each CSR position. -> (e_hat, num, den). The transposed CSR

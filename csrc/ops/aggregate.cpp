@@ -151,7 +151,8 @@ void check_weight_backward_op(const at::Tensor& rowptr, const at::Tensor& col, c
   }
 }
 
-void check_extremum_x_backward_op(const at::Tensor& rowptr, const at::Tensor& rowptr_t, const at::Tensor& col_t,
+void check_extremum_x_backward_op(const at::Tensor& rowptr, const at::Tensor& col, const at::Tensor& rowptr_t,
+                                  const at::Tensor& col_t,
                                   const at::Tensor& perm_t, const at::Tensor& arg, const at::Tensor& grad_out,
                                   const c10::optional<at::Tensor>& weight, int64_t num_src) {
   const char* op = "aggregate_extremum_x_backward";
@@ -167,6 +168,10 @@ void check_extremum_x_backward_op(const at::Tensor& rowptr, const at::Tensor& ro
   TORCH_CHECK_VALUE(grad_out.size(0) == num_rows, op, ": grad_out has ", grad_out.size(0), " rows but rowptr describes ",
                     num_rows);
   check_transposed_csr(rowptr_t, col_t, perm_t, num_src, num_rows, num_edges, grad_out.device(), op);
+  check_device(col, grad_out.device(), "col", op);
+  check_indices(col, num_edges, num_src, /*allow_int32=*/true, "col", "source nodes (num_src)", op);
+  TORCH_CHECK_VALUE(col.scalar_type() == col_t.scalar_type(), op, ": col (", col.scalar_type(), ") and col_t (",
+                    col_t.scalar_type(), ") must have the same dtype");
   check_extremum_arg(arg, rowptr, grad_out.size(1), grad_out.device(), op);
   check_weight(weight, num_edges, grad_out, "grad_out", op);
 }

@@ -50,9 +50,11 @@ void check_weight_backward_op(const at::Tensor& rowptr, const at::Tensor& col, c
                               const at::Tensor& grad_out, const at::Tensor& arg, int reduce);
 
 // aggregate_extremum_x_backward: num_src >= 0, grad_out [R, F] floating, rowptr [R+1] ending at
-// E = col_t.size(0), the transposed CSR (check_transposed_csr), arg (check_extremum_arg) and
-// weight [E] of grad_out's dtype, all on grad_out's device.
-void check_extremum_x_backward_op(const at::Tensor& rowptr, const at::Tensor& rowptr_t, const at::Tensor& col_t,
+// E = col_t.size(0), col [E] in [0, num_src) of col_t's dtype, the transposed CSR
+// (check_transposed_csr), arg (check_extremum_arg) and weight [E] of grad_out's dtype, all on
+// grad_out's device.
+void check_extremum_x_backward_op(const at::Tensor& rowptr, const at::Tensor& col, const at::Tensor& rowptr_t,
+                                  const at::Tensor& col_t,
                                   const at::Tensor& perm_t, const at::Tensor& arg, const at::Tensor& grad_out,
                                   const c10::optional<at::Tensor>& weight, int64_t num_src);
 

@@ -2,9 +2,11 @@
 
 ``aggregate(x, graph, edge_weight, reduce)`` computes, for every target ``i``,
 ``out[i] = reduce_{j -> i} w_ji · x[j]`` with ``reduce`` in ``sum | mean | max | min``.
-The compiled kernels (``torch.ops.gnnlab.aggregate``) run row-parallel with no atomics; the
-backward uses the transposed CSR held by :class:`~gnnlab.ops.graph.Graph` (built once per
-graph), so gradients are deterministic, and every derivative is again one of the registered ops,
+The compiled kernels (``torch.ops.gnnlab.aggregate``) run row-parallel with no atomics. The
+backward of sum/mean uses the transposed CSR held by :class:`~gnnlab.ops.graph.Graph` (built once
+per graph); that of max/min sends each winning message's gradient to its source (on the CPU
+partitioned by blocks of source rows, on CUDA gathered through the transposed CSR). Gradients are
+deterministic for any number of threads, and every derivative is again one of the registered ops,
 so gradients of any order are exact (gradient penalties, Hessian-vector products). For
 ``max``/``min`` the gradient goes to the winning edge, the first in CSR order (edges grouped by
 target, in input order within a target) on ties; a NaN message always wins, so NaN propagates.
@@ -33,7 +35,7 @@ if _loader.extension_available():
         return x.new_empty(col.size(0))
 
     @torch.library.register_fake("gnnlab::aggregate_extremum_x_backward")
-    def _extremum_x_backward_fake(rowptr, rowptr_t, col_t, perm_t, arg, grad_out, weight, num_src):
+    def _extremum_x_backward_fake(rowptr, col, rowptr_t, col_t, perm_t, arg, grad_out, weight, num_src):
         return grad_out.new_empty(num_src, grad_out.size(1))
 
     # Autograd of the three ops, to any order. With A the aggregation over the forward CSR (rows =
@@ -65,12 +67,6 @@ if _loader.extension_available():
         rowptr_t, col_t, perm_t = torch.ops.gnnlab.coo_to_csr(torch.stack([col, rows]), max(num_src, rowptr.numel() - 1))
         return rowptr_t[: num_src + 1], col_t, perm_t
 
-    def _sources(rowptr_t: Tensor, perm_t: Tensor, dtype: torch.dtype) -> Tensor:
-        """The forward CSR's ``col`` rebuilt from the transposed CSR."""
-        col = torch.empty(perm_t.numel(), dtype=dtype, device=perm_t.device)
-        col[perm_t] = _rows(rowptr_t, perm_t.numel()).to(dtype)
-        return col
-
     def _transposed_sum(rowptr, col, rowptr_t, col_t, perm_t, g, weight) -> Tensor:
         """``Aᵀ(g, w)``: sum of ``w[p]·g[row p]`` into ``col p``, over the transposed CSR."""
         w_t = weight.index_select(0, perm_t) if weight is not None else None
@@ -84,7 +80,7 @@ if _loader.extension_available():
     def _grad_x(reduce, rowptr, col, rowptr_t, col_t, perm_t, arg, g, weight, num_src) -> Tensor:
         """``d/dx`` of the aggregation for the cotangent ``g``: ``Aᵀ(s·g, w)`` (sum/mean) or ``X(g, w)``."""
         if reduce in ("max", "min"):
-            return torch.ops.gnnlab.aggregate_extremum_x_backward(rowptr, rowptr_t, col_t, perm_t, arg, g, weight,
+            return torch.ops.gnnlab.aggregate_extremum_x_backward(rowptr, col, rowptr_t, col_t, perm_t, arg, g, weight,
                                                                   num_src)
         if reduce == "mean":
             g = g / rowptr.diff().clamp(min=1).to(g.dtype).unsqueeze(-1)
@@ -141,19 +137,18 @@ if _loader.extension_available():
         return None, None, grad_x, grad_g, None, None
 
     def _extremum_x_backward_setup(ctx, inputs, output):
-        rowptr, rowptr_t, col_t, perm_t, arg, grad_out, weight, num_src = inputs
-        ctx.save_for_backward(rowptr, rowptr_t, col_t, perm_t, arg, grad_out, weight)
+        rowptr, col, rowptr_t, col_t, perm_t, arg, grad_out, weight, num_src = inputs
+        ctx.save_for_backward(rowptr, col, arg, grad_out, weight)
 
     def _extremum_x_backward_backward(ctx, v):
-        rowptr, rowptr_t, col_t, perm_t, arg, grad_out, weight = ctx.saved_tensors
+        rowptr, col, arg, grad_out, weight = ctx.saved_tensors
         v = v.contiguous()
-        col = _sources(rowptr_t, perm_t, col_t.dtype)
         grad_g = grad_w = None
-        if ctx.needs_input_grad[5]:
+        if ctx.needs_input_grad[6]:
             grad_g = _at_winner(rowptr, col, arg, v, weight)
-        if weight is not None and ctx.needs_input_grad[6]:
+        if weight is not None and ctx.needs_input_grad[7]:
             grad_w = torch.ops.gnnlab.aggregate_weight_backward(rowptr, col, v, grad_out, arg, "max")
-        return None, None, None, None, None, grad_g, grad_w, None
+        return None, None, None, None, None, None, grad_g, grad_w, None
 
     torch.library.register_autograd("gnnlab::aggregate", _aggregate_backward, setup_context=_aggregate_setup)
     torch.library.register_autograd(

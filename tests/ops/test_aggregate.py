@@ -303,13 +303,15 @@ def test_backward_ops_gradcheck_and_opcheck(reduce):
         wr = w.clone().requires_grad_()
 
         def x_backward(g_, w_):
-            return torch.ops.gnnlab.aggregate_extremum_x_backward(rowptr, rowptr_t, col_t, perm_t, arg, g_, w_, x.size(0))
+            return torch.ops.gnnlab.aggregate_extremum_x_backward(
+                rowptr, col, rowptr_t, col_t, perm_t, arg, g_, w_, x.size(0)
+            )
 
         assert torch.autograd.gradcheck(x_backward, (g, wr))
         assert torch.autograd.gradgradcheck(x_backward, (g, wr))
         torch.library.opcheck(
             torch.ops.gnnlab.aggregate_extremum_x_backward.default,
-            (rowptr, rowptr_t, col_t, perm_t, arg, g, wr, x.size(0)),
+            (rowptr, col, rowptr_t, col_t, perm_t, arg, g, wr, x.size(0)),
         )
 
 
@@ -414,6 +416,50 @@ def test_baseline_and_avx2_variants_give_the_same_bits(dtype):
     for reduce, a, b in zip(REDUCES, base, auto):
         for u, v in zip(a, b):
             assert torch.equal(u, v), reduce
+
+
+def _winner_sums(graph, arg, g, w, acc_dtype, order):
+    """d x of max/min: each entry sums w·g over the targets it won, one add at a time, visiting the
+    winning CSR positions in ``order``."""
+    degree = graph.rowptr.diff()
+    row = torch.repeat_interleave(torch.arange(graph.num_dst), degree)
+    position = graph.rowptr[:-1].unsqueeze(-1) + arg.long()  # [R, F]; rows without edges never match
+    acc = torch.zeros(graph.num_src, g.size(1), dtype=acc_dtype)
+    for e in order.tolist():
+        i = row[e]
+        won = position[i] == e
+        value = g[i, won].to(acc_dtype) * (w[e].to(acc_dtype) if w is not None else 1)
+        acc[graph.col[e], won] += value
+    return acc.to(g.dtype)
+
+
+@pytest.mark.skipif(not gnnlab.ops.extension_available(), reason="gnnlab._C not built")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize(
+    "num_src, num_dst, num_edges, feat",
+    [
+        (300, 200, 3000, 2100),  # edges >= rows: the partitioned scatter, over ten blocks of grad_x rows
+        (40, 30, 900, 7),  # one block
+        (50, 400, 150, 70),  # fewer edges than rows: the gather through the transposed CSR
+    ],
+)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_extremum_x_backward_sums_in_a_fixed_order(dtype, num_src, num_dst, num_edges, feat, weighted):
+    """The CPU max/min x-gradient is the ordered sum, bit for bit: ascending target for the partitioned
+    scatter, the transposed CSR's order for the gather."""
+    g = torch.Generator().manual_seed(num_edges + feat)
+    src = torch.randint(0, num_src, (num_edges,), generator=g)
+    dst = torch.randint(0, num_dst, (num_edges,), generator=g)
+    graph = Graph.from_edge_index(torch.stack([src, dst]), num_src, num_dst)
+    x = torch.randn(num_src, feat, generator=g).to(dtype)
+    w = torch.rand(num_edges, generator=g).to(dtype).index_select(0, graph.perm) if weighted else None  # CSR order
+    grad = torch.randn(num_dst, feat, generator=g).to(dtype)
+    csr = (graph.rowptr, graph.col, graph.rowptr_t, graph.col_t, graph.perm_t)
+    _, arg = torch.ops.gnnlab.aggregate(*csr, x, w, "max")
+    ours = torch.ops.gnnlab.aggregate_extremum_x_backward(*csr, arg, grad, w, num_src)
+    order = torch.arange(num_edges) if num_edges >= num_dst else graph.perm_t
+    acc_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    assert torch.equal(ours, _winner_sums(graph, arg, grad, w, acc_dtype, order))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -52,10 +52,10 @@ def wb(**kw):
 
 
 def xb(**kw):
-    a = dict(rowptr=G.rowptr, rowptr_t=G.rowptr_t, col_t=G.col_t, perm_t=G.perm_t, arg=ARG,
+    a = dict(rowptr=G.rowptr, col=G.col, rowptr_t=G.rowptr_t, col_t=G.col_t, perm_t=G.perm_t, arg=ARG,
              grad_out=torch.ones(3, 2), weight=torch.rand(5), num_src=4)
     a.update(kw)
-    return tuple(a[k] for k in ("rowptr", "rowptr_t", "col_t", "perm_t", "arg", "grad_out", "weight", "num_src"))
+    return tuple(a[k] for k in ("rowptr", "col", "rowptr_t", "col_t", "perm_t", "arg", "grad_out", "weight", "num_src"))
 
 
 def gated(**kw):
@@ -210,6 +210,10 @@ WEIGHT_BACKWARD = [
 ]
 
 EXTREMUM_X_BACKWARD = [
+    ("col_out_of_sources", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(col=L(1, 2, 0, 3, 1 << 30)))", r"\bcol\b"),
+    ("col_negative", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(col=L(1, 2, 0, 3, -1)))", r"\bcol\b"),
+    ("col_short", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(col=L(1, 2, 0, 3)))", r"\bcol\b"),
+    ("col_dtype_differs_from_col_t", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(col=G.col.int()))", r"\bcol\b"),
     ("perm_t_out_of_E", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(perm_t=L(2, 0, 1, 3, 1 << 30)))", r"\bperm_t\b"),
     ("perm_t_negative", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(perm_t=L(2, 0, 1, -1, 4)))", r"\bperm_t\b"),
     ("perm_t_short", "torch.ops.gnnlab.aggregate_extremum_x_backward(*xb(perm_t=L(2, 0, 1, 3)))", r"\bperm_t\b"),

@@ -66,11 +66,11 @@ at::Tensor aggregate_weight_backward_cuda(const at::Tensor& rowptr, const at::Te
   return grad_w;
 }
 
-at::Tensor aggregate_extremum_x_backward_cuda(const at::Tensor& rowptr, const at::Tensor& rowptr_t, const at::Tensor& col_t,
-                                              const at::Tensor& perm_t, const at::Tensor& arg_in,
+at::Tensor aggregate_extremum_x_backward_cuda(const at::Tensor& rowptr, const at::Tensor& col, const at::Tensor& rowptr_t,
+                                              const at::Tensor& col_t, const at::Tensor& perm_t, const at::Tensor& arg_in,
                                               const at::Tensor& grad_out_in, const c10::optional<at::Tensor>& weight,
                                               int64_t num_src) {
-  check_extremum_x_backward_op(rowptr, rowptr_t, col_t, perm_t, arg_in, grad_out_in, weight, num_src);
+  check_extremum_x_backward_op(rowptr, col, rowptr_t, col_t, perm_t, arg_in, grad_out_in, weight, num_src);
   const c10::cuda::CUDAGuard guard(grad_out_in.device());
   const auto stream = c10::cuda::getCurrentCUDAStream().stream();
   const auto rp_fwd = rowptr.contiguous();
