@@ -71,7 +71,10 @@ def plot_learning_curves(
         if not any(metric in rows[0] for rows in runs):
             known = sorted({k for rows in runs for k in rows[0]})
             raise ValueError(f"plot_learning_curves: no run logged {metric!r}; logged: {', '.join(known)}")
-    fig = Figure(figsize=(4.2 * len(metrics), 3.4))
+    # The legend goes below the axes (inside them, long labels hid the curves), up to 3 runs a line.
+    legend_rows = math.ceil(len(runs) / 3)
+    height = 3.4 + 0.25 * legend_rows
+    fig = Figure(figsize=(4.2 * len(metrics), height))
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, metric in zip(axes, metrics):
@@ -82,10 +85,11 @@ def plot_learning_curves(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(metric)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 3), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, (0.1 + 0.25 * legend_rows) / height, 1, 1))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
