@@ -434,7 +434,7 @@ def _winner_sums(graph, arg, g, w, acc_dtype, order):
 
 
 @pytest.mark.skipif(not gnnlab.ops.extension_available(), reason="gnnlab._C not built")
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize(
     "num_src, num_dst, num_edges, feat",
     [
