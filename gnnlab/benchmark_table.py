@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -136,14 +138,15 @@ def _row_overrides(table: dict, row: dict, extra: list[str]) -> list[str]:
 def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = (), only: list[str] | None = None) -> list[str]:
     """Run what the table still needs under ``root``: a Hydra multirun per row over its missing seeds, a resume
     for each run that stopped after a checkpoint; finished runs are kept. A row whose runs fail (say, its data
-    cannot be downloaded) does not stop the others; returns the cells of the rows that failed.
+    cannot be downloaded) does not stop the others; returns ``{cell: reason}`` for the rows that failed (the
+    reason is the run's last error line, or ``None``).
 
     ``only``: run just the rows of these experiments (the others are collected as they are)."""
     experiments = [row["experiment"] for row in table["rows"]]
     if only is not None and (unknown := [e for e in only if e not in experiments]):
         raise ConfigError(f"--rows {' '.join(unknown)}: not a row of benchmark {table['name']!r} "
                           f"(its rows: {', '.join(experiments)})")
-    failed = []
+    failed = {}
     for i, row in enumerate(table["rows"]):
         if only is not None and row["experiment"] not in only:
             continue
@@ -151,7 +154,7 @@ def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = (), only: l
             _run_row(table, row, root, seeds, list(extra), f"[{i + 1}/{len(table['rows'])}] {row['cell']}")
         except RuntimeError as err:
             print(f"{row['cell']}: {err}", file=sys.stderr, flush=True)
-            failed.append(row["cell"])
+            failed[row["cell"]] = getattr(err, "reason", None)
     return failed
 
 
@@ -182,10 +185,39 @@ def _run_row(table: dict, row: dict, root: Path, seeds: int, extra: list[str], n
                f"hydra.sweep.dir={row_dir}", "hydra.sweep.subdir=${seed}"])
 
 
+class RunFailed(RuntimeError):
+    """A run exited with an error; ``reason`` is its last error line (``gnnlab-train: error: ...``), if any."""
+
+    def __init__(self, cmd: list[str], returncode: int, reason: str | None):
+        super().__init__(f"a run failed (exit code {returncode}): {' '.join(cmd)}")
+        self.reason = reason
+
+
 def _call(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd)
-    if proc.returncode != 0:
-        raise RuntimeError(f"a run failed (exit code {proc.returncode}): {' '.join(cmd)}")
+    """Run ``cmd`` with its stderr passed through as it comes (progress bars included), keeping its tail."""
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
+    tail = b""
+    out = getattr(sys.stderr, "buffer", None)
+    while chunk := os.read(proc.stderr.fileno(), 1 << 16):
+        if out is not None:
+            out.write(chunk)
+        else:
+            sys.stderr.write(chunk.decode(errors="replace"))
+        sys.stderr.flush()
+        tail = (tail + chunk)[-(1 << 14):]
+    proc.stderr.close()
+    if proc.wait() != 0:
+        raise RunFailed(cmd, proc.returncode, failure_reason(tail.decode(errors="replace")))
+
+
+def failure_reason(stderr: str) -> str | None:
+    """The last ``<program>: error: ...`` line of a run's stderr, without the program name and cut at its first
+    ``;`` (where the advice on fixing it starts); the last non-empty line when there is none."""
+    lines = [line.strip() for line in re.split(r"[\r\n]+", stderr) if line.strip()]
+    for line in reversed(lines):
+        if ": error: " in line:
+            return line.split(": error: ", 1)[1].split("; ", 1)[0]
+    return lines[-1] if lines else None
 
 
 def collect_rows(table: dict, root: Path, seeds: int) -> list[tuple[dict, list[dict], dict]]:
@@ -213,9 +245,12 @@ def collect_rows(table: dict, root: Path, seeds: int) -> list[tuple[dict, list[d
     return collected
 
 
-def write_benchmark_table(table: dict, collected: list, out: Path, command: str = "", failed: list[str] = ()) -> str:
+def write_benchmark_table(table: dict, collected: list, out: Path, command: str = "",
+                          failed: dict[str, str | None] | None = None) -> str:
     """The table (markdown ``out``), one CSV row per cell (``out.csv``), one per run (``<out>_seeds.csv``) and
-    the plot of ours against the published values (``out.png``); returns the markdown."""
+    the plot of ours against the published values (``out.png``); returns the markdown. ``failed``: ``{cell:
+    reason}`` of the rows whose runs failed in this call; each reason becomes a note under the table."""
+    failed = failed or {}
     from gnnlab.table import PROTOCOLS, _budget, _digits, _protocol, _status, _summary, mean_std
 
     by_experiment = {row["experiment"]: (runs, bench) for row, runs, bench in collected}
@@ -233,10 +268,14 @@ def write_benchmark_table(table: dict, collected: list, out: Path, command: str 
     cells, seed_rows, plotted, notes = [], [], [], []
     for row in table["rows"]:
         source = (f"{row['paper']}, " if row["paper"] != table["paper"] else "") + str(row["table"])
+        if row.get("note"):
+            notes.append(f"- {row['cell']}: {row['note']}")
         if row["experiment"] not in by_experiment:
             published = ("—" if row["published"] is None else str(row["published"])
                          + (f" ± {row['published_std']}" if row.get("published_std") is not None else ""))
             status = "run failed" if row["cell"] in failed else "not run"
+            if failed.get(row["cell"]):
+                notes.append(f"- {row['cell']}: run failed: {failed[row['cell']]}")
             lines.append(f"| {row['cell']} | {source} | {status} | {published} | — | 0 | — | {status} |")
             cells.append([row["cell"], row["experiment"], "", "", "", row["published"], row.get("published_std"), 0,
                           status])
@@ -249,8 +288,6 @@ def write_benchmark_table(table: dict, collected: list, out: Path, command: str 
             status = f"incomplete ({len(values)} of {expected})"
         lines.append(f"| {row['cell']} | {source} | {mean_std(mean, std, digits)} | {pub} | {delta} "
                      f"| {len(values)} | {PROTOCOLS[_protocol(bench)][1]} | {status} |")
-        if row.get("note"):
-            notes.append(f"- {row['cell']}: {row['note']}")
         std_text = "" if math.isnan(std) else f"{std:.6g}"
         cells.append([row["cell"], row["experiment"], bench["metric"], f"{mean:.6g}", std_text, row["published"],
                       row.get("published_std"), len(values), status])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import statistics
+import sys
 
 import pytest
 from omegaconf import OmegaConf
@@ -131,7 +132,7 @@ def test_a_failing_row_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
 
     def call(cmd):
         if "experiment=x/b" in cmd:
-            raise RuntimeError("a run failed (exit code 1)")
+            raise benchmark_table.RunFailed(cmd, 1, "DatasetUnavailableError: B is not in the data root")
         _run(tmp_path / "runs/x/a/0", 0, 0.5, ["experiment=x/a"])
 
     monkeypatch.setattr(benchmark_table, "_call", call)
@@ -140,6 +141,34 @@ def test_a_failing_row_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
     assert "runs failed for B / x" in capsys.readouterr().err
     text = (tmp_path / "runs/bench.md").read_text()
     assert "| B / x | Table 1 | run failed |" in text and "| A / x | Table 1 | 50.00 (one seed, no std) |" in text
+    assert "- B / x: run failed: DatasetUnavailableError: B is not in the data root" in text
+
+
+def test_a_failed_run_passes_its_stderr_through_and_keeps_its_error_line(capfd):
+    """``_call`` runs a real process: its stderr (a progress bar without newlines, then the error) reaches the
+    console as it comes, and the exception carries the error line without the advice after ``;``."""
+    from gnnlab.benchmark_table import RunFailed, _call
+
+    script = ("import sys; sys.stderr.write('epoch 1/2\\repoch 2/2\\n'); "
+              "sys.stderr.write('gnnlab-train: error: DatasetUnavailableError: X is missing; to provide it: ...\\n'); "
+              "sys.exit(3)")
+    with pytest.raises(RunFailed) as err:
+        _call([sys.executable, "-c", script])
+    assert err.value.reason == "DatasetUnavailableError: X is missing"
+    assert "exit code 3" in str(err.value)
+    assert "epoch 1/2\repoch 2/2" in capfd.readouterr().err
+    _call([sys.executable, "-c", "pass"])  # a run that succeeds raises nothing
+
+
+@pytest.mark.parametrize("stderr, reason", [
+    ("Traceback ...\nValueError: bad\n", "ValueError: bad"),  # no error line: the last line
+    ("", None),
+    ("a: error: first\nb: error: second; advice\n\n", "second"),
+])
+def test_failure_reason_is_the_last_error_line(stderr, reason):
+    from gnnlab.benchmark_table import failure_reason
+
+    assert failure_reason(stderr) == reason
 
 
 def test_a_row_with_fewer_finished_seeds_is_incomplete_not_judged(tmp_path):
