@@ -126,8 +126,8 @@ def _budget(runs: list[dict]) -> list[str]:
 
 def _status(mean: float, benchmark: dict, runs: list[dict] = ()) -> str:
     """``reduced budget`` when a run overrode its budget (:data:`BUDGET_KEYS`); else ``reproduced`` when ours
-    is within the paper's std of its value (``benchmark.tolerance`` replaces the std), ``not reproduced``
-    otherwise; ``no published std`` or ``—`` when there is nothing to judge by."""
+    is within the paper's std of its value, ``not reproduced`` otherwise; ``no published std`` or ``—`` when
+    there is nothing to judge by. A stated ``benchmark.tolerance`` replaces the std and the status says so."""
     if _budget(runs):
         return "reduced budget"
     published, tolerance = benchmark.get("published"), benchmark.get("tolerance", benchmark.get("published_std"))
@@ -135,7 +135,8 @@ def _status(mean: float, benchmark: dict, runs: list[dict] = ()) -> str:
         return "—"
     if tolerance is None:
         return "no published std"
-    return "reproduced" if abs(mean - float(published)) <= float(tolerance) else "not reproduced"
+    status = "reproduced" if abs(mean - float(published)) <= float(tolerance) else "not reproduced"
+    return status + (f" (stated tolerance ±{float(tolerance):g})" if "tolerance" in benchmark else "")
 
 
 def _summary(runs: list[dict], benchmark: dict, metric: str) -> tuple[list[float], float, float, str, str]:

@@ -82,7 +82,10 @@ def test_status_within_the_published_std_or_a_stated_tolerance(tmp_path):
 
     assert _status(51.4, {"published": 50.0, "published_std": 1.5}) == "reproduced"
     assert _status(48.4, {"published": 50.0, "published_std": 1.5}) == "not reproduced"
-    assert _status(48.4, {"published": 50.0, "published_std": 1.5, "tolerance": 2.0}) == "reproduced"
+    assert _status(48.4, {"published": 50.0, "published_std": 1.5, "tolerance": 2.0}) == \
+        "reproduced (stated tolerance ±2)"
+    assert _status(47.9, {"published": 50.0, "published_std": 1.5, "tolerance": 2.0}) == \
+        "not reproduced (stated tolerance ±2)"
     assert _status(48.4, {"published": 50.0}) == "no published std"
     assert _status(48.4, {}) == "—"
 
