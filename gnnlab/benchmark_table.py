@@ -198,14 +198,20 @@ def _call(cmd: list[str]) -> None:
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
     tail = b""
     out = getattr(sys.stderr, "buffer", None)
-    while chunk := os.read(proc.stderr.fileno(), 1 << 16):
-        if out is not None:
-            out.write(chunk)
-        else:
-            sys.stderr.write(chunk.decode(errors="replace"))
-        sys.stderr.flush()
-        tail = (tail + chunk)[-(1 << 14):]
-    proc.stderr.close()
+    try:
+        while chunk := os.read(proc.stderr.fileno(), 1 << 16):
+            if out is not None:
+                out.write(chunk)
+            else:
+                sys.stderr.write(chunk.decode(errors="replace"))
+            sys.stderr.flush()
+            tail = (tail + chunk)[-(1 << 14):]
+    except BaseException:  # interrupted: the run does not outlive the command that started it
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        proc.stderr.close()
     if proc.wait() != 0:
         raise RunFailed(cmd, proc.returncode, failure_reason(tail.decode(errors="replace")))
 
