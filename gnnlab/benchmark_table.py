@@ -135,7 +135,8 @@ def _row_overrides(table: dict, row: dict, extra: list[str]) -> list[str]:
     return [f"experiment={row['experiment']}", *table["overrides"], *row.get("overrides", []), *extra]
 
 
-def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = (), only: list[str] | None = None) -> list[str]:
+def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = (),
+             only: list[str] | None = None) -> dict[str, str | None]:
     """Run what the table still needs under ``root``: a Hydra multirun per row over its missing seeds, a resume
     for each run that stopped after a checkpoint; finished runs are kept. A row whose runs fail (say, its data
     cannot be downloaded) does not stop the others; returns ``{cell: reason}`` for the rows that failed (the
@@ -256,8 +257,9 @@ def write_benchmark_table(table: dict, collected: list, out: Path, command: str 
     """The table (markdown ``out``), one CSV row per cell (``out.csv``), one per run (``<out>_seeds.csv``) and
     the plot of ours against the published values (``out.png``); returns the markdown. ``failed``: ``{cell:
     reason}`` of the rows whose runs failed in this call; each reason becomes a note under the table."""
-    failed = failed or {}
     from gnnlab.table import PROTOCOLS, _budget, _digits, _protocol, _status, _summary, mean_std
+
+    failed = failed or {}
 
     by_experiment = {row["experiment"]: (runs, bench) for row, runs, bench in collected}
     lines = [f"# {table['title']}", "", f"Source: {table['paper']} (rows citing another paper name it).",
@@ -276,12 +278,12 @@ def write_benchmark_table(table: dict, collected: list, out: Path, command: str 
         source = (f"{row['paper']}, " if row["paper"] != table["paper"] else "") + str(row["table"])
         if row.get("note"):
             notes.append(f"- {row['cell']}: {row['note']}")
+        if failed.get(row["cell"]):  # also when some of its seeds finished before the failure
+            notes.append(f"- {row['cell']}: run failed: {failed[row['cell']]}")
         if row["experiment"] not in by_experiment:
             published = ("—" if row["published"] is None else str(row["published"])
                          + (f" ± {row['published_std']}" if row.get("published_std") is not None else ""))
             status = "run failed" if row["cell"] in failed else "not run"
-            if failed.get(row["cell"]):
-                notes.append(f"- {row['cell']}: run failed: {failed[row['cell']]}")
             lines.append(f"| {row['cell']} | {source} | {status} | {published} | — | 0 | — | {status} |")
             cells.append([row["cell"], row["experiment"], "", "", "", row["published"], row.get("published_std"), 0,
                           status])

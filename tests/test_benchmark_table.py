@@ -144,6 +144,20 @@ def test_a_failing_row_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
     assert "- B / x: run failed: DatasetUnavailableError: B is not in the data root" in text
 
 
+def test_a_row_that_fails_after_some_seeds_keeps_them_and_its_error(tmp_path, monkeypatch):
+    from gnnlab import benchmark_table
+
+    def call(cmd):  # seed 0 finishes, then the multirun fails on seed 1
+        _run(tmp_path / "runs/x/a/0", 0, 0.5, ["experiment=x/a"])
+        raise benchmark_table.RunFailed(cmd, 1, "RuntimeError: out of memory")
+
+    monkeypatch.setattr(benchmark_table, "_call", call)
+    assert main([str(_table(tmp_path)), "--sweep-dir", str(tmp_path / "runs")]) == 1
+    text = (tmp_path / "runs/bench.md").read_text()
+    assert "| A / x | Table 1 | 50.00 (one seed, no std) |" in text and "| incomplete (1 of 2) |" in text
+    assert "- A / x: run failed: RuntimeError: out of memory" in text
+
+
 def test_a_failed_run_passes_its_stderr_through_and_keeps_its_error_line(capfd):
     """``_call`` runs a real process: its stderr (a progress bar without newlines, then the error) reaches the
     console as it comes, and the exception carries the error line without the advice after ``;``."""
