@@ -325,33 +325,46 @@ def write_benchmark_table(table: dict, collected: list, out: Path, command: str 
 
 
 def plot_table(table: dict, plotted: list, out: Path) -> Path:
-    """One panel per metric: each cell's seeds (dots), our mean ± std and the published mean ± std."""
+    """One panel per metric: each cell's seeds (dots), our mean ± std and the published mean ± std; the legend
+    goes below the panels, where it hides no point."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     metrics = list(dict.fromkeys(metric for _, metric, *_ in plotted))
-    fig = Figure(figsize=(7, 1.2 + 0.45 * len(plotted) + 0.6 * len(metrics)))
+    height = 1.6 + 0.45 * len(plotted) + 0.6 * len(metrics)
+    fig = Figure(figsize=(7, height))
     FigureCanvasAgg(fig)
     heights = [sum(m == metric for _, m, *_ in plotted) for metric in metrics]
     axes = fig.subplots(len(metrics), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
+    labelled: set[str] = set()
+
+    def label(name: str) -> str | None:  # each series once in the legend, whichever row shows it first
+        if name in labelled:
+            return None
+        labelled.add(name)
+        return name
+
     for ax, metric in zip(axes, metrics):
         rows = [p for p in plotted if p[1] == metric]
         for y, (row, _, values, mean, std) in enumerate(rows):
             ax.scatter(values, [y + 0.12] * len(values), s=9, color="tab:blue", alpha=0.4)
             ax.errorbar(mean, y + 0.12, xerr=0 if math.isnan(std) else std, fmt="o", color="tab:blue", capsize=3,
-                        label="gnnlab" if y == 0 else None)
+                        label=label("gnnlab (mean ± std; dots: runs)"))
             if row["published"] is not None:
                 ax.errorbar(float(row["published"]), y - 0.12, xerr=float(row.get("published_std") or 0), fmt="s",
-                            color="tab:orange", capsize=3, label="published" if y == 0 else None)
+                            color="tab:orange", capsize=3, label=label("published (mean ± std)"))
         ax.set_yticks(range(len(rows)), [r[0]["cell"] for r in rows])
         ax.set_ylim(-0.6, len(rows) - 0.4)
         ax.invert_yaxis()
-        ax.set_xlabel(f"{metric} (scaled as published)")
+        # Right-aligned: centred under axes narrowed by long row labels, it would run off the figure.
+        ax.set_xlabel(f"{metric} (scaled as published)", loc="right")
         ax.grid(axis="x", alpha=0.3)
-    axes[0].legend(loc="best", fontsize="small")
+    handles = [h for ax in axes for h in ax.get_legend_handles_labels()[0]]
+    names = [n for ax in axes for n in ax.get_legend_handles_labels()[1]]
+    fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize="small", frameon=False)
     # Right-aligned and wrapped: long row labels leave the axes narrow, so a centred title would leave the figure.
     axes[0].set_title(textwrap.fill(table["title"], 60), fontsize="medium", loc="right")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.35 / height, 1, 1))
     fig.savefig(out, dpi=120)
     return out
 
