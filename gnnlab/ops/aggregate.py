@@ -5,10 +5,11 @@
 The compiled kernels (``torch.ops.gnnlab.aggregate``) run row-parallel with no atomics. The
 backward of sum/mean uses the transposed CSR held by :class:`~gnnlab.ops.graph.Graph` (built once
 per graph); that of max/min sends each winning message's gradient to its source (on the CPU
-partitioned by blocks of source rows, with a temporary of one (offset, value) pair per winning message,
-at most 8 bytes per entry of ``grad_out`` (16 for float64); on CUDA gathered through the transposed CSR). Gradients are
-deterministic for any number of threads, and every derivative is again one of the registered ops,
-so gradients of any order are exact (gradient penalties, Hessian-vector products). For
+partitioned by blocks of source rows, with a temporary of one (offset, value) pair per winning
+message, at most 8 bytes per entry of ``grad_out`` (16 for float64); on CUDA gathered through the
+transposed CSR). Gradients are deterministic for any number of threads, and every derivative is
+again one of the registered ops, so gradients of any order are exact (gradient penalties,
+Hessian-vector products). For
 ``max``/``min`` the gradient goes to the winning edge, the first in CSR order (edges grouped by
 target, in input order within a target) on ties; a NaN message always wins, so NaN propagates.
 The CUDA kernels are compiled but have not been run on a GPU.
