@@ -1,8 +1,11 @@
-"""``results/`` holds only generated files, each naming the command that writes it, and no folders."""
+"""``results/`` holds only generated files, each naming the command that writes it, and no folders; every table's
+summary (mean, std, count per cell) is that of its per-run CSV."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # The first line each writer puts in its markdown (gnnlab-table, gnnlab-curves) or text (benchmarks/_report.py).
@@ -56,3 +59,44 @@ def test_problems_are_found(tmp_path):
     (tmp_path / "bench.csv").write_text("a\n1\n")
     found = problems(tmp_path)
     assert [line.split(":")[0] for line in found] == ["made_up.txt", "orphan.csv", "other.md", "runs/", "typed.md"]
+
+
+def summary_mismatches(table_csv: Path) -> list[str]:
+    """Cells of a table's CSV whose mean, std or count differ from its per-run CSV (``<table>_seeds.csv``)."""
+    import csv
+    import statistics
+
+    with open(table_csv.with_name(table_csv.stem + "_seeds.csv"), newline="") as f:
+        values: dict[str, list[float]] = {}
+        for run in csv.DictReader(f):
+            values.setdefault(run["cell"], []).append(float(run["value"]))
+    found = []
+    with open(table_csv, newline="") as f:
+        for cell in csv.DictReader(f):
+            runs = values.get(cell["cell"], [])
+            if int(cell["seeds"]) != len(runs):
+                found.append(f"{cell['cell']}: {cell['seeds']} seeds, {len(runs)} runs")
+            if not runs:
+                continue
+            mean = statistics.fmean(runs)
+            std = statistics.stdev(runs) if len(runs) > 1 else None
+            if abs(float(cell["mean"]) - mean) > 1e-5 * max(1.0, abs(mean)):
+                found.append(f"{cell['cell']}: mean {cell['mean']}, runs give {mean:.6g}")
+            std_differs = std is not None and abs(float(cell["std"]) - std) > 1e-5 * max(1.0, std)
+            if (cell["std"] == "") != (std is None) or std_differs:
+                found.append(f"{cell['cell']}: std {cell['std']!r}, runs give {std}")
+    return found
+
+
+@pytest.mark.parametrize("table", sorted(p.name for p in (ROOT / "results").glob("*.csv")
+                                         if p.with_name(p.stem + "_seeds.csv").is_file()))
+def test_every_table_summarises_its_runs(table):
+    """A committed table's mean ± std and count are those of its per-run CSV: no cell edited by hand."""
+    assert summary_mismatches(ROOT / "results" / table) == []
+
+
+def test_a_summary_edited_by_hand_is_found(tmp_path):
+    (tmp_path / "t_seeds.csv").write_text("cell,experiment,seed,value\nA,x,0,1.0\nA,x,1,3.0\nB,y,0,5.0\n")
+    (tmp_path / "t.csv").write_text("cell,experiment,metric,mean,std,published,published_std,seeds,status\n"
+                                    "A,x,m,2.5,1.41421,,,2,\nB,y,m,5,,,,2,\n")
+    assert summary_mismatches(tmp_path / "t.csv") == ["A: mean 2.5, runs give 2", "B: 2 seeds, 1 runs"]
