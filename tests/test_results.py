@@ -82,8 +82,8 @@ def summary_mismatches(table_csv: Path) -> list[str]:
             std = statistics.stdev(runs) if len(runs) > 1 else None
             if abs(float(cell["mean"]) - mean) > 1e-5 * max(1.0, abs(mean)):
                 found.append(f"{cell['cell']}: mean {cell['mean']}, runs give {mean:.6g}")
-            std_differs = std is not None and abs(float(cell["std"]) - std) > 1e-5 * max(1.0, std)
-            if (cell["std"] == "") != (std is None) or std_differs:
+            if (cell["std"] == "") != (std is None) or (
+                    std is not None and abs(float(cell["std"]) - std) > 1e-5 * max(1.0, std)):
                 found.append(f"{cell['cell']}: std {cell['std']!r}, runs give {std}")
     return found
 
@@ -100,3 +100,7 @@ def test_a_summary_edited_by_hand_is_found(tmp_path):
     (tmp_path / "t.csv").write_text("cell,experiment,metric,mean,std,published,published_std,seeds,status\n"
                                     "A,x,m,2.5,1.41421,,,2,\nB,y,m,5,,,,2,\n")
     assert summary_mismatches(tmp_path / "t.csv") == ["A: mean 2.5, runs give 2", "B: 2 seeds, 1 runs"]
+    (tmp_path / "t.csv").write_text("cell,experiment,metric,mean,std,published,published_std,seeds,status\n"
+                                    "A,x,m,2,,,,2,\nB,y,m,5,0.1,,,1,\n")  # std missing, std of one run
+    assert summary_mismatches(tmp_path / "t.csv") == ["A: std '', runs give 1.4142135623730951",
+                                                      "B: std '0.1', runs give None"]
