@@ -359,9 +359,7 @@ def plot_table(table: dict, plotted: list, out: Path) -> Path:
         # Right-aligned: centred under axes narrowed by long row labels, it would run off the figure.
         ax.set_xlabel(f"{metric} (scaled as published)", loc="right")
         ax.grid(axis="x", alpha=0.3)
-    handles = [h for ax in axes for h in ax.get_legend_handles_labels()[0]]
-    names = [n for ax in axes for n in ax.get_legend_handles_labels()[1]]
-    fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize="small", frameon=False)
+    fig.legend(loc="lower center", ncol=len(labelled), fontsize="small", frameon=False)  # every panel's labels
     # Right-aligned and wrapped: long row labels leave the axes narrow, so a centred title would leave the figure.
     axes[0].set_title(textwrap.fill(table["title"], 60), fontsize="medium", loc="right")
     fig.tight_layout(rect=(0, 0.35 / height, 1, 1))
