@@ -78,8 +78,9 @@ def _ignored_overrides(overrides: list[str], cfg: DictConfig, saved: DictConfig)
 def _resumed_config(cfg: DictConfig, overrides: list[str] = ()) -> DictConfig:
     """For ``trainer.resume=<run dir>``: the run's own saved config, so the model matches its checkpoint.
 
-    Only ``trainer.max_epochs`` (and the resume path) are taken from the current command line. The
-    config is Hydra's ``.hydra/config.yaml`` or, for a run started without Hydra's output subfolder
+    Only ``trainer.max_epochs`` (and the resume path) may come from the current command line, and
+    ``trainer.max_epochs`` only where the command line sets it: a plain ``trainer.resume=<run dir>``
+    continues to the epochs the run was started with, not to the default config's. The config is Hydra's ``.hydra/config.yaml`` or, for a run started without Hydra's output subfolder
     (``hydra.output_subdir=null``), the ``config_resolved.yaml`` every run writes.
 
     Raises:
@@ -103,8 +104,11 @@ def _resumed_config(cfg: DictConfig, overrides: list[str] = ()) -> DictConfig:
             f"trainer.max_epochs may change), so these overrides would be ignored: {' '.join(ignored)}. "
             f"Drop them to resume, or start a new run without trainer.resume"
         )
+    sets_max_epochs = any(override.key_or_group == "trainer.max_epochs"
+                          for override in OverridesParser.create().parse_overrides(list(overrides)))
     with open_dict(old):
-        old.trainer.max_epochs = cfg.trainer.max_epochs
+        if sets_max_epochs:
+            old.trainer.max_epochs = cfg.trainer.max_epochs
         old.trainer.resume = str(run_dir)
         old.paths.output_dir = str(run_dir)
         old.trainer.output_dir = str(run_dir)

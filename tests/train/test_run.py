@@ -85,6 +85,22 @@ def test_resume_continues_exactly(tmp_path):
             assert float(ra[key]) == pytest.approx(float(rb[key]), rel=1e-6, abs=1e-9), (ra["epoch"], key)
 
 
+def test_resume_without_max_epochs_runs_to_the_epochs_the_run_was_started_with(tmp_path):
+    """A 5-epoch run stopped after epoch 2 and resumed by ``trainer.resume`` alone ends after epoch 5 as
+    the uninterrupted run does, not after the default config's 3 epochs."""
+    straight = tmp_path / "straight"
+    _run(tmp_path, ["trainer.max_epochs=5"], straight)
+    resumed = tmp_path / "resumed"
+    _run(tmp_path, ["trainer.max_epochs=2"], resumed)
+    # Started for 5 epochs, stopped after the checkpoint of epoch 2.
+    saved = resumed / ".hydra" / "config.yaml"
+    saved.write_text(saved.read_text().replace("max_epochs: 2", "max_epochs: 5"))
+    _run(tmp_path, [f"trainer.resume={resumed}"], tmp_path / "ignored")
+    a, b = _rows(straight / "metrics.csv"), _rows(resumed / "metrics.csv")
+    assert [int(float(r["epoch"])) for r in b] == [1, 2, 3, 4, 5]
+    assert float(a[-1]["val/loss"]) == pytest.approx(float(b[-1]["val/loss"]), rel=1e-6)
+    assert "max_epochs: 5" in (resumed / "config_resolved.yaml").read_text()
+
 
 def test_resume_from_the_resolved_config(tmp_path):
     """A run folder without .hydra/ (hydra.output_subdir=null) resumes from its config_resolved.yaml."""
