@@ -325,6 +325,10 @@ class Trainer:
                 scheduler.load_state_dict(state["scheduler"])
             set_rng_state(state["rng"], generator)
             start_epoch = state["epoch"]
+            if self.max_epochs < start_epoch:
+                raise ConfigError(f"trainer.max_epochs={self.max_epochs}, but the checkpoint {path} is after epoch "
+                                  f"{start_epoch}: resume with trainer.max_epochs >= {start_epoch} "
+                                  f"(= {start_epoch} ends the run there and writes its results)")
             best, best_metrics, best_epoch, stale = state["best"], state["best_metrics"], state["best_epoch"], state["stale"]
             last_metrics = state.get("last_metrics", {})
             val_losses = list(state.get("val_losses", []))

@@ -119,3 +119,14 @@ def test_resuming_a_run_saved_with_release_memory_every_maps_it_to_the_batch_cal
     trainer_cfg.pop("resume")
     trainer = instantiate(trainer_cfg)
     assert [type(c) for c in trainer.batch_callbacks] == [ReleaseFreeMemory] and trainer.batch_callbacks[0].every == 7
+
+
+def test_resume_to_fewer_epochs_than_the_checkpoint_is_refused(tmp_path):
+    run = tmp_path / "run"
+    _fit(run, 3)
+    with pytest.raises(ConfigError, match=r"max_epochs=2, but the checkpoint .* is after epoch 3"):
+        _fit(run, 2, resume=str(run))
+    # max_epochs equal to the checkpoint's epoch ends the run there: no epoch is added.
+    result = _fit(run, 3, resume=str(run))
+    assert result.epochs_run == 3
+    assert [int(r["step"]) for r in _rows(run / "metrics.csv")] == [1, 2, 3]
