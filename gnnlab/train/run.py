@@ -19,6 +19,7 @@ from gnnlab.config_schema import validate_config
 from gnnlab.data._offline import prepare_root
 from gnnlab.errors import ConfigError
 
+from gnnlab.train.checkpoint import load_checkpoint
 from gnnlab.train.distributed import process_rank
 from gnnlab.train.loggers import LoggerCollection
 from gnnlab.train.trainer import DivergenceError
@@ -78,14 +79,14 @@ def _ignored_overrides(overrides: list[str], cfg: DictConfig, saved: DictConfig)
 def _resumed_config(cfg: DictConfig, overrides: list[str] = ()) -> DictConfig:
     """For ``trainer.resume=<run dir>``: the run's own saved config, so the model matches its checkpoint.
 
-    Only ``trainer.max_epochs`` (and the resume path) may come from the current command line, and
-    ``trainer.max_epochs`` only where the command line sets it: a plain ``trainer.resume=<run dir>``
-    continues to the epochs the run was started with, not to the default config's. The config is Hydra's ``.hydra/config.yaml`` or, for a run started without Hydra's output subfolder
+    Only ``trainer.max_epochs`` (and the resume path) may come from the current command line. Where
+    the command line does not set it, a plain ``trainer.resume=<run dir>`` continues to the epochs of
+    the run's last start or resume (its ``config_resolved.yaml``), not to the default config's. The config is Hydra's ``.hydra/config.yaml`` or, for a run started without Hydra's output subfolder
     (``hydra.output_subdir=null``), the ``config_resolved.yaml`` every run writes.
 
     Raises:
-        ConfigError: ``overrides`` (the command line) would change other values of the saved config;
-            the message lists them.
+        ConfigError: ``overrides`` (the command line) would change other values of the saved config
+            (the message lists them), or ``trainer.max_epochs`` is below the checkpoint's epoch.
     """
     run_dir = Path(str(cfg.trainer.resume)).expanduser().resolve()
     if not (run_dir / "checkpoints" / "last.ckpt").is_file():
@@ -104,11 +105,21 @@ def _resumed_config(cfg: DictConfig, overrides: list[str] = ()) -> DictConfig:
             f"trainer.max_epochs may change), so these overrides would be ignored: {' '.join(ignored)}. "
             f"Drop them to resume, or start a new run without trainer.resume"
         )
-    sets_max_epochs = any(override.key_or_group == "trainer.max_epochs"
-                          for override in OverridesParser.create().parse_overrides(list(overrides)))
+    if any(override.key_or_group == "trainer.max_epochs"
+           for override in OverridesParser.create().parse_overrides(list(overrides))):
+        max_epochs = cfg.trainer.max_epochs
+    elif (run_dir / "config_resolved.yaml").is_file():  # written at every start and resume
+        max_epochs = OmegaConf.load(run_dir / "config_resolved.yaml").trainer.max_epochs
+    else:
+        max_epochs = old.trainer.max_epochs
+    # Checked before anything in the folder is rewritten (the Trainer checks it again).
+    done = load_checkpoint(run_dir / "checkpoints" / "last.ckpt", required=("epoch",))["epoch"]
+    if max_epochs < done:
+        raise ConfigError(f"trainer.resume={run_dir}: trainer.max_epochs={max_epochs}, but its checkpoint is after "
+                          f"epoch {done}: resume with trainer.max_epochs >= {done} (= {done} ends the run there "
+                          f"and writes its results)")
     with open_dict(old):
-        if sets_max_epochs:
-            old.trainer.max_epochs = cfg.trainer.max_epochs
+        old.trainer.max_epochs = max_epochs
         old.trainer.resume = str(run_dir)
         old.paths.output_dir = str(run_dir)
         old.trainer.output_dir = str(run_dir)

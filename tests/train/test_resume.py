@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from gnnlab.errors import ConfigError
 from gnnlab.train import Trainer
+from gnnlab.train.checkpoint import save_checkpoint
 from gnnlab.train.loggers import CSVLogger, LoggerCollection
 from tests.train.test_run import TINY, _cli, _rows, _run
 from tests.train.toy import ToyData, ToyModel, toy_task
@@ -60,7 +61,7 @@ def _fake_finished_run(tmp_path, run_dir):
     saved.pop("hydra")
     (run_dir / ".hydra").mkdir(parents=True)
     (run_dir / "checkpoints").mkdir()
-    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    save_checkpoint(run_dir / "checkpoints" / "last.ckpt", {"epoch": 1})
     OmegaConf.save(OmegaConf.create(saved), run_dir / ".hydra" / "config.yaml")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hydra.core.hydra_config import HydraConfig
 
+from gnnlab.errors import ConfigError
 from gnnlab.train.run import train
 from tests.conf.test_configs import compose_cfg
 
@@ -93,13 +94,26 @@ def test_resume_without_max_epochs_runs_to_the_epochs_the_run_was_started_with(t
     resumed = tmp_path / "resumed"
     _run(tmp_path, ["trainer.max_epochs=2"], resumed)
     # Started for 5 epochs, stopped after the checkpoint of epoch 2.
-    saved = resumed / ".hydra" / "config.yaml"
-    saved.write_text(saved.read_text().replace("max_epochs: 2", "max_epochs: 5"))
+    for saved in (resumed / ".hydra" / "config.yaml", resumed / "config_resolved.yaml"):
+        saved.write_text(saved.read_text().replace("max_epochs: 2", "max_epochs: 5"))
     _run(tmp_path, [f"trainer.resume={resumed}"], tmp_path / "ignored")
     a, b = _rows(straight / "metrics.csv"), _rows(resumed / "metrics.csv")
     assert [int(float(r["epoch"])) for r in b] == [1, 2, 3, 4, 5]
     assert float(a[-1]["val/loss"]) == pytest.approx(float(b[-1]["val/loss"]), rel=1e-6)
     assert "max_epochs: 5" in (resumed / "config_resolved.yaml").read_text()
+
+    # Resumed for 7 epochs and stopped after epoch 5's checkpoint: a plain resume goes on to 7.
+    last = resumed / "checkpoints" / "last.ckpt"
+    shutil.copy(last, tmp_path / "epoch5.ckpt")
+    _run(tmp_path, ["trainer.max_epochs=7", f"trainer.resume={resumed}"], tmp_path / "ignored")
+    shutil.copy(tmp_path / "epoch5.ckpt", last)
+    _run(tmp_path, [f"trainer.resume={resumed}"], tmp_path / "ignored")
+    assert [int(float(r["epoch"])) for r in _rows(resumed / "metrics.csv")] == [1, 2, 3, 4, 5, 6, 7]
+
+    # Fewer epochs than the checkpoint's is refused before the folder is touched.
+    with pytest.raises(ConfigError, match=r"max_epochs=4, but its checkpoint is after epoch 7"):
+        _run(tmp_path, ["trainer.max_epochs=4", f"trainer.resume={resumed}"], tmp_path / "ignored")
+    assert "max_epochs: 7" in (resumed / "config_resolved.yaml").read_text()
 
 
 def test_resume_from_the_resolved_config(tmp_path):
