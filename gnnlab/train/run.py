@@ -81,7 +81,8 @@ def _resumed_config(cfg: DictConfig, overrides: list[str] = ()) -> DictConfig:
 
     Only ``trainer.max_epochs`` (and the resume path) may come from the current command line. Where
     the command line does not set it, a plain ``trainer.resume=<run dir>`` continues to the epochs of
-    the run's last start or resume (its ``config_resolved.yaml``), not to the default config's. The config is Hydra's ``.hydra/config.yaml`` or, for a run started without Hydra's output subfolder
+    the run's last start or resume (its ``config_resolved.yaml``), not to the default config's. The
+    config is Hydra's ``.hydra/config.yaml`` or, for a run started without Hydra's output subfolder
     (``hydra.output_subdir=null``), the ``config_resolved.yaml`` every run writes.
 
     Raises:
