@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.markup import escape
 
+from gnnlab.errors import ConfigError
 from gnnlab.train.jsonio import python_scalar
 
 __all__ = ["Logger", "CSVLogger", "ConsoleLogger", "WandbLogger", "LoggerCollection"]
@@ -164,6 +165,8 @@ class WandbLogger:
 
     Raises:
         ImportError: wandb is not installed.
+        ConfigError: the run is online (``mode`` and ``WANDB_MODE`` unset, or ``online``) and no API key is
+            configured; the message says how to log in or log offline.
     """
 
     def __init__(
@@ -186,8 +189,16 @@ class WandbLogger:
             kwargs["mode"] = mode
         # Several runs in one process (multi-seed sweeps, tests) each get their own wandb run.
         kwargs.setdefault("reinit", "finish_previous")
-        self.run = wandb.init(project=project, name=name, dir=str(save_dir),
-                              tags=list(tags) if tags else None, group=group, **kwargs)
+        try:
+            self.run = wandb.init(project=project, name=name, dir=str(save_dir),
+                                  tags=list(tags) if tags else None, group=group, **kwargs)
+        except wandb.errors.UsageError as err:
+            if "api key" not in str(err).lower():
+                raise
+            raise ConfigError(
+                f"logger.wandb: W&B has no API key on this machine ({err}). Log in with `wandb login`, or log "
+                "offline with logger.wandb.mode=offline (or WANDB_MODE=offline) and upload later with "
+                "`wandb sync <run>/wandb/offline-run-*`") from err
         self._finished = False
 
     def log_hyperparams(self, params: dict) -> None:

@@ -14,6 +14,7 @@ import torch
 import yaml
 from rich.console import Console
 
+from gnnlab.errors import ConfigError
 from gnnlab.train.loggers import ConsoleLogger, CSVLogger, Logger, LoggerCollection, WandbLogger
 
 
@@ -231,3 +232,16 @@ def test_wandb_missing_gives_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", None)  # makes `import wandb` fail
     with pytest.raises(ImportError, match="pip install wandb"):
         WandbLogger()
+
+
+def test_wandb_online_without_api_key_says_how_to_log_offline(tmp_path, monkeypatch):
+    # No key anywhere wandb looks (environment, netrc, settings): an online run is refused with a message
+    # that names the offline mode, instead of wandb's prompt or its bare UsageError.
+    for var in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    with pytest.raises(ConfigError, match="logger.wandb.mode=offline"):
+        WandbLogger(save_dir=tmp_path / "run", mode="online")
