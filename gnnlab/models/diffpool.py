@@ -6,11 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import DenseSAGEConv, dense_diff_pool
-from torch_geometric.utils import to_dense_adj, to_dense_batch
+from torch_geometric.utils import to_dense_batch
 
 from gnnlab.models._inputs import float_graph_batch
 from gnnlab.models.outputs import WithAuxLoss
 from gnnlab.nn.mlp import reset
+from gnnlab.ops import Graph, aggregate
 
 
 class DenseSAGEStack(torch.nn.Module):
@@ -51,11 +52,25 @@ class DenseSAGEStack(torch.nn.Module):
         out = torch.cat(hs, dim=-1)
         return out if self.lin is None else self.lin(out)
 
+    def forward_sparse(self, x: Tensor, rows: Graph) -> Tensor:
+        """The same stack on the node rows ``x`` ``(N, F)`` of a sparse batch: ``rows`` is the graph whose
+        aggregation targets are the rows of the dense adjacency (the edges reversed), so each node averages
+        over the edges leaving it. Equal, row for row, to :meth:`forward` on the dense batch's real nodes,
+        without the ``(B, N, N)`` products."""
+        hs = []
+        for k, conv in enumerate(self.convs):
+            x = conv.lin_rel(aggregate(x, rows, reduce="mean")) + conv.lin_root(x)
+            if k < 2:
+                x = self.norms[k](F.relu(x))
+            hs.append(x)
+        out = torch.cat(hs, dim=-1)
+        return out if self.lin is None else self.lin(out)
+
 
 class DiffPool(torch.nn.Module):
     r"""DiffPool from `"Hierarchical Graph Representation Learning with Differentiable Pooling"
     <https://arxiv.org/abs/1806.08804>`_ (Ying et al., NeurIPS 2018), in the configuration of Errica et al.'s
-    fair comparison (ICLR 2020). At each of ``num_levels`` levels, on the dense batch:
+    fair comparison (ICLR 2020). At each of ``num_levels`` levels:
 
     .. math::
         \mathbf{Z} = \mathrm{GNN}_{\mathrm{embed}}(\mathbf{A}, \mathbf{X}), \quad
@@ -69,6 +84,9 @@ class DiffPool(torch.nn.Module):
     ``Linear -> ReLU -> Linear``. The forward returns :class:`WithAuxLoss`: the class scores and the sum over
     the levels of the link-prediction loss :math:`\lVert \mathbf{A} - \mathbf{S}\mathbf{S}^{\top} \rVert_F`
     (over the number of entries) and the mean entropy of the assignments (``torch_geometric.nn.dense_diff_pool``).
+    The first level runs on the sparse input graphs (no ``(B, N, N)`` adjacency, so large graphs fit) and
+    gives what the authors' dense batch, padded to its largest graph, gives, losses included; the pooled
+    graphs are dense.
 
     Args:
         in_channels (int): Width of the float node features.
@@ -117,13 +135,14 @@ class DiffPool(torch.nn.Module):
     def forward(self, data) -> WithAuxLoss:
         """Class scores of every graph of the batch and the auxiliary loss."""
         x, batch, num_graphs = float_graph_batch("DiffPool", data, self.in_channels)
-        x, mask = to_dense_batch(x, batch, batch_size=num_graphs)  # (B, N_max, F), (B, N_max)
-        adj = to_dense_adj(data.edge_index, batch, batch_size=num_graphs, max_num_nodes=x.size(1)).to(x.dtype)
-        reads, aux = [], x.new_zeros(())
-        for pool, embed in zip(self.pools, self.embeds):
-            s, z = pool(x, adj, mask), embed(x, adj, mask)
-            x, adj, link, entropy = dense_diff_pool(z, adj, s, mask)  # (B, clusters, width), (B, c, c)
-            mask = None
+        # The first level runs on the sparse input graphs, the next ones on the dense pooled graphs.
+        rows = Graph.from_edge_index(data.edge_index.flip(0), x.size(0))
+        s = torch.softmax(self.pools[0].forward_sparse(x, rows), dim=-1)
+        x, adj, aux = _sparse_diff_pool(self.embeds[0].forward_sparse(x, rows), s, rows, data.edge_index, batch,
+                                        num_graphs)
+        reads = [x.amax(dim=1)]
+        for pool, embed in zip(self.pools[1:], self.embeds[1:]):
+            x, adj, link, entropy = dense_diff_pool(embed(x, adj), adj, pool(x, adj))  # (B, clusters, width), (B, c, c)
             reads.append(x.amax(dim=1))
             aux = aux + link + entropy
         reads.append(self.final(x, adj).amax(dim=1))
@@ -132,3 +151,27 @@ class DiffPool(torch.nn.Module):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, clusters={self.clusters})"
+
+
+def _sparse_diff_pool(z: Tensor, s: Tensor, rows: Graph, edge_index: Tensor, batch: Tensor,
+                      num_graphs: int) -> tuple[Tensor, Tensor, Tensor]:
+    r"""``dense_diff_pool`` of node rows: ``z`` ``(N, F)`` embeddings, ``s`` ``(N, C)`` assignments (softmax
+    taken), ``rows`` as in :meth:`DenseSAGEStack.forward_sparse`. Returns the pooled ``(B, C, F)`` features,
+    the ``(B, C, C)`` adjacency and the link-prediction plus entropy loss, each equal to what
+    ``dense_diff_pool`` gives on the dense batch padded to its largest graph ``N_max`` (the losses keep its
+    normalisation by the padded size). The link loss uses
+    :math:`\lVert A - SS^\top \rVert_F^2 = \sum A_{ij}^2 - 2 \sum_{(i,j)} s_i \cdot s_j + \lVert S^\top S \rVert_F^2`,
+    so no ``(B, N, N)`` matrix is formed."""
+    s_dense, _ = to_dense_batch(s, batch, batch_size=num_graphs)  # (B, N_max, C), zero rows for padding
+    z_dense, _ = to_dense_batch(z, batch, batch_size=num_graphs)
+    as_dense, _ = to_dense_batch(aggregate(s, rows, reduce="sum"), batch, batch_size=num_graphs)  # rows of A S
+    s_t = s_dense.transpose(1, 2)
+    num_padded = s_dense.size(1)
+    src, dst = edge_index
+    # sum of A_ij^2: a repeated edge is one entry of A that counts its copies
+    _, copies = torch.unique(src * s.size(0) + dst, return_counts=True)
+    squared = (copies.to(s.dtype).square().sum() - 2 * (s[src] * s[dst]).sum()
+               + torch.matmul(s_t, s_dense).square().sum())
+    link = squared.clamp_min(0).sqrt() / (num_graphs * num_padded * num_padded)
+    entropy = (-s * torch.log(s + 1e-15)).sum() / (num_graphs * num_padded)
+    return torch.matmul(s_t, z_dense), torch.matmul(s_t, as_dense), link + entropy

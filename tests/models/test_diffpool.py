@@ -5,6 +5,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 from torch_geometric.data import Batch, Data
+from torch_geometric.nn import dense_diff_pool
+from torch_geometric.utils import to_dense_adj, to_dense_batch
 
 from gnnlab.models import DenseSAGEStack, DiffPool, WithAuxLoss
 from gnnlab.train.tasks import GraphClassification
@@ -70,6 +72,50 @@ def test_aux_loss_is_the_link_and_entropy_terms_of_one_level():
     link = torch.linalg.norm(adj - s @ s.T) / adj.numel()
     entropy = (-s * torch.log(s + 1e-15)).sum(-1).mean()
     assert_close(model(batch).aux_loss, link + entropy)
+
+
+def _dense_reference(model: DiffPool, data) -> tuple[torch.Tensor, torch.Tensor]:
+    """DiffPool as the authors run it: every level on the dense batch padded to its largest graph."""
+    x, mask = to_dense_batch(data.x, data.batch, batch_size=data.num_graphs)
+    adj = to_dense_adj(data.edge_index, data.batch, batch_size=data.num_graphs, max_num_nodes=x.size(1)).to(x.dtype)
+    reads, aux = [], 0.0
+    for pool, embed in zip(model.pools, model.embeds):
+        x, adj, link, entropy = dense_diff_pool(embed(x, adj, mask), adj, pool(x, adj, mask), mask)
+        mask = None
+        reads.append(x.amax(dim=1))
+        aux = aux + link + entropy
+    reads.append(model.final(x, adj).amax(dim=1))
+    return model.lin2(torch.relu(model.lin1(torch.cat(reads, dim=-1)))), aux
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_the_sparse_first_level_equals_the_dense_batch(training):
+    """The first level runs on the sparse graphs; outputs, aux loss and every gradient equal the all-dense
+    model's, with a one-way edge (the dense adjacency's rows are the edges' sources), a repeated edge (counted
+    twice, as ``to_dense_adj`` sums it) and an isolated node."""
+    batch = _batch(6)
+    assert not (batch.edge_index == torch.tensor([[0], [5]])).all(0).any()
+    extra = torch.cat([torch.tensor([[0], [5]]), batch.edge_index[:, :2]], 1)  # 0 -> 5 one way; two edges repeated
+    batch.edge_index = torch.cat([batch.edge_index, extra], 1)
+    batch.x = torch.cat([batch.x, torch.randn(1, 3, dtype=torch.float64)])  # node 27: no edges, in graph 3
+    batch.batch = torch.cat([batch.batch, torch.tensor([3])])
+    batch.ptr[-1] += 1
+    model = _model(seed=2).train(training)
+    results = []
+    for forward in (lambda d: tuple(model(d)), lambda d: _dense_reference(model, d)):
+        x = batch.x.clone().requires_grad_()
+        data = batch.clone()
+        data.x = x
+        out, aux = forward(data)
+        (out.square().sum() + 3 * aux).backward()
+        results.append((out.detach(), aux.detach(), x.grad, [p.grad for p in model.parameters()]))
+        model.zero_grad(set_to_none=True)
+    (out, aux, gx, gp), (ref_out, ref_aux, ref_gx, ref_gp) = results
+    assert_close(out, ref_out)
+    assert_close(aux, ref_aux)
+    assert_close(gx, ref_gx)
+    for g, ref in zip(gp, ref_gp):
+        assert_close(g, ref)
 
 
 def test_masked_batch_norm_reads_real_nodes_only():
