@@ -160,17 +160,18 @@ def _sparse_diff_pool(z: Tensor, s: Tensor, rows: Graph, edge_index: Tensor, bat
     the ``(B, C, C)`` adjacency and the link-prediction plus entropy loss, each equal to what
     ``dense_diff_pool`` gives on the dense batch padded to its largest graph ``N_max`` (the losses keep its
     normalisation by the padded size). The link loss uses
-    :math:`\lVert A - SS^\top \rVert_F^2 = \sum A_{ij}^2 - 2 \sum_{(i,j)} s_i \cdot s_j + \lVert S^\top S \rVert_F^2`,
+    :math:`\lVert A - SS^\top \rVert_F^2 = \sum A_{ij}^2 - 2 \sum_i s_i \cdot (AS)_i + \lVert S^\top S \rVert_F^2`,
     so no ``(B, N, N)`` matrix is formed."""
     s_dense, _ = to_dense_batch(s, batch, batch_size=num_graphs)  # (B, N_max, C), zero rows for padding
     z_dense, _ = to_dense_batch(z, batch, batch_size=num_graphs)
-    as_dense, _ = to_dense_batch(aggregate(s, rows, reduce="sum"), batch, batch_size=num_graphs)  # rows of A S
+    a_s = aggregate(s, rows, reduce="sum")  # (A S)_i: the sum of s_j over the edges i -> j
+    as_dense, _ = to_dense_batch(a_s, batch, batch_size=num_graphs)
     s_t = s_dense.transpose(1, 2)
     num_padded = s_dense.size(1)
     src, dst = edge_index
     # sum of A_ij^2: a repeated edge is one entry of A that counts its copies
     _, copies = torch.unique(src * s.size(0) + dst, return_counts=True)
-    squared = (copies.to(s.dtype).square().sum() - 2 * (s[src] * s[dst]).sum()
+    squared = (copies.to(s.dtype).square().sum() - 2 * (s * a_s).sum()
                + torch.matmul(s_t, s_dense).square().sum())
     link = squared.clamp_min(0).sqrt() / (num_graphs * num_padded * num_padded)
     entropy = (-s * torch.log(s + 1e-15)).sum() / (num_graphs * num_padded)
