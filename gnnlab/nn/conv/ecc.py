@@ -21,7 +21,10 @@ class ECConv(torch.nn.Module):
 
     a filter-generating network maps each edge's features to its own weight matrix (Errica et al.'s ECC:
     one hidden layer of 16 units). The sum runs over the edges :math:`j \to i`, duplicates once per copy.
-    Every edge carries an ``F_in x F_out`` matrix, so memory grows as ``E * F_in * F_out``. The parameters
+    No edge's matrix is formed: with :math:`\mathbf{h}_{ji}` the ``K`` hidden units of the filter network
+    and :math:`\Theta(\mathbf{e}_{ji}) = \sum_k h_{ji,k} \mathbf{W}_k + \mathbf{B}`, each message is
+    :math:`\sum_k h_{ji,k} (\mathbf{W}_k^{\top} \mathbf{x}_j) + \mathbf{B}^{\top} \mathbf{x}_j`, whose node
+    products are taken once per node; memory grows as ``E * K * F_out``, not ``E * F_in * F_out``. The parameters
     mirror :class:`torch_geometric.nn.NNConv` (``nn``, ``lin`` the root map, ``bias``), so a state dict loads
     into either layer.
 
@@ -62,8 +65,14 @@ class ECConv(torch.nn.Module):
     def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Apply the convolution; ``edge_attr`` ``[E, edge_dim]`` (``[E]`` is read as one feature) is required."""
         features = check_inputs(self, x, graph, edge_attr, self.edge_dim)  # (E, edge_dim)
-        theta = self.nn(features.to(x.dtype)).view(-1, self.in_channels, self.out_channels)  # (E, F_in, F_out)
-        messages = torch.bmm(gather_src(x, graph).unsqueeze(1), theta).squeeze(1)  # (E, F_out)
+        first, _, second = self.nn
+        hidden = torch.relu(first(features.to(x.dtype)))  # (E, K)
+        k, f_in, f_out = hidden.size(1), self.in_channels, self.out_channels
+        # second.weight[(i, o), k] is W_k[i, o]; node products x W_k for every k, and x B, in one product
+        maps = torch.cat([second.weight.view(f_in, f_out * k), second.bias.view(f_in, f_out)], dim=1)
+        products = gather_src(x @ maps, graph)  # (E, F_out * K + F_out): [x_j W_k]_(o, k), then x_j B
+        weighted = products[:, : f_out * k].view(-1, f_out, k)
+        messages = torch.einsum("eok,ek->eo", weighted, hidden) + products[:, f_out * k:]  # (E, F_out)
         out = reduce_messages(messages, graph, "sum")
         if self.lin is not None:
             out = out + self.lin(x)
