@@ -69,10 +69,10 @@ class ECConv(torch.nn.Module):
         hidden = torch.relu(first(features.to(x.dtype)))  # (E, K)
         k, f_in, f_out = hidden.size(1), self.in_channels, self.out_channels
         # second.weight[(i, o), k] is W_k[i, o]; node products x W_k for every k, and x B, in one product
-        maps = torch.cat([second.weight.view(f_in, f_out * k), second.bias.view(f_in, f_out)], dim=1)
-        products = gather_src(x @ maps, graph)  # (E, F_out * K + F_out): [x_j W_k]_(o, k), then x_j B
-        weighted = products[:, : f_out * k].view(-1, f_out, k)
-        messages = torch.einsum("eok,ek->eo", weighted, hidden) + products[:, f_out * k:]  # (E, F_out)
+        w_k = second.weight.view(f_in, f_out, k).transpose(1, 2).reshape(f_in, k * f_out)
+        products = gather_src(x @ torch.cat([w_k, second.bias.view(f_in, f_out)], dim=1), graph)
+        weighted = products[:, : k * f_out].view(-1, k, f_out)  # (E, K, F_out): x_j W_k, then x_j B below
+        messages = torch.bmm(hidden.unsqueeze(1), weighted).squeeze(1) + products[:, k * f_out:]  # (E, F_out)
         out = reduce_messages(messages, graph, "sum")
         if self.lin is not None:
             out = out + self.lin(x)
