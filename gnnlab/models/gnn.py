@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gnnlab.errors import ConfigError
 from gnnlab.models.hops import SampledHops, sampled_hops
 from gnnlab.models.readout import LayerSumReadout, MLPReadout
 from gnnlab.nn.pe.base import graph_index
@@ -103,6 +104,16 @@ class GNN(torch.nn.Module):
             raise ValueError(f"GNN: readout must be 'last' or 'every_layer', got {readout!r}")
         if pe_combine not in ("concat", "add"):
             raise ValueError(f"GNN: pe_combine must be 'concat' or 'add', got {pe_combine!r}")
+        if edge_encoder is None:
+            for i, layer in enumerate(layers):
+                readers = [type(m).__name__ for m in layer.modules() if getattr(m, "supports_edge_attr", False)]
+                if readers:
+                    raise ConfigError(
+                        f"GNN: layer {i} ({readers[-1]}) reads edge features, but the model has no edge encoder "
+                        "(the data config's edge_encoder is null: this dataset has none). Give it one, e.g. for "
+                        "featureless edges 'data.edge_encoder={_target_:gnnlab.nn.encoders.ConstantEncoder,"
+                        "_partial_:true}', or choose a conv that reads no edge features (model/conv=gcn, gin, "
+                        "sage, gat)")
         self.readout, self.pe_combine = readout, pe_combine
         self.node_encoder = node_encoder
         self.edge_encoder = edge_encoder

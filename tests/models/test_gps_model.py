@@ -10,7 +10,8 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.nn import global_add_pool
 
 from gnnlab.models import build_gnn
-from gnnlab.nn.conv import GatedGCNConv
+from gnnlab.errors import ConfigError
+from gnnlab.nn.conv import GatedGCNConv, GINConv
 from gnnlab.nn.encoders import EmbeddingEncoder
 from gnnlab.nn.layers import GraphTransformerLayer, gps_layer
 from gnnlab.nn.mixer import MultiheadAttentionMixer, PerformerMixer
@@ -147,3 +148,17 @@ def test_link_level_gps_excludes_masked_edges():
     # (The last layer's edge outputs are unused, so only its edge batch norm gets no gradient.)
     missing = [n for n, p in link.encoder.named_parameters() if p.grad is None]
     assert missing and all("layers.1.conv.bn_edge" in n for n in missing), missing
+
+
+@pytest.mark.parametrize("layer", ["gps-attention", "gt"])
+def test_a_layer_that_reads_edges_without_an_edge_encoder_is_refused_at_build(layer):
+    # A dataset without edge features (data.edge_encoder: null) under a conv that needs them: the build
+    # names the layer and the override, instead of a ValueError deep inside the first forward.
+    with pytest.raises(ConfigError, match=r"layer 0 \((GatedGCNConv|GraphTransformerAttention)\) reads edge features.*"
+                                          r"ConstantEncoder"):
+        build_gnn(layer=LAYERS[layer], node_encoder=partial(EmbeddingEncoder, 5), out_channels=3,
+                  hidden_channels=32, num_layers=2)
+    # A conv that reads no edges builds without one.
+    gin = partial(gps_layer, conv=lambda a, b: GINConv(a, b), mixer=lambda d: MultiheadAttentionMixer(d, 4))
+    build_gnn(layer=gin, node_encoder=partial(EmbeddingEncoder, 5), out_channels=3, hidden_channels=32,
+              num_layers=2)
