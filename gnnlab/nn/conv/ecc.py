@@ -24,9 +24,9 @@ class ECConv(torch.nn.Module):
     No edge's matrix is formed: with :math:`\mathbf{h}_{ji}` the ``K`` hidden units of the filter network
     and :math:`\Theta(\mathbf{e}_{ji}) = \sum_k h_{ji,k} \mathbf{W}_k + \mathbf{B}`, each message is
     :math:`\sum_k h_{ji,k} (\mathbf{W}_k^{\top} \mathbf{x}_j) + \mathbf{B}^{\top} \mathbf{x}_j`, whose node
-    products are taken once per node; memory grows as ``E * (K + 1) * F_out``, not ``E * F_in * F_out``. The parameters
-    mirror :class:`torch_geometric.nn.NNConv` (``nn``, ``lin`` the root map, ``bias``), so a state dict loads
-    into either layer.
+    products are taken once per node; memory grows as ``E * (K + 1) * F_out``, not ``E * F_in * F_out``.
+    The parameters mirror :class:`torch_geometric.nn.NNConv` (``nn``, ``lin`` the root map, ``bias``), so a
+    state dict loads into either layer.
 
     Args:
         in_channels (int): Size of each input node feature.
