@@ -11,6 +11,8 @@ set). Model configs are checked by key name wherever the key sits in ``model`` (
 """
 from __future__ import annotations
 
+import re
+
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -180,8 +182,20 @@ def validate_config(cfg: DictConfig, model: bool = True) -> None:
         try:
             model = OmegaConf.to_container(cfg.model, resolve=True)
         except OmegaConfBaseException as err:
-            problems.append(f"model: {str(err).splitlines()[0]}")
+            problems.append(f"model: {str(err).splitlines()[0]}{_model_data_hint(cfg, str(err))}")
         else:
             problems += _model_problems(model, "model")
     if problems:
         raise ConfigError("invalid config value" + ("s" if len(problems) > 1 else "") + ": " + "; ".join(problems))
+
+
+def _model_data_hint(cfg: DictConfig, error: str) -> str:
+    """What to do when the model reads a dataset fact (``${data.<key>}``) that the loaded dataset lacks."""
+    found = re.search(r"Interpolation key '(data\.[\w.]+)' not found", error)
+    if not found:
+        return ""
+    hint = (f" (the model config reads {found.group(1)}, which this dataset ({cfg.data.get('name', 'data')}) "
+            "does not provide: the model does not fit the dataset")
+    if "LinkPrediction" in str(OmegaConf.select(cfg, "task._target_", default="")):
+        hint += "; a link-prediction dataset takes a link model: model=gae, ncn, ncnc or link_heuristic"
+    return hint + ")"

@@ -91,7 +91,22 @@ class Task:
         return value > best if self.mode == "max" else value < best
 
 
-class GraphRegression(Task):
+class GraphTask(Task):
+    """A task with one prediction per graph: :meth:`select` checks that the model returned one row per target
+    row, i.e. per graph of the batch (a model without graph pooling returns one per node)."""
+
+    def select(self, out, batch, split):
+        out, target = super().select(out, batch, split)
+        if out.dim() == 0 or out.size(0) != target.size(0):
+            rows = "a scalar" if out.dim() == 0 else f"{out.size(0)} rows"
+            raise ConfigError(
+                f"{type(self).__name__}: the model returned {rows} for {target.size(0)} targets (one per graph); a "
+                "graph-level task needs one row per graph, from a model with graph pooling (data.pool); a "
+                "node-level model (DAGNN, the plain conv stacks) has none")
+        return out, target
+
+
+class GraphRegression(GraphTask):
     """Graph-level regression (ZINC, AQSOL): L1 loss (as Benchmarking-GNNs) and MAE.
 
     Args:
@@ -115,7 +130,7 @@ class GraphRegression(Task):
         return self._loss(pred, target)
 
 
-class GraphClassification(Task):
+class GraphClassification(GraphTask):
     """Graph-level multi-class classification (TU datasets): cross entropy, accuracy."""
 
     def __init__(self, monitor: str = "accuracy", mode: str = "max"):
@@ -132,7 +147,7 @@ class GraphClassification(Task):
         return F.cross_entropy(pred, target)
 
 
-class MultilabelGraphClassification(Task):
+class MultilabelGraphClassification(GraphTask):
     """Graph-level multi-label binary classification (Peptides-func): BCE on observed labels, AP."""
 
     def __init__(self, monitor: str = "ap", mode: str = "max"):

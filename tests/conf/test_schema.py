@@ -71,3 +71,12 @@ def test_unresolvable_interpolation_names_the_key():
     cfg = OmegaConf.create({"trainer": {"max_epochs": "${nowhere.epochs}"}})
     with pytest.raises(ConfigError, match="trainer.max_epochs"):
         validate_config(cfg)
+
+
+def test_a_model_that_reads_a_fact_the_dataset_lacks_names_both(tmp_path):
+    # A node/graph model on a link-prediction dataset: data.num_outputs is no fact of the dataset.
+    cfg = compose_cfg(["data=cora_link", "model=gcn"], tmp_path)
+    OmegaConf.update(cfg, "data.name", "Cora-links", force_add=True)
+    with pytest.raises(ConfigError, match=r"reads data\.num_outputs, which this dataset \(Cora-links\) does not "
+                                          r"provide.*take[s]? a link model: model=gae"):
+        validate_config(cfg)
