@@ -191,10 +191,10 @@ def validate_config(cfg: DictConfig, model: bool = True) -> None:
 
 def _model_data_hint(cfg: DictConfig, error: str) -> str:
     """What to do when the model reads a dataset fact (``${data.<key>}``) that the loaded dataset lacks."""
-    found = re.search(r"Interpolation key '(data\.[\w.]+)' not found", error)
+    found = re.search(r"Interpolation key '(data\.[\w.]+)' not found|access (data\.[\w.]+)", error)
     if not found:
         return ""
-    hint = (f" (the model config reads {found.group(1)}, which this dataset ({cfg.data.get('name', 'data')}) "
+    hint = (f" (the model config reads {found.group(1) or found.group(2)}, which this dataset ({cfg.data.get('name', 'data')}) "
             "does not provide: the model does not fit the dataset")
     if "LinkPrediction" in str(OmegaConf.select(cfg, "task._target_", default="")):
         hint += "; a link-prediction dataset takes a link model: model=gae, ncn, ncnc or link_heuristic"

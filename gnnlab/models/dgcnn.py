@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gnnlab.errors import ConfigError
 from gnnlab.models._inputs import float_graph_batch
 from gnnlab.nn.conv.dgcnn import DGCNNConv
 from gnnlab.nn.mlp import check_dropout, reset
@@ -57,7 +58,7 @@ def sort_pool_k(k: int | float, node_count_deciles: Sequence[int] | None) -> int
     if not 0.0 < k < 1.0 or abs(k * 10 - round(k * 10)) > 1e-9:
         raise ValueError(f"DGCNN: a fractional k must be one of 0.1, 0.2, ..., 0.9, got {k}")
     if node_count_deciles is None or len(node_count_deciles) != 11:
-        raise ValueError("DGCNN: a fractional k needs node_count_deciles (the data fact, 11 values), got "
+        raise ConfigError("DGCNN: a fractional k needs node_count_deciles (the data fact, 11 values), got "
                          f"{node_count_deciles!r}")
     return int(node_count_deciles[round(k * 10)])
 

@@ -12,16 +12,17 @@ import torch
 from filelock import FileLock
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from gnnlab.config_schema import validate_config
 from gnnlab.data._offline import prepare_root
 from gnnlab.errors import ConfigError
-
+from gnnlab.models.link import LinkPredictionModel
 from gnnlab.train.checkpoint import load_checkpoint
 from gnnlab.train.distributed import process_rank
 from gnnlab.train.loggers import LoggerCollection
+from gnnlab.train.tasks import LinkPrediction
 from gnnlab.train.trainer import DivergenceError
 
 log = logging.getLogger("gnnlab")
@@ -192,6 +193,16 @@ def train(cfg: DictConfig) -> float:
         OmegaConf.save(cfg, output_dir / "config_resolved.yaml")
 
     task = instantiate(cfg.task)
+    try:  # checked before the model is built: a model built for the wrong task may fail first, less clearly
+        model_class = get_object(cfg.model._target_)
+    except Exception:  # noqa: BLE001 - an unknown target: instantiate below reports it
+        model_class = None
+    link_model = isinstance(model_class, type) and issubclass(model_class, LinkPredictionModel)
+    if model_class is not None and link_model != isinstance(task, LinkPrediction):
+        raise ConfigError(
+            f"the model ({cfg.model.get('_target_')}) and the task of {cfg.data.get('name', 'the dataset')} "
+            f"({type(task).__name__}) do not fit: link-prediction models (model=gae, ncn, ncnc, link_heuristic) "
+            "train on link-prediction datasets (data=cora_link, ogbl_*) and the other models on the others")
     model = instantiate(cfg.model)
     num_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("model %s: %s trainable parameters", type(model).__name__, f"{num_params:,}")

@@ -228,3 +228,15 @@ def test_run_log_names_the_dataset_and_its_split_sizes(tmp_path):
                test_mask=torch.tensor([0, 0, 0, 1, 1]).bool())
     assert DataModule({s: [one] for s in ("train", "val", "test")}).describe() == \
         "train 2 / val 1 / test 2 labelled nodes of one graph"
+
+
+def test_a_link_model_on_a_node_task_is_refused_before_training(tmp_path):
+    cfg = compose_cfg([*TINY[:4], "model=gae", "trainer.max_epochs=1", f"paths.output_dir={tmp_path / 'run'}"],
+                      tmp_path, facts=False)
+    try:
+        with pytest.raises(ConfigError, match=r"\(gnnlab.models.link.LinkPredictionModel\) and the task of "
+                                              r".*\(NodeClassification\) do not fit"):
+            train(cfg)
+    finally:
+        HydraConfig.instance().cfg = None
+    assert not (tmp_path / "run" / "metrics.csv").exists()
