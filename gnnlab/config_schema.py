@@ -11,9 +11,8 @@ set). Model configs are checked by key name wherever the key sits in ``model`` (
 """
 from __future__ import annotations
 
-import re
-
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,8 +193,8 @@ def _model_data_hint(cfg: DictConfig, error: str) -> str:
     found = re.search(r"Interpolation key '(data\.[\w.]+)' not found|access (data\.[\w.]+)", error)
     if not found:
         return ""
-    hint = (f" (the model config reads {found.group(1) or found.group(2)}, which this dataset ({cfg.data.get('name', 'data')}) "
-            "does not provide: the model does not fit the dataset")
+    key, name = found.group(1) or found.group(2), cfg.data.get("name", "data")
+    hint = f" (the model config reads {key}, which this dataset ({name}) does not provide: the model does not fit it"
     if "LinkPrediction" in str(OmegaConf.select(cfg, "task._target_", default="")):
         hint += "; a link-prediction dataset takes a link model: model=gae, ncn, ncnc or link_heuristic"
     return hint + ")"

@@ -59,7 +59,7 @@ def sort_pool_k(k: int | float, node_count_deciles: Sequence[int] | None) -> int
         raise ValueError(f"DGCNN: a fractional k must be one of 0.1, 0.2, ..., 0.9, got {k}")
     if node_count_deciles is None or len(node_count_deciles) != 11:
         raise ConfigError("DGCNN: a fractional k needs node_count_deciles (the data fact, 11 values), got "
-                         f"{node_count_deciles!r}")
+                          f"{node_count_deciles!r}")
     return int(node_count_deciles[round(k * 10)])
 
 

@@ -97,10 +97,11 @@ class GraphTask(Task):
 
     def select(self, out, batch, split):
         out, target = super().select(out, batch, split)
-        if out.dim() == 0 or out.size(0) != target.size(0):
+        num_targets = target.size(0) if target.dim() else 1
+        if out.dim() == 0 or out.size(0) != num_targets:
             rows = "a scalar" if out.dim() == 0 else f"{out.size(0)} rows"
             raise ConfigError(
-                f"{type(self).__name__}: the model returned {rows} for {target.size(0)} targets (one per graph); a "
+                f"{type(self).__name__}: the model returned {rows} for {num_targets} targets (one per graph); a "
                 "graph-level task needs one row per graph, from a model with graph pooling (data.pool); a "
                 "node-level model (DAGNN, the plain conv stacks) has none")
         return out, target
