@@ -12,8 +12,10 @@ r"""The layer contract of gnnlab: how every message-passing convolution and laye
   ``edge_out`` is the updated edge features for layers that update them (GatedGCN, the Graph
   Transformer with edge channels), the given ``edge_attr`` for layers that only read them, and
   ``None`` for convolutions that take no edge features.
-* A convolution that reads edge features sets the class attribute ``supports_edge_attr = True``; one
-  that does not raises ``ValueError`` when given some (instead of ignoring them). Composition blocks
+* A convolution that reads edge features sets the class attribute ``supports_edge_attr = True`` (or the
+  instance attribute, where a constructor argument decides) and then needs them: :class:`gnnlab.models.GNN`
+  refuses such a layer without an edge encoder. One that does not read them raises ``ValueError`` when
+  given some (instead of ignoring them). Composition blocks
   (:class:`gnnlab.nn.layers.ConvLayer`, :class:`gnnlab.nn.layers.GPSLayer`) hand ``edge_attr`` only to
   convolutions that read it and carry it past the others, so any conv that follows this contract works
   in every block and model.
