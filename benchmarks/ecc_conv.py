@@ -9,13 +9,14 @@ drawn per edge. ``NNConv`` forms an ``F_in x F_out`` matrix for every edge; ``EC
 of the nodes with the filter network's last layer once per node and weights them per edge. Each layer's
 outputs and input gradients are checked against the other's first; then the median wall time of a
 forward and of a forward + backward over all batches (one epoch of the layer) is printed with the ratio.
-Needs the PROTEINS files (offline copy: ``GNNLAB_SHARED_DATA``, or a download).
+Needs the PROTEINS files under ``$GNNLAB_DATA_DIR`` (default ``./datasets``): copied from the offline
+copy ``$GNNLAB_SHARED_DATA`` when set, otherwise downloaded.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import tempfile
+from pathlib import Path
 
 import torch
 from torch_geometric.loader import DataLoader
@@ -27,10 +28,12 @@ from gnnlab.data import load_tu
 from gnnlab.nn.conv import ECConv
 from gnnlab.ops import Graph
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def batches(batch_size: int) -> list:
-    root = os.environ.get("GNNLAB_DATA_DIR") or os.path.join(tempfile.gettempdir(), "gnnlab-bench-data")
-    train = load_tu(root, "PROTEINS", fold=0, offline_dir=os.environ.get("GNNLAB_SHARED_DATA"))["train"]
+    # load_tu copies the raw files from $GNNLAB_SHARED_DATA when set, otherwise PyG downloads them
+    train = load_tu(os.environ.get("GNNLAB_DATA_DIR", ROOT / "datasets"), "PROTEINS", fold=0)["train"]
     g = torch.Generator().manual_seed(0)
     out = []
     for data in DataLoader(train, batch_size=batch_size, shuffle=False):
