@@ -393,6 +393,7 @@ def build_gnn(
     head: Callable[[int, int], torch.nn.Module] | None = None,
     input_dropout: float = 0.0,
     last_layer_out: int | None = None,
+    last_layer: LayerFactory | None = None,
     pe: Mapping[str, Callable[[], torch.nn.Module] | torch.nn.Module] | None = None,
     readout: str = "last",
     pe_combine: str = "concat",
@@ -412,6 +413,8 @@ def build_gnn(
         input_dropout: dropout on the encoded node features.
         last_layer_out: width of the last layer's output (Benchmarking-GNNs uses ``out_dim`` ≠
             ``hidden_dim`` for some rows); the head then reads that width.
+        last_layer: factory for the last layer only (default: ``layer``), e.g. the single-head GAT
+            layer that ends the Benchmarking-GNNs GAT.
         pe: positional/structural encoders by name (the ``pe=`` config group fills this):
             modules or zero-argument factories, each with an ``out_channels`` width.
         pe_combine: ``"concat"`` (each encoder's width is taken from the node encoder's share of
@@ -426,7 +429,8 @@ def build_gnn(
     if num_layers < 1:
         raise ValueError(f"build_gnn: num_layers must be >= 1, got {num_layers}")
     widths = [hidden_channels] * num_layers + [last_layer_out or hidden_channels]
-    layers = [layer(widths[i], widths[i + 1]) for i in range(num_layers)]
+    factories = [layer] * (num_layers - 1) + [last_layer or layer]
+    layers = [make(widths[i], widths[i + 1]) for i, make in enumerate(factories)]
     inputs = input_encoders("build_gnn", node_encoder, hidden_channels, edge_encoder, pe, pe_combine)
     return GNN(
         **inputs,

@@ -174,3 +174,12 @@ def test_forward_on_small_graphs(experiment, tmp_path):
     rows = batch.num_graphs if cfg.model.get("pool") is not None else batch.num_nodes
     assert out.shape == (rows, int(cfg.data.num_outputs))
     assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("experiment", [r for r in ROWS if r.startswith("benchgnn/gat_")])
+def test_benchmarking_gnns_gat_ends_in_one_head(experiment, tmp_path):
+    """The reference GATNet's last layer is one head as wide as the 8-head layers before it."""
+    model = instantiate(_compose(experiment, tmp_path).model)
+    heads = [layer.conv.heads for layer in model.layers]
+    assert heads[:-1] == [8] * (len(heads) - 1) and heads[-1] == 1
+    assert model.layers[-1].conv.out_channels == model.layers[0].conv.out_channels

@@ -162,3 +162,23 @@ def test_a_layer_that_reads_edges_without_an_edge_encoder_is_refused_at_build(la
     gin = partial(gps_layer, conv=lambda a, b: GINConv(a, b), mixer=lambda d: MultiheadAttentionMixer(d, 4))
     build_gnn(layer=gin, node_encoder=partial(EmbeddingEncoder, 5), out_channels=3, hidden_channels=32,
               num_layers=2)
+
+
+def test_last_layer_replaces_only_the_last_layer():
+    """Benchmarking-GNNs' GAT ends in one single-head layer of the same width as the 8-head layers."""
+    from gnnlab.nn.conv import GATConv
+    from gnnlab.nn.layers import ConvLayer
+
+    def gat(heads):
+        return partial(ConvLayer, conv=partial(GATConv, heads=heads))
+
+    net = build_gnn(layer=gat(8), last_layer=gat(1), node_encoder=partial(EmbeddingEncoder, 5), out_channels=1,
+                    hidden_channels=16, num_layers=3, pool=global_add_pool)
+    assert [layer.conv.heads for layer in net.layers] == [8, 8, 1]
+    plain = build_gnn(layer=gat(8), node_encoder=partial(EmbeddingEncoder, 5), out_channels=1, hidden_channels=16,
+                      num_layers=3, pool=global_add_pool)
+    assert [layer.conv.heads for layer in plain.layers] == [8, 8, 8]
+    # same width, same parameter count: only the split into heads differs
+    assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in plain.parameters())
+    data = Data(x=torch.tensor([1, 2, 3, 4]), edge_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]]))
+    assert net.eval()(Batch.from_data_list([data])).shape == (1, 1)
