@@ -71,7 +71,7 @@ def test_data_configs(data, tmp_path):
 # conf/model/<sub>/ holds parts of models (e.g. model/mixer), composed into a model config.
 @pytest.mark.parametrize("model", _options("model", recursive=False))
 def test_model_configs(model, tmp_path):
-    link_models = {"ncn", "ncnc", "ncn_gcn", "ncnc_gcn", "gae", "link_heuristic"}
+    link_models = {"ncn", "ncnc", "ncn_gcn", "ncnc_gcn", "gae", "gae_ncn", "link_heuristic"}
     data = ("cora" if model in ("gcn_plain", "gat_plain", "dagnn", "fingerprint") else "cora_link" if model in link_models
             else "proteins" if model in ("dgcnn", "diffpool", "ecc") else "cluster")
     cfg = compose_cfg([f"model={model}", f"data={data}"], tmp_path)
