@@ -11,9 +11,9 @@ from torch_geometric.nn import global_add_pool
 
 from gnnlab.models import build_gnn
 from gnnlab.errors import ConfigError
-from gnnlab.nn.conv import GatedGCNConv, GINConv
+from gnnlab.nn.conv import GATConv, GatedGCNConv, GINConv
 from gnnlab.nn.encoders import EmbeddingEncoder
-from gnnlab.nn.layers import GraphTransformerLayer, gps_layer
+from gnnlab.nn.layers import ConvLayer, GraphTransformerLayer, gps_layer
 from gnnlab.nn.mixer import MultiheadAttentionMixer, PerformerMixer
 from gnnlab.nn.pe import MLPPEEncoder
 
@@ -166,9 +166,6 @@ def test_a_layer_that_reads_edges_without_an_edge_encoder_is_refused_at_build(la
 
 def test_last_layer_replaces_only_the_last_layer():
     """Benchmarking-GNNs' GAT ends in one single-head layer of the same width as the 8-head layers."""
-    from gnnlab.nn.conv import GATConv
-    from gnnlab.nn.layers import ConvLayer
-
     def gat(heads):
         return partial(ConvLayer, conv=partial(GATConv, heads=heads))
 
