@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
@@ -25,6 +26,19 @@ def _options(group: str, recursive: bool = True) -> list[str]:
     root = CONF / group
     files = root.rglob("*.yaml") if recursive else root.glob("*.yaml")
     return sorted(str(p.relative_to(root).with_suffix("")) for p in files)
+
+
+def _is_link_model(name: str) -> bool:
+    """Whether conf/model/<name>.yaml builds a link-prediction model (itself or through a model it extends)."""
+    cfg = yaml.safe_load((CONF / "model" / f"{name}.yaml").read_text())
+    if cfg.get("_target_") == "gnnlab.models.link.LinkPredictionModel":
+        return True
+    parents = [d for d in cfg.get("defaults", []) if isinstance(d, str) and (CONF / "model" / f"{d}.yaml").is_file()]
+    return any(_is_link_model(parent) for parent in parents)
+
+
+#: The model configs that score node pairs (they train on link-prediction data).
+LINK_MODELS = {m for m in _options("model", recursive=False) if _is_link_model(m)}
 
 
 def compose_cfg(overrides: list[str], tmp_path: Path, facts: bool = True):
@@ -71,8 +85,7 @@ def test_data_configs(data, tmp_path):
 # conf/model/<sub>/ holds parts of models (e.g. model/mixer), composed into a model config.
 @pytest.mark.parametrize("model", _options("model", recursive=False))
 def test_model_configs(model, tmp_path):
-    link_models = {"ncn", "ncnc", "ncn_gcn", "ncnc_gcn", "gae", "gae_ncn", "link_heuristic"}
-    data = ("cora" if model in ("gcn_plain", "gat_plain", "dagnn", "fingerprint") else "cora_link" if model in link_models
+    data = ("cora" if model in ("gcn_plain", "gat_plain", "dagnn", "fingerprint") else "cora_link" if model in LINK_MODELS
             else "proteins" if model in ("dgcnn", "diffpool", "ecc") else "cluster")
     cfg = compose_cfg([f"model={model}", f"data={data}"], tmp_path)
     net = instantiate(cfg.model)

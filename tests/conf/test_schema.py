@@ -6,7 +6,7 @@ from omegaconf import OmegaConf
 
 from gnnlab.config_schema import validate_config
 from gnnlab.errors import ConfigError
-from tests.conf.test_configs import _options, compose_cfg
+from tests.conf.test_configs import LINK_MODELS, _options, compose_cfg
 
 
 @pytest.mark.parametrize("experiment", _options("experiment"))
@@ -16,8 +16,7 @@ def test_every_experiment_passes(experiment, tmp_path):
 
 @pytest.mark.parametrize("model", _options("model", recursive=False))
 def test_every_model_passes(model, tmp_path):
-    link_models = {"ncn", "ncnc", "ncn_gcn", "ncnc_gcn", "gae", "gae_ncn", "link_heuristic"}
-    data = ("cora" if model == "gcn_plain" else "cora_link" if model in link_models
+    data = ("cora" if model == "gcn_plain" else "cora_link" if model in LINK_MODELS
             else "proteins" if model in ("dgcnn", "diffpool", "ecc") else "cluster")
     validate_config(compose_cfg([f"model={model}", f"data={data}"], tmp_path))
 

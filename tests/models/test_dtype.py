@@ -14,14 +14,12 @@ from gnnlab.cli import config_dir
 from gnnlab.models import ConvStack, WithAuxLoss
 from gnnlab.nn.conv import GCNConv
 from gnnlab.ops import Graph
+from tests.conf.test_configs import LINK_MODELS
 from tests.facts import with_facts
 
 CONF = config_dir()
 # Every node- and graph-level model config (the link-prediction models score pairs, not graphs).
-MODELS = sorted(
-    p.stem for p in (CONF / "model").glob("*.yaml")
-    if p.stem not in {"gae", "link_heuristic", "ncn", "ncnc", "ncn_gcn", "ncnc_gcn"}
-)
+MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml") if p.stem not in LINK_MODELS)
 
 #: Models of raw float node features (Planetoid; PROTEINS for the graph classifiers whose configs read its
 #: node-count facts); the others read CLUSTER-like tokens.
