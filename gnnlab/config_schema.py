@@ -188,6 +188,10 @@ def validate_config(cfg: DictConfig, model: bool = True) -> None:
         raise ConfigError("invalid config value" + ("s" if len(problems) > 1 else "") + ": " + "; ".join(problems))
 
 
+#: The link-prediction model configs (conf/model), as the error messages name them.
+LINK_MODEL_CONFIGS = "model=gae, gae_ncn, ncn, ncnc, ncn_gcn, ncnc_gcn or link_heuristic"
+
+
 def _model_data_hint(cfg: DictConfig, error: str) -> str:
     """What to do when the model reads a dataset fact (``${data.<key>}``) that the loaded dataset lacks."""
     found = re.search(r"Interpolation key '(data\.[\w.]+)' not found|access (data\.[\w.]+)", error)
@@ -196,5 +200,5 @@ def _model_data_hint(cfg: DictConfig, error: str) -> str:
     key, name = found.group(1) or found.group(2), cfg.data.get("name", "data")
     hint = f" (the model config reads {key}, which this dataset ({name}) does not provide: the model does not fit it"
     if "LinkPrediction" in str(OmegaConf.select(cfg, "task._target_", default="")):
-        hint += "; a link-prediction dataset takes a link model: model=gae, ncn, ncnc or link_heuristic"
+        hint += f"; a link-prediction dataset takes a link model: {LINK_MODEL_CONFIGS}"
     return hint + ")"

@@ -15,7 +15,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from gnnlab.config_schema import validate_config
+from gnnlab.config_schema import LINK_MODEL_CONFIGS, validate_config
 from gnnlab.data._offline import prepare_root
 from gnnlab.errors import ConfigError
 from gnnlab.models.link import LinkPredictionModel
@@ -201,7 +201,7 @@ def train(cfg: DictConfig) -> float:
     if model_class is not None and link_model != isinstance(task, LinkPrediction):
         raise ConfigError(
             f"the model ({cfg.model.get('_target_')}) and the task of {cfg.data.get('name', 'the dataset')} "
-            f"({type(task).__name__}) do not fit: link-prediction models (model=gae, ncn, ncnc, link_heuristic) "
+            f"({type(task).__name__}) do not fit: link-prediction models ({LINK_MODEL_CONFIGS}) "
             "train on link-prediction datasets (data=cora_link, ogbl_*) and the other models on the others")
     model = instantiate(cfg.model)
     num_params = sum(p.numel() for p in model.parameters() if p.requires_grad)

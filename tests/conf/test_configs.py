@@ -248,3 +248,11 @@ def test_readout_and_pe_combine_are_command_line_options(tmp_path):
                        "model.pe.lappe.out_channels=${model.hidden_channels}"], tmp_path)
     model = instantiate(cfg.model)
     assert model.pe_combine == "add" and model.node_encoder.out_channels == cfg.model.hidden_channels
+
+
+def test_error_messages_name_every_link_model():
+    """The link-model list in the config errors is the set of link-model configs in conf/model."""
+    from gnnlab.config_schema import LINK_MODEL_CONFIGS
+
+    named = set(LINK_MODEL_CONFIGS.removeprefix("model=").replace(" or ", ", ").split(", "))
+    assert named == LINK_MODELS
