@@ -256,3 +256,36 @@ def test_error_messages_name_every_link_model():
 
     named = set(LINK_MODEL_CONFIGS.removeprefix("model=").replace(" or ", ", ").split(", "))
     assert named == LINK_MODELS
+
+
+def _zinc_like_batch(seed: int = 0):
+    """Two random molecules with ZINC's token vocabularies (28 atom, 4 bond types)."""
+    from torch_geometric.data import Batch, Data
+
+    g = torch.Generator().manual_seed(seed)
+    graphs = []
+    for n in (7, 5):
+        edge_index = torch.randint(0, n, (2, 3 * n), generator=g)
+        graphs.append(Data(x=torch.randint(0, 28, (n, 1), generator=g), edge_index=edge_index,
+                           edge_attr=torch.randint(0, 4, (edge_index.size(1),), generator=g), y=torch.randn(1, 1)))
+    return Batch.from_data_list(graphs)
+
+
+@pytest.mark.parametrize("model", ["gin", "gps"])
+@pytest.mark.parametrize("conv", _options("model/conv"))
+def test_every_conv_config_swaps_into_a_stack_and_gps(conv, model, tmp_path):
+    """`model/conv=<name>` puts every conv of conf/model/conv into a plain ConvLayer stack and the GPS layer,
+    with nothing else to change but the edge encoder of a conv that reads edge features; the model trains."""
+    cfg = compose_cfg([f"model={model}", f"model/conv={conv}", "data=zinc", "model.hidden_channels=16",
+                       "model.num_layers=2"], tmp_path)
+    conv_cls = instantiate(cfg.model.layer.conv).func
+    if conv_cls.supports_edge_attr and cfg.model.edge_encoder is None:
+        cfg.model.edge_encoder = "${data.edge_encoder}"
+    if conv == "gat":
+        cfg.model.layer.conv.heads = 2
+    net = instantiate(cfg.model)
+    assert all(isinstance(layer.conv, conv_cls) for layer in net.layers)
+    out = net(_zinc_like_batch())
+    assert out.shape == (2, 1) and torch.isfinite(out).all()
+    out.sum().backward()
+    assert all(p.grad is not None for p in net.layers[0].conv.parameters() if p.requires_grad)

@@ -7,6 +7,7 @@ from functools import partial
 
 import pytest
 import torch
+import yaml
 from torch.testing import assert_close
 from torch_geometric.data import Data
 
@@ -151,3 +152,18 @@ def test_compiles_without_graph_breaks(name):
     assert explained.graph_break_count == 0, [str(b.reason).splitlines()[0] for b in explained.break_reasons]
     compiled = torch.compile(conv, backend="eager")
     assert_close(compiled(x, graph, edge_attr)[0], conv(x, graph, edge_attr)[0])
+
+
+def test_every_conv_has_a_contract_entry_and_a_config():
+    """Each conv gnnlab ships is checked here and can be chosen with `model/conv=<name>` (conf/model/conv)."""
+    import gnnlab.nn.conv as convs
+    from gnnlab.cli import config_dir
+
+    shipped = {getattr(convs, name) for name in convs.__all__}
+    tested = {factory.func if isinstance(factory, partial) else factory for factory in CONVS.values()}
+    assert shipped == tested, f"convs without a contract entry: {sorted(c.__name__ for c in shipped - tested)}"
+    configured = {
+        yaml.safe_load(path.read_text())["_target_"] for path in (config_dir() / "model" / "conv").glob("*.yaml")
+    }
+    missing = {f"gnnlab.nn.conv.{c.__name__}" for c in shipped} - configured
+    assert not missing, f"convs without a conf/model/conv file: {sorted(missing)}"
