@@ -75,10 +75,6 @@ class ECC(FloatFeatureClassifier):
         self.norms = torch.nn.ModuleList(torch.nn.BatchNorm1d(h) for _ in self.convs)
         self.fc1, self.fc2 = torch.nn.Linear(h, h), torch.nn.Linear(h, out_channels)
 
-    def _level(self, data, level: int) -> tuple[Graph, Tensor]:
-        edge_index, weight, num_nodes = level_graph(data, level, self.attr)
-        return Graph.from_edge_index(edge_index, num_nodes), weight
-
     def forward(self, data) -> Tensor:
         """Class scores of every graph of the batch."""
         x, batch, num_graphs = self.graph_batch(data)
@@ -87,7 +83,8 @@ class ECC(FloatFeatureClassifier):
         convs = iter(zip(self.convs, self.norms))
         for level in range(self.num_levels + 1):
             if level > 0:
-                graph, weight = self._level(data, level)
+                edge_index, weight, num_nodes = level_graph(data, level, self.attr)
+                graph = Graph.from_edge_index(edge_index, num_nodes)
                 keep = data[f"{self.attr}_keep{level}"]
                 x, batch = x[keep], batch[keep]
             for conv, norm in [next(convs) for _ in range(3 if level < self.num_levels else 1)]:
