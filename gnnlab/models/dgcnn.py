@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gnnlab.errors import ConfigError
-from gnnlab.models._inputs import float_graph_batch
+from gnnlab.models._inputs import FloatFeatureClassifier
 from gnnlab.nn.conv.dgcnn import DGCNNConv
-from gnnlab.nn.mlp import check_dropout, reset
+from gnnlab.nn.mlp import check_dropout
 from gnnlab.ops import Graph
 
 
@@ -63,7 +63,7 @@ def sort_pool_k(k: int | float, node_count_deciles: Sequence[int] | None) -> int
     return int(node_count_deciles[round(k * 10)])
 
 
-class DGCNN(torch.nn.Module):
+class DGCNN(FloatFeatureClassifier):
     r"""DGCNN from `"An End-to-End Deep Learning Architecture for Graph Classification"
     <https://www.cse.wustl.edu/~muhan/papers/AAAI_2018_DGCNN.pdf>`_ (Zhang, Cui, Neumann, Chen, AAAI 2018), in
     the configuration of Errica et al.'s fair comparison (ICLR 2020):
@@ -99,16 +99,13 @@ class DGCNN(torch.nn.Module):
     def __init__(self, in_channels: int, out_channels: int, k: int | float, hidden_channels: int = 32,
                  num_layers: int = 3, dense_channels: int = 128, dropout: float = 0.5,
                  node_count_deciles: Sequence[int] | None = None):
-        super().__init__()
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"DGCNN reads float node features of a fixed width; got in_channels={in_channels!r}")
+        super().__init__(in_channels, out_channels)
         if num_layers < 1:
             raise ValueError(f"DGCNN: num_layers must be >= 1, got {num_layers}")
         self.k = sort_pool_k(k, node_count_deciles)
         if self.k < 10:
             raise ValueError(f"DGCNN: k={self.k} nodes leave nothing for the width-5 convolution after the max "
                              "pooling; k must be >= 10")
-        self.in_channels, self.out_channels = in_channels, out_channels
         widths = [in_channels] + [hidden_channels] * num_layers + [1]
         self.convs = torch.nn.ModuleList(DGCNNConv(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.latent = sum(widths[1:])
@@ -118,13 +115,9 @@ class DGCNN(torch.nn.Module):
         self.out = torch.nn.Linear(dense_channels, out_channels)
         self.dropout = check_dropout("DGCNN", dropout)
 
-    def reset_parameters(self) -> None:
-        """Re-initialise every parameter (PyTorch's defaults)."""
-        reset(*list(self.modules())[1:])
-
     def forward(self, data) -> Tensor:
         """Class scores of every graph of the batch."""
-        x, batch, num_graphs = float_graph_batch("DGCNN", data, self.in_channels)
+        x, batch, num_graphs = self.graph_batch(data)
         graph = Graph.from_data(data)
         zs = []
         for conv in self.convs:

@@ -8,9 +8,8 @@ from torch import Tensor
 from torch_geometric.nn import DenseSAGEConv, dense_diff_pool
 from torch_geometric.utils import to_dense_batch
 
-from gnnlab.models._inputs import float_graph_batch
+from gnnlab.models._inputs import FloatFeatureClassifier
 from gnnlab.models.outputs import WithAuxLoss
-from gnnlab.nn.mlp import reset
 from gnnlab.ops import Graph, aggregate
 
 
@@ -67,7 +66,7 @@ class DenseSAGEStack(torch.nn.Module):
         return out if self.lin is None else self.lin(out)
 
 
-class DiffPool(torch.nn.Module):
+class DiffPool(FloatFeatureClassifier):
     r"""DiffPool from `"Hierarchical Graph Representation Learning with Differentiable Pooling"
     <https://arxiv.org/abs/1806.08804>`_ (Ying et al., NeurIPS 2018), in the configuration of Errica et al.'s
     fair comparison (ICLR 2020). At each of ``num_levels`` levels:
@@ -106,15 +105,12 @@ class DiffPool(torch.nn.Module):
     def __init__(self, in_channels: int, out_channels: int, max_num_nodes: int, num_levels: int = 2,
                  hidden_channels: int = 64, embedding_channels: int = 128, mlp_channels: int = 50,
                  coarsening: float | None = None):
-        super().__init__()
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"DiffPool reads float node features of a fixed width; got in_channels={in_channels!r}")
+        super().__init__(in_channels, out_channels)
         if num_levels < 1 or max_num_nodes < 1:
             raise ValueError(f"DiffPool: num_levels and max_num_nodes must be >= 1, got {num_levels}, {max_num_nodes}")
         c = coarsening if coarsening is not None else (0.1 if num_levels == 1 else 0.25)
         if not 0.0 < c < 1.0:
             raise ValueError(f"DiffPool: coarsening must be in (0, 1), got {c}")
-        self.in_channels, self.out_channels = in_channels, out_channels
         width = 2 * hidden_channels + embedding_channels  # of every embedding stack's output
         self.clusters: list[int] = []
         self.pools, self.embeds = torch.nn.ModuleList(), torch.nn.ModuleList()
@@ -128,13 +124,9 @@ class DiffPool(torch.nn.Module):
         self.lin1 = torch.nn.Linear(width * (num_levels + 1), mlp_channels)
         self.lin2 = torch.nn.Linear(mlp_channels, out_channels)
 
-    def reset_parameters(self) -> None:
-        """Re-initialise every parameter (PyTorch's and PyG's defaults)."""
-        reset(*list(self.modules())[1:])
-
     def forward(self, data) -> WithAuxLoss:
         """Class scores of every graph of the batch and the auxiliary loss."""
-        x, batch, num_graphs = float_graph_batch("DiffPool", data, self.in_channels)
+        x, batch, num_graphs = self.graph_batch(data)
         # The first level runs on the sparse input graphs, the next ones on the dense pooled graphs.
         rows = Graph.from_edge_index(data.edge_index.flip(0), x.size(0))
         s = torch.softmax(self.pools[0].forward_sparse(x, rows), dim=-1)

@@ -6,9 +6,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import global_mean_pool
 
-from gnnlab.models._inputs import float_graph_batch
+from gnnlab.models._inputs import FloatFeatureClassifier
 from gnnlab.nn.conv.ecc import ECConv
-from gnnlab.nn.mlp import check_dropout, reset
+from gnnlab.nn.mlp import check_dropout
 from gnnlab.ops import Graph
 
 
@@ -27,7 +27,7 @@ def level_graph(data, level: int, attr: str = "kron") -> tuple[Tensor, Tensor, i
     return local + offsets[owner], data[f"{attr}_weight{level}"], int(nodes.sum())
 
 
-class ECC(torch.nn.Module):
+class ECC(FloatFeatureClassifier):
     r"""ECC from `"Dynamic Edge-Conditioned Filters in Convolutional Neural Networks on Graphs"
     <https://arxiv.org/abs/1704.02901>`_ (Simonovsky & Komodakis, CVPR 2017), in the configuration of Errica
     et al.'s fair comparison (ICLR 2020), on the graph pyramid of :class:`gnnlab.transforms.KronReduction`:
@@ -62,12 +62,10 @@ class ECC(torch.nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, hidden_channels: int = 64, num_levels: int = 2,
                  dropout: float = 0.05, final_dropout: float = 0.1, attr: str = "kron"):
-        super().__init__()
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"ECC reads float node features of a fixed width; got in_channels={in_channels!r}")
+        super().__init__(in_channels, out_channels)
         if num_levels < 1:
             raise ValueError(f"ECC: num_levels must be >= 1, got {num_levels}")
-        self.in_channels, self.out_channels, self.num_levels, self.attr = in_channels, out_channels, num_levels, attr
+        self.num_levels, self.attr = num_levels, attr
         self.dropout = check_dropout("ECC", dropout)
         self.final_dropout = check_dropout("ECC", final_dropout, "final_dropout")
         h = hidden_channels
@@ -77,23 +75,16 @@ class ECC(torch.nn.Module):
         self.norms = torch.nn.ModuleList(torch.nn.BatchNorm1d(h) for _ in self.convs)
         self.fc1, self.fc2 = torch.nn.Linear(h, h), torch.nn.Linear(h, out_channels)
 
-    def reset_parameters(self) -> None:
-        """Re-initialise every parameter (PyTorch's defaults)."""
-        reset(*list(self.modules())[1:])
-
-    def _level(self, data, level: int) -> tuple[Graph, Tensor]:
-        edge_index, weight, num_nodes = level_graph(data, level, self.attr)
-        return Graph.from_edge_index(edge_index, num_nodes), weight
-
     def forward(self, data) -> Tensor:
         """Class scores of every graph of the batch."""
-        x, batch, num_graphs = float_graph_batch("ECC", data, self.in_channels)
+        x, batch, num_graphs = self.graph_batch(data)
         graph = Graph.from_data(data)
         weight = x.new_ones(graph.num_edges)
         convs = iter(zip(self.convs, self.norms))
         for level in range(self.num_levels + 1):
             if level > 0:
-                graph, weight = self._level(data, level)
+                edge_index, weight, num_nodes = level_graph(data, level, self.attr)
+                graph = Graph.from_edge_index(edge_index, num_nodes)
                 keep = data[f"{self.attr}_keep{level}"]
                 x, batch = x[keep], batch[keep]
             for conv, norm in [next(convs) for _ in range(3 if level < self.num_levels else 1)]:

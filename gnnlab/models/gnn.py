@@ -137,9 +137,10 @@ class GNN(torch.nn.Module):
                              f"got {mode!r}")
         self._trim_sampled = mode
 
-    def _whole_graph_parts(self) -> list[str]:
+    def _whole_graph_parts(self, flags: tuple[str, ...], unfit: str) -> list[str]:
         """The parts of this model that read more than a node and its in-edges (so neither trimming a sampled
-        batch nor layer-wise inference can compute it node by node)."""
+        batch nor layer-wise inference can compute it node by node), and the layers without every one of the
+        layer ``flags`` (``unfit`` says what they cannot do)."""
         problems = []
         if self.pool is not None:
             problems.append("graph pooling (graph-level outputs)")
@@ -149,16 +150,17 @@ class GNN(torch.nn.Module):
             problems.append("an edge encoder (edge features)")
         if type(self)._layer_inputs is not GNN._layer_inputs:
             problems.append("per-pass layer inputs (token sequences)")
+        layers = [f"{i} ({type(getattr(layer, 'conv', layer)).__name__})" for i, layer in enumerate(self.layers)
+                  if not all(getattr(layer, flag, False) for flag in flags)]
+        if layers:
+            problems.append(f"layers {', '.join(layers)} {unfit}")
         return problems
 
     def trim_obstacles(self) -> list[str]:
         """Why this model, in its current mode, cannot trim sampled batches exactly (empty: it can)."""
-        problems = self._whole_graph_parts()
-        unfit = [f"{i} ({type(getattr(layer, 'conv', layer)).__name__})" for i, layer in enumerate(self.layers)
-                 if not (getattr(layer, "layerwise", False) and getattr(layer, "supports_prefix_targets", False))]
-        if unfit:
-            problems.append(f"layers {', '.join(unfit)} that cannot compute a prefix of the nodes from their "
-                            f"in-edges alone (layerwise and supports_prefix_targets)")
+        problems = self._whole_graph_parts(("layerwise", "supports_prefix_targets"),
+                                           "that cannot compute a prefix of the nodes from their in-edges alone "
+                                           "(layerwise and supports_prefix_targets)")
         if self.training:
             norms = sorted({name.split(".")[0] or "model" for name, m in self.named_modules()
                             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)})
@@ -310,12 +312,8 @@ class GNN(torch.nn.Module):
         if self.training:
             raise RuntimeError(f"{name}.layerwise_inference runs in eval mode (call model.eval()): in training "
                                f"mode batch norm and dropout would not act node by node")
-        problems = self._whole_graph_parts()
-        not_local = [f"{i} ({type(getattr(layer, 'conv', layer)).__name__})"
-                     for i, layer in enumerate(self.layers) if not getattr(layer, "layerwise", False)]
-        if not_local:
-            problems.append(f"layers {', '.join(not_local)} whose output at a node depends on more than the node "
-                            f"and its in-edges")
+        problems = self._whole_graph_parts(("layerwise",), "whose output at a node depends on more than the node and "
+                                           "its in-edges")
         if problems:
             raise ValueError(f"{name}.layerwise_inference cannot run this model chunk by chunk: it has "
                              f"{'; '.join(problems)}. Use model(data) on the whole graph instead")

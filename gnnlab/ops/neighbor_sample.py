@@ -20,14 +20,8 @@ from gnnlab.ops import _loader, _reference
 
 #: Seeds drawn for the kernels lie in ``[0, 2**63 - 1)``.
 _SEED_BOUND = 2**63 - 1
-
-
-def _kernel_built() -> bool:
-    """Whether the loaded ``gnnlab._C`` has this op (an extension built before it was added has not)."""
-    return _loader.extension_available() and hasattr(torch.ops.gnnlab, "neighbor_sample")
-
-
-_HAS_KERNEL = _kernel_built()
+#: Whether the loaded ``gnnlab._C`` has this op (an extension built before it was added has not).
+_HAS_KERNEL = _loader.extension_available() and hasattr(torch.ops.gnnlab, "neighbor_sample")
 
 if _HAS_KERNEL:
 
@@ -62,11 +56,6 @@ class NeighborSample(NamedTuple):
     edge: Tensor
     num_sampled_nodes: list[int]
     num_sampled_edges: list[int]
-
-
-def draw_seed(generator: torch.Generator | None = None) -> int:
-    """An integer seed for one sampling call, drawn from ``generator`` (torch's default generator when ``None``)."""
-    return int(torch.randint(0, _SEED_BOUND, (1,), generator=generator))
 
 
 def neighbor_sample(rowptr: Tensor, col: Tensor, seeds: Tensor, num_neighbors: list[int], replace: bool = False,
@@ -104,7 +93,7 @@ def neighbor_sample(rowptr: Tensor, col: Tensor, seeds: Tensor, num_neighbors: l
         TypeError: a fan-out that is not an integer.
     """
     fanouts = _reference.check_fanouts(num_neighbors)
-    seed = draw_seed(generator) if seed is None else int(seed)
+    seed = int(seed) if seed is not None else int(torch.randint(0, _SEED_BOUND, (1,), generator=generator))
     tensors = (rowptr, col, seeds)
     if _HAS_KERNEL and _loader.use_extension() and all(isinstance(t, Tensor) and t.device.type == "cpu" for t in tensors):
         # The kernel checks the tensors (ValueError naming the argument), in one pass each.
