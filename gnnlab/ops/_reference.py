@@ -6,6 +6,7 @@ it is the fallback when ``gnnlab._C`` is missing, and it is the oracle in the te
 from __future__ import annotations
 
 import operator
+from types import MappingProxyType
 
 import torch
 from torch import Tensor
@@ -206,7 +207,7 @@ def aggregate(rowptr: Tensor, col: Tensor, x: Tensor, weight: Tensor | None = No
     return out.to(x.dtype), arg
 
 
-CN_MODES = {"common": 0, "src_only": 1, "dst_only": 2}
+CN_MODES = MappingProxyType({"common": 0, "src_only": 1, "dst_only": 2})
 
 
 def check_common_neighbor_query(rowptr: Tensor, col: Tensor, src: Tensor, dst: Tensor, edge_mask: Tensor | None, mode: int) -> None:

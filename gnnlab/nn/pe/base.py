@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["read_attr", "read_eigenpairs", "graph_index", "random_sign_flip", "nan_mask", "mlp"]
+__all__ = ["read_attr", "read_eigenpairs", "graph_index", "random_sign_flip", "nan_mask"]
 
 
 def read_attr(data, attr: str, owner: str, transform: str) -> Tensor:
