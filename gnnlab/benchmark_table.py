@@ -130,10 +130,6 @@ def _check_same_overrides(run_dir: Path, wanted: list[str]) -> None:
                           "use another --sweep-dir, or remove that folder")
 
 
-def _row_overrides(table: dict, row: dict, extra: list[str]) -> list[str]:
-    return [f"experiment={row['experiment']}", *table["overrides"], *row.get("overrides", []), *extra]
-
-
 def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = (),
              only: list[str] | None = None) -> dict[str, str | None]:
     """Run what the table still needs under ``root``: a Hydra multirun per row over its missing seeds, a resume
@@ -159,7 +155,7 @@ def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = (),
 
 
 def _run_row(table: dict, row: dict, root: Path, seeds: int, extra: list[str], name: str) -> None:
-    overrides = _row_overrides(table, row, extra)
+    overrides = [f"experiment={row['experiment']}", *table["overrides"], *row.get("overrides", []), *extra]
     row_dir = root / row["experiment"]
     spec = model_selection(row["experiment"], row.get("model_selection"))
     if spec is not None:  # k-fold model selection and assessment instead of seeds
