@@ -24,7 +24,6 @@ runs, resumes interrupted ones from their last checkpoint, and runs only what is
 """
 from __future__ import annotations
 
-import csv
 import math
 import os
 import re
@@ -131,10 +130,6 @@ def _check_same_overrides(run_dir: Path, wanted: list[str]) -> None:
                           "use another --sweep-dir, or remove that folder")
 
 
-def _row_overrides(table: dict, row: dict, extra: list[str]) -> list[str]:
-    return [f"experiment={row['experiment']}", *table["overrides"], *row.get("overrides", []), *extra]
-
-
 def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = (),
              only: list[str] | None = None) -> dict[str, str | None]:
     """Run what the table still needs under ``root``: a Hydra multirun per row over its missing seeds, a resume
@@ -160,7 +155,7 @@ def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = (),
 
 
 def _run_row(table: dict, row: dict, root: Path, seeds: int, extra: list[str], name: str) -> None:
-    overrides = _row_overrides(table, row, extra)
+    overrides = [f"experiment={row['experiment']}", *table["overrides"], *row.get("overrides", []), *extra]
     row_dir = root / row["experiment"]
     spec = model_selection(row["experiment"], row.get("model_selection"))
     if spec is not None:  # k-fold model selection and assessment instead of seeds
@@ -257,7 +252,7 @@ def write_benchmark_table(table: dict, collected: list, out: Path, command: str 
     """The table (markdown ``out``), one CSV row per cell (``out.csv``), one per run (``<out>_seeds.csv``) and
     the plot of ours against the published values (``out.png``); returns the markdown. ``failed``: ``{cell:
     reason}`` of the rows whose runs failed in this call; each reason becomes a note under the table."""
-    from gnnlab.table import PROTOCOLS, _budget, _digits, _protocol, _status, _summary, mean_std
+    from gnnlab.table import PROTOCOLS, _budget, _digits, _protocol, _status, _summary, _write, _write_csv, mean_std
 
     failed = failed or {}
 
@@ -304,21 +299,10 @@ def write_benchmark_table(table: dict, collected: list, out: Path, command: str 
         plotted.append((row, bench["metric"], values, mean, std))
     if notes:
         lines += ["", "Notes:", *notes]
-    if command:
-        lines = [f"Command: `{command}`", "", *lines]
-    text = "\n".join(lines) + "\n"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    for path, header, rows in (
-        (out.with_suffix(".csv"), ["cell", "experiment", "metric", "mean", "std", "published", "published_std",
-                                   "seeds", "status"], cells),
-        (out.with_name(out.stem + "_seeds.csv"), ["cell", "experiment", "seed", "value", "best_epoch", "epochs_run",
-                                                  "run_dir"], seed_rows),
-    ):
-        with open(path, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            writer.writerows(rows)
+    text = _write(out, lines, command, ["cell", "experiment", "metric", "mean", "std", "published", "published_std",
+                                        "seeds", "status"], cells)
+    _write_csv(out.with_name(out.stem + "_seeds.csv"), ["cell", "experiment", "seed", "value", "best_epoch",
+                                                        "epochs_run", "run_dir"], seed_rows)
     if plotted:
         plot_table(table, plotted, out.with_suffix(".png"))
     return text

@@ -134,25 +134,15 @@ def check_value(key: str, value: Any, rule: Rule) -> str | None:
     return None
 
 
-def _model_problems(node: Any, prefix: str) -> list[str]:
-    problems = []
+def _model_problems(node: Any, path: str, key: str = "") -> list[str]:
+    """The problems of the values under ``node`` (at ``path``), each checked by the rule of its key, if any."""
     if isinstance(node, dict):
-        for key, value in node.items():
-            path = f"{prefix}.{key}"
-            if isinstance(value, (dict, list)):
-                problems += _model_problems(value, path)
-                continue
-            rule = MODEL_KEYS.get(str(key))
-            if rule is None and str(key).endswith("dropout"):
-                rule = _PROBABILITY
-            if rule is not None:
-                problem = check_value(path, value, rule)
-                if problem:
-                    problems.append(problem)
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            problems += _model_problems(value, f"{prefix}[{i}]")
-    return problems
+        return [problem for k, value in node.items() for problem in _model_problems(value, f"{path}.{k}", str(k))]
+    if isinstance(node, list):
+        return [problem for i, value in enumerate(node) for problem in _model_problems(value, f"{path}[{i}]")]
+    rule = MODEL_KEYS.get(key) or (_PROBABILITY if key.endswith("dropout") else None)
+    problem = check_value(path, node, rule) if rule is not None else None
+    return [problem] if problem else []
 
 
 def validate_config(cfg: DictConfig, model: bool = True) -> None:

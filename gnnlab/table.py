@@ -161,6 +161,13 @@ def mean_std(mean: float, std: float, digits: int) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
 def _write(out: Path, lines: list[str], command: str, header: list[str], rows: list[list]) -> str:
     """Write the markdown ``out`` (first line: the command that made it) and the CSV beside it; return the markdown."""
     if command:
@@ -168,10 +175,7 @@ def _write(out: Path, lines: list[str], command: str, header: list[str], rows: l
     text = "\n".join(lines) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    with open(out.with_suffix(".csv"), "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
+    _write_csv(out.with_suffix(".csv"), header, rows)
     return text
 
 

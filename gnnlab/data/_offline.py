@@ -15,15 +15,15 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import URLError
 
 from gnnlab.errors import DatasetUnavailableError
+from gnnlab.files import write_atomically
 
-__all__ = ["ENV_VAR", "shared_data_dir", "prepare_root", "copy_offline", "download_errors", "unavailable_message",
-           "write_partial"]
+__all__ = ["ENV_VAR", "shared_data_dir", "prepare_root", "copy_offline", "download_errors", "unavailable_message"]
 
 log = logging.getLogger(__name__)
 
@@ -80,23 +80,6 @@ def prepare_root(root: str | os.PathLike) -> Path:
     return path
 
 
-def write_partial(dest: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp)`` on a unique hidden ``.<name>.*.partial`` file beside ``dest``, then rename it to ``dest``.
-
-    An interrupted write must not leave a truncated file that PyG would take for a complete raw file,
-    and two processes writing at once must not collide. ``tmp`` is created private (mode 0600).
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def copy_offline(relative: str, dest: str | os.PathLike, offline_dir: str | os.PathLike | None = None) -> bool:
     """Copy ``relative`` from the offline copies folder (:func:`shared_data_dir`) into ``dest`` when
     ``dest`` lacks those files.
@@ -120,7 +103,8 @@ def copy_offline(relative: str, dest: str | os.PathLike, offline_dir: str | os.P
     copied = 0
     for file, target in pairs:
         if not target.exists():
-            write_partial(target, lambda tmp: shutil.copy2(file, tmp))
+            # An interrupted copy must not leave a truncated file that PyG would take for a complete raw file.
+            write_atomically(target, lambda tmp: shutil.copy2(file, tmp))
             copied += 1
     if copied and single:
         log.info("copied offline %s to %s", src, dest)

@@ -246,14 +246,7 @@ class DataModule:
     def loader(self, split: str) -> DataLoader:
         """A PyG ``DataLoader`` over ``split``: shuffled by :attr:`generator` for ``'train'``, in order otherwise."""
         train = split == "train"
-        return DataLoader(
-            self.dataset(split),
-            batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
-            generator=self.generator if train else None,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+        return self._loader(self.dataset(split), train, shuffle=train, generator=self.generator if train else None)
 
     def distributed_loader(self, split: str, rank: int, world_size: int, epoch: int = 0) -> DataLoader:
         """The part of ``split`` that process ``rank`` of ``world_size`` runs (data-parallel training).
@@ -273,13 +266,12 @@ class DataModule:
             sampler.set_epoch(epoch)
         else:
             sampler = range(rank, len(dataset), world_size)
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size if split == "train" else self.eval_batch_size,
-            sampler=sampler,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+        return self._loader(dataset, split == "train", sampler=sampler)
+
+    def _loader(self, dataset: Dataset, train: bool, **kwargs) -> DataLoader:
+        """A PyG ``DataLoader`` over ``dataset`` with the training or evaluation batch size and the workers."""
+        return DataLoader(dataset, batch_size=self.batch_size if train else self.eval_batch_size,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0, **kwargs)
 
     def train_loader(self) -> DataLoader:
         """Shorthand for ``loader('train')``."""

@@ -34,7 +34,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.loader import LinkNeighborLoader, NeighborLoader
 from torch_geometric.sampler import NeighborSampler, SamplerOutput
-from torch_geometric.sampler.base import DataType, SubgraphType
+from torch_geometric.sampler.base import SubgraphType
 
 from gnnlab.data.checks import SPLITS, check_dataset
 from gnnlab.data.datamodule import UnknownSplitError, dataset_facts
@@ -133,8 +133,6 @@ class GnnlabNeighborSampler(NeighborSampler):
             warnings.filterwarnings("ignore", message=".*pyg-lib.*")
             super().__init__(data, num_neighbors=list(num_neighbors), subgraph_type=subgraph_type, replace=replace,
                              disjoint=False, is_sorted=is_sorted, share_memory=share_memory)
-        if self.data_type != DataType.homogeneous:  # pragma: no cover (guarded above)
-            raise NotImplementedError(f"{name}: only homogeneous graphs are supported")
         self.generator = generator
         # The graph's CSC is checked once, here (with the fan-outs); each batch then checks only its seeds.
         neighbor_sample(self.colptr, self.row, self.colptr[:0], self.num_neighbors.values, replace, seed=0)

@@ -24,9 +24,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gnnlab.data._offline import copy_offline, download_errors, prepare_root, write_partial
+from gnnlab.data._offline import copy_offline, download_errors, prepare_root
 from gnnlab.data.planetoid import load_planetoid
 from gnnlab.errors import ConfigError, DataError
+from gnnlab.files import write_atomically
 
 __all__ = ["LinkSplit", "ncn_random_split", "planetoid_link_split", "ogbl_ddi_split", "ogbl_split", "OGBL_DDI_DIR"]
 
@@ -353,7 +354,7 @@ def ogbl_ddi_split(root: str | os.PathLike) -> LinkSplit:
             torch.save({"edge": torch.from_numpy(edges)}, tmp)
             os.chmod(tmp, 0o644)  # mkstemp creates it private
 
-        write_partial(train_path, save)
+        write_atomically(train_path, save)
         log.info("rebuilt %s from raw/edge.csv.gz", train_path)
         train = torch.from_numpy(edges).t().contiguous()
     train = torch.stack([torch.minimum(train[0], train[1]), torch.maximum(train[0], train[1])])
