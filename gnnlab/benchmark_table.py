@@ -25,110 +25,18 @@ runs, resumes interrupted ones from their last checkpoint, and runs only what is
 from __future__ import annotations
 
 import math
-import os
-import re
-import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from gnnlab import sweeps
 from gnnlab.cross_validation import collect_folds, model_selection, run_folds
 from gnnlab.errors import ConfigError
-
-ROW_KEYS = {"experiment", "cell", "table", "paper", "published", "published_std", "tolerance", "note", "overrides",
-            "model_selection"}
-TABLE_KEYS = {"title", "paper", "seeds", "overrides", "rows"}
-
-
-def tables_dir() -> Path:
-    from gnnlab.cli import config_dir
-
-    return config_dir() / "table"
-
-
-def table_path(name: str | Path) -> Path:
-    """``name`` as a path to a ``.yaml`` file, or the benchmark ``conf/table/<name>.yaml``."""
-    path = Path(name)
-    if path.suffix == ".yaml":
-        if not path.is_file():
-            raise FileNotFoundError(f"no benchmark table file '{path}'")
-        return path
-    path = tables_dir() / f"{name}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in tables_dir().glob("*.yaml")))
-        raise FileNotFoundError(f"no benchmark {str(name)!r}: known benchmarks are {known}")
-    return path
-
-
-def load_table(name: str | Path) -> dict:
-    """The benchmark's table file as a dict, checked: known keys, rows with an experiment, a cell and a value."""
-    path = table_path(name)
-    table = OmegaConf.to_container(OmegaConf.load(path))
-    if not isinstance(table, dict) or not table.get("rows"):
-        raise ConfigError(f"{path}: a benchmark table needs a non-empty 'rows' list")
-    if unknown := set(table) - TABLE_KEYS:
-        raise ConfigError(f"{path}: unknown keys {sorted(unknown)} (known: {sorted(TABLE_KEYS)})")
-    for i, row in enumerate(table["rows"]):
-        if unknown := set(row) - ROW_KEYS:
-            raise ConfigError(f"{path}: row {i} has unknown keys {sorted(unknown)} (known: {sorted(ROW_KEYS)})")
-        for key in ("experiment", "cell", "table", "published"):
-            if key not in row:
-                raise ConfigError(f"{path}: row {i} ({row.get('experiment', '?')}) has no {key!r}")
-        if row["published"] is None and not row.get("note"):
-            raise ConfigError(f"{path}: row {i} ({row['experiment']}) has no published value and no note saying why")
-        row.setdefault("paper", table.get("paper", ""))
-    experiments = [row["experiment"] for row in table["rows"]]
-    if len(set(experiments)) != len(experiments):
-        raise ConfigError(f"{path}: an experiment appears in two rows ({experiments})")
-    table.setdefault("seeds", 1)
-    table.setdefault("overrides", [])
-    table["name"] = path.stem
-    return table
-
-
-def cell_of(row: dict) -> dict:
-    """What a row says about its published cell (paper, table, cell, value, std, tolerance, note)."""
-    return {k: v for k, v in row.items() if k not in ("experiment", "overrides", "model_selection")}
-
-
-def published_cell(experiment: str) -> dict:
-    """The published cell of ``experiment`` from the benchmark tables (``{}`` when no table has it)."""
-    for path in sorted(tables_dir().glob("*.yaml")):
-        for row in load_table(path)["rows"]:
-            if row["experiment"] == experiment:
-                return cell_of(row)
-    return {}
-
-
-def _run_state(run_dir: Path) -> str:
-    if (run_dir / "results.json").is_file():
-        return "finished"
-    if (run_dir / "checkpoints" / "last.ckpt").is_file():
-        return "interrupted"
-    return "missing" if not run_dir.exists() else "empty"
-
-
-def set_aside(run_dir: Path) -> None:
-    """Rename a run folder that stopped before finishing to ``<name>.incomplete-<time>`` (kept, never deleted)."""
-    run_dir.rename(run_dir.with_name(f"{run_dir.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"))
-
-
-#: Overrides that do not change a run's result: ignored when deciding whether a finished run can be reused.
-NOT_COMPARED = ("seed=", "hydra.", "hydra/", "logger=", "paths.", "trainer.progress=")
-
-
-def _check_same_overrides(run_dir: Path, wanted: list[str]) -> None:
-    """A finished run is reused only when it was made with the overrides asked for now."""
-    from gnnlab.table import run_overrides
-
-    recorded = [o for o in run_overrides(run_dir) if not o.startswith(NOT_COMPARED)]
-    if sorted(recorded) != sorted(o for o in wanted if not o.startswith(NOT_COMPARED)):
-        raise ConfigError(f"'{run_dir}' was run with overrides {recorded}, this table asks for {wanted}: "
-                          "use another --sweep-dir, or remove that folder")
-
+from gnnlab.published import cell_of, load_table
+from gnnlab.table import (PROTOCOLS, _budget, _collect, _config, _digits, _protocol, _status, _summary, _write, _write_csv,
+                          mean_std)
 
 def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = (),
              only: list[str] | None = None) -> dict[str, str | None]:
@@ -163,69 +71,26 @@ def _run_row(table: dict, row: dict, root: Path, seeds: int, extra: list[str], n
     missing = []
     for seed in range(seeds):
         run_dir = row_dir / str(seed)
-        state = _run_state(run_dir)
+        state = sweeps.run_state(run_dir)
         if state in ("finished", "interrupted"):
-            _check_same_overrides(run_dir, overrides)
+            sweeps.check_same_overrides(run_dir, overrides)
         if state == "interrupted":
             print(f"{name}: resuming seed {seed} ({run_dir})", flush=True)
-            _call([sys.executable, "-m", "gnnlab.train", f"trainer.resume={run_dir}"])
+            sweeps.run_command([sys.executable, "-m", "gnnlab.train", f"trainer.resume={run_dir}"])
         elif state == "empty":  # stopped before its first checkpoint: kept aside, run again
-            set_aside(run_dir)
+            sweeps.set_aside(run_dir)
             missing.append(seed)
         elif state == "missing":
             missing.append(seed)
     print(f"{name}: {seeds - len(missing)} of {seeds} seeds done" + (f", running seeds {missing}" if missing else ""),
           flush=True)
     if missing:
-        _call([sys.executable, "-m", "gnnlab.train", "-m", *overrides, f"seed={','.join(map(str, missing))}",
+        sweeps.run_command([sys.executable, "-m", "gnnlab.train", "-m", *overrides, f"seed={','.join(map(str, missing))}",
                f"hydra.sweep.dir={row_dir}", "hydra.sweep.subdir=${seed}"])
-
-
-class RunFailed(RuntimeError):
-    """A run exited with an error; ``reason`` is its last error line (``gnnlab-train: error: ...``), if any."""
-
-    def __init__(self, cmd: list[str], returncode: int, reason: str | None):
-        super().__init__(f"a run failed (exit code {returncode}): {' '.join(cmd)}")
-        self.reason = reason
-
-
-def _call(cmd: list[str]) -> None:
-    """Run ``cmd`` with its stderr passed through as it comes (progress bars included), keeping its tail."""
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
-    tail = b""
-    out = getattr(sys.stderr, "buffer", None)
-    try:
-        while chunk := os.read(proc.stderr.fileno(), 1 << 16):
-            if out is not None:
-                out.write(chunk)
-            else:
-                sys.stderr.write(chunk.decode(errors="replace"))
-            sys.stderr.flush()
-            tail = (tail + chunk)[-(1 << 14):]
-    except BaseException:  # interrupted: the run does not outlive the command that started it
-        proc.kill()
-        proc.wait()
-        raise
-    finally:
-        proc.stderr.close()
-    if proc.wait() != 0:
-        raise RunFailed(cmd, proc.returncode, failure_reason(tail.decode(errors="replace")))
-
-
-def failure_reason(stderr: str) -> str | None:
-    """The last ``<program>: error: ...`` line of a run's stderr, without the program name and cut at its first
-    ``;`` (where the advice on fixing it starts); the last non-empty line when there is none."""
-    lines = [line.strip() for line in re.split(r"[\r\n]+", stderr) if line.strip()]
-    for line in reversed(lines):
-        if ": error: " in line:
-            return line.split(": error: ", 1)[1].split("; ", 1)[0]
-    return lines[-1] if lines else None
 
 
 def collect_rows(table: dict, root: Path, seeds: int) -> list[tuple[dict, list[dict], dict]]:
     """``(row, runs, benchmark)`` for every row with finished runs under ``root`` (the first ``seeds`` seeds)."""
-    from gnnlab.table import PROTOCOLS, _collect, _config, _protocol
-
     collected = []
     for row in table["rows"]:
         row_dir = root / row["experiment"]
@@ -252,8 +117,6 @@ def write_benchmark_table(table: dict, collected: list, out: Path, command: str 
     """The table (markdown ``out``), one CSV row per cell (``out.csv``), one per run (``<out>_seeds.csv``) and
     the plot of ours against the published values (``out.png``); returns the markdown. ``failed``: ``{cell:
     reason}`` of the rows whose runs failed in this call; each reason becomes a note under the table."""
-    from gnnlab.table import PROTOCOLS, _budget, _digits, _protocol, _status, _summary, _write, _write_csv, mean_std
-
     failed = failed or {}
 
     by_experiment = {row["experiment"]: (runs, bench) for row, runs, bench in collected}

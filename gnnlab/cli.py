@@ -11,7 +11,10 @@ import argparse
 import logging
 import os
 import platform
+import shlex
+import subprocess
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Callable, Iterable
@@ -22,15 +25,7 @@ from omegaconf import DictConfig
 
 from gnnlab.config_schema import validate_config
 from gnnlab.errors import GnnlabError
-
-
-def config_dir() -> Path:
-    """The Hydra config folder: ``gnnlab/conf`` in an installed wheel, ``<repo>/conf`` in a source tree."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "conf", here.parent / "conf"):
-        if (candidate / "train.yaml").is_file():
-            return candidate
-    raise FileNotFoundError(f"gnnlab configs not found next to {here} (looked for conf/train.yaml)")
+from gnnlab.files import config_dir
 
 
 # Errors in a user's input (config values, datasets, paths), reported as one line; any other exception
@@ -282,7 +277,85 @@ def curves_main(argv: list[str] | None = None) -> int:
 
 
 def table_main(argv: list[str] | None = None) -> int:
-    """Entry point of ``gnnlab-table`` (see :mod:`gnnlab.table`)."""
-    from gnnlab.table import main
+    """Entry point of ``gnnlab-table`` (:mod:`gnnlab.table`): a benchmark name runs its table
+    (:mod:`gnnlab.benchmark_table`); an experiment runs its seeds (unless ``--from-dir`` or ``--runs``) and
+    writes the table."""
+    from gnnlab import table
+    from gnnlab.benchmark_table import main as benchmark_main
+    from gnnlab.train.rundir import unique_dir
 
-    return main(argv)
+    parser = argparse.ArgumentParser(prog="gnnlab-table", description=table.__doc__.split("\n\n")[0])
+    parser.add_argument("overrides", nargs="*",
+                        help="a benchmark (conf/table/<name>.yaml, e.g. benchgnn_aqsol) or an experiment "
+                             "(experiment=planetoid/gcn_cora), then Hydra overrides for every run")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="number of seeds 0..N-1 (default: the benchmark's, or 10 for one experiment)")
+    parser.add_argument("--collect", action="store_true",
+                        help="with a benchmark: tabulate the finished runs only, run nothing")
+    parser.add_argument("--rows", nargs="+", default=None, metavar="EXPERIMENT",
+                        help="with a benchmark: run only these rows (their experiments); the table shows every row")
+    parser.add_argument("--out", type=Path, default=None, help="markdown file to write")
+    parser.add_argument("--metric", default=None, help="metric key in results.json (default: benchmark.metric)")
+    parser.add_argument("--from-dir", type=Path, nargs="+", default=None,
+                        help="aggregate existing sweep folder(s) instead of running; several folders give one "
+                             "summary row per folder")
+    parser.add_argument("--runs", type=Path, nargs="+", default=None,
+                        help="tabulate these single run folders, one row each, instead of running")
+    parser.add_argument("--labels", nargs="+", default=None, help="with --runs: one row label per run")
+    parser.add_argument("--sweep-dir", type=Path, default=None, help="where the runs go (default outputs/tables/<time>)")
+    args = parser.parse_intermixed_args(argv)
+
+    if args.seeds is not None and args.seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.runs is not None and args.from_dir is not None:
+        parser.error("--runs and --from-dir are alternatives")
+    if args.labels is not None and args.runs is None:
+        parser.error("--labels goes with --runs")
+    command = shlex.join(["gnnlab-table", *(argv if argv is not None else sys.argv[1:])])
+    if args.overrides and "=" not in args.overrides[0]:  # a whole benchmark table
+        if args.runs is not None or args.from_dir is not None:
+            parser.error("a benchmark name goes without --runs and --from-dir")
+        try:
+            return benchmark_main(args.overrides[0], args.overrides[1:], args.seeds, args.sweep_dir, args.out,
+                                  args.collect, command, args.rows)
+        except (FileNotFoundError, KeyError, ValueError, RuntimeError) as err:
+            print(f"gnnlab-table: error: {err}", file=sys.stderr)
+            return 2
+    if args.collect:
+        parser.error("--collect goes with a benchmark name")
+    if args.rows is not None:
+        parser.error("--rows goes with a benchmark name")
+    args.seeds = args.seeds or 10
+    summary = args.from_dir is not None and len(args.from_dir) > 1
+    if args.from_dir is not None:
+        sweep_dir = args.from_dir[0]
+    elif args.runs is None:
+        if not any(o.startswith("experiment=") for o in args.overrides):
+            parser.error("name an experiment, e.g. experiment=planetoid/gcn_cora")
+        # A table started in the same second as another gets its own folder (-1, -2, ...).
+        sweep_dir = args.sweep_dir or unique_dir(Path("outputs") / "tables" / time.strftime("%Y-%m-%d_%H-%M-%S"))
+        seeds = ",".join(str(s) for s in range(args.seeds))
+        cmd = [sys.executable, "-m", "gnnlab.train", "-m", *args.overrides, f"seed={seeds}",
+               f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra.job.num}"]
+        print("running:", " ".join(cmd), flush=True)
+        proc = subprocess.run(cmd)
+        if proc.returncode != 0:
+            print(f"gnnlab-table: the runs failed (exit code {proc.returncode})", file=sys.stderr)
+            return proc.returncode
+    try:
+        if args.runs is not None:  # one row per single run
+            out = args.out or Path("runs.md")
+            text = table.write_runs(args.runs, out, args.labels, args.metric, command)
+        elif summary:  # one row per sweep
+            out = args.out or Path("summary.md")
+            text = table.write_summary([table._collect(d) for d in args.from_dir], out, command)
+        else:
+            runs, benchmark = table._collect(sweep_dir)
+            out = args.out or sweep_dir / "table.md"
+            text = table.write_table(runs, benchmark, out, args.metric, command)
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        print(f"gnnlab-table: error: {err}", file=sys.stderr)
+        return 2
+    print(text)
+    print(f"written: {out} and {out.with_suffix('.csv')}")
+    return 0

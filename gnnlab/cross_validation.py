@@ -31,7 +31,10 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from gnnlab import sweeps
 from gnnlab.errors import ConfigError
+from gnnlab.files import config_dir
+from gnnlab.table import _budget_overrides
 
 SPEC_KEYS = {"folds", "fold_key", "metric", "mode", "assessment_runs", "grid"}
 
@@ -39,8 +42,6 @@ SPEC_KEYS = {"folds", "fold_key", "metric", "mode", "assessment_runs", "grid"}
 def model_selection(experiment: str, replace: dict | None = None) -> dict | None:
     """The experiment's ``model_selection`` block (read from its file, not composed), with ``replace`` merged
     over it, checked; ``None`` when the experiment has none."""
-    from gnnlab.cli import config_dir
-
     path = config_dir() / "experiment" / f"{experiment}.yaml"
     block = OmegaConf.to_container(OmegaConf.load(path)).get("model_selection") if path.is_file() else None
     if block is None:
@@ -72,8 +73,6 @@ def _result(run_dir: Path) -> dict:
 
 def run_folds(spec: dict, row_dir: Path, overrides: list[str], name: str) -> None:
     """Run what is missing of the protocol under ``row_dir`` (finished runs are reused; see the module doc)."""
-    from gnnlab.benchmark_table import _call, _check_same_overrides, _run_state, set_aside
-
     points = grid_points(spec["grid"])
     for k in range(spec["folds"]):
         fold_dir = row_dir / f"fold_{k}"
@@ -81,24 +80,24 @@ def run_folds(spec: dict, row_dir: Path, overrides: list[str], name: str) -> Non
         todo = []
         for i, point in enumerate(points):
             run_dir = fold_dir / "select" / str(i)
-            if _run_state(run_dir) == "finished":
-                _check_same_overrides(run_dir, [*fold, *point])
+            if sweeps.run_state(run_dir) == "finished":
+                sweeps.check_same_overrides(run_dir, [*fold, *point])
                 continue
             if run_dir.exists():  # stopped part-way: kept aside, run again
-                set_aside(run_dir)
+                sweeps.set_aside(run_dir)
             todo.append(i)
         print(f"{name}: fold {k}: model selection, {len(points) - len(todo)} of {len(points)} grid points done",
               flush=True)
         for i in todo:  # one process per grid point: the points differ in several keys at once
-            _call([sys.executable, "-m", "gnnlab.train", *fold, *points[i], "seed=0",
+            sweeps.run_command([sys.executable, "-m", "gnnlab.train", *fold, *points[i], "seed=0",
                    f"hydra.run.dir={fold_dir / 'select' / str(i)}"])
         best = select(spec, fold_dir, len(points))
         assess = fold_dir / "assess"
-        missing = [s for s in range(spec["assessment_runs"]) if _run_state(assess / str(s)) != "finished"]
+        missing = [s for s in range(spec["assessment_runs"]) if sweeps.run_state(assess / str(s)) != "finished"]
         print(f"{name}: fold {k}: grid point {best} selected ({' '.join(points[best])}); "
               f"{spec['assessment_runs'] - len(missing)} of {spec['assessment_runs']} assessment runs done", flush=True)
         if missing:
-            _call([sys.executable, "-m", "gnnlab.train", "-m", *fold, *points[best],
+            sweeps.run_command([sys.executable, "-m", "gnnlab.train", "-m", *fold, *points[best],
                    f"seed={','.join(map(str, missing))}", f"hydra.sweep.dir={assess}", "hydra.sweep.subdir=${seed}"])
 
 
@@ -117,8 +116,6 @@ def select(spec: dict, fold_dir: Path, num_points: int) -> int:
 def collect_folds(spec: dict, row_dir: Path, metric: str, key: str) -> list[dict]:
     """One entry per fold whose assessment runs all finished, shaped like a run of :func:`gnnlab.table._collect`:
     the fold's score (``results.json[key][metric]`` averaged over its assessment runs) under ``final``/``last``."""
-    from gnnlab.table import _budget_overrides
-
     folds = []
     for k in range(spec["folds"]):
         assess = row_dir / f"fold_{k}" / "assess"

@@ -1,4 +1,5 @@
-"""Writing files that other processes may be reading: write under a temporary name, then rename."""
+"""The package's own files (its config folder), and writing files that other processes may be reading: write
+under a temporary name, then rename."""
 from __future__ import annotations
 
 import os
@@ -6,7 +7,16 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["write_atomically"]
+__all__ = ["config_dir", "write_atomically"]
+
+
+def config_dir() -> Path:
+    """The Hydra config folder: ``gnnlab/conf`` in an installed wheel, ``<repo>/conf`` in a source tree."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"gnnlab configs not found next to {here} (looked for conf/train.yaml)")
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> None:

@@ -9,9 +9,9 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from gnnlab.benchmark_table import load_table, published_cell, tables_dir
+from gnnlab.published import load_table, published_cell, tables_dir
 from gnnlab.errors import ConfigError
-from gnnlab.table import main
+from gnnlab.cli import table_main as main
 
 ROW = {"experiment": "x/a", "cell": "A / x", "table": "Table 1", "published": 50.0, "published_std": 1.5}
 
@@ -92,10 +92,10 @@ def test_a_finished_run_with_other_overrides_is_not_reused(tmp_path, capsys):
 
 
 def test_only_missing_seeds_run_and_interrupted_runs_resume(tmp_path, monkeypatch):
-    from gnnlab import benchmark_table
+    from gnnlab import benchmark_table, sweeps
 
     calls = []
-    monkeypatch.setattr(benchmark_table, "_call", calls.append)
+    monkeypatch.setattr(sweeps, "run_command", calls.append)
     root = tmp_path / "runs"
     _run(root / "x/a/0", 0, 0.5, ["experiment=x/a"])
     (root / "x/a/2/checkpoints").mkdir(parents=True)  # seed 2 stopped after a checkpoint
@@ -128,14 +128,14 @@ def test_a_small_table_runs_end_to_end(tmp_path, monkeypatch):
 
 
 def test_a_failing_row_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
-    from gnnlab import benchmark_table
+    from gnnlab import sweeps
 
     def call(cmd):
         if "experiment=x/b" in cmd:
-            raise benchmark_table.RunFailed(cmd, 1, "DatasetUnavailableError: B is not in the data root")
+            raise sweeps.RunFailed(cmd, 1, "DatasetUnavailableError: B is not in the data root")
         _run(tmp_path / "runs/x/a/0", 0, 0.5, ["experiment=x/a"])
 
-    monkeypatch.setattr(benchmark_table, "_call", call)
+    monkeypatch.setattr(sweeps, "run_command", call)
     table = _table(tmp_path, [{**ROW, "experiment": "x/b", "cell": "B / x"}, ROW])
     assert main([str(table), "--sweep-dir", str(tmp_path / "runs"), "--seeds", "1"]) == 1
     assert "runs failed for B / x" in capsys.readouterr().err
@@ -145,13 +145,13 @@ def test_a_failing_row_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
 
 
 def test_a_row_that_fails_after_some_seeds_keeps_them_and_its_error(tmp_path, monkeypatch):
-    from gnnlab import benchmark_table
+    from gnnlab import sweeps
 
     def call(cmd):  # seed 0 finishes, then the multirun fails on seed 1
         _run(tmp_path / "runs/x/a/0", 0, 0.5, ["experiment=x/a"])
-        raise benchmark_table.RunFailed(cmd, 1, "RuntimeError: out of memory")
+        raise sweeps.RunFailed(cmd, 1, "RuntimeError: out of memory")
 
-    monkeypatch.setattr(benchmark_table, "_call", call)
+    monkeypatch.setattr(sweeps, "run_command", call)
     assert main([str(_table(tmp_path)), "--sweep-dir", str(tmp_path / "runs")]) == 1
     text = (tmp_path / "runs/bench.md").read_text()
     assert "| A / x | Table 1 | 50.00 (one seed, no std) |" in text and "| incomplete (1 of 2) |" in text
@@ -159,19 +159,19 @@ def test_a_row_that_fails_after_some_seeds_keeps_them_and_its_error(tmp_path, mo
 
 
 def test_a_failed_run_passes_its_stderr_through_and_keeps_its_error_line(capfd):
-    """``_call`` runs a real process: its stderr (a progress bar without newlines, then the error) reaches the
+    """``run_command`` runs a real process: its stderr (a progress bar without newlines, then the error) reaches the
     console as it comes, and the exception carries the error line without the advice after ``;``."""
-    from gnnlab.benchmark_table import RunFailed, _call
+    from gnnlab.sweeps import RunFailed, run_command
 
     script = ("import sys; sys.stderr.write('epoch 1/2\\repoch 2/2\\n'); "
               "sys.stderr.write('gnnlab-train: error: DatasetUnavailableError: X is missing; to provide it: ...\\n'); "
               "sys.exit(3)")
     with pytest.raises(RunFailed) as err:
-        _call([sys.executable, "-c", script])
+        run_command([sys.executable, "-c", script])
     assert err.value.reason == "DatasetUnavailableError: X is missing"
     assert "exit code 3" in str(err.value)
     assert "epoch 1/2\repoch 2/2" in capfd.readouterr().err
-    _call([sys.executable, "-c", "pass"])  # a run that succeeds raises nothing
+    run_command([sys.executable, "-c", "pass"])  # a run that succeeds raises nothing
 
 
 @pytest.mark.parametrize("stderr, reason", [
@@ -180,7 +180,7 @@ def test_a_failed_run_passes_its_stderr_through_and_keeps_its_error_line(capfd):
     ("a: error: first\nb: error: second; advice\n\n", "second"),
 ])
 def test_failure_reason_is_the_last_error_line(stderr, reason):
-    from gnnlab.benchmark_table import failure_reason
+    from gnnlab.sweeps import failure_reason
 
     assert failure_reason(stderr) == reason
 
@@ -193,10 +193,10 @@ def test_a_row_with_fewer_finished_seeds_is_incomplete_not_judged(tmp_path):
 
 
 def test_rows_runs_only_the_named_rows_and_tabulates_every_finished_one(tmp_path, monkeypatch, capsys):
-    from gnnlab import benchmark_table
+    from gnnlab import sweeps
 
     calls = []
-    monkeypatch.setattr(benchmark_table, "_call", calls.append)
+    monkeypatch.setattr(sweeps, "run_command", calls.append)
     root = tmp_path / "runs"
     _run(root / "x/a/0", 0, 0.5, ["experiment=x/a"])  # finished earlier
     table = _table(tmp_path, [ROW, {**ROW, "experiment": "x/b", "cell": "B / x"}])
@@ -212,10 +212,10 @@ def test_rows_runs_only_the_named_rows_and_tabulates_every_finished_one(tmp_path
 
 def test_a_launcher_choice_does_not_stop_finished_runs_from_being_reused(tmp_path, monkeypatch):
     """A run's .hydra/overrides.yaml leaves out Hydra's own overrides (hydra/launcher=..., hydra.launcher.*)."""
-    from gnnlab import benchmark_table
+    from gnnlab import sweeps
 
     calls = []
-    monkeypatch.setattr(benchmark_table, "_call", calls.append)
+    monkeypatch.setattr(sweeps, "run_command", calls.append)
     _run(tmp_path / "runs/x/a/0", 0, 0.5, ["experiment=x/a"])
     args = [str(_table(tmp_path)), "--sweep-dir", str(tmp_path / "runs"), "--seeds", "1", "hydra/launcher=local_parallel",
             "hydra.launcher.n_jobs=2"]

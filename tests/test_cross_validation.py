@@ -7,7 +7,7 @@ import statistics
 import pytest
 from omegaconf import OmegaConf
 
-from gnnlab import benchmark_table
+from gnnlab import sweeps
 from gnnlab.cross_validation import collect_folds, grid_points, model_selection, run_folds, select
 from gnnlab.errors import ConfigError
 
@@ -63,7 +63,7 @@ def test_each_fold_selects_on_validation_and_scores_the_winner_on_test(tmp_path,
         for seed in next(o for o in cmd if o.startswith("seed=")).split("=")[1].split(","):
             _fake_run(tmp_path.joinpath(sweep, seed), [*overrides, f"seed={seed}"], 0.0, 0.5 + 0.1 * int(seed))
 
-    monkeypatch.setattr(benchmark_table, "_call", call)
+    monkeypatch.setattr(sweeps, "run_command", call)
     run_folds(spec, tmp_path / "row", ["experiment=e"], "row")
     assert select(spec, tmp_path / "row/fold_0", 2) == 1 and select(spec, tmp_path / "row/fold_1", 2) == 0
     assessed = [c for c in calls if c[3] == "-m"]

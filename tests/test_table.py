@@ -9,7 +9,7 @@ import statistics
 import pytest
 from omegaconf import OmegaConf
 
-from gnnlab.table import main
+from gnnlab.cli import table_main as main
 
 
 def _sweep(root, values, cell, published=50.0, published_std=1.5, protocol=None, last=None):

@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch_geometric.data import Batch, Data
 
-from gnnlab.benchmark_table import published_cell
+from gnnlab.published import published_cell
 from gnnlab.cli import config_dir
 from gnnlab.nn.encoders import EmbeddingEncoder, MultiEmbeddingEncoder
 from tests.conf.test_configs import NO_PUBLISHED_REASONS

@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from gnnlab.benchmark_table import published_cell
+from gnnlab.published import published_cell
 from gnnlab.cli import config_dir
 from gnnlab.errors import ConfigError
 from gnnlab.train.run import add_facts
