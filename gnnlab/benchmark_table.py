@@ -35,8 +35,8 @@ from gnnlab import sweeps
 from gnnlab.cross_validation import collect_folds, model_selection, run_folds
 from gnnlab.errors import ConfigError
 from gnnlab.published import cell_of, load_table
-from gnnlab.table import (PROTOCOLS, _budget, _collect, _config, _digits, _protocol, _status, _summary, _write, _write_csv,
-                          mean_std)
+from gnnlab.table import (PROTOCOLS, _budget, _collect, _config, _digits, _protocol, _status, _summary, _write,
+                          _write_csv, mean_std)
 
 def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = (),
              only: list[str] | None = None) -> dict[str, str | None]:
@@ -85,8 +85,9 @@ def _run_row(table: dict, row: dict, root: Path, seeds: int, extra: list[str], n
     print(f"{name}: {seeds - len(missing)} of {seeds} seeds done" + (f", running seeds {missing}" if missing else ""),
           flush=True)
     if missing:
-        sweeps.run_command([sys.executable, "-m", "gnnlab.train", "-m", *overrides, f"seed={','.join(map(str, missing))}",
-               f"hydra.sweep.dir={row_dir}", "hydra.sweep.subdir=${seed}"])
+        sweeps.run_command([sys.executable, "-m", "gnnlab.train", "-m", *overrides,
+                            f"seed={','.join(map(str, missing))}", f"hydra.sweep.dir={row_dir}",
+                            "hydra.sweep.subdir=${seed}"])
 
 
 def collect_rows(table: dict, root: Path, seeds: int) -> list[tuple[dict, list[dict], dict]]:

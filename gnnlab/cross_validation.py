@@ -90,7 +90,7 @@ def run_folds(spec: dict, row_dir: Path, overrides: list[str], name: str) -> Non
               flush=True)
         for i in todo:  # one process per grid point: the points differ in several keys at once
             sweeps.run_command([sys.executable, "-m", "gnnlab.train", *fold, *points[i], "seed=0",
-                   f"hydra.run.dir={fold_dir / 'select' / str(i)}"])
+                                f"hydra.run.dir={fold_dir / 'select' / str(i)}"])
         best = select(spec, fold_dir, len(points))
         assess = fold_dir / "assess"
         missing = [s for s in range(spec["assessment_runs"]) if sweeps.run_state(assess / str(s)) != "finished"]
@@ -98,7 +98,8 @@ def run_folds(spec: dict, row_dir: Path, overrides: list[str], name: str) -> Non
               f"{spec['assessment_runs'] - len(missing)} of {spec['assessment_runs']} assessment runs done", flush=True)
         if missing:
             sweeps.run_command([sys.executable, "-m", "gnnlab.train", "-m", *fold, *points[best],
-                   f"seed={','.join(map(str, missing))}", f"hydra.sweep.dir={assess}", "hydra.sweep.subdir=${seed}"])
+                                f"seed={','.join(map(str, missing))}", f"hydra.sweep.dir={assess}",
+                                "hydra.sweep.subdir=${seed}"])
 
 
 def select(spec: dict, fold_dir: Path, num_points: int) -> int:
