@@ -19,15 +19,8 @@ from gnnlab.data.linkpred import (
 )
 from gnnlab.data.lrgb import PeptidesDataset, load_peptides
 from gnnlab.data.planetoid import load_planetoid
-from gnnlab.data.sampling import (
-    GnnlabNeighborSampler,
-    LayerwiseBatch,
-    SampledLinkDataModule,
-    SampledNodeDataModule,
-    link_neighbor_loader,
-    make_neighbor_sampler,
-    node_neighbor_loader,
-)
+from gnnlab.data.sampled import LayerwiseBatch, SampledLinkDataModule, SampledNodeDataModule
+from gnnlab.data.sampling import GnnlabNeighborSampler, link_neighbor_loader, make_neighbor_sampler, node_neighbor_loader
 from gnnlab.data.sbm import SBMDataset, generate_sbm, load_sbm
 from gnnlab.data.tu import load_tu
 from gnnlab.data.zinc import load_zinc

@@ -5,7 +5,8 @@ from gnnlab.models.diffpool import DenseSAGEStack, DiffPool
 from gnnlab.models.ecc import ECC
 from gnnlab.models.fingerprint import MolecularFingerprint
 from gnnlab.models.gmn import GMN, build_gmn
-from gnnlab.models.gnn import GNN, ConvStack, build_gnn
+from gnnlab.models.conv_stack import ConvStack
+from gnnlab.models.gnn import GNN, build_gnn
 from gnnlab.models.gsmpp import GSMPlusPlus, build_gsmpp
 from gnnlab.models.outputs import WithAuxLoss
 from gnnlab.models.readout import ConcatReadout, LayerSumReadout, MLPHead, MLPReadout

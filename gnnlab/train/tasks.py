@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnlab.data.sampling import LayerwiseBatch
+from gnnlab.data.sampled import LayerwiseBatch
 from gnnlab.errors import ConfigError, DataError
 from gnnlab.models.outputs import WithAuxLoss
 from gnnlab.ops import target_link_mask
@@ -180,7 +180,7 @@ class NodeClassification(Task):
 
     A neighbour-sampled batch (:class:`gnnlab.data.SampledNodeDataModule`, PyG's ``NeighborLoader``)
     is scored on its seeds only, its first ``batch.batch_size`` nodes; a
-    :class:`~gnnlab.data.sampling.LayerwiseBatch` runs the model on the whole graph layer by layer
+    :class:`~gnnlab.data.sampled.LayerwiseBatch` runs the model on the whole graph layer by layer
     and scores the split's mask.
 
     Args:
@@ -212,7 +212,7 @@ class NodeClassification(Task):
         return fns
 
     def step(self, model, batch, split: str) -> BatchOutput | None:
-        """The default step; for a :class:`~gnnlab.data.sampling.LayerwiseBatch` (the whole graph, evaluated
+        """The default step; for a :class:`~gnnlab.data.sampled.LayerwiseBatch` (the whole graph, evaluated
         by :meth:`gnnlab.models.GNN.layerwise_inference`) the model runs layer by layer, chunk by chunk."""
         if isinstance(batch, LayerwiseBatch):
             if not self.transductive:

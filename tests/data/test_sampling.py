@@ -6,7 +6,8 @@ import torch
 from torch_geometric.data import Data, HeteroData
 
 from gnnlab.data import SampledNodeDataModule, link_neighbor_loader, make_neighbor_sampler, node_neighbor_loader
-from gnnlab.data.sampling import GnnlabNeighborSampler, LayerwiseBatch, pyg_sampler_available
+from gnnlab.data.sampled import LayerwiseBatch
+from gnnlab.data.sampling import GnnlabNeighborSampler, pyg_sampler_available
 from gnnlab.errors import ConfigError
 
 
