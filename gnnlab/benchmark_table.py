@@ -38,6 +38,7 @@ from gnnlab.published import cell_of, load_table
 from gnnlab.table import (PROTOCOLS, _budget, _collect, _config, _digits, _protocol, _status, _summary, _write,
                           _write_csv, mean_std)
 
+
 def run_rows(table: dict, root: Path, seeds: int, extra: list[str] = (),
              only: list[str] | None = None) -> dict[str, str | None]:
     """Run what the table still needs under ``root``: a Hydra multirun per row over its missing seeds, a resume

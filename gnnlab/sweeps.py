@@ -14,6 +14,7 @@ from pathlib import Path
 from gnnlab.errors import ConfigError
 from gnnlab.table import run_overrides
 
+
 def run_state(run_dir: Path) -> str:
     """``finished`` (results.json), ``interrupted`` (a last checkpoint), ``empty`` or ``missing``."""
     if (run_dir / "results.json").is_file():
