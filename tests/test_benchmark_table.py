@@ -9,9 +9,9 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from gnnlab.published import load_table, published_cell, tables_dir
-from gnnlab.errors import ConfigError
 from gnnlab.cli import table_main as main
+from gnnlab.errors import ConfigError
+from gnnlab.published import load_table, published_cell, tables_dir
 
 ROW = {"experiment": "x/a", "cell": "A / x", "table": "Table 1", "published": 50.0, "published_std": 1.5}
 

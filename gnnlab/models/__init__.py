@@ -1,11 +1,11 @@
 """Whole models for graph-, node- and link-level tasks (see also :mod:`gnnlab.models.link`)."""
+from gnnlab.models.conv_stack import ConvStack
 from gnnlab.models.dagnn import DAGNN
 from gnnlab.models.dgcnn import DGCNN, sort_pool
 from gnnlab.models.diffpool import DenseSAGEStack, DiffPool
 from gnnlab.models.ecc import ECC
 from gnnlab.models.fingerprint import MolecularFingerprint
 from gnnlab.models.gmn import GMN, build_gmn
-from gnnlab.models.conv_stack import ConvStack
 from gnnlab.models.gnn import GNN, build_gnn
 from gnnlab.models.gsmpp import GSMPlusPlus, build_gsmpp
 from gnnlab.models.outputs import WithAuxLoss

@@ -18,9 +18,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch_geometric.data import Batch, Data
 
-from gnnlab.published import published_cell
 from gnnlab.cli import config_dir
 from gnnlab.nn.encoders import EmbeddingEncoder, MultiEmbeddingEncoder
+from gnnlab.published import published_cell
 from tests.conf.test_configs import NO_PUBLISHED_REASONS
 from tests.facts import with_facts
 

@@ -11,9 +11,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from gnnlab.published import published_cell
 from gnnlab.cli import config_dir
 from gnnlab.errors import ConfigError
+from gnnlab.published import published_cell
 from gnnlab.train.run import add_facts
 from tests.facts import FACTS, with_facts
 
